@@ -1,0 +1,38 @@
+"""Device and dtype lists shared by tests and benchmarks."""
+from __future__ import annotations
+
+import os
+
+import torch
+
+
+def has_triton() -> bool:
+    """True when Triton kernels can run: a CUDA device with triton, or TRITON_INTERPRET=1 on the CPU."""
+    try:
+        import triton  # noqa: F401
+    except ImportError:
+        return False
+    return torch.cuda.is_available() or os.environ.get("TRITON_INTERPRET") == "1"
+
+
+def devices() -> list[str]:
+    """Devices that have embedfast kernels on this machine."""
+    out = ["cpu"]
+    if torch.cuda.is_available():
+        out.append("cuda")
+    return out
+
+
+FLOAT_DTYPES = [torch.float32, torch.float64]
+TABLE_DTYPES = [torch.float32, torch.float16, torch.bfloat16]
+INDEX_DTYPES = [torch.int32, torch.int64]
+
+
+def tolerance(dtype: torch.dtype) -> dict:
+    """atol/rtol for comparing a kernel against a float64 or float32 reference."""
+    return {
+        torch.float64: dict(atol=1e-10, rtol=1e-10),
+        torch.float32: dict(atol=1e-5, rtol=1e-5),
+        torch.float16: dict(atol=2e-3, rtol=2e-3),
+        torch.bfloat16: dict(atol=2e-2, rtol=2e-2),
+    }[dtype]
