@@ -35,6 +35,7 @@ def main() -> None:
     settings = {
         "A: skip-gram, window 5": dict(sg=1, window=5),
         "B: CBOW, window 2": dict(sg=0, window=2),
+        "C: skip-gram, window 10": dict(sg=1, window=10),
     }
     kvs = {}
     for name, kw in settings.items():
@@ -43,36 +44,38 @@ def main() -> None:
                      epochs=args.epochs, seed=1, **kw)
         kvs[name] = m.wv
         print(f"trained {name} in {time.perf_counter() - t0:.1f}s, vocab {len(m.wv)}")
-    (na, a), (nb, b) = kvs.items()
-
     class V:  # Vectors-like view of a gensim KeyedVectors
         def __init__(self, kv, matrix=None):
             self.words = list(kv.index_to_key)
             self.matrix = torch.from_numpy(kv.vectors.copy()) if matrix is None else matrix
 
-    vocab = sorted(set(a.index_to_key) | set(b.index_to_key))
-    va, vb = V(a), V(b)
-    # Procrustes: map B into A's space, learned from the words both share (the seed dictionary)
-    shared = [w for w in vocab if w in a.key_to_index and w in b.key_to_index]
-    ia = torch.tensor([a.key_to_index[w] for w in shared])
-    ib = torch.tensor([b.key_to_index[w] for w in shared])
     norm = lambda x: x / x.norm(dim=1, keepdim=True).clamp_min(1e-12)  # noqa: E731
-    w = procrustes(norm(vb.matrix)[ib], norm(va.matrix)[ia])
-    vb_mapped = V(b, norm(vb.matrix) @ w)
-    va_n = V(a, norm(va.matrix))
-    fused = {
-        "fused, average (unaligned)": embedfast.MultiSourceEmbedding.from_vectors(vocab, [va, vb], learn_weights=False),
-        "fused, average of unit vectors, B Procrustes-aligned to A":
-            embedfast.MultiSourceEmbedding.from_vectors(vocab, [va_n, vb_mapped], learn_weights=False),
-    }
-    print(fused["fused, average (unaligned)"].coverage_report())
+    names = list(kvs)
+    a = kvs[names[0]]
+    fused = {}
+    for other in names[1:]:
+        b = kvs[other]
+        vocab = sorted(set(a.index_to_key) | set(b.index_to_key))
+        va, vb = V(a), V(b)
+        # Procrustes: map the other model into A's space, learned from the words both share (seed dictionary)
+        shared = [w for w in vocab if w in a.key_to_index and w in b.key_to_index]
+        ia = torch.tensor([a.key_to_index[w] for w in shared])
+        ib = torch.tensor([b.key_to_index[w] for w in shared])
+        w = procrustes(norm(vb.matrix)[ib], norm(va.matrix)[ia])
+        tag = f"A + {other[0]}"
+        fused[f"{tag}, average (unaligned)"] = (vocab, embedfast.MultiSourceEmbedding.from_vectors(
+            vocab, [va, vb], learn_weights=False))
+        fused[f"{tag}, average of unit vectors, {other[0]} Procrustes-aligned to A"] = (
+            vocab, embedfast.MultiSourceEmbedding.from_vectors(vocab, [V(a, norm(va.matrix)), V(b, norm(vb.matrix) @ w)],
+                                                               learn_weights=False))
+    print(next(iter(fused.values()))[1].coverage_report())
 
     def kv_of(words, matrix):
         kv = KeyedVectors(matrix.shape[1])
         kv.add_vectors(words, matrix.numpy())
         return kv
 
-    rows = [(na, a), (nb, b)] + [(n, kv_of(vocab, m.materialize().weight.detach())) for n, m in fused.items()]
+    rows = list(kvs.items()) + [(n, kv_of(vocab, m.materialize().weight.detach())) for n, (vocab, m) in fused.items()]
     print("\n| vectors | WordSim353 Spearman | WordSim353 pairs used | SimLex-999 Spearman | SimLex-999 pairs used |")
     print("|---|---:|---:|---:|---:|")
     for n, kv in rows:

@@ -610,3 +610,27 @@ def test_ddp_two_processes_match_one():
 
 def test_exported():
     assert embedfast.MultiSourceEmbedding is MultiSourceEmbedding
+
+
+def test_cli_fuse(tmp_path, capsys):
+    from embedfast.cli import main
+
+    a = tmp_path / "a.txt"
+    b = tmp_path / "b.txt"
+    a.write_text("the 1 2\ncat 3 4\n")
+    b.write_text("2 2\ncat 5 8\nDog 1 1\n")
+    vocab = tmp_path / "vocab.txt"
+    vocab.write_text("the\ncat\ndog\nzebra\n")
+    out = tmp_path / "out.txt"
+    assert main(["fuse", str(a), str(b), "-o", str(out), "--weights", "1,3", "--vocab", str(vocab)]) == 0
+    lines = [line.split() for line in out.read_text().splitlines()]
+    assert [l[0] for l in lines] == ["the", "cat", "dog", "zebra"]
+    got = torch.tensor([[float(x) for x in l[1:]] for l in lines])
+    want = torch.tensor([[1, 2], [(3 + 3 * 5) / 4, (4 + 3 * 8) / 4], [0, 0], [0, 0]])  # 'dog' != 'Dog'
+    torch.testing.assert_close(got, want)
+    printed = capsys.readouterr().out
+    assert "(2 in no source, written as zeros)" in printed and "found 1, lower-cased 0, missing 3" in printed
+    assert main(["fuse", str(a), str(b), "-o", str(out)]) == 0  # union vocabulary
+    assert [l.split()[0] for l in out.read_text().splitlines()] == ["the", "cat", "Dog"]
+    assert main(["fuse", str(a), str(b), "-o", str(out), "--weights", "1"]) == 2
+    assert "--weights has 1 values for 2 inputs" in capsys.readouterr().err
