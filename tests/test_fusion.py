@@ -137,7 +137,7 @@ def test_zero_weight_sum_gives_zeros():
 @pytest.mark.parametrize("dtype", ALL_DTYPES)
 @pytest.mark.parametrize("renormalize", [True, False])
 @pytest.mark.parametrize("sparse", [False, True])
-def test_backward_matches_reference(dtype, renormalize, sparse):
+def test_backward_matches_reference(poisoned, dtype, renormalize, sparse):
     seed = random.randrange(10**6)
     tables, sw, off, src, row, ew, ids = sample(seed, dtype, requires_grad=True)
     tables[2].requires_grad_(False)  # a frozen table gets no gradient
