@@ -181,7 +181,8 @@ constexpr uint64_t kPow10Int[] = {1, 10, 100, 1000, 10000, 100000, 1000000, 1000
 
 // Appends the run of decimal digits at p to w (w = w * 10^n + digits), counting them in `digits`; 8 digits a
 // step (SWAR) while 8 bytes are readable. Stops adding to w after 19 digits (the caller then falls back).
-inline const char* read_digits(const char* p, const char* end, uint64_t& w, int& digits) {
+__attribute__((always_inline)) inline const char* read_digits(const char* p, const char* end, uint64_t& w,
+                                                              int& digits) {
   while (end - p >= 8) {
     uint64_t v;
     std::memcpy(&v, p, 8);
@@ -207,7 +208,7 @@ inline const char* read_digits(const char* p, const char* end, uint64_t& w, int&
 }
 
 template <typename T>
-inline std::from_chars_result parse_number(const char* p, const char* end, T& out) {
+__attribute__((always_inline)) inline std::from_chars_result parse_number(const char* p, const char* end, T& out) {
   const char* s = p;
   bool neg = false;
   if (p < end && *p == '-') {
