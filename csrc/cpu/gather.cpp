@@ -200,6 +200,12 @@ inline bool entry_ok(int64_t k, int64_t r, const Checked& c) {
   return k >= 0 && k < c.K && r >= 0 && r < c.rows[k];
 }
 
+template <typename A>
+inline void prefetch_row(const A* p, int64_t D) {
+  const char* c = reinterpret_cast<const char*>(p);
+  for (int64_t x = 0; x < D * static_cast<int64_t>(sizeof(A)); x += 64) __builtin_prefetch(c + x);
+}
+
 // Prefetch (the cache lines of) the table rows of bag b; entries with bad indices are skipped here and reported
 // where they are used.
 template <typename T>
@@ -296,6 +302,41 @@ at::Tensor gather_bags_cpu(at::TensorList tables, const at::Tensor& source_weigh
   }
 }
 
+// Stable LSD radix sort of (key, position) pairs by key (keys in [0, 2^63)): returns the positions in sorted
+// order and the sorted keys. Serial, O(n * passes) with 11-bit digits; deterministic.
+void radix_sort_keys(const int64_t* keys, int64_t n, std::vector<int64_t>& sorted_keys, std::vector<int64_t>& order) {
+  order.resize(n);
+  sorted_keys.resize(n);
+  int64_t maxk = 0;
+  for (int64_t i = 0; i < n; ++i) maxk = std::max(maxk, keys[i]);
+  int bits = 0;
+  while (bits < 63 && (maxk >> bits) != 0) ++bits;
+  constexpr int kDigit = 11;
+  constexpr int64_t kBuckets = int64_t(1) << kDigit;
+  std::vector<int64_t> k0(keys, keys + n), k1(n), o0(n), o1(n);
+  for (int64_t i = 0; i < n; ++i) o0[i] = i;
+  std::vector<int64_t> hist(kBuckets);
+  for (int shift = 0; shift < bits; shift += kDigit) {
+    std::fill(hist.begin(), hist.end(), 0);
+    for (int64_t i = 0; i < n; ++i) ++hist[(k0[i] >> shift) & (kBuckets - 1)];
+    int64_t sum = 0;
+    for (int64_t b = 0; b < kBuckets; ++b) {
+      const int64_t h = hist[b];
+      hist[b] = sum;
+      sum += h;
+    }
+    for (int64_t i = 0; i < n; ++i) {
+      const int64_t pos = hist[(k0[i] >> shift) & (kBuckets - 1)]++;
+      k1[pos] = k0[i];
+      o1[pos] = o0[i];
+    }
+    k0.swap(k1);
+    o0.swap(o1);
+  }
+  sorted_keys.swap(k0);
+  order.swap(o0);
+}
+
 using BackwardResult = std::tuple<at::Tensor, at::Tensor, std::vector<at::Tensor>, std::vector<at::Tensor>>;
 
 template <typename T>
@@ -339,9 +380,10 @@ BackwardResult backward_impl(const Checked& c, const at::Tensor& grad, const at:
   // 1. distinct bags and the summed gradient row of each (G_u).
   auto g = grad.to(c.wdtype).contiguous();
   const A* gp = g.data_ptr<A>();
-  auto sorted = at::sort(ids.contiguous(), /*stable=*/true, /*dim=*/0, /*descending=*/false);
-  auto sids_t = std::get<0>(sorted).contiguous(), perm_t = std::get<1>(sorted).contiguous();
-  const int64_t *sids = sids_t.data_ptr<int64_t>(), *perm = perm_t.data_ptr<int64_t>();
+  auto ids_c = ids.contiguous();
+  std::vector<int64_t> sids_v, perm_v;
+  radix_sort_keys(ids_c.data_ptr<int64_t>(), c.N, sids_v, perm_v);
+  const int64_t *sids = sids_v.data(), *perm = perm_v.data();
   std::vector<int64_t> seg;  // segment starts into the sorted ids; U+1 entries
   seg.reserve(c.N + 1);
   for (int64_t i = 0; i < c.N; ++i)
@@ -387,7 +429,10 @@ BackwardResult backward_impl(const Checked& c, const at::Tensor& grad, const at:
         A* part = partial.data() + blk * KP;
         const int64_t uend = std::min(U, (blk + 1) * kBlock);
         for (int64_t u = blk * kBlock; u < uend; ++u) {
-          if (u + kPrefetchRow < uend) prefetch_bag_rows(sids[seg[u + kPrefetchRow]], off, src, row, tab, tstride, c, D);
+          if (u + kPrefetchRow < uend) {
+            prefetch_bag_rows(sids[seg[u + kPrefetchRow]], off, src, row, tab, tstride, c, D);
+            prefetch_row(gp + perm[seg[u + kPrefetchRow]] * D, D);  // gradient rows come in id order: random
+          }
           const int64_t b = sids[seg[u]], e0 = off[b], e1 = off[b + 1];
           if (e0 == e1) continue;
           d.resize(e1 - e0);
@@ -438,10 +483,10 @@ BackwardResult backward_impl(const Checked& c, const at::Tensor& grad, const at:
     });
     for (int64_t u = 0; u < U; ++u) count[u + 1] += count[u];
     const int64_t C = count[U];
-    auto keys_t = at::empty({C}, at::kLong);
+    std::vector<int64_t> keys_v(C);
     std::vector<int64_t> cbag(C);
     std::vector<A> coef(C);
-    int64_t* keys = keys_t.data_ptr<int64_t>();
+    int64_t* keys = keys_v.data();
     at::parallel_for(0, U, 256, [&](int64_t u0, int64_t u1) {
       for (int64_t u = u0; u < u1; ++u) {
         const int64_t b = sids[seg[u]], e0 = off[b], e1 = off[b + 1];
@@ -467,9 +512,9 @@ BackwardResult backward_impl(const Checked& c, const at::Tensor& grad, const at:
       }
     });
     bad.raise_if_any(op, src, row, c);
-    auto ks = at::sort(keys_t, /*stable=*/true, 0, false);
-    auto skeys_t = std::get<0>(ks).contiguous(), kperm_t = std::get<1>(ks).contiguous();
-    const int64_t *skeys = skeys_t.data_ptr<int64_t>(), *kperm = kperm_t.data_ptr<int64_t>();
+    std::vector<int64_t> skeys_v, kperm_v;
+    radix_sort_keys(keys, C, skeys_v, kperm_v);
+    const int64_t *skeys = skeys_v.data(), *kperm = kperm_v.data();
     std::vector<int64_t> rseg;
     rseg.reserve(C + 1);
     for (int64_t i = 0; i < C; ++i)
@@ -506,6 +551,7 @@ BackwardResult backward_impl(const Checked& c, const at::Tensor& grad, const at:
         while (s >= tfirst[k + 1]) ++k;
         std::fill(acc.begin(), acc.end(), A(0));
         for (int64_t i = rseg[s]; i < rseg[s + 1]; ++i) {
+          if (i + 4 < C) prefetch_row(G[cbag[kperm[i + 4]]], D);
           const int64_t ci = kperm[i];
           const A cf = coef[ci];
           const A* gr = G[cbag[ci]];
