@@ -174,11 +174,18 @@ class Vectors:
             raise ValueError(f"Vectors: matrix must be 2-D [N, D], got shape {tuple(matrix.shape)}")
         if not matrix.is_floating_point():
             raise ValueError(f"Vectors: matrix must be a floating-point tensor, got {matrix.dtype}")
-        words = words if isinstance(words, list) else list(words)
-        if len(words) != matrix.shape[0]:
-            raise ValueError(f"Vectors: {len(words)} words but the matrix has {matrix.shape[0]} rows "
+        if isinstance(words, _LazyWords):
+            self._lazy: Optional[_LazyWords] = words
+            n_words = words.n
+            words = None  # type: ignore[assignment]
+        else:
+            self._lazy = None
+            words = words if isinstance(words, list) else list(words)
+            n_words = len(words)
+        if n_words != matrix.shape[0]:
+            raise ValueError(f"Vectors: {n_words} words but the matrix has {matrix.shape[0]} rows "
                              f"(shape {tuple(matrix.shape)})")
-        self._words: List[str] = words
+        self._word_list: Optional[List[str]] = words
         self._matrix = matrix
         self._index: Optional[Dict[str, int]] = None
         self._normed: Optional[torch.Tensor] = None
@@ -191,14 +198,22 @@ class Vectors:
         return self._words
 
     @property
+    def _words(self) -> List[str]:
+        if self._word_list is None:
+            assert self._lazy is not None
+            self._word_list = self._lazy.decode()
+            self._lazy = None
+        return self._word_list
+
+    @property
     def matrix(self) -> torch.Tensor:
         """The ``[N, D]`` vectors."""
         return self._matrix
 
     @matrix.setter
     def matrix(self, value: torch.Tensor) -> None:
-        if not isinstance(value, torch.Tensor) or value.dim() != 2 or value.shape[0] != len(self._words):
-            raise ValueError(f"Vectors.matrix: expected a [{len(self._words)}, D] tensor, got "
+        if not isinstance(value, torch.Tensor) or value.dim() != 2 or value.shape[0] != len(self):
+            raise ValueError(f"Vectors.matrix: expected a [{len(self)}, D] tensor, got "
                              f"{tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__}")
         self._matrix = value
         self._normed = None
@@ -216,13 +231,13 @@ class Vectors:
     def key_to_index(self) -> Dict[str, int]:
         """word -> row (first occurrence), built on first use."""
         if self._index is None:
-            n = len(self._words)
+            n = len(self)
             # reversed so that the first occurrence of a duplicated word wins; no Python-level loop
             self._index = dict(zip(reversed(self._words), range(n - 1, -1, -1)))
         return self._index
 
     def __len__(self) -> int:
-        return len(self._words)
+        return int(self._matrix.shape[0])
 
     def __contains__(self, word: object) -> bool:
         return word in self.key_to_index
@@ -479,6 +494,16 @@ class Vectors:
         return load_vectors(path, **kwargs)
 
 
+class _LazyWords:
+    """Words of a native file, decoded on first use (``n`` words joined by newlines in ``blob``)."""
+
+    def __init__(self, blob: bytes, n: int):
+        self.blob, self.n = blob, n
+
+    def decode(self) -> List[str]:
+        return self.blob.decode("utf-8", "replace").split("\n") if self.n else []
+
+
 @dataclasses.dataclass
 class EmbeddingCoverage:
     """How much of a task vocabulary ``Vectors.to_embedding`` found (specials not counted)."""
@@ -602,7 +627,8 @@ def _save_native(v: Vectors, path: str) -> None:
     header: Dict[str, Any] = {"rows": int(n), "dim": int(d), "dtype": dtype_name, "byteorder": "little",
                               "matrix_offset": 0, "matrix_nbytes": mat_bytes, "words_offset": 0,
                               "words_nbytes": len(blob), "offsets_offset": 0, "offsets_nbytes": 8 * (n + 1),
-                              "file_size": 0, "writer": "embedfast"}
+                              "file_size": 0, "writer": "embedfast",
+                              "unique": len(set(v.words)) == len(v)}
     # offsets depend on the header length, which depends on the offsets: fix the width by padding numbers
     for _ in range(3):
         hjson = json.dumps(header, sort_keys=True).encode()
@@ -632,7 +658,7 @@ def _native_error(path: str, msg: str) -> ValueError:
     return ValueError(f"'{path}': not a valid embedfast native vectors file: {msg}")
 
 
-def _load_native(path: str, *, limit: Optional[int] = None) -> Tuple[List[str], torch.Tensor, Dict[str, Any]]:
+def _load_native(path: str, *, limit: Optional[int] = None) -> Tuple[Any, torch.Tensor, Dict[str, Any]]:
     size = os.path.getsize(path)
     with open(path, "rb") as f:
         head = f.read(16)
@@ -672,13 +698,15 @@ def _load_native(path: str, *, limit: Optional[int] = None) -> Tuple[List[str], 
     nbytes = wb - max(n - 1, 0)
     if offsets[0] != 0 or offsets[-1] != nbytes or (n and np.any(np.diff(offsets) < 0)):
         raise _native_error(path, "word offsets are corrupt")
-    blob = whole[wo:wo + wb].numpy().tobytes()
-    words = blob.decode("utf-8", "replace").split("\n") if n else []
-    if len(words) != n:
-        raise _native_error(path, f"{len(words)} words for {n} rows")
+    raw = whole[wo:wo + wb].numpy()
+    if n and int(np.count_nonzero(raw == 10)) != n - 1:
+        raise _native_error(path, f"the words section does not hold {n} words")
     if limit is not None and limit < n:
-        words, matrix = words[:limit], matrix[:limit]
-    return words, matrix, h
+        cut = int(offsets[limit]) + limit  # bytes of the first `limit` words and their separators
+        raw, n, matrix = raw[:max(cut - 1, 0)], limit, matrix[:limit]
+    # words are decoded on first use (most of the reload time otherwise); the check above already
+    # guarantees n words
+    return _LazyWords(raw.tobytes(), n), matrix, h
 
 
 # =========================================================================================================
@@ -831,8 +859,17 @@ def load_vectors(path: PathLike, *, format: str = "auto", limit: Optional[int] =
     try:
         if fmt == "native":
             words, matrix, h = _load_native(parse_path, limit=limit)
-            report.rows_parsed = report.lines = len(words)
+            report.rows_parsed = report.lines = words.n
             report.dim = int(h["dim"])
+            if h.get("unique") and vocab is None:
+                # saved without duplicates: nothing to decode or check now
+                if matrix.dtype != dtype:
+                    matrix = matrix.to(dtype)
+                report.rows, report.dtype = words.n, str(dtype).replace("torch.", "")
+                report.seconds = time.perf_counter() - t0
+                _log_report(report)
+                return Vectors(words, matrix, report=report)
+            words = words.decode()
         else:
             words, matrix = _parse(parse_path, path, fmt, report, limit=limit, on_error=on_error,
                                    threads=threads, parse_dtype=dtype if dtype in _PARSE_DTYPES else torch.float32)
