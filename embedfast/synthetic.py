@@ -163,3 +163,45 @@ def write_vectors(path: str, rows: int, dim: int, *, seed: int = 0, format: str 
             full = np.concatenate([wa, format_g5(mat)], axis=1)
             f.write(full[full != 0].tobytes())
     return words, matrix
+
+
+#: Planted groups for the demo: each group's words are noisy copies of one centre, so nearest neighbours
+#: recover the group.
+THEMES = {
+    "days": "monday tuesday wednesday thursday friday saturday sunday".split(),
+    "colours": "red green blue black white yellow purple orange".split(),
+    "animals": "cat dog horse cow sheep goat pig rabbit".split(),
+    "royalty": "king queen prince princess emperor empress throne crown".split(),
+    "numbers": "one two three four five six seven eight".split(),
+}
+
+
+def themed_vectors(rows: int, dim: int, seed: int = 0, noise: float = 0.35) -> Tuple[List[str], np.ndarray]:
+    """Synthetic vectors with planted structure: the words of each THEMES group cluster around one centre;
+    every other word is random. Returns (words, float32 matrix)."""
+    rng = np.random.default_rng(seed)
+    themed = [w for ws in THEMES.values() for w in ws]
+    words = themed + [w for w in make_words(rows + len(themed), seed) if w not in set(themed)]
+    words = words[:rows]
+    mat = rng.standard_normal((rows, dim), dtype=np.float32) * np.float32(0.4)
+    i = 0
+    for ws in THEMES.values():
+        centre = rng.standard_normal(dim).astype(np.float32) * np.float32(0.4)
+        k = min(len(ws), max(rows - i, 0))
+        mat[i:i + k] = centre + mat[i:i + k] * np.float32(noise)
+        i += len(ws)
+    # spread the themed words over the file (as real frequency ranks would), deterministically
+    perm = rng.permutation(rows)
+    return [words[j] for j in perm], mat[perm]
+
+
+def python_loop_load(path: str) -> Tuple[List[str], np.ndarray]:
+    """The usual pure-Python loader (split each line, np.asarray the fields): the baseline in the demo and
+    the benchmarks."""
+    words, vecs = [], []
+    with open(path, encoding="utf8") as f:
+        for line in f:
+            parts = line.rstrip().split(" ")
+            words.append(parts[0])
+            vecs.append(np.asarray(parts[1:], dtype=np.float32))
+    return words, np.stack(vecs)
