@@ -714,13 +714,17 @@ def _load_native(path: str, *, limit: Optional[int] = None) -> Tuple[Any, torch.
 # =========================================================================================================
 
 
-def _sniff(path: str, nbytes: int = 1 << 16) -> bytes:
+_SNIFF_BYTES = 1 << 16
+
+
+def _sniff(path: str, nbytes: int = _SNIFF_BYTES) -> bytes:
     with open(path, "rb") as f:
         return f.read(nbytes)
 
 
 def _is_word2vec_binary(head: bytes) -> bool:
-    """A "N D" header line followed by records whose vectors hold bytes that text files never contain."""
+    """A "N D" header line followed by records that are not text: control bytes anywhere in the sample, or a
+    first line that is not a word and D numbers and bytes that are not UTF-8."""
     nl = head.find(b"\n")
     if nl < 0:
         return False
@@ -729,22 +733,45 @@ def _is_word2vec_binary(head: bytes) -> bool:
         return False
     dim = int(fields[1])
     body = head[nl + 1:]
-    sp = body.find(b" ")
-    if dim <= 0 or sp < 0:
+    if dim <= 0 or not body:
         return False
-    rec = body[sp + 1:sp + 1 + 4 * dim]
-    control = bytes(range(0, 9)) + bytes(range(14, 32)) + b"\x7f"
-    if any(c in control for c in rec):
+    if body.translate(None, _TEXT_BYTES):  # some byte that text files do not contain
         return True
-    # all-printable binary floats are very unlikely; check the first record is not a line of D numbers
     line = body.split(b"\n", 1)[0].split()
     if len(line) >= dim + 1:
         try:
             [float(x) for x in line[-dim:]]
             return False
         except ValueError:
-            return True
-    return len(rec) == 4 * dim and b"\n" in rec[:-1]
+            pass
+    if _walk_binary_records(body, int(fields[0]), dim, complete=len(head) < _SNIFF_BYTES):
+        return True
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        # a multi-byte character cut by the end of the sample does not count
+        return not (len(head) >= _SNIFF_BYTES and exc.start >= len(body) - 3)
+    return False
+
+
+def _walk_binary_records(body: bytes, rows: int, dim: int, complete: bool) -> bool:
+    """True if ``body`` is laid out as word2vec binary records (word, space, 4*dim bytes, optional newline),
+    ending exactly after ``rows`` records when the sample is the whole file."""
+    pos, r = 0, 0
+    while r < rows and pos < len(body):
+        sp = body.find(b" ", pos)
+        if sp < 0 or b"\n" in body[pos + (body[pos:pos + 1] == b"\n"):sp]:
+            return False
+        pos = sp + 1 + 4 * dim
+        if pos > len(body):
+            return not complete
+        if body[pos:pos + 1] == b"\n":
+            pos += 1
+        r += 1
+    return r == rows and pos == len(body) if complete else r > 0
+
+
+_TEXT_BYTES = bytes([9, 10, 11, 12, 13]) + bytes(range(32, 127)) + bytes(range(128, 256))
 
 
 def _gunzip_to_temp(path: str) -> str:
@@ -793,7 +820,7 @@ def _resolve_format(path: str, fmt: str) -> Tuple[str, bool]:
     if gz:
         with gzip.open(path, "rb") as g:
             try:
-                head = g.read(1 << 16)
+                head = g.read(_SNIFF_BYTES)
             except (OSError, EOFError) as exc:
                 raise ValueError(f"'{path}': cannot decompress gzip data: {exc}") from None
     else:
