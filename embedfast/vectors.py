@@ -807,8 +807,10 @@ def _decode_words(word_bytes: torch.Tensor, offsets: torch.Tensor) -> List[str]:
     keep[off[1:-1] + np.arange(n - 1, dtype=np.int64)] = False
     out = np.full(total, 10, np.uint8)
     out[keep] = wb
-    words = out.tobytes().decode("utf-8", "replace").split("\n")
-    return words
+    del keep
+    text = out.tobytes().decode("utf-8", "replace")
+    del out  # keep the peak memory low: only the text and the list exist while splitting
+    return text.split("\n")
 
 
 def _resolve_format(path: str, fmt: str) -> Tuple[str, bool]:
@@ -906,7 +908,7 @@ def load_vectors(path: PathLike, *, format: str = "auto", limit: Optional[int] =
 
     # duplicates: the first occurrence wins
     index: Optional[Dict[str, int]] = None
-    if len(set(words)) != len(words):
+    if _may_have_duplicates(words):
         index = dict(zip(reversed(words), range(len(words) - 1, -1, -1)))
         keep = np.sort(np.fromiter(index.values(), np.int64, len(index)))
         dup_mask = np.ones(len(words), bool)
@@ -966,7 +968,19 @@ def _parse(parse_path: str, path: str, fmt: str, report: LoadReport, *, limit: O
     report.skipped = [(int(line), SKIP_REASONS.get(int(code), f"reason {int(code)}"))
                       for line, code in skipped.tolist()]
     words = _decode_words(word_bytes, offsets)
+    del word_bytes, offsets, stats, skipped  # free the op's word buffers before the duplicate check
     return words, matrix
+
+
+def _may_have_duplicates(words: List[str]) -> bool:
+    """False when all words are distinct, shown by distinct str hashes (sorted int64 array: much less memory than
+    a set of the words; the hashes stay cached in the str objects for the index built later). True when two
+    hashes are equal (then the caller checks with a dict)."""
+    if len(words) < 2:
+        return False
+    h = np.fromiter(map(hash, words), np.int64, len(words))
+    h.sort()
+    return bool(np.any(h[1:] == h[:-1]))
 
 
 def _log_report(report: LoadReport) -> None:
