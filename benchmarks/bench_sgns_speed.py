@@ -3,9 +3,10 @@
 Same corpus (the embedded WordNet glosses, decompressed to a plain file that both read), same hyperparameters
 (dim 100, window 5, negative 5, sample 1e-4, min_count 5, 2 threads), runs interleaved, medians of --repeats.
 Times are end to end (vocabulary + encoding + training); raw words = all tokens of the file x epochs.
-Also compares embedfast's two update rules (HogBatch shared negatives vs word2vec's per-pair negatives) and
-the sigmoid table vs the exact sigmoid, with a quick quality check (WordSim353 / SimLex-999 Spearman) so the
-faster variant is only kept at equal quality. The full quality comparison (analogies, pure PyTorch, Zipf
+With --variants also embedfast's other update rule (word2vec's per-pair negatives instead of HogBatch's shared
+negatives) and the exact sigmoid instead of the table, with the quality of the first repeat (WordSim353 /
+SimLex-999 Spearman, Google analogies restrict_vocab=30000, by embedfast.evaluate) so the faster variant is
+only kept at equal quality. The full quality comparison (analogies, pure PyTorch, Zipf
 scaling, peak RSS) is benchmarks/bench_sgns.py.
 
   python benchmarks/bench_sgns_speed.py [--epochs 5] [--repeats 3] [--threads 2]
@@ -92,31 +93,15 @@ def train_gensim(corpus_path: str, *, raw_words: int | None = None, **hp):
     return _vectors(words, torch.from_numpy(model.wv.vectors.copy())), seconds, raw_words * kw["epochs"] / seconds
 
 
-def quick_similarity(vectors, name: str) -> float:
-    """Spearman correlation on a word-similarity file (WordSim353 / SimLex-999), pairs with OOV words skipped."""
-    from scipy.stats import spearmanr
-
+def quality(vectors) -> tuple[float, float, float]:
+    """(WordSim353 Spearman, SimLex-999 Spearman, Google analogy 3CosAdd accuracy, restrict_vocab=30000)."""
     from embedfast.data import evaluation_file
+    from embedfast.evaluate import evaluate_analogies, evaluate_word_pairs
 
-    index = {w.lower(): i for i, w in enumerate(vectors.words)}
-    m = torch.nn.functional.normalize(vectors.matrix.float(), dim=1)
-    gold, pred = [], []
-    with open(evaluation_file(name), encoding="utf-8") as f:
-        for line in f:
-            if line.startswith("#"):
-                continue
-            parts = line.strip().split("\t")
-            if len(parts) < 3:
-                continue
-            a, b = parts[0].lower(), parts[1].lower()
-            try:
-                score = float(parts[2])
-            except ValueError:
-                continue
-            if a in index and b in index:
-                gold.append(score)
-                pred.append(float(m[index[a]] @ m[index[b]]))
-    return float(spearmanr(gold, pred).correlation)
+    ws = evaluate_word_pairs(vectors, evaluation_file("wordsim353.tsv"))["spearman"]
+    sl = evaluate_word_pairs(vectors, evaluation_file("simlex999.txt"))["spearman"]
+    an = evaluate_analogies(vectors, evaluation_file("questions-words.txt"), restrict_vocab=30000)["accuracy"]
+    return ws, sl, an
 
 
 def plain_corpus() -> str:
@@ -149,6 +134,7 @@ def main() -> None:
             corpus, raw_words=raw, exact_sigmoid=True, **hp)
     times = {k: [] for k in runners}
     cpu = {k: [] for k in runners}
+    quality_of = quality
     quality = {}
     for rep in range(args.repeats):
         for name, fn in runners.items():
@@ -157,20 +143,20 @@ def main() -> None:
             cpu[name].append(time.process_time() - c0)
             times[name].append(seconds)
             if rep == 0:
-                quality[name] = (quick_similarity(vec, "wordsim353.tsv"), quick_similarity(vec, "simlex999.txt"))
+                quality[name] = quality_of(vec)
             print(f"  rep {rep} {name}: {seconds:.2f}s, {wps:,.0f} raw words/s", file=sys.stderr)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                             cwd=HERE).stdout.strip()
     print(f"corpus: {corpus} ({raw:,} raw tokens), epochs {args.epochs}, threads {args.threads}, "
           f"repeats {args.repeats}, torch {torch.__version__}, commit {commit}, load avg {os.getloadavg()[0]:.1f}")
-    print(f"| trainer | median s (end to end) | raw words/s | CPU s | vs gensim | WS353 rho | SimLex rho |")
-    print("|---|---|---|---|---|---|---|")
+    print("| trainer | median s (end to end) | raw words/s | CPU s | vs gensim | WS353 rho | SimLex rho | analogy % |")
+    print("|---|---|---|---|---|---|---|---|")
     g = statistics.median(times["gensim 4 corpus_file sg=1"])
     for name in runners:
         t = statistics.median(times[name])
-        ws, sl = quality[name]
+        ws, sl, an = quality[name]
         print(f"| {name} | {t:.2f} | {raw * args.epochs / t:,.0f} | {statistics.median(cpu[name]):.2f} | "
-              f"{g / t:.2f}x | {ws:.3f} | {sl:.3f} |")
+              f"{g / t:.2f}x | {ws:.3f} | {sl:.3f} | {100 * an:.2f} |")
 
 
 if __name__ == "__main__":

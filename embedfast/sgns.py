@@ -372,6 +372,13 @@ class Word2Vec:
         return self
 
     @property
+    def matrix(self) -> torch.Tensor:
+        """The input vectors [len(words), dim] (the trained embedding; not a copy)."""
+        if self.w_in is None:
+            raise ValueError("Word2Vec.matrix: nothing trained yet (call build_vocab/train)")
+        return self.w_in
+
+    @property
     def done(self) -> bool:
         """True when all epochs have been trained."""
         return self._pos["epoch"] >= self.params.epochs
@@ -465,14 +472,14 @@ def demo_sgns(quick: bool = False, workdir: Optional[str] = None) -> dict:
           f"{t_vocab:.2f}s; trained {raw:,} raw words in {w2v.train_seconds:.2f}s = "
           f"{raw / w2v.train_seconds:,.0f} raw words/s on {w2v._threads()} threads; "
           f"final loss {w2v.loss_history[-1][1]:.3f}")
-    vec = w2v.vectors
-    for word in DEMO_WORDS:
-        if word in vec:
-            near = ", ".join(f"{w} ({s:.2f})" for w, s in vec.most_similar(word, topn=6))
-            print(f"  {word:>6}: {near}")
+    from .evaluate import nearest_neighbours
+
+    present = [w for w in DEMO_WORDS if w in set(w2v.words)]
+    for word, near in nearest_neighbours(w2v, present, topn=6).items():
+        print(f"  {word:>6}: " + ", ".join(f"{w} ({s:.2f})" for w, s in near))
     if workdir:
         out = os.path.join(workdir, "wordnet_w2v.txt")
-        vec.save(out, format="word2vec")
+        w2v.save(out, format="word2vec")
         print(f"vectors written to {out}")
     return dict(words_per_s=raw / w2v.train_seconds, vocab=len(w2v.words))
 

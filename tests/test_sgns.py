@@ -678,3 +678,38 @@ def test_vectors_export(tmp_path):
         back = embedfast.load_vectors(path, **({"format": fmt} if fmt != "glove" else {}))
         assert back.words == w.words
         torch.testing.assert_close(back.matrix, w.w_in, atol=1e-5, rtol=1e-5)
+
+
+def test_cli_train(tmp_path, capsys):
+    pytest.importorskip("embedfast.vectors")
+    from embedfast.cli import main
+
+    sents, _ = planted_corpus(sentences=300)
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("\n".join(" ".join(s) for s in sents) + "\n")
+    out = tmp_path / "v.txt"
+    rc = main(["train", str(corpus), "-o", str(out), "--format", "glove", "--dim", "8", "--window", "2",
+               "--negative", "3", "--sample", "0", "--min-count", "1", "--epochs", "1", "--alpha", "0.05",
+               "--min-alpha", "0.001", "--threads", "1", "--seed", "4"])
+    assert rc == 0
+    back = embedfast.load_vectors(str(out))
+    assert back.dim == 8 and len(back) == 240
+    assert "raw words" in capsys.readouterr().out
+
+
+def test_cli_train_errors(tmp_path, capsys):
+    from embedfast.cli import main
+
+    assert main(["train", str(tmp_path / "missing.txt"), "-o", str(tmp_path / "o.txt")]) == 2
+    assert "missing.txt" in capsys.readouterr().err
+    assert main(["train", str(tmp_path / "missing.txt"), "-o", "o", "--window", "0"]) == 2
+    assert "window must be an int >= 1, got 0" in capsys.readouterr().err
+
+
+def test_demo_step(capsys):
+    from embedfast.sgns import demo_sgns
+
+    r = demo_sgns(quick=True)
+    out = capsys.readouterr().out
+    assert r["vocab"] > 10000 and r["words_per_s"] > 0
+    assert "raw words/s" in out and "water:" in out
