@@ -706,10 +706,11 @@ def test_cli_train_errors(tmp_path, capsys):
     assert "window must be an int >= 1, got 0" in capsys.readouterr().err
 
 
-def test_demo_step(capsys):
-    from embedfast.sgns import demo_sgns
+def test_demo_step(capsys, tmp_path):
+    from embedfast.demo import demo_sgns
 
-    r = demo_sgns(quick=True)
+    r = demo_sgns(True, str(tmp_path))
     out = capsys.readouterr().out
     assert r["vocab"] > 10000 and r["words_per_s"] > 0
     assert "raw words/s" in out and "water:" in out
+    assert embedfast.load_vectors(r["vectors_path"]).dim == 100
