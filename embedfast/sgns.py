@@ -300,13 +300,11 @@ class Word2Vec:
             self.build_vocab(corpus)
         if corpus is not None and not (self._encoded is not None and corpus is self._encoded_src):
             text = _open_text(corpus)
-            old = self._encoded[3] if self._encoded is not None else None
             self._encode(text)
             expect = getattr(self, "_expect_fingerprint", None)
             if expect is not None and tuple(expect) != self._encoded[3]:
                 raise ValueError(f"Word2Vec.train: corpus {text.name!r} is not the corpus this checkpoint was "
                                  f"trained on (fingerprint {self._encoded[3]} != {tuple(expect)})")
-            del old
             self._encoded_src = corpus if not _is_path(corpus) else os.fsdecode(corpus)
         elif self._encoded is None:
             if isinstance(self._encoded_src, str):
