@@ -899,26 +899,30 @@ def load_vectors(path: PathLike, *, format: str = "auto", limit: Optional[int] =
                 _log_report(report)
                 return Vectors(words, matrix, report=report)
             words = words.decode()
+            dup_rows = None
         else:
-            words, matrix = _parse(parse_path, path, fmt, report, limit=limit, on_error=on_error,
+            words, matrix, dup_rows = _parse(parse_path, path, fmt, report, limit=limit, on_error=on_error,
                                    threads=threads, parse_dtype=dtype if dtype in _PARSE_DTYPES else torch.float32)
     finally:
         if tmp is not None:
             os.unlink(tmp)
 
-    # duplicates: the first occurrence wins
-    index: Optional[Dict[str, int]] = None
-    if _may_have_duplicates(words):
+    # duplicates: the first occurrence wins. The parser finds repeated words (as bytes); words decoded with
+    # replacement characters, and native files, are checked here on the decoded strings.
+    if dup_rows is None and _may_have_duplicates(words):
         index = dict(zip(reversed(words), range(len(words) - 1, -1, -1)))
-        keep = np.sort(np.fromiter(index.values(), np.int64, len(index)))
         dup_mask = np.ones(len(words), bool)
-        dup_mask[keep] = False
+        dup_mask[np.fromiter(index.values(), np.int64, len(index))] = False
+        del index
         dup_rows = np.flatnonzero(dup_mask)
+    if dup_rows is not None and dup_rows.size:
+        keep_mask = np.ones(len(words), bool)
+        keep_mask[dup_rows] = False
+        keep = np.flatnonzero(keep_mask)
         report.duplicates = int(dup_rows.size)
         report.duplicate_examples = [words[i] for i in dup_rows[:10]]
         words = [words[i] for i in keep]
         matrix = matrix[torch.from_numpy(keep)]
-        index = None
 
     if vocab is not None:
         wanted = list(dict.fromkeys(vocab))
@@ -943,10 +947,11 @@ def load_vectors(path: PathLike, *, format: str = "auto", limit: Optional[int] =
 
 
 def _parse(parse_path: str, path: str, fmt: str, report: LoadReport, *, limit: Optional[int], on_error: str,
-           threads: Optional[int], parse_dtype: torch.dtype) -> Tuple[List[str], torch.Tensor]:
+           threads: Optional[int], parse_dtype: torch.dtype) -> Tuple[List[str], torch.Tensor, Optional[np.ndarray]]:
+    """Runs the op; returns (words, matrix, duplicate rows, or None when they must be found on the decoded words)."""
     header = {"text": -1, "glove": -1, "word2vec": 1, "fasttext": 1}.get(fmt, -1)
     try:
-        matrix, word_bytes, offsets, stats, skipped = load_vectors_raw(
+        matrix, word_bytes, offsets, stats, skipped, duplicates = load_vectors_raw(
             parse_path, header=header, limit=-1 if limit is None else limit, binary=(fmt == "word2vec-bin"),
             skip_errors=(on_error == "skip"), num_threads=threads or 0, dtype=parse_dtype)
     except (ValueError, RuntimeError) as exc:
@@ -968,8 +973,9 @@ def _parse(parse_path: str, path: str, fmt: str, report: LoadReport, *, limit: O
     report.skipped = [(int(line), SKIP_REASONS.get(int(code), f"reason {int(code)}"))
                       for line, code in skipped.tolist()]
     words = _decode_words(word_bytes, offsets)
-    del word_bytes, offsets, stats, skipped  # free the op's word buffers before the duplicate check
-    return words, matrix
+    # Distinct invalid byte sequences can decode to the same string: then check the decoded words instead.
+    dup_rows = duplicates.numpy() if report.invalid_utf8 == 0 else None
+    return words, matrix, dup_rows
 
 
 def _may_have_duplicates(words: List[str]) -> bool:

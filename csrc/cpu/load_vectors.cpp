@@ -37,7 +37,7 @@ namespace {
 // Order must match LOAD_STATS in embedfast/ops.py.
 enum Stat {
   kRows, kDim, kHeaderRows, kHeaderDim, kLines, kBlankLines, kSkippedRows, kSpacedWords, kInvalidUtf8, kBom,
-  kCrlfLines, kTruncatedLastLine, kNumStats
+  kCrlfLines, kTruncatedLastLine, kDuplicateWords, kNumStats
 };
 // Reason codes; must match SKIP_REASONS in embedfast/ops.py.
 enum Reason { kOk = 0, kTooFew = 1, kNotNumber = 2, kMissingWord = 3, kTruncatedRecord = 4, kOutOfRange = 5 };
@@ -418,7 +418,40 @@ bool read_header(const char* b, const char* e, Header& h) {
 
 std::string where(const std::string& path, int64_t line) { return path + ":" + std::to_string(line) + ": "; }
 
-using Result = std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor>;
+using Result = std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor>;
+
+// Rows whose word (as bytes) already occurred on an earlier row, in increasing order. Open addressing over
+// a power-of-two table of row indices; a hash match is confirmed by comparing the bytes.
+at::Tensor find_duplicates(const uint8_t* wb, const int64_t* off, int64_t rows) {
+  std::vector<int64_t> dups;
+  if (rows > 1) {
+    size_t cap = 16;
+    while (cap < static_cast<size_t>(rows) * 2) cap <<= 1;
+    std::vector<int64_t> slot(cap, -1);
+    std::vector<uint64_t> slot_hash(cap);
+    for (int64_t r = 0; r < rows; ++r) {
+      const uint8_t* w = wb + off[r];
+      const size_t n = off[r + 1] - off[r];
+      uint64_t h = 0x9E3779B97F4A7C15ULL ^ n;
+      for (size_t i = 0; i < n; ++i) h = (h ^ w[i]) * 0x100000001B3ULL;
+      h ^= h >> 29;
+      for (size_t i = h & (cap - 1);; i = (i + 1) & (cap - 1)) {
+        if (slot[i] < 0) {
+          slot[i] = r;
+          slot_hash[i] = h;
+          break;
+        }
+        const int64_t o = slot[i];
+        if (slot_hash[i] == h && static_cast<size_t>(off[o + 1] - off[o]) == n &&
+            std::memcmp(wb + off[o], w, n) == 0) {
+          dups.push_back(r);
+          break;
+        }
+      }
+    }
+  }
+  return at::tensor(dups, at::kLong);
+}
 
 Result finish(at::Tensor matrix, int64_t rows, std::vector<ChunkOut>& chunks, std::vector<int64_t>& stats,
               const std::vector<std::pair<int64_t, int64_t>>& extra_skipped) {
@@ -441,6 +474,8 @@ Result finish(at::Tensor matrix, int64_t rows, std::vector<ChunkOut>& chunks, st
     std::string().swap(c.words);
   }
   TORCH_INTERNAL_ASSERT(r == rows);
+  auto duplicates = find_duplicates(wb, off, rows);
+  stats[kDuplicateWords] = duplicates.numel();
   auto skipped_t = at::empty({static_cast<int64_t>(skipped.size()), 2}, at::kLong);
   for (size_t i = 0; i < skipped.size(); ++i) {
     skipped_t[i][0] = skipped[i].first;
@@ -452,7 +487,7 @@ Result finish(at::Tensor matrix, int64_t rows, std::vector<ChunkOut>& chunks, st
   // Give back the slack of the preallocation when it is large (many blank or skipped lines).
   if (matrix.size(0) > rows + rows / 16 + 16) matrix = matrix.narrow(0, 0, rows).clone();
   else matrix = matrix.narrow(0, 0, rows);
-  return {matrix, word_bytes, offsets, stats_t, skipped_t};
+  return {matrix, word_bytes, offsets, stats_t, skipped_t, duplicates};
 }
 
 template <typename T>
