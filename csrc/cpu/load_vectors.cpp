@@ -12,24 +12,18 @@
 #include <ATen/Parallel.h>
 #include <torch/library.h>
 
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <atomic>
-#include <cerrno>
 #include <charconv>
 #include <cstring>
-#include <exception>
 #include <limits>
 #include <map>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "embedfast/common.h"
+#include "embedfast/mapped_file.h"
+#include "embedfast/parallel.h"
 
 namespace embedfast {
 namespace {
@@ -43,58 +37,6 @@ enum Stat {
 enum Reason { kOk = 0, kTooFew = 1, kNotNumber = 2, kMissingWord = 3, kTruncatedRecord = 4, kOutOfRange = 5 };
 
 constexpr size_t kChunkBytes = size_t(4) << 20;  // target chunk size: bounds the resident part of the file
-
-class MappedFile {
- public:
-  explicit MappedFile(const std::string& path) : path_(path) {
-    fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    TORCH_CHECK(fd_ >= 0, "load_vectors: cannot open '", path, "': ", std::strerror(errno));
-    struct stat st;
-    if (::fstat(fd_, &st) != 0) {
-      int err = errno;
-      ::close(fd_);
-      TORCH_CHECK(false, "load_vectors: cannot stat '", path, "': ", std::strerror(err));
-    }
-    if (S_ISDIR(st.st_mode)) {
-      ::close(fd_);
-      TORCH_CHECK_VALUE(false, "load_vectors: '", path, "' is a directory, not a vectors file");
-    }
-    size_ = static_cast<size_t>(st.st_size);
-    if (size_ > 0) {
-      void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd_, 0);
-      if (p == MAP_FAILED) {
-        int err = errno;
-        ::close(fd_);
-        TORCH_CHECK(false, "load_vectors: cannot map '", path, "': ", std::strerror(err));
-      }
-      data_ = static_cast<const char*>(p);
-      ::madvise(p, size_, MADV_SEQUENTIAL);
-    }
-  }
-  ~MappedFile() {
-    if (data_) ::munmap(const_cast<char*>(data_), size_);
-    if (fd_ >= 0) ::close(fd_);
-  }
-  MappedFile(const MappedFile&) = delete;
-  MappedFile& operator=(const MappedFile&) = delete;
-
-  const char* data() const { return data_; }
-  size_t size() const { return size_; }
-
-  // Drop the pages of [begin, end) from this process; they stay in the page cache.
-  void release(const char* begin, const char* end) const {
-    const uintptr_t page = 4096;
-    uintptr_t b = (reinterpret_cast<uintptr_t>(begin) + page - 1) & ~(page - 1);
-    uintptr_t e = reinterpret_cast<uintptr_t>(end) & ~(page - 1);
-    if (e > b) ::madvise(reinterpret_cast<void*>(b), e - b, MADV_DONTNEED);
-  }
-
- private:
-  std::string path_;
-  int fd_ = -1;
-  const char* data_ = nullptr;
-  size_t size_ = 0;
-};
 
 inline bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f'; }
 
@@ -365,31 +307,6 @@ int resolve_threads(int64_t n) {
   return std::max(1, std::min(t, 256));
 }
 
-// Runs fn(i) for i in [0, n) on `threads` threads with dynamic scheduling; rethrows the first exception.
-template <typename F>
-void run_parallel(int64_t n, int threads, F fn) {
-  threads = static_cast<int>(std::min<int64_t>(threads, n));
-  if (threads <= 1) {
-    for (int64_t i = 0; i < n; ++i) fn(i);
-    return;
-  }
-  std::atomic<int64_t> next{0};
-  std::exception_ptr err;
-  std::atomic<bool> failed{false};
-  auto worker = [&] {
-    try {
-      for (int64_t i; (i = next.fetch_add(1)) < n && !failed.load();) fn(i);
-    } catch (...) {
-      if (!failed.exchange(true)) err = std::current_exception();
-    }
-  };
-  std::vector<std::thread> pool;
-  for (int t = 0; t < threads - 1; ++t) pool.emplace_back(worker);
-  worker();
-  for (auto& th : pool) th.join();
-  if (err) std::rethrow_exception(err);
-}
-
 struct Header {
   bool present = false;
   int64_t rows = -1, dim = -1;
@@ -491,7 +408,7 @@ Result finish(at::Tensor matrix, int64_t rows, std::vector<ChunkOut>& chunks, st
 }
 
 template <typename T>
-Result load_text(const MappedFile& f, const std::string& path, int64_t dim, int64_t header_mode, int64_t limit,
+Result load_text(const ReadOnlyMap& f, const std::string& path, int64_t dim, int64_t header_mode, int64_t limit,
                  bool skip_errors, int threads, at::ScalarType dtype) {
   std::vector<int64_t> stats(kNumStats, 0);
   stats[kHeaderRows] = stats[kHeaderDim] = -1;
@@ -592,7 +509,7 @@ Result load_text(const MappedFile& f, const std::string& path, int64_t dim, int6
   }
   const int64_t nc = static_cast<int64_t>(chunks.size());
   // Pass 1: lines per chunk.
-  run_parallel(nc, threads, [&](int64_t i) {
+  run_dynamic(nc, threads, [&](int64_t i) {
     auto& c = chunks[i];
     int64_t n = 0;
     for (const char* q = c.begin; q < c.end;) {
@@ -616,7 +533,7 @@ Result load_text(const MappedFile& f, const std::string& path, int64_t dim, int6
   T* M = matrix.data_ptr<T>();
   std::atomic<int64_t> first_error_line{std::numeric_limits<int64_t>::max()};
   // Pass 2: parse.
-  run_parallel(nc, threads, [&](int64_t i) {
+  run_dynamic(nc, threads, [&](int64_t i) {
     auto& c = chunks[i];
     int64_t line = c.first_line;
     T* out = M + c.first_row * D;
@@ -678,7 +595,7 @@ Result load_text(const MappedFile& f, const std::string& path, int64_t dim, int6
 }
 
 template <typename T>
-Result load_binary(const MappedFile& f, const std::string& path, int64_t dim, int64_t limit, bool skip_errors,
+Result load_binary(const ReadOnlyMap& f, const std::string& path, int64_t dim, int64_t limit, bool skip_errors,
                    int threads, at::ScalarType dtype) {
   std::vector<int64_t> stats(kNumStats, 0);
   const char* base = f.data();
@@ -730,7 +647,7 @@ Result load_binary(const MappedFile& f, const std::string& path, int64_t dim, in
   auto matrix = at::empty({rows, D}, at::TensorOptions().dtype(dtype));
   T* M = matrix.data_ptr<T>();
   const int64_t block = 4096;
-  run_parallel((rows + block - 1) / block, threads, [&](int64_t b) {
+  run_dynamic((rows + block - 1) / block, threads, [&](int64_t b) {
     for (int64_t r = b * block; r < std::min(rows, (b + 1) * block); ++r) {
       if constexpr (std::is_same_v<T, float>) {
         std::memcpy(M + r * D, vec_at[r], vec_bytes);
@@ -754,7 +671,7 @@ Result load_vectors_cpu(c10::string_view path_sv, int64_t dim, int64_t header, i
                     "load_vectors: dtype must be float32 or float64 (convert afterwards for others), got ", dtype);
   TORCH_CHECK_VALUE(header >= -1 && header <= 1, "load_vectors: header must be -1 (detect), 0 or 1, got ", header);
   TORCH_CHECK_VALUE(dim >= 0, "load_vectors: dim must be >= 0 (0 infers it), got ", dim);
-  MappedFile f(path);
+  ReadOnlyMap f(path, "load_vectors");
   const int threads = resolve_threads(num_threads);
   if (binary) {
     return dtype == at::kFloat ? load_binary<float>(f, path, dim, limit, skip_errors, threads, dtype)
