@@ -97,6 +97,7 @@ def run_trainer(name: str, corpus: str, epochs: int, out: str, max_seconds: floa
         return {"error": (p.stderr.strip().splitlines() or ["failed"])[-1]}
     info = json.loads(p.stdout.strip().splitlines()[-1])
     info["wall_s"] = wall
+    info["load_1m"] = os.getloadavg()[0]  # 1-minute load average at the end of the run (other jobs included)
     return info
 
 
@@ -155,29 +156,38 @@ def quality(vec_path: str) -> dict:
 
 
 def bench_corpus(label, corpus, epochs, repeats, trainers, torch_seconds, with_quality, workdir):
+    """Repeats interleaved (embedfast, gensim, torch, embedfast, ...) so load swings hit every trainer alike;
+    the pure-PyTorch trainer runs once (time-boxed). Rows hold the medians and the individual runs."""
     tokens = count_tokens(corpus)
-    rows = []
-    for name in trainers:
-        runs = []
-        for rep in range(repeats if name != "torch" else 1):
+    runs = {name: [] for name in trainers}
+    errors = {}
+    for rep in range(repeats):
+        for name in trainers:
+            if name in errors or (name == "torch" and rep > 0):
+                continue
             out = os.path.join(workdir, f"{label}_{name}_{rep}.pt")
             r = run_trainer(name, corpus, epochs, out, torch_seconds)
             if "error" in r:
-                runs = [r]
-                break
+                errors[name] = r["error"]
+                continue
             if r.get("raw_words") is None:
                 r["raw_words"] = tokens * epochs
             r["words_per_s"] = r["raw_words"] / r["train_s"]
             if with_quality:
                 r.update(quality(out))
-            runs.append(r)
+            runs[name].append(r)
             print(f"  [{label}] {name} run {rep + 1}: {r['words_per_s']:,.0f} words/s, wall {r['wall_s']:.1f}s, "
-                  f"rss {r['maxrss_mb']:.0f} MB", file=sys.stderr)
-        if "error" in runs[0]:
-            rows.append({"corpus": label, "trainer": name, "error": runs[0]["error"]})
+                  f"rss {r['maxrss_mb']:.0f} MB, load {r['load_1m']:.1f}"
+                  + (f", WS353 {r['ws353']:.3f} SimLex {r['simlex']:.3f} analogy {100 * r['analogy']:.2f}%"
+                     if "ws353" in r else ""), file=sys.stderr, flush=True)
+    rows = []
+    for name in trainers:
+        if name in errors:
+            rows.append({"corpus": label, "trainer": name, "error": errors[name]})
             continue
-        med = {k: statistics.median(r[k] for r in runs) for k in runs[0] if isinstance(runs[0][k], (int, float))}
-        med.update(corpus=label, trainer=name, tokens=tokens, epochs=epochs, repeats=len(runs))
+        rs = runs[name]
+        med = {k: statistics.median(r[k] for r in rs) for k in rs[0] if isinstance(rs[0][k], (int, float))}
+        med.update(corpus=label, trainer=name, tokens=tokens, epochs=epochs, repeats=len(rs), runs=rs)
         rows.append(med)
     base = {r["trainer"]: r for r in rows if "error" not in r}
     for r in rows:
@@ -191,11 +201,11 @@ def bench_corpus(label, corpus, epochs, repeats, trainers, torch_seconds, with_q
 
 def format_table(rows) -> str:
     head = ("| corpus | trainer | tokens | epochs done | raw words/s | vs gensim | vs torch | train s | wall s "
-            "| peak RSS MB | WS353 | SimLex | analogy % (n) |")
+            "| peak RSS MB | load | WS353 | SimLex | analogy % (n) |")
     out = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in rows:
         if "error" in r:
-            out.append(f"| {r['corpus']} | {r['trainer']} | — | error: {r['error']} |" + " |" * 9)
+            out.append(f"| {r['corpus']} | {r['trainer']} | — | error: {r['error']} |" + " |" * 10)
             continue
         q = (f"{r['ws353']:.3f} | {r['simlex']:.3f} | {100 * r['analogy']:.2f} ({int(r['analogy_n'])})"
              if "ws353" in r else "— | — | —")
@@ -204,7 +214,7 @@ def format_table(rows) -> str:
         out.append(
             f"| {r['corpus']} | {r['trainer']} | {r['tokens']:,} | {ep_s} | {r['words_per_s']:,.0f} "
             f"| {r.get('x_gensim', float('nan')):.2f}x | {r.get('x_torch', float('nan')):.1f}x | {r['train_s']:.1f} "
-            f"| {r['wall_s']:.1f} | {r['maxrss_mb']:.0f} | {q} |"
+            f"| {r['wall_s']:.1f} | {r['maxrss_mb']:.0f} | {r['load_1m']:.1f} | {q} |"
         )
     return "\n".join(out)
 
@@ -244,6 +254,9 @@ def main(argv=None):
     print(f"hyperparameters: {HP}, epochs {a.epochs} (1 on Zipf points >= 10M), repeats {a.repeats}, "
           f"torch time box {a.torch_seconds:.0f}s")
     print(format_table(rows))
+    print("per-run figures (all repeats):")
+    for r in rows:
+        print(" ", json.dumps(r))
     if a.json_out:
         with open(a.json_out, "w") as f:
             json.dump(rows, f, indent=1)
