@@ -1,7 +1,7 @@
 """Side-by-side SGNS benchmark: embedfast.Word2Vec vs gensim Word2Vec(corpus_file=..., sg=1) vs pure PyTorch.
 
 Same corpus, same hyperparameters (dim 100, window 5, negative 5, sample 1e-4, min_count 5, 2 threads; 5 epochs
-on the real corpus), each trainer in a fresh subprocess (peak RSS = that process's ru_maxrss), repeated and
+on the real corpus), each trainer in a fresh subprocess (peak RSS = that process's VmHWM), repeated and
 reported as medians. Quality (WordSim353 / SimLex-999 Spearman, Google analogies with restrict_vocab=30000)
 is measured with embedfast.evaluate on the vectors each trainer saves. The pure-PyTorch trainer is time-boxed
 (--torch-seconds): when it cannot finish, its words/s is measured on the part it did and its quality is that of
@@ -81,9 +81,26 @@ def _worker(name: str, corpus: str, epochs: int, out: str, max_seconds: float) -
     else:
         raise ValueError(f"unknown trainer {name!r}")
     info["process_s"] = time.perf_counter() - t0
-    info["maxrss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    info["maxrss_mb"] = peak_rss_mb()
     torch.save({"words": words, "matrix": matrix.detach().float().contiguous()}, out)
     return info
+
+
+def peak_rss_mb() -> float:
+    """Peak resident set of this process since its exec, in MiB (/proc/self/status VmHWM).
+
+    Not getrusage's ru_maxrss: Linux carries the forking parent's high-water mark across fork+exec into
+    ru_maxrss, so a child of a large parent (this script, after loading vectors to evaluate them) would report
+    at least the parent's size. VmHWM belongs to the process's own address space, which exec replaces.
+    """
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def run_trainer(name: str, corpus: str, epochs: int, out: str, max_seconds: float) -> dict:
