@@ -248,6 +248,7 @@ def main(argv=None):
     ap.add_argument("--trainers", default=",".join(TRAINERS))
     ap.add_argument("--torch-seconds", type=float, default=120.0, help="time box of the pure-PyTorch trainer")
     ap.add_argument("--quick", action="store_true", help="one repeat, no Zipf points, 20 s torch time box")
+    ap.add_argument("--no-real", action="store_true", help="skip the real corpus (only the Zipf points)")
     ap.add_argument("--json-out", help="also write the rows as JSON")
     a = ap.parse_args(argv)
 
@@ -261,7 +262,8 @@ def main(argv=None):
     trainers = [t for t in a.trainers.split(",") if t]
     workdir = os.path.join(DATA, "vectors")
     os.makedirs(workdir, exist_ok=True)
-    rows = bench_corpus("wordnet", real_corpus(), a.epochs, a.repeats, trainers, a.torch_seconds, True, workdir)
+    rows = [] if a.no_real else bench_corpus("wordnet", real_corpus(), a.epochs, a.repeats, trainers,
+                                              a.torch_seconds, True, workdir)
     for size in [int(float(s)) for s in a.zipf.split(",") if s.strip()]:
         epochs = a.epochs if size < 10_000_000 else 1
         zt = [t for t in trainers if t != "torch" or size <= 10_000_000]

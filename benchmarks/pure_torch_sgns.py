@@ -147,9 +147,12 @@ def train(path, *, dim=100, window=5, negative=5, sample=1e-4, min_count=5, epoc
         base_lr = DEFAULT_ADAM_LR if lr is None else lr
         end_lr, reduction = base_lr * min_alpha / alpha, "mean"
         opt = torch.optim.SparseAdam(list(model.parameters()), lr=base_lr)
-    corpus_words = ids.numel()
-    planned = epochs * corpus_words
-    done = 0.0  # raw (pre-sub-sampling) corpus words processed
+    corpus_words = ids.numel()  # in-vocabulary tokens
+    # progress is counted in raw words (every token of the file, as gensim and embedfast count them): each
+    # in-vocabulary token stands for raw_total / corpus_words raw words
+    raw_scale = raw_total / max(corpus_words, 1)
+    planned = epochs * raw_total
+    done = 0.0  # raw (pre-sub-sampling, pre-min_count) corpus words processed
     loss_sum, pairs_sum = 0.0, 0
     t_train = time.perf_counter()
     stopped = False
@@ -157,7 +160,7 @@ def train(path, *, dim=100, window=5, negative=5, sample=1e-4, min_count=5, epoc
         kept = (torch.rand(corpus_words, generator=gen) < keep[ids]).nonzero().squeeze(1)
         e_ids, e_sent = ids[kept], sent[kept]
         n = e_ids.numel()
-        raw_per_kept = corpus_words / max(n, 1)
+        raw_per_kept = corpus_words * raw_scale / max(n, 1)
         for start in range(0, n, chunk):
             # all pairs of `chunk` consecutive kept centers at once, shuffled, then consumed `batch` at a time
             pos = torch.arange(start, min(start + chunk, n))
@@ -193,7 +196,7 @@ def train(path, *, dim=100, window=5, negative=5, sample=1e-4, min_count=5, epoc
             break
         log(f"epoch {epoch + 1}: loss/pair {loss_sum / max(pairs_sum, 1):.4f}, {done / (time.perf_counter() - t_train):,.0f} words/s")
     train_s = time.perf_counter() - t_train
-    done = corpus_words * epochs if not stopped else int(round(done))
+    done = raw_total * epochs if not stopped else int(round(done))
     return {
         "words": words,
         "matrix": model.in_embed.weight.detach(),
@@ -202,7 +205,7 @@ def train(path, *, dim=100, window=5, negative=5, sample=1e-4, min_count=5, epoc
         "prep_s": prep_s,
         "words_per_s": done / train_s,
         "complete": not stopped,
-        "epochs_done": done / corpus_words,
+        "epochs_done": done / raw_total,
         "loss_per_pair": loss_sum / max(pairs_sum, 1),
         "raw_corpus_words": raw_total,
         "optimizer": optimizer,
