@@ -10,6 +10,7 @@ the partial model (the table says how many epochs it did).
   python benchmarks/bench_sgns.py                       # real corpus + Zipf scaling points 1M and 10M
   python benchmarks/bench_sgns.py --zipf 1e6,1e7,1e8    # add the 100M point (1 epoch for >= 10M tokens)
   python benchmarks/bench_sgns.py --quick               # small smoke run (one repeat, short time boxes)
+  python benchmarks/bench_sgns.py --no-real --zipf 1e8 --trainers embedfast,gensim   # only the 100M point
 
 Corpora are written to bench-data/ (the embedded corpus decompressed once, Zipf corpora by gen_corpus.py).
 """

@@ -1,0 +1,107 @@
+"""Quality of embedfast.Word2Vec vs gensim Word2Vec(corpus_file=..., sg=1) over several seeds, 1 and 2 threads.
+
+Why both thread counts: gensim's corpus_file mode gives each of its `workers` threads an equal byte range of
+the file and lets each decay the learning rate by its *own* words over the whole corpus's words, so with 2
+workers the rate only gets half way down each epoch (the run ends near alpha - (alpha - min_alpha) * 4.5/5 =
+0.0026 instead of min_alpha 0.0001), which changes quality on a small corpus. With workers=1 (and embedfast
+threads=1) both follow word2vec's schedule, so that pair is the like-for-like quality comparison.
+
+Same hyperparameters as bench_sgns.py (dim 100, window 5, negative 5, sample 1e-4, min_count 5, alpha 0.025 ->
+0.0001, 5 epochs) on the embedded WordNet glosses; quality by embedfast.evaluate (WordSim353 / SimLex-999
+Spearman, Google analogies 3CosAdd with restrict_vocab=30000); mean and sample standard deviation over seeds.
+
+  python benchmarks/quality_seeds_sgns.py [--seeds 1,2,3] [--threads 1,2] [--json-out FILE]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from types import SimpleNamespace
+
+import torch
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.dirname(HERE))
+
+from bench_sgns import HP, real_corpus  # noqa: E402
+
+
+def quality(words, matrix) -> dict:
+    from embedfast import evaluate as ev
+    from embedfast.data import evaluation_file
+
+    v = SimpleNamespace(words=list(words), matrix=matrix)
+    return {
+        "ws353": ev.evaluate_word_pairs(v, evaluation_file("wordsim353.tsv"))["spearman"],
+        "simlex": ev.evaluate_word_pairs(v, evaluation_file("simlex999.txt"))["spearman"],
+        "analogy": ev.evaluate_analogies(v, evaluation_file("questions-words.txt"), restrict_vocab=30000)["accuracy"],
+    }
+
+
+def train_gensim(corpus: str, threads: int, seed: int, epochs: int):
+    from gensim.models import Word2Vec
+
+    m = Word2Vec(vector_size=HP["dim"], window=HP["window"], negative=HP["negative"], sample=HP["sample"],
+                 min_count=HP["min_count"], alpha=HP["alpha"], min_alpha=HP["min_alpha"], sg=1, hs=0,
+                 workers=threads, seed=seed, epochs=epochs)
+    m.build_vocab(corpus_file=corpus)
+    m.train(corpus_file=corpus, total_words=m.corpus_total_words, epochs=epochs)
+    return list(m.wv.index_to_key), torch.from_numpy(m.wv.vectors)
+
+
+def train_embedfast(corpus: str, threads: int, seed: int, epochs: int):
+    import embedfast
+
+    m = embedfast.Word2Vec(dim=HP["dim"], window=HP["window"], negative=HP["negative"], sample=HP["sample"],
+                           min_count=HP["min_count"], alpha=HP["alpha"], min_alpha=HP["min_alpha"], epochs=epochs,
+                           threads=threads, seed=seed)
+    m.train(corpus)
+    v = m.vectors
+    return list(v.words), v.matrix
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--seeds", default="1,2,3")
+    ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--epochs", type=int, default=5)
+    ap.add_argument("--json-out")
+    a = ap.parse_args(argv)
+    corpus = real_corpus()
+    seeds = [int(s) for s in a.seeds.split(",")]
+    runs = []
+    for threads in [int(t) for t in a.threads.split(",")]:
+        for seed in seeds:
+            for name, fn in (("embedfast", train_embedfast), ("gensim", train_gensim)):
+                t0 = time.perf_counter()
+                words, matrix = fn(corpus, threads, seed, a.epochs)
+                r = {"trainer": name, "threads": threads, "seed": seed, "train_s": time.perf_counter() - t0,
+                     **quality(words, matrix)}
+                runs.append(r)
+                print(json.dumps(r), file=sys.stderr, flush=True)
+    print("| trainer | threads | seeds | WS353 | SimLex | analogy % | train s (median) |")
+    print("|---|---|---|---|---|---|---|")
+    for threads in sorted({r["threads"] for r in runs}):
+        for name in ("embedfast", "gensim"):
+            rs = [r for r in runs if r["trainer"] == name and r["threads"] == threads]
+
+            def ms(key, scale=1.0):
+                xs = [scale * r[key] for r in rs]
+                sd = statistics.stdev(xs) if len(xs) > 1 else 0.0
+                return f"{statistics.mean(xs):.3f} ± {sd:.3f}" if scale == 1.0 else f"{statistics.mean(xs):.2f} ± {sd:.2f}"
+
+            print(f"| {name} | {threads} | {len(rs)} | {ms('ws353')} | {ms('simlex')} | {ms('analogy', 100.0)} "
+                  f"| {statistics.median(r['train_s'] for r in rs):.1f} |")
+    if a.json_out:
+        with open(a.json_out, "w") as f:
+            json.dump(runs, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
