@@ -101,7 +101,7 @@ def test_common_field_shape_is_correctly_rounded(tmp_path):
     n, d = 2000, 10
     vals = rng.uniform(-9.9999999, 9.9999999, (n, d))
     prec = rng.integers(1, 8, (n, d))
-    texts = [["%.*f" % (p, x) for p, x in zip(pr, row)] for pr, row in zip(prec, vals)]
+    texts = [["%.*f" % (int(p), x) for p, x in zip(pr, row)] for pr, row in zip(prec, vals)]
     path = write(tmp_path, "".join("w " + " ".join(r) + "\n" for r in texts).encode())
     m, *_ = load_vectors_raw(path, num_threads=2)
     want = np.array([[f32_correctly_rounded(t) for t in r] for r in texts], dtype=np.float32)
