@@ -27,4 +27,18 @@ TORCH_LIBRARY(embedfast, m) {
   // ---- sgns (csrc/cpu/sgns.cpp) ----
 
   // ---- gather (csrc/cpu/gather.cpp) ----
+  // Multi-source weighted gather over bags. Bag b owns entries e in [bag_offsets[b], bag_offsets[b+1]) naming
+  // (source entry_source[e], row entry_row[e] of tables[source], weight entry_weight[e]);
+  // out[n] = sum_{e in bag(ids[n])} source_weight[k_e] * entry_weight[e] * tables[k_e][row_e]
+  // (divided by the sum of source_weight[k_e] * entry_weight[e] when renormalize); zeros for empty bags.
+  // Weights are float32 (float64 for float64 tables); sparse_grad makes the backward return sparse row grads.
+  m.def(
+      "gather_bags(Tensor[] tables, Tensor source_weight, Tensor bag_offsets, Tensor entry_source, "
+      "Tensor entry_row, Tensor entry_weight, Tensor ids, bool renormalize, bool sparse_grad) -> Tensor");
+  // Backward of gather_bags: (grad_source_weight [K] or [0], grad_entry_weight [E] or [0],
+  // table grads (dense [V_k, D], or sparse values [M_k, D]; [0, D] when not wanted), sparse rows [M_k] or [0]).
+  m.def(
+      "gather_bags_backward(Tensor grad, Tensor[] tables, Tensor source_weight, Tensor bag_offsets, "
+      "Tensor entry_source, Tensor entry_row, Tensor entry_weight, Tensor ids, bool renormalize, "
+      "bool weights_grad, bool[] tables_grad, bool sparse) -> (Tensor, Tensor, Tensor[], Tensor[])");
 }

@@ -8,7 +8,8 @@ Every op is a ``torch.ops.embedfast`` custom op with a fake kernel, so it works 
 """
 from . import _ext  # noqa: F401  (registers torch.ops.embedfast)
 from . import ops
+from .fusion import MultiSourceEmbedding
 
 __version__ = "0.1.0"
 
-__all__ = ["ops", "__version__"]
+__all__ = ["ops", "__version__", "MultiSourceEmbedding"]
