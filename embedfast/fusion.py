@@ -620,3 +620,101 @@ class MultiSourceEmbedding(nn.Module):
         return (f"{self.num_embeddings}, {self.embedding_dim}, sources={self.num_sources}, mode={self.mode!r}, "
                 f"renormalize={self.renormalize}, learn_weights={self.learn_weights}, "
                 f"freeze_tables={self.freeze_tables}, sparse={self.sparse}, oov={self.oov!r}")
+
+
+# ----------------------------------------------------------------------------------------------------------
+# demo step (called by `embedfast demo` once embedfast/demo.py exists)
+# ----------------------------------------------------------------------------------------------------------
+
+
+def _demo_step(quick: bool = True, workdir: Optional[str] = None) -> dict:
+    """Fuse three synthetic sources (15% missing each), print coverage and time forward+backward against the
+    stacked pure-PyTorch way. Returns the figures."""
+    import time
+
+    g = torch.Generator().manual_seed(0)
+    V, D, N, K = (20_000, 64, 8_192, 3) if quick else (100_000, 300, 65_536, 3)
+    tables = [torch.randn(V, D, generator=g) for _ in range(K)]
+    index = torch.stack([torch.randperm(V, generator=g) for _ in range(K)], 1)
+    index[torch.rand(V, K, generator=g) < 0.15] = -1
+    ids = torch.randint(0, V, (N,), generator=g)
+    m = MultiSourceEmbedding(tables, index, names=["glove-like", "word2vec-like", "bert-like"])
+    print(m.coverage_report())
+    logits = torch.zeros(K, requires_grad=True)
+
+    def torch_way():
+        idx = index[ids]
+        mask = idx >= 0
+        emb = torch.stack([F.embedding(idx[:, k].clamp(min=0), tables[k]) for k in range(K)], 1)
+        w = torch.softmax(logits, 0) * mask
+        w = w / w.sum(1, keepdim=True).clamp_min(1e-30)
+        return (w.unsqueeze(-1) * emb).sum(1)
+
+    def timed(fn, reps=5):
+        ts = []
+        for _ in range(reps):
+            t0 = time.perf_counter()
+            fn().sum().backward()
+            ts.append(time.perf_counter() - t0)
+        return sorted(ts)[len(ts) // 2]
+
+    t_ours, t_torch = timed(lambda: m(ids)), timed(torch_way)
+    print(f"fusion forward+backward, {K} sources {V}x{D}, {N} ids: embedfast {1e3 * t_ours:.1f} ms, "
+          f"stacked PyTorch {1e3 * t_torch:.1f} ms ({t_torch / t_ours:.1f}x)")
+    return dict(embedfast_ms=1e3 * t_ours, torch_ms=1e3 * t_torch)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# files: `embedfast fuse A B -o OUT`
+# ----------------------------------------------------------------------------------------------------------
+
+
+class _FileVectors:
+    """Minimal Vectors-like result of the raw loader (used until embedfast.load_vectors is available)."""
+
+    def __init__(self, words: list, matrix: torch.Tensor):
+        self.words, self.matrix = words, matrix
+
+
+def _load_vectors_file(path: str, binary: bool = False) -> Any:
+    try:
+        from . import load_vectors  # type: ignore[attr-defined]  # the "vec" family's loader, when present
+    except ImportError:
+        load_vectors = None
+    if load_vectors is not None:
+        return load_vectors(path, binary=binary) if binary else load_vectors(path)
+    from .ops import load_vectors_raw
+
+    matrix, wb, wo, _, _ = load_vectors_raw(path, binary=binary)
+    raw = wb.numpy().tobytes()
+    offs = wo.tolist()
+    words = [raw[offs[i]:offs[i + 1]].decode("utf-8", "replace") for i in range(len(offs) - 1)]
+    return _FileVectors(words, matrix)
+
+
+def fuse_files(paths: Sequence[str], out: str, *, weights: Optional[Sequence[float]] = None,
+               vocab: Optional[Sequence[str]] = None, lowercase_fallback: bool = True, renormalize: bool = True,
+               binary: bool = False) -> dict:
+    """Fuse vectors files (same dimension) into one GloVe-format text file ``out``.
+
+    The vocabulary is ``vocab`` or the union of the files' words (first file's order, then new words of the
+    next ones). Returns the coverage dict. Words in no source cannot happen with the union vocabulary; with a
+    given vocabulary they are written as zeros and counted in ``coverage['no_source']``.
+    """
+    vecs = [_load_vectors_file(p, binary=binary) for p in paths]
+    if vocab is None:
+        seen: dict = {}
+        for v in vecs:
+            for w in v.words:
+                seen.setdefault(w, None)
+        vocab = list(seen)
+    m = MultiSourceEmbedding.from_vectors(vocab, vecs, weights=weights, learn_weights=False,
+                                          lowercase_fallback=lowercase_fallback, renormalize=renormalize)
+    names = [str(p) for p in paths]
+    for s, n in zip(m.coverage["sources"], names):
+        s["name"] = n
+    w = m.materialize().weight.detach().float()
+    with open(out, "w", encoding="utf-8") as f:
+        for word, row in zip(vocab, w.tolist()):
+            f.write(word + " " + " ".join(f"{x:.6g}" for x in row) + "\n")
+    return m.coverage

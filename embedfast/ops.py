@@ -131,7 +131,8 @@ def _gather_bags_backward(ctx, grad):
         if not need_t:
             out_tables.append(None)
         elif ctx.sparse_grad:
-            out_tables.append(torch.sparse_coo_tensor(r.unsqueeze(0), g, t.shape, is_coalesced=True))
+            out_tables.append(torch.sparse_coo_tensor(r.unsqueeze(0), g, t.shape, is_coalesced=True,
+                                                        check_invariants=False))
         else:
             out_tables.append(g)
     return (out_tables, gsw if need[1] else None, None, None, None, gew if need[5] else None, None, None, None)

@@ -33,7 +33,9 @@
 namespace embedfast {
 namespace {
 
-constexpr int64_t kBlock = 256;  // fixed block of distinct bags for the deterministic source-weight sum
+constexpr int64_t kBlock = 256;
+constexpr int64_t kPrefetchBag = 8;  // ids ahead whose bag entries are prefetched
+constexpr int64_t kPrefetchRow = 2;  // ids ahead whose table rows are prefetched  // fixed block of distinct bags for the deterministic source-weight sum
 
 template <typename T>
 using acc_type_t = std::conditional_t<std::is_same_v<T, double>, double, float>;
@@ -179,6 +181,22 @@ inline bool entry_ok(int64_t k, int64_t r, const Checked& c) {
   return k >= 0 && k < c.K && r >= 0 && r < c.rows[k];
 }
 
+// Prefetch (the cache lines of) the table rows of bag b; entries with bad indices are skipped here and reported
+// where they are used.
+template <typename T>
+inline void prefetch_bag_rows(int64_t b, const int64_t* off, const int64_t* src, const int64_t* row,
+                              const std::vector<const T*>& tab, const std::vector<int64_t>& tstride, const Checked& c,
+                              int64_t D) {
+  const int64_t e1 = std::min(off[b + 1], off[b] + 8);
+  for (int64_t e = off[b]; e < e1; ++e) {
+    const int64_t k = src[e], r = row[e];
+    if (!entry_ok(k, r, c)) continue;
+    const char* p = reinterpret_cast<const char*>(tab[k] + r * tstride[k]);
+    const int64_t bytes = D * static_cast<int64_t>(sizeof(T));
+    for (int64_t x = 0; x < bytes; x += 64) __builtin_prefetch(p + x);
+  }
+}
+
 template <typename T>
 at::Tensor forward_impl(const Checked& c, const at::Tensor& source_weight, const at::Tensor& bag_offsets,
                         const at::Tensor& entry_source, const at::Tensor& entry_row, const at::Tensor& entry_weight,
@@ -205,6 +223,17 @@ at::Tensor forward_impl(const Checked& c, const at::Tensor& source_weight, const
   at::parallel_for(0, c.N, 64, [&](int64_t n0, int64_t n1) {
     std::vector<A> acc(D);
     for (int64_t n = n0; n < n1; ++n) {
+      // software prefetch: the bag of a later id, and the first rows of the next id's bag (the chain
+      // ids -> bag_offsets -> entries -> table row is dependent, so the hardware cannot run ahead by itself)
+      if (n + kPrefetchBag < n1) {
+        const int64_t bb = idp[n + kPrefetchBag];
+        __builtin_prefetch(off + bb);
+        const int64_t ee = off[bb];  // usually in cache by now from an earlier prefetch of a nearby bag
+        __builtin_prefetch(src + ee);
+        __builtin_prefetch(row + ee);
+        __builtin_prefetch(ew + ee);
+      }
+      if (n + kPrefetchRow < n1) prefetch_bag_rows(idp[n + kPrefetchRow], off, src, row, tab, tstride, c, D);
       const int64_t b = idp[n], e0 = off[b], e1 = off[b + 1];
       T* orow = o + n * D;
       A S = 1;
@@ -333,7 +362,9 @@ BackwardResult backward_impl(const Checked& c, const at::Tensor& grad, const at:
       std::vector<A> d;
       for (int64_t blk = b0; blk < b1; ++blk) {
         A* part = partial.data() + blk * K;
-        for (int64_t u = blk * kBlock; u < std::min(U, (blk + 1) * kBlock); ++u) {
+        const int64_t uend = std::min(U, (blk + 1) * kBlock);
+        for (int64_t u = blk * kBlock; u < uend; ++u) {
+          if (u + kPrefetchRow < uend) prefetch_bag_rows(sids[seg[u + kPrefetchRow]], off, src, row, tab, tstride, c, D);
           const int64_t b = sids[seg[u]], e0 = off[b], e1 = off[b + 1];
           if (e0 == e1) continue;
           d.resize(e1 - e0);
