@@ -446,9 +446,10 @@ def _segments(sorted_keys: torch.Tensor, n: int) -> "tuple[torch.Tensor, torch.T
     if n > 1:
         first[1:] = sorted_keys[1:] != sorted_keys[:-1]
     seg = torch.cumsum(first, 0) - 1
-    starts = torch.full((n + 1,), n, dtype=torch.int64, device=dev)
-    starts.scatter_reduce_(0, seg, torch.arange(n, device=dev), reduce="amin", include_self=True)
-    return seg, starts
+    # run r starts where its first position is; other positions write into a spare slot (n + 1), dropped
+    starts = torch.full((n + 2,), n, dtype=torch.int64, device=dev)
+    starts.index_put_((torch.where(first, seg, n + 1),), torch.arange(n, device=dev))
+    return seg, starts[: n + 1]
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -465,6 +466,8 @@ def gather_bags_triton(tables: list[torch.Tensor], source_weight: torch.Tensor, 
     op = "gather_bags_triton"
     _check_args(op, tables, source_weight, bag_offsets, entry_source, entry_row, entry_weight, ids)
     tables = [_rowmajor(t) for t in tables]
+    source_weight, bag_offsets, entry_source, entry_row, entry_weight, ids = (
+        x.contiguous() for x in (source_weight, bag_offsets, entry_source, entry_row, entry_weight, ids))
     K, D = len(tables), tables[0].shape[1]
     N, B, E = ids.shape[0], bag_offsets.shape[0] - 1, entry_source.shape[0]
     eager = _eager(ids, bag_offsets, *tables)
@@ -503,6 +506,8 @@ def _backward_common(op, grad, tables, source_weight, bag_offsets, entry_source,
     """Shared backward: returns (gsw, gew, per-table results). mode: 0 dense, 1 sparse, 2 SGD, 3 Adagrad."""
     wdtype = _check_args(op, tables, source_weight, bag_offsets, entry_source, entry_row, entry_weight, ids)
     tables = [_rowmajor(t) for t in tables]
+    source_weight, bag_offsets, entry_source, entry_row, entry_weight, ids = (
+        x.contiguous() for x in (source_weight, bag_offsets, entry_source, entry_row, entry_weight, ids))
     K, D = len(tables), tables[0].shape[1]
     N, B, E = ids.shape[0], bag_offsets.shape[0] - 1, entry_source.shape[0]
     dev, tdtype = tables[0].device, tables[0].dtype
