@@ -3,8 +3,10 @@ opcheck, torch.compile, backend selection and bad input.
 
 Without a GPU the kernels run in Triton's interpreter on CPU tensors: TRITON_INTERPRET=1 is set only while
 ``embedfast.triton.gather`` is imported (``@triton.jit`` decides at decoration time), then the previous value is
-restored, so other test modules see the environment unchanged. On a machine with CUDA (and TRITON_INTERPRET
-unset) the same tests run the compiled kernels on CUDA tensors. Sizes are tiny: the interpreter is slow.
+restored, so other test modules see the environment unchanged. That works only if triton was not imported yet
+(torch._dynamo imports it): in a whole-suite run this module skips itself and
+tests/test_gather_triton_interpreter.py runs it in a separate pytest process. On a machine with CUDA the same
+tests run the compiled kernels on CUDA tensors. Sizes are tiny: the interpreter is slow.
 """
 from __future__ import annotations
 
@@ -21,8 +23,9 @@ import torch
 # it is restored right after the kernels are imported and set again only while this module's tests run.
 _INTERPRET_HERE = not torch.cuda.is_available() and "embedfast.triton.gather" not in sys.modules
 if _INTERPRET_HERE and "triton" in sys.modules and os.environ.get("TRITON_INTERPRET") != "1":
-    pytest.skip("triton was imported before this module without TRITON_INTERPRET=1; run "
-                "`TRITON_INTERPRET=1 pytest tests/test_gather_triton.py`", allow_module_level=True)
+    pytest.skip("triton was imported before this module without TRITON_INTERPRET=1 (e.g. by torch._dynamo in a "
+                "whole-suite run): tests/test_gather_triton_interpreter.py runs this file in its own process",
+                allow_module_level=True)
 _prev = os.environ.get("TRITON_INTERPRET")
 if _INTERPRET_HERE:
     os.environ["TRITON_INTERPRET"] = "1"
