@@ -449,6 +449,9 @@ def test_gather_triton_bad_input():
     bad_row[p] = T[int(src[p])].shape[0]
     with pytest.raises(IndexError, match=rf"'entry_row' has value {int(bad_row[p])} at position {p}"):
         f(T, sw, off, src, bad_row, ew, torch.tensor([e], device=DEV), False, False)
+    with pytest.raises(IndexError, match="entry_row"):  # parameters (tensor subclass) are checked too
+        f([torch.nn.Parameter(t.clone()) for t in T], sw, off, src, bad_row, ew, torch.tensor([e], device=DEV),
+          True, False)
     g = torch.ones(1, T[0].shape[1], device=DEV)
     with pytest.raises(IndexError, match="entry_row"):
         OPS.gather_bags_triton_backward(g, T, sw, off, src, bad_row, ew, torch.tensor([e], device=DEV), True, True,

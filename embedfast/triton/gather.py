@@ -361,8 +361,11 @@ def _check_args(op: str, tables, source_weight, bag_offsets, entry_source, entry
 
 def _eager(*tensors: torch.Tensor) -> bool:
     """True when the tensors are real (not fake/functional tracing tensors) and no CUDA graph is captured."""
+    from torch._subclasses.fake_tensor import FakeTensor
+    from torch._subclasses.functional_tensor import FunctionalTensor
+
     for t in tensors:
-        if type(t) is not torch.Tensor:
+        if isinstance(t, (FakeTensor, FunctionalTensor)) or torch._is_functional_tensor(t):
             return False
     if tensors and tensors[0].is_cuda and torch.cuda.is_current_stream_capturing():
         return False
