@@ -40,7 +40,9 @@ def _extension():
     return CppExtension(sources=sources, extra_compile_args={"cxx": cxx}, **kwargs)
 
 
+# EMBEDFAST_NO_EXT=1: install the Python package only (the Makefile builds the extension in place afterwards,
+# so it is compiled once, incrementally, instead of once per pip call).
 setup(
-    ext_modules=[_extension()],
+    ext_modules=[] if os.environ.get("EMBEDFAST_NO_EXT") == "1" else [_extension()],
     cmdclass={"build_ext": BuildExtension.with_options(use_ninja=True)},
 )

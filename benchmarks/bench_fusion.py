@@ -3,9 +3,9 @@
     python benchmarks/bench_fusion.py [--vocab 400000 --dim 300 --sources 3 --tokens 65536 --missing 0.15
                                        --threads 2 --repeats 7 --ids uniform|zipf]
 
-Every (implementation, table mode) runs in a fresh subprocess, so its peak memory is its own: the figure is
-the peak resident set (ru_maxrss) minus the resident set after the inputs were built, i.e. the extra memory
-the forward (then forward+backward) needs. Times are medians over --repeats after 2 warm-up calls.
+Every (implementation, table mode) runs in a fresh subprocess. Peak memory: the peak resident set (VmHWM, reset
+through /proc/self/clear_refs just before the timed calls) minus the resident set at that moment (inputs built,
+no gradients held), i.e. the extra memory the forward (then forward+backward, gradients included) needs. Times are medians over --repeats after 2 warm-up calls.
 
 Implementations (weights a = softmax(logits) learned, renormalised over the sources present):
   torch-stack       K x F.embedding, stacked [N, K, D], weighted sum (dense or sparse table grads)
@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -29,9 +28,18 @@ IMPLS = ["torch-stack", "torch-bag", "embedfast", "embedfast-call"]
 MODES = ["frozen", "dense", "sparse"]
 
 
-def _rss_kb() -> int:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") // 1024
+def _status_kb(field: str) -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise RuntimeError(f"{field} not in /proc/self/status")
+
+
+def _reset_peak() -> None:
+    """Reset the peak resident set (VmHWM) to the current one (Linux: write 5 to /proc/self/clear_refs)."""
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
 
 
 def child(args) -> dict:
@@ -110,8 +118,14 @@ def child(args) -> dict:
         return out
 
     res = dict(impl=args.impl, mode=args.mode)
-    rss0 = _rss_kb()
+    import gc
+
     for name, fn in (("fwd", fwd), ("fwdbwd", fwdbwd)):
+        for p in params:
+            p.grad = None
+        gc.collect()
+        rss0 = _status_kb("VmRSS")
+        _reset_peak()
         times = []
         for i in range(args.repeats + 2):
             t0 = time.perf_counter()
@@ -120,7 +134,7 @@ def child(args) -> dict:
             if i >= 2:
                 times.append(time.perf_counter() - t0)
         res[name + "_ms"] = 1e3 * statistics.median(times)
-        res[name + "_peak_mb"] = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss0) / 1024
+        res[name + "_peak_mb"] = (_status_kb("VmHWM") - rss0) / 1024
     return res
 
 

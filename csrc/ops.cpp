@@ -19,10 +19,12 @@ TORCH_LIBRARY(embedfast, m) {
   //   limit: -1 all rows; skip_errors: skip bad rows (listed in `skipped`) instead of raising;
   //   num_threads: 0 = torch.get_num_threads().
   // Returns matrix [N, D], word_bytes uint8 (UTF-8 words back to back), word_offsets int64 [N+1],
-  // stats int64 (see embedfast/ops.py LOAD_STATS), skipped int64 [S, 2] (line number, reason code).
+  // stats int64 (see embedfast/ops.py LOAD_STATS), skipped int64 [S, 2] (line number, reason code),
+  // duplicates int64 [M]: rows whose word (bytes) occurred on an earlier row.
   m.def(
       "load_vectors(str path, int dim, int header, int limit, bool binary, bool skip_errors, int num_threads, "
-      "ScalarType dtype) -> (Tensor matrix, Tensor word_bytes, Tensor word_offsets, Tensor stats, Tensor skipped)");
+      "ScalarType dtype) -> (Tensor matrix, Tensor word_bytes, Tensor word_offsets, Tensor stats, Tensor skipped, "
+      "Tensor duplicates)");
 
   // ---- sgns (csrc/cpu/sgns.cpp) ----
 

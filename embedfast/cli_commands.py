@@ -26,7 +26,135 @@ def _demo(sub: argparse._SubParsersAction) -> None:
 # ---- vectors (load / convert / info) -----------------------------------------------------------------
 
 
+def _vectors_input_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--format", default="auto", help="input format: auto (default), text, glove, word2vec, "
+                   "fasttext, word2vec-bin, native (gzip is detected)")
+    p.add_argument("--limit", type=int, default=None, help="read only the first N rows")
+    p.add_argument("--on-error", choices=["raise", "skip"], default="raise",
+                   help="malformed rows: stop with an error naming the line (raise), or skip and report them")
+    p.add_argument("--threads", type=int, default=None, help="parser threads (default: torch's)")
+
+
+@command
+def _convert(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("convert", help="convert a vectors file (GloVe, word2vec text/binary, gzip, native)",
+                       description="Read pretrained vectors in any supported format and write them in another. "
+                       "'native' is embedfast's mmap cache: reloading it takes milliseconds.")
+    p.add_argument("input", help="vectors file to read")
+    p.add_argument("output", help="file to write (.gz compresses the text formats)")
+    p.add_argument("--to", required=True, choices=["native", "glove", "word2vec", "word2vec-bin"],
+                   help="output format")
+    _vectors_input_args(p)
+
+    def run(args):
+        import time
+
+        from .vectors import load_vectors
+
+        v = load_vectors(args.input, format=args.format, limit=args.limit, on_error=args.on_error,
+                         threads=args.threads)
+        t = time.perf_counter()
+        v.save(args.output, format=args.to)
+        print(f"read {v.report.summary()}")
+        print(f"wrote {args.output} ({args.to}) in {time.perf_counter() - t:.3f} s")
+        return 0
+
+    p.set_defaults(func=run)
+
+
+@command
+def _info(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("info", help="load a vectors file and print its size, format, load report and time",
+                       description="Load a vectors file and print rows, dimension, format, the full load report "
+                       "(blank lines, skipped rows, duplicates, invalid UTF-8, ...), a few words and the load time.")
+    p.add_argument("file", help="vectors file")
+    p.add_argument("--words", type=int, default=8, help="how many words to show (default 8)")
+    _vectors_input_args(p)
+
+    def run(args):
+        from .vectors import load_vectors
+
+        v = load_vectors(args.file, format=args.format, limit=args.limit, on_error=args.on_error,
+                         threads=args.threads)
+        print(str(v.report))
+        shown = v.words[:args.words]
+        print(f"first words:         {' '.join(repr(w) for w in shown)}")
+        return 0
+
+    p.set_defaults(func=run)
+
+
 # ---- sgns (train / eval) -----------------------------------------------------------------------------
+
+
+@command
+def _eval(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "eval",
+        help="score word vectors on word-pair similarity and analogy files",
+        description="Score VECTORS (any format embedfast.load_vectors reads) on word-pair similarity files "
+        "(Spearman/Pearson) and an analogy file (accuracy). With no file given, uses the standard WordSim353, "
+        "SimLex-999 and Google analogy files from gensim's test data.",
+    )
+    p.add_argument("vectors", metavar="VECTORS", help="vectors file (GloVe, word2vec text/binary, native)")
+    p.add_argument("--similarity", metavar="FILE", action="append", default=[],
+                   help="word-pair file 'word1<TAB>word2<TAB>score' ('#' comments); repeat for several")
+    p.add_argument("--analogy", metavar="FILE", default=None, help="analogy file in questions-words.txt format")
+    p.add_argument("--restrict-vocab", metavar="N", type=int, default=300000,
+                   help="only the first N (most frequent) words count as known and as answers (default 300000)")
+    p.add_argument("--method", choices=("3cosadd", "3cosmul"), default="3cosadd", help="analogy method")
+    p.add_argument("--case-sensitive", action="store_true", help="match words exactly (default: ignore case)")
+    p.add_argument("--json", action="store_true", help="print the results as one JSON object")
+
+    def run(args):
+        import json
+        import os
+
+        from . import evaluate
+        from .data import evaluation_file
+
+        try:
+            from . import load_vectors
+        except ImportError as exc:  # pragma: no cover - only before the loader API exists
+            raise RuntimeError("embedfast.load_vectors is not available in this build") from exc
+        if args.restrict_vocab < 1:
+            raise ValueError(f"--restrict-vocab: expected a positive number, got {args.restrict_vocab}")
+        sim_files, ana_file = list(args.similarity), args.analogy
+        if not sim_files and ana_file is None:
+            sim_files = [evaluation_file("wordsim353.tsv"), evaluation_file("simlex999.txt")]
+            ana_file = evaluation_file("questions-words.txt")
+        for f in sim_files + ([ana_file] if ana_file else []):
+            if not os.path.isfile(f):
+                raise FileNotFoundError(f"{f}: no such file")
+        vectors = load_vectors(args.vectors)
+        ci = not args.case_sensitive
+        out: dict = {"vectors": args.vectors, "words": len(vectors.words), "similarity": {}, "analogy": None}
+        for f in sim_files:
+            r = evaluate.evaluate_word_pairs(vectors, f, restrict_vocab=args.restrict_vocab, case_insensitive=ci)
+            r.pop("oov_pairs")
+            out["similarity"][f] = r
+        if ana_file:
+            r = evaluate.evaluate_analogies(vectors, ana_file, restrict_vocab=args.restrict_vocab,
+                                            method=args.method, case_insensitive=ci)
+            out["analogy"] = {"file": ana_file, **r}
+        if args.json:
+            print(json.dumps(out, indent=1))
+            return 0
+        print(f"{args.vectors}: {out['words']} words, restrict_vocab={args.restrict_vocab}")
+        for f, r in out["similarity"].items():
+            print(f"  {os.path.basename(f):<24} spearman {r['spearman']:.4f}  pearson {r['pearson']:.4f}  "
+                  f"pairs {r['used']}/{r['pairs']} (oov {r['oov']}, {100 * r['oov_ratio']:.1f}%)")
+        if out["analogy"]:
+            r = out["analogy"]
+            print(f"  {os.path.basename(ana_file):<24} {r['method']} accuracy {100 * r['accuracy']:.2f}%  "
+                  f"correct {r['correct']}/{r['total']}  skipped {r['skipped']} of {r['questions']} (unknown words)")
+            for s in r["sections"]:
+                acc = "   n/a" if s["total"] == 0 else f"{100 * s['accuracy']:6.2f}%"
+                print(f"    {s['section']:<28} {acc}  {s['correct']}/{s['total']}  skipped {s['skipped']}")
+        return 0
+
+    p.set_defaults(func=run)
+
 
 
 # ---- fusion ------------------------------------------------------------------------------------------

@@ -682,7 +682,7 @@ def _load_vectors_file(path: str, binary: bool = False) -> Any:
     except ImportError:
         load_vectors = None
     if load_vectors is not None:
-        return load_vectors(path, binary=binary) if binary else load_vectors(path)
+        return load_vectors(path, format="word2vec-bin" if binary else "auto")
     from .ops import load_vectors_raw
 
     matrix, wb, wo, _, _ = load_vectors_raw(path, binary=binary)

@@ -27,6 +27,7 @@ LOAD_STATS = (
     "bom",  # 1 if the file starts with a UTF-8 byte-order mark
     "crlf_lines",  # lines ending in CR LF
     "truncated_last_line",  # 1 if the last line had no newline (parsed if complete)
+    "duplicate_words",  # rows whose word occurred on an earlier row (listed in `duplicates`; not removed)
 )
 
 #: Reason codes in the second column of `skipped`.
@@ -46,12 +47,14 @@ def _load_vectors_fake(path, dim, header, limit, binary, skip_errors, num_thread
     d = ctx.new_dynamic_size() if dim <= 0 else dim
     nbytes = ctx.new_dynamic_size()
     s = ctx.new_dynamic_size()
+    m = ctx.new_dynamic_size()
     return (
         torch.empty(n, d, dtype=dtype),
         torch.empty(nbytes, dtype=torch.uint8),
         torch.empty(n + 1, dtype=torch.int64),
         torch.empty(len(LOAD_STATS), dtype=torch.int64),
         torch.empty(s, 2, dtype=torch.int64),
+        torch.empty(m, dtype=torch.int64),
     )
 
 
@@ -66,7 +69,10 @@ def load_vectors_raw(
     num_threads: int = 0,
     dtype: torch.dtype = torch.float32,
 ):
-    """Low-level loader: returns (matrix, word_bytes, word_offsets, stats, skipped). See `embedfast.load_vectors`."""
+    """Low-level loader: returns (matrix, word_bytes, word_offsets, stats, skipped, duplicates).
+
+    See `embedfast.load_vectors` for the user-facing API and `LOAD_STATS` / `SKIP_REASONS` for the meanings.
+    """
     return _ops.load_vectors(str(path), dim, header, limit, binary, skip_errors, num_threads, dtype)
 
 

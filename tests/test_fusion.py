@@ -137,7 +137,7 @@ def test_zero_weight_sum_gives_zeros():
 @pytest.mark.parametrize("dtype", ALL_DTYPES)
 @pytest.mark.parametrize("renormalize", [True, False])
 @pytest.mark.parametrize("sparse", [False, True])
-def test_backward_matches_reference(dtype, renormalize, sparse):
+def test_backward_matches_reference(poisoned, dtype, renormalize, sparse):
     seed = random.randrange(10**6)
     tables, sw, off, src, row, ew, ids = sample(seed, dtype, requires_grad=True)
     tables[2].requires_grad_(False)  # a frozen table gets no gradient
@@ -634,3 +634,13 @@ def test_cli_fuse(tmp_path, capsys):
     assert [l.split()[0] for l in out.read_text().splitlines()] == ["the", "cat", "Dog"]
     assert main(["fuse", str(a), str(b), "-o", str(out), "--weights", "1"]) == 2
     assert "--weights has 1 values for 2 inputs" in capsys.readouterr().err
+
+
+def test_from_vectors_with_embedfast_vectors(tmp_path):
+    a = embedfast.Vectors(["the", "cat"], torch.tensor([[1.0, 2.0], [3.0, 4.0]]))
+    path = tmp_path / "b.txt"
+    path.write_text("cat 5 8\nThe 1 1\n")
+    b = embedfast.load_vectors(str(path))
+    m = MultiSourceEmbedding.from_vectors(["The", "cat"], [a, b], learn_weights=False)
+    torch.testing.assert_close(m(torch.arange(2)), torch.tensor([[1.0, 1.5], [4.0, 6.0]]))
+    assert m.coverage["sources"][0]["found_lowercase"] == 1

@@ -63,8 +63,20 @@ inline void axpy(A* __restrict acc, A c, const T* __restrict x, int64_t D) {
 template <typename T, typename A>
 inline A dot(const A* __restrict g, const T* __restrict x, int64_t D) {
   if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>) {
-    A s = 0;
-    for (int64_t j = 0; j < D; ++j) s += g[j] * x[j];
+    // explicit vectors and 4 accumulators: a plain loop is a serial chain (no reassociation without -ffast-math)
+    using Vec = at::vec::Vectorized<T>;
+    constexpr int64_t W = Vec::size();
+    Vec s0(T(0)), s1(T(0)), s2(T(0)), s3(T(0));
+    int64_t j = 0;
+    for (; j + 4 * W <= D; j += 4 * W) {
+      s0 = at::vec::fmadd(Vec::loadu(g + j), Vec::loadu(x + j), s0);
+      s1 = at::vec::fmadd(Vec::loadu(g + j + W), Vec::loadu(x + j + W), s1);
+      s2 = at::vec::fmadd(Vec::loadu(g + j + 2 * W), Vec::loadu(x + j + 2 * W), s2);
+      s3 = at::vec::fmadd(Vec::loadu(g + j + 3 * W), Vec::loadu(x + j + 3 * W), s3);
+    }
+    for (; j + W <= D; j += W) s0 = at::vec::fmadd(Vec::loadu(g + j), Vec::loadu(x + j), s0);
+    T s = at::vec::vec_reduce_all<T>([](Vec& a, Vec& b) { return a + b; }, (s0 + s1) + (s2 + s3));
+    for (; j < D; ++j) s += g[j] * x[j];
     return s;
   } else {
     using FVec = at::vec::Vectorized<float>;
@@ -154,7 +166,14 @@ Checked check_args(const char* op, at::TensorList tables, const at::Tensor& sour
     TORCH_CHECK_VALUE(o[b + 1] >= o[b], op, ": argument 'bag_offsets' must be nondecreasing, but bag_offsets[",
                       b + 1, "] = ", o[b + 1], " < bag_offsets[", b, "] = ", o[b]);
   }
-  check_index_range(ids, 0, c.B, op, "ids");
+  {
+    auto idc = ids.contiguous();
+    const int64_t* ip = idc.data_ptr<int64_t>();
+    for (int64_t n = 0; n < c.N; ++n) {
+      TORCH_CHECK_INDEX(ip[n] >= 0 && ip[n] < c.B, op, ": argument 'ids' has value ", ip[n], " at flat position ",
+                        n, ", outside the valid range [0, ", c.B, ") of bags");
+    }
+  }
   return c;
 }
 
@@ -179,6 +198,12 @@ struct BadEntry {
 
 inline bool entry_ok(int64_t k, int64_t r, const Checked& c) {
   return k >= 0 && k < c.K && r >= 0 && r < c.rows[k];
+}
+
+template <typename A>
+inline void prefetch_row(const A* p, int64_t D) {
+  const char* c = reinterpret_cast<const char*>(p);
+  for (int64_t x = 0; x < D * static_cast<int64_t>(sizeof(A)); x += 64) __builtin_prefetch(c + x);
 }
 
 // Prefetch (the cache lines of) the table rows of bag b; entries with bad indices are skipped here and reported
@@ -277,6 +302,41 @@ at::Tensor gather_bags_cpu(at::TensorList tables, const at::Tensor& source_weigh
   }
 }
 
+// Stable LSD radix sort of (key, position) pairs by key (keys in [0, 2^63)): returns the positions in sorted
+// order and the sorted keys. Serial, O(n * passes) with 11-bit digits; deterministic.
+void radix_sort_keys(const int64_t* keys, int64_t n, std::vector<int64_t>& sorted_keys, std::vector<int64_t>& order) {
+  order.resize(n);
+  sorted_keys.resize(n);
+  int64_t maxk = 0;
+  for (int64_t i = 0; i < n; ++i) maxk = std::max(maxk, keys[i]);
+  int bits = 0;
+  while (bits < 63 && (maxk >> bits) != 0) ++bits;
+  constexpr int kDigit = 11;
+  constexpr int64_t kBuckets = int64_t(1) << kDigit;
+  std::vector<int64_t> k0(keys, keys + n), k1(n), o0(n), o1(n);
+  for (int64_t i = 0; i < n; ++i) o0[i] = i;
+  std::vector<int64_t> hist(kBuckets);
+  for (int shift = 0; shift < bits; shift += kDigit) {
+    std::fill(hist.begin(), hist.end(), 0);
+    for (int64_t i = 0; i < n; ++i) ++hist[(k0[i] >> shift) & (kBuckets - 1)];
+    int64_t sum = 0;
+    for (int64_t b = 0; b < kBuckets; ++b) {
+      const int64_t h = hist[b];
+      hist[b] = sum;
+      sum += h;
+    }
+    for (int64_t i = 0; i < n; ++i) {
+      const int64_t pos = hist[(k0[i] >> shift) & (kBuckets - 1)]++;
+      k1[pos] = k0[i];
+      o1[pos] = o0[i];
+    }
+    k0.swap(k1);
+    o0.swap(o1);
+  }
+  sorted_keys.swap(k0);
+  order.swap(o0);
+}
+
 using BackwardResult = std::tuple<at::Tensor, at::Tensor, std::vector<at::Tensor>, std::vector<at::Tensor>>;
 
 template <typename T>
@@ -320,9 +380,10 @@ BackwardResult backward_impl(const Checked& c, const at::Tensor& grad, const at:
   // 1. distinct bags and the summed gradient row of each (G_u).
   auto g = grad.to(c.wdtype).contiguous();
   const A* gp = g.data_ptr<A>();
-  auto sorted = at::sort(ids.contiguous(), /*stable=*/true, /*dim=*/0, /*descending=*/false);
-  auto sids_t = std::get<0>(sorted).contiguous(), perm_t = std::get<1>(sorted).contiguous();
-  const int64_t *sids = sids_t.data_ptr<int64_t>(), *perm = perm_t.data_ptr<int64_t>();
+  auto ids_c = ids.contiguous();
+  std::vector<int64_t> sids_v, perm_v;
+  radix_sort_keys(ids_c.data_ptr<int64_t>(), c.N, sids_v, perm_v);
+  const int64_t *sids = sids_v.data(), *perm = perm_v.data();
   std::vector<int64_t> seg;  // segment starts into the sorted ids; U+1 entries
   seg.reserve(c.N + 1);
   for (int64_t i = 0; i < c.N; ++i)
@@ -333,23 +394,26 @@ BackwardResult backward_impl(const Checked& c, const at::Tensor& grad, const at:
   int64_t n_multi = 0;
   for (int64_t u = 0; u < U; ++u)
     if (seg[u + 1] - seg[u] > 1) multi_slot[u] = n_multi++;
-  std::vector<A> gbuf(static_cast<size_t>(n_multi) * D);
-  std::vector<const A*> G(U);
-  at::parallel_for(0, U, 64, [&](int64_t u0, int64_t u1) {
-    for (int64_t u = u0; u < u1; ++u) {
-      if (multi_slot[u] < 0) {
-        G[u] = gp + perm[seg[u]] * D;
-        continue;
-      }
-      A* dst = gbuf.data() + multi_slot[u] * D;
-      std::fill(dst, dst + D, A(0));
-      for (int64_t i = seg[u]; i < seg[u + 1]; ++i) {
-        const A* gr = gp + perm[i] * D;
-        for (int64_t j = 0; j < D; ++j) dst[j] += gr[j];
-      }
-      G[u] = dst;
+  // G_u: the gradient row itself for a bag seen once, else the sum (in id order) written to `dst`.
+  auto bag_grad = [&](int64_t u, A* dst) -> const A* {
+    if (seg[u + 1] - seg[u] == 1) return gp + perm[seg[u]] * D;
+    std::fill(dst, dst + D, A(0));
+    for (int64_t i = seg[u]; i < seg[u + 1]; ++i) {
+      const A* gr = gp + perm[i] * D;
+      for (int64_t j = 0; j < D; ++j) dst[j] += gr[j];
     }
-  });
+    return dst;
+  };
+  // The table pass needs every G_u at once; the weight pass alone makes them on the fly (one parallel region
+  // fewer).
+  std::vector<A> gbuf(any_table ? static_cast<size_t>(n_multi) * D : 0);
+  std::vector<const A*> G(any_table ? U : 0);
+  if (any_table) {
+    at::parallel_for(0, U, 64, [&](int64_t u0, int64_t u1) {
+      for (int64_t u = u0; u < u1; ++u)
+        G[u] = bag_grad(u, multi_slot[u] < 0 ? nullptr : gbuf.data() + multi_slot[u] * D);
+    });
+  }
   BadEntry bad;
 
   // 2. weight gradients.
@@ -357,23 +421,28 @@ BackwardResult backward_impl(const Checked& c, const at::Tensor& grad, const at:
     A* gswp = gsw.data_ptr<A>();
     A* gewp = gew.data_ptr<A>();
     const int64_t nblocks = (U + kBlock - 1) / kBlock;
-    std::vector<A> partial(static_cast<size_t>(nblocks) * K, A(0));
+    const int64_t KP = (K + 15) / 16 * 16;  // per-block stride padded to whole cache lines
+    std::vector<A> partial(static_cast<size_t>(nblocks) * KP, A(0));
     at::parallel_for(0, nblocks, 1, [&](int64_t b0, int64_t b1) {
-      std::vector<A> d;
+      std::vector<A> d, gtmp(any_table ? 0 : D);
       for (int64_t blk = b0; blk < b1; ++blk) {
-        A* part = partial.data() + blk * K;
+        A* part = partial.data() + blk * KP;
         const int64_t uend = std::min(U, (blk + 1) * kBlock);
         for (int64_t u = blk * kBlock; u < uend; ++u) {
-          if (u + kPrefetchRow < uend) prefetch_bag_rows(sids[seg[u + kPrefetchRow]], off, src, row, tab, tstride, c, D);
+          if (u + kPrefetchRow < uend) {
+            prefetch_bag_rows(sids[seg[u + kPrefetchRow]], off, src, row, tab, tstride, c, D);
+            prefetch_row(gp + perm[seg[u + kPrefetchRow]] * D, D);  // gradient rows come in id order: random
+          }
           const int64_t b = sids[seg[u]], e0 = off[b], e1 = off[b + 1];
           if (e0 == e1) continue;
           d.resize(e1 - e0);
+          const A* Gu = any_table ? G[u] : bag_grad(u, gtmp.data());
           A S = 0, t = 0;
           bool ok = true;
           for (int64_t e = e0; e < e1; ++e) {
             const int64_t k = src[e], r = row[e];
             if (!entry_ok(k, r, c)) { bad.note(e); ok = false; break; }
-            d[e - e0] = dot<T, A>(G[u], tab[k] + r * tstride[k], D);
+            d[e - e0] = dot<T, A>(Gu, tab[k] + r * tstride[k], D);
             S += sw[k] * ew[e];
           }
           if (!ok) continue;
@@ -393,7 +462,7 @@ BackwardResult backward_impl(const Checked& c, const at::Tensor& grad, const at:
       }
     });
     for (int64_t blk = 0; blk < nblocks; ++blk)
-      for (int64_t k = 0; k < K; ++k) gswp[k] += partial[blk * K + k];
+      for (int64_t k = 0; k < K; ++k) gswp[k] += partial[blk * KP + k];
   }
 
   // 3. table gradients: contributions (global row key, distinct bag, coefficient), sorted by key.
@@ -414,10 +483,10 @@ BackwardResult backward_impl(const Checked& c, const at::Tensor& grad, const at:
     });
     for (int64_t u = 0; u < U; ++u) count[u + 1] += count[u];
     const int64_t C = count[U];
-    auto keys_t = at::empty({C}, at::kLong);
+    std::vector<int64_t> keys_v(C);
     std::vector<int64_t> cbag(C);
     std::vector<A> coef(C);
-    int64_t* keys = keys_t.data_ptr<int64_t>();
+    int64_t* keys = keys_v.data();
     at::parallel_for(0, U, 256, [&](int64_t u0, int64_t u1) {
       for (int64_t u = u0; u < u1; ++u) {
         const int64_t b = sids[seg[u]], e0 = off[b], e1 = off[b + 1];
@@ -443,9 +512,9 @@ BackwardResult backward_impl(const Checked& c, const at::Tensor& grad, const at:
       }
     });
     bad.raise_if_any(op, src, row, c);
-    auto ks = at::sort(keys_t, /*stable=*/true, 0, false);
-    auto skeys_t = std::get<0>(ks).contiguous(), kperm_t = std::get<1>(ks).contiguous();
-    const int64_t *skeys = skeys_t.data_ptr<int64_t>(), *kperm = kperm_t.data_ptr<int64_t>();
+    std::vector<int64_t> skeys_v, kperm_v;
+    radix_sort_keys(keys, C, skeys_v, kperm_v);
+    const int64_t *skeys = skeys_v.data(), *kperm = kperm_v.data();
     std::vector<int64_t> rseg;
     rseg.reserve(C + 1);
     for (int64_t i = 0; i < C; ++i)
@@ -482,6 +551,7 @@ BackwardResult backward_impl(const Checked& c, const at::Tensor& grad, const at:
         while (s >= tfirst[k + 1]) ++k;
         std::fill(acc.begin(), acc.end(), A(0));
         for (int64_t i = rseg[s]; i < rseg[s + 1]; ++i) {
+          if (i + 4 < C) prefetch_row(G[cbag[kperm[i + 4]]], D);
           const int64_t ci = kperm[i];
           const A cf = coef[ci];
           const A* gr = G[cbag[ci]];
