@@ -545,7 +545,7 @@ class MultiSourceEmbedding(nn.Module):
                                sparse_grad=self.sparse, backend=self.backend)
         # per-source path (projections / attention): one single-table gather per source, then standard layers
         ys, masks = [], []
-        one = torch.ones(1, dtype=self.wdtype)
+        one = torch.ones(1, dtype=self.wdtype, device=ids.device)
         for k, t in enumerate(self.tables()):
             off = getattr(self, f"src{k}_offsets")
             rows = getattr(self, f"src{k}_rows")
