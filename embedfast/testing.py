@@ -38,13 +38,15 @@ def tolerance(dtype: torch.dtype) -> dict:
     }[dtype]
 
 
-def spawn_with_timeout(fn, args: tuple, nprocs: int, timeout: float = 120.0, attempts: int = 2) -> None:
+def spawn_with_timeout(fn, args, nprocs: int, timeout: float = 120.0, attempts: int = 2) -> None:
     """torch.multiprocessing.spawn(fn, args, nprocs) that cannot hang a test run: after `timeout` seconds the
     workers are killed and the spawn is tried again (`attempts` in all), then a TimeoutError is raised. Worker
-    exceptions are re-raised as by spawn. (Process start-up on a loaded 2-core machine can stall.)"""
+    exceptions are re-raised as by spawn. (Process start-up on a loaded 2-core machine can stall.)
+    `args` is a tuple, or a function of the attempt number returning one (e.g. a fresh rendezvous file each try).
+    """
     for attempt in range(attempts):
         try:
-            return _spawn_once(fn, args, nprocs, timeout)
+            return _spawn_once(fn, args(attempt) if callable(args) else args, nprocs, timeout)
         except TimeoutError:
             if attempt == attempts - 1:
                 raise

@@ -598,7 +598,7 @@ def test_ddp_two_processes_match_one():
 
     with tempfile.TemporaryDirectory() as d:
         path = os.path.join(d, "grads.pt")
-        spawn_with_timeout(_ddp_worker, (2, path, os.path.join(d, "init")), nprocs=2)
+        spawn_with_timeout(_ddp_worker, lambda attempt: (2, path, os.path.join(d, f"init{attempt}")), nprocs=2)
         ddp = torch.load(path)
     torch.manual_seed(0)
     tables = [torch.randn(n, 6) for n in (30, 25, 40)]
