@@ -24,7 +24,32 @@ TORCH_LIBRARY(embedfast, m) {
       "load_vectors(str path, int dim, int header, int limit, bool binary, bool skip_errors, int num_threads, "
       "ScalarType dtype) -> (Tensor matrix, Tensor word_bytes, Tensor word_offsets, Tensor stats, Tensor skipped)");
 
-  // ---- sgns (csrc/cpu/sgns.cpp) ----
+  // ---- sgns (csrc/cpu/corpus.cpp, csrc/cpu/sgns.cpp; Python side embedfast/sgns.py) ----
+  // Corpus pipeline: the text is the file at `path`, or `data` (uint8 bytes) when path is "".
+  //   corpus_build_vocab: words with count >= min_count, sorted by count desc then bytes asc, cut to
+  //   max_vocab (-1: no cut). stats: see VOCAB_STATS in embedfast/ops.py. num_threads: 0 = torch's.
+  m.def(
+      "corpus_build_vocab(str path, Tensor data, int min_count, int max_vocab, int num_threads) -> "
+      "(Tensor word_bytes, Tensor word_offsets, Tensor counts, Tensor stats)");
+  //   corpus_encode: int32 ids of in-vocabulary tokens and int64 sentence offsets [S+1]; lines with more than
+  //   max_sentence_length kept tokens are cut into pieces. stats: see ENCODE_STATS.
+  m.def(
+      "corpus_encode(str path, Tensor data, Tensor word_bytes, Tensor word_offsets, int max_sentence_length, "
+      "int num_threads) -> (Tensor ids, Tensor sentence_offsets, Tensor stats)");
+  // Alias table for negative sampling from counts^exponent.
+  m.def("sgns_unigram_table(Tensor counts, float exponent) -> (Tensor threshold, Tensor alias)");
+  // Fused training pass over the sentences of `sentence_offsets` (offsets into ids), updating w_in and w_out
+  // in place; stats: see TRAIN_STATS.
+  m.def(
+      "sgns_train(Tensor(a!) w_in, Tensor(b!) w_out, Tensor ids, Tensor sentence_offsets, Tensor keep_prob, "
+      "Tensor neg_threshold, Tensor neg_alias, int window, int negative, float alpha, float min_alpha, "
+      "int words_done, int total_words, int seed, int chunk, int num_threads, bool shared_negatives, "
+      "bool exact_sigmoid) -> Tensor stats");
+  // Differentiable SGNS loss per example: -log s(w_in[c].w_out[x]) - sum_k log s(-w_in[c].w_out[n_k]).
+  m.def("sgns_loss(Tensor w_in, Tensor w_out, Tensor centers, Tensor contexts, Tensor negatives) -> Tensor");
+  m.def(
+      "sgns_loss_backward(Tensor grad, Tensor w_in, Tensor w_out, Tensor centers, Tensor contexts, "
+      "Tensor negatives) -> (Tensor grad_w_in, Tensor grad_w_out)");
 
   // ---- gather (csrc/cpu/gather.cpp) ----
 }

@@ -74,6 +74,162 @@ def load_vectors_raw(
 # sgns
 # =====================================================================================================
 
+#: Meaning of each entry of the `stats` tensor of ``corpus_build_vocab``.
+VOCAB_STATS = (
+    "bytes",  # bytes of text read
+    "lines",  # lines (sentences) read, blank ones included
+    "blank_lines",  # empty or whitespace-only lines
+    "tokens",  # whitespace-separated tokens
+    "unique_words",  # distinct tokens
+    "vocab_words",  # words kept in the vocabulary
+    "vocab_tokens",  # tokens of the kept words
+    "min_count_words",  # distinct words dropped for count < min_count
+    "min_count_tokens",  # their tokens
+    "max_vocab_words",  # words dropped by the max_vocab cut
+    "max_vocab_tokens",  # their tokens
+)
+
+#: Meaning of each entry of the `stats` tensor of ``corpus_encode``.
+ENCODE_STATS = (
+    "bytes",  # bytes of text read
+    "lines",  # lines read, blank ones included
+    "blank_lines",  # empty or whitespace-only lines
+    "tokens",  # all tokens
+    "encoded_tokens",  # tokens in the vocabulary (= len(ids))
+    "oov_tokens",  # tokens not in the vocabulary (dropped, like word2vec)
+    "sentences",  # sentences written (pieces of lines; lines without any vocabulary word give none)
+    "split_lines",  # lines longer than max_sentence_length vocabulary tokens, cut into pieces
+    "extra_pieces",  # pieces beyond the first of those lines
+    "empty_lines",  # non-blank lines with no vocabulary word
+)
+
+#: Meaning of each entry of the float64 `stats` tensor of ``sgns_train``.
+TRAIN_STATS = (
+    "loss",  # sum over pairs of -log s(pos) - sum_k log s(-neg_k)
+    "pairs",  # (context, center) pairs trained
+    "negatives",  # negative samples used
+    "negatives_skipped",  # negative draws equal to the center word (skipped, as in word2vec)
+    "tokens",  # encoded tokens of the chunk (before sub-sampling)
+    "kept_tokens",  # tokens kept by sub-sampling
+    "sentences",  # sentences of the chunk
+    "last_alpha",  # learning rate at the last sentence
+)
+
+
+def _text_args(path, data):
+    if path is None:
+        if data is None:
+            raise ValueError("give either `path` or `data`")
+        return "", data
+    return str(path), torch.empty(0, dtype=torch.uint8)
+
+
+@torch.library.register_fake("embedfast::corpus_build_vocab")
+def _corpus_build_vocab_fake(path, data, min_count, max_vocab, num_threads):
+    ctx = torch.library.get_ctx()
+    n = ctx.new_dynamic_size()
+    nb = ctx.new_dynamic_size()
+    return (torch.empty(nb, dtype=torch.uint8), torch.empty(n + 1, dtype=torch.int64),
+            torch.empty(n, dtype=torch.int64), torch.empty(len(VOCAB_STATS), dtype=torch.int64))
+
+
+@torch.library.register_fake("embedfast::corpus_encode")
+def _corpus_encode_fake(path, data, word_bytes, word_offsets, max_sentence_length, num_threads):
+    ctx = torch.library.get_ctx()
+    n = ctx.new_dynamic_size()
+    s = ctx.new_dynamic_size()
+    return (torch.empty(n, dtype=torch.int32), torch.empty(s + 1, dtype=torch.int64),
+            torch.empty(len(ENCODE_STATS), dtype=torch.int64))
+
+
+@torch.library.register_fake("embedfast::sgns_unigram_table")
+def _sgns_unigram_table_fake(counts, exponent):
+    return torch.empty_like(counts, dtype=torch.int64), torch.empty_like(counts, dtype=torch.int32)
+
+
+@torch.library.register_fake("embedfast::sgns_train")
+def _sgns_train_fake(w_in, w_out, ids, sentence_offsets, keep_prob, neg_threshold, neg_alias, window, negative,
+                     alpha, min_alpha, words_done, total_words, seed, chunk, num_threads, shared_negatives,
+                     exact_sigmoid):
+    return torch.empty(len(TRAIN_STATS), dtype=torch.float64)
+
+
+@torch.library.register_fake("embedfast::sgns_loss")
+def _sgns_loss_fake(w_in, w_out, centers, contexts, negatives):
+    torch._check(centers.dim() == 1, lambda: "sgns_loss: 'centers' must be 1-D")
+    return w_in.new_empty(centers.shape[0])
+
+
+@torch.library.register_fake("embedfast::sgns_loss_backward")
+def _sgns_loss_backward_fake(grad, w_in, w_out, centers, contexts, negatives):
+    return torch.empty_like(w_in, memory_format=torch.contiguous_format), torch.empty_like(
+        w_out, memory_format=torch.contiguous_format)
+
+
+def _sgns_loss_setup(ctx, inputs, output):
+    w_in, w_out, centers, contexts, negatives = inputs
+    ctx.save_for_backward(w_in, w_out, centers, contexts, negatives)
+
+
+def _sgns_loss_bwd(ctx, grad):
+    w_in, w_out, centers, contexts, negatives = ctx.saved_tensors
+    g_in, g_out = _ops.sgns_loss_backward(grad.contiguous(), w_in, w_out, centers, contexts, negatives)
+    return g_in, g_out, None, None, None
+
+
+torch.library.register_autograd("embedfast::sgns_loss", _sgns_loss_bwd, setup_context=_sgns_loss_setup)
+
+
+def corpus_build_vocab(path=None, *, data: torch.Tensor | None = None, min_count: int = 5, max_vocab: int = -1,
+                       num_threads: int = 0):
+    """Count the words of a text (file `path`, or uint8 `data`) -> (word_bytes, word_offsets, counts, stats).
+
+    Words with count >= `min_count`, sorted by count (descending) then by their UTF-8 bytes; at most
+    `max_vocab` of them (-1: all). `stats` follows :data:`VOCAB_STATS`.
+    """
+    p, d = _text_args(path, data)
+    return _ops.corpus_build_vocab(p, d, int(min_count), int(max_vocab), int(num_threads))
+
+
+def corpus_encode(path=None, *, data: torch.Tensor | None = None, word_bytes: torch.Tensor,
+                  word_offsets: torch.Tensor, max_sentence_length: int = 10000, num_threads: int = 0):
+    """Encode a text to int32 word ids -> (ids, sentence_offsets, stats); see :data:`ENCODE_STATS`."""
+    p, d = _text_args(path, data)
+    return _ops.corpus_encode(p, d, word_bytes, word_offsets, int(max_sentence_length), int(num_threads))
+
+
+def sgns_unigram_table(counts: torch.Tensor, exponent: float = 0.75):
+    """Alias table (threshold int64 scaled to 2^32, alias int32) for sampling v with probability ~ counts[v]^exponent."""
+    return _ops.sgns_unigram_table(counts, float(exponent))
+
+
+def sgns_train(w_in: torch.Tensor, w_out: torch.Tensor, ids: torch.Tensor, sentence_offsets: torch.Tensor,
+               keep_prob: torch.Tensor, neg_threshold: torch.Tensor, neg_alias: torch.Tensor, *, window: int,
+               negative: int, alpha: float, min_alpha: float, words_done: int, total_words: int, seed: int,
+               chunk: int, num_threads: int = 1, shared_negatives: bool = False,
+               exact_sigmoid: bool = False) -> torch.Tensor:
+    """One fused SGNS pass over the sentences `sentence_offsets` of `ids`, updating w_in and w_out in place.
+
+    Returns float64 stats (:data:`TRAIN_STATS`). See csrc/cpu/sgns.cpp for the exact algorithm and the order of
+    random draws.
+    """
+    return _ops.sgns_train(w_in, w_out, ids, sentence_offsets, keep_prob, neg_threshold, neg_alias, int(window),
+                           int(negative), float(alpha), float(min_alpha), int(words_done), int(total_words),
+                           int(seed), int(chunk), int(num_threads), bool(shared_negatives), bool(exact_sigmoid))
+
+
+def sgns_loss(w_in: torch.Tensor, w_out: torch.Tensor, centers: torch.Tensor, contexts: torch.Tensor,
+              negatives: torch.Tensor) -> torch.Tensor:
+    """Per-example skip-gram negative-sampling loss, differentiable in `w_in` and `w_out`.
+
+    loss[b] = -log sigmoid(w_in[centers[b]] . w_out[contexts[b]]) - sum_k log sigmoid(-w_in[centers[b]] . w_out[negatives[b, k]])
+
+    Args: w_in [V, D] and w_out [V2, D] float32/float64; centers, contexts [B] and negatives [B, K] int32/int64.
+    Returns: [B] tensor of w_in's dtype. Gradients are dense [V, D] / [V2, D].
+    """
+    return _ops.sgns_loss(w_in, w_out, centers, contexts, negatives)
+
+
 
 # =====================================================================================================
 # gather

@@ -1,0 +1,432 @@
+// embedfast::corpus_build_vocab / corpus_encode — the corpus pipeline of word2vec training.
+//
+// Input: whitespace-tokenised text, one sentence per line (a file, memory-mapped, or a uint8 buffer).
+// Tokens are separated by ' ', '\t', '\r', '\v', '\f'; '\n' ends a sentence. Nothing is dropped silently:
+// blank lines, out-of-vocabulary tokens and split lines are all counted in `stats`.
+//
+// corpus_build_vocab: the text is cut into one byte range per thread at newline boundaries; each thread counts
+// its words in its own open-addressing hash table (keys point into the mapped text, no copies), the tables are
+// merged, words below min_count are dropped, the rest sorted by count (descending) then by their bytes
+// (ascending, so ties are broken the same way on every run), and cut to max_vocab.
+// corpus_encode: the same ranges, each thread maps its tokens to int32 ids through a read-only table of the
+// vocabulary, drops OOV tokens, and cuts lines with more than max_sentence_length kept tokens into pieces;
+// the per-thread results are concatenated in text order.
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <torch/library.h>
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+#include <memory>
+#include <numeric>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "embedfast/common.h"
+#include "embedfast/mapped_file.h"
+#include "embedfast/parallel.h"
+#include "embedfast/rng.h"
+
+namespace embedfast {
+namespace {
+
+// Order must match VOCAB_STATS in embedfast/ops.py.
+enum VocabStat {
+  kVBytes, kVLines, kVBlankLines, kVTokens, kVUniqueWords, kVVocabWords, kVVocabTokens, kVMinCountWords,
+  kVMinCountTokens, kVMaxVocabWords, kVMaxVocabTokens, kVNumStats
+};
+// Order must match ENCODE_STATS in embedfast/ops.py.
+enum EncodeStat {
+  kEBytes, kELines, kEBlankLines, kETokens, kEEncodedTokens, kEOovTokens, kESentences, kESplitLines, kEExtraPieces,
+  kEEmptyLines, kENumStats
+};
+
+inline bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f'; }
+
+inline uint64_t hash_bytes(const char* p, size_t n) {
+  uint64_t h = uint64_t(n) * kGolden;
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t w;
+    std::memcpy(&w, p + i, 8);
+    h = (h ^ w) * 0xFF51AFD7ED558CCDull;
+    h ^= h >> 32;
+  }
+  if (i < n) {
+    uint64_t w = 0;
+    std::memcpy(&w, p + i, n - i);
+    h = (h ^ w) * 0xC4CEB9FE1A85EC53ull;
+  }
+  return mix64(h);
+}
+
+// Open-addressing (linear probing) table from byte strings to int64 values. Keys are not copied: they must
+// outlive the table.
+class WordTable {
+ public:
+  struct Slot {
+    const char* ptr = nullptr;
+    uint32_t len = 0;
+    uint64_t hash = 0;
+    int64_t value = 0;
+  };
+  explicit WordTable(size_t capacity_hint = 1024) { rehash(std::max<size_t>(16, next_pow2(capacity_hint * 2))); }
+
+  // Returns the slot of the key, inserting it with value 0 when absent.
+  Slot& upsert(const char* p, uint32_t n, uint64_t h) {
+    size_t i = h & mask_;
+    while (true) {
+      Slot& s = slots_[i];
+      if (s.ptr == nullptr) {
+        if ((size_ + 1) * 2 > slots_.size()) {
+          rehash(slots_.size() * 2);
+          return upsert(p, n, h);
+        }
+        s.ptr = p;
+        s.len = n;
+        s.hash = h;
+        ++size_;
+        return s;
+      }
+      if (s.hash == h && s.len == n && std::memcmp(s.ptr, p, n) == 0) return s;
+      i = (i + 1) & mask_;
+    }
+  }
+  const Slot* find(const char* p, uint32_t n, uint64_t h) const {
+    size_t i = h & mask_;
+    while (true) {
+      const Slot& s = slots_[i];
+      if (s.ptr == nullptr) return nullptr;
+      if (s.hash == h && s.len == n && std::memcmp(s.ptr, p, n) == 0) return &s;
+      i = (i + 1) & mask_;
+    }
+  }
+  size_t size() const { return size_; }
+  const std::vector<Slot>& slots() const { return slots_; }
+
+ private:
+  static size_t next_pow2(size_t x) {
+    size_t p = 1;
+    while (p < x) p <<= 1;
+    return p;
+  }
+  void rehash(size_t cap) {
+    std::vector<Slot> old;
+    old.swap(slots_);
+    slots_.assign(cap, Slot{});
+    mask_ = cap - 1;
+    size_ = 0;
+    for (const Slot& s : old) {
+      if (s.ptr == nullptr) continue;
+      size_t i = s.hash & mask_;
+      while (slots_[i].ptr != nullptr) i = (i + 1) & mask_;
+      slots_[i] = s;
+      ++size_;
+    }
+  }
+  std::vector<Slot> slots_;
+  size_t mask_ = 0;
+  size_t size_ = 0;
+};
+
+// The text to read: a mapped file or a caller's buffer.
+struct Source {
+  std::unique_ptr<ReadOnlyMap> map;
+  const char* data = nullptr;
+  size_t size = 0;
+};
+
+Source open_source(const std::string& path, const at::Tensor& data, const char* op) {
+  Source src;
+  if (!path.empty()) {
+    src.map = std::make_unique<ReadOnlyMap>(path, op);
+    src.data = src.map->data();
+    src.size = src.map->size();
+  } else {
+    check_cpu(data, op, "data");
+    check_dtype(data, at::kByte, op, "data");
+    check_dim(data, 1, op, "data");
+    TORCH_CHECK_VALUE(data.is_contiguous(), op, ": argument 'data' must be contiguous");
+    src.data = reinterpret_cast<const char*>(data.data_ptr<uint8_t>());
+    src.size = size_t(data.numel());
+  }
+  return src;
+}
+
+// Cut [0, size) into `parts` byte ranges that start right after a '\n' (or at 0).
+std::vector<size_t> split_at_newlines(const char* data, size_t size, int parts) {
+  std::vector<size_t> cuts{0};
+  for (int p = 1; p < parts; ++p) {
+    const size_t pos = size * size_t(p) / size_t(parts);
+    if (pos <= cuts.back()) continue;
+    const void* nl = std::memchr(data + pos, '\n', size - pos);
+    if (nl == nullptr) break;
+    const size_t next = size_t(static_cast<const char*>(nl) - data) + 1;
+    if (next > cuts.back() && next < size) cuts.push_back(next);
+  }
+  cuts.push_back(size);
+  return cuts;
+}
+
+// Calls on_token(ptr, len) for every token and on_line_end(had_tokens) at every line end (including an
+// unterminated last line that has content).
+template <typename OnToken, typename OnLineEnd>
+void scan(const char* p, const char* end, OnToken&& on_token, OnLineEnd&& on_line_end) {
+  bool line_has_content = false;
+  while (p < end) {
+    const char c = *p;
+    if (c == '\n') {
+      on_line_end(line_has_content);
+      line_has_content = false;
+      ++p;
+      continue;
+    }
+    if (is_space(c)) {
+      ++p;
+      continue;
+    }
+    const char* start = p;
+    while (p < end && *p != '\n' && !is_space(*p)) ++p;
+    on_token(start, size_t(p - start));
+    line_has_content = true;
+  }
+  if (line_has_content) on_line_end(true);
+}
+
+int resolve_threads(int64_t num_threads) {
+  if (num_threads <= 0) return std::max(1, at::get_num_threads());
+  return int(std::min<int64_t>(num_threads, 256));
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> corpus_build_vocab(
+    const std::string& path, const at::Tensor& data, int64_t min_count, int64_t max_vocab, int64_t num_threads) {
+  const char* op = "corpus_build_vocab";
+  TORCH_CHECK_VALUE(min_count >= 1, op, ": min_count must be >= 1, got ", min_count);
+  TORCH_CHECK_VALUE(max_vocab >= -1 && max_vocab != 0, op, ": max_vocab must be -1 (no limit) or >= 1, got ",
+                    max_vocab);
+  Source src = open_source(path, data, op);
+  const int threads = resolve_threads(num_threads);
+  // small inputs are not worth a thread each
+  const int parts = int(std::max<size_t>(1, std::min<size_t>(threads, src.size / (size_t(1) << 16) + 1)));
+  const auto cuts = split_at_newlines(src.data, src.size, parts);
+  const int nranges = int(cuts.size()) - 1;
+
+  std::vector<std::unique_ptr<WordTable>> tables(nranges);
+  std::vector<std::array<int64_t, 3>> line_stats(nranges);  // lines, blank lines, tokens
+  run_parts(nranges, [&](int r) {
+    auto table = std::make_unique<WordTable>(1 << 14);
+    int64_t lines = 0, blank = 0, tokens = 0;
+    scan(
+        src.data + cuts[r], src.data + cuts[r + 1],
+        [&](const char* p, size_t n) {
+          TORCH_CHECK_VALUE(n < (size_t(1) << 31), op, ": a token is longer than 2 GiB");
+          table->upsert(p, uint32_t(n), hash_bytes(p, n)).value += 1;
+          ++tokens;
+        },
+        [&](bool had) {
+          ++lines;
+          if (!had) ++blank;
+        });
+    tables[r] = std::move(table);
+    line_stats[r] = {lines, blank, tokens};
+  });
+
+  // merge into the first table
+  WordTable& all = *tables[0];
+  for (int r = 1; r < nranges; ++r)
+    for (const auto& s : tables[r]->slots())
+      if (s.ptr) all.upsert(s.ptr, s.len, s.hash).value += s.value;
+
+  std::vector<const WordTable::Slot*> kept;
+  int64_t tokens = 0, min_words = 0, min_tokens = 0;
+  for (const auto& s : all.slots()) {
+    if (!s.ptr) continue;
+    tokens += s.value;
+    if (s.value < min_count) {
+      ++min_words;
+      min_tokens += s.value;
+    } else {
+      kept.push_back(&s);
+    }
+  }
+  std::sort(kept.begin(), kept.end(), [](const WordTable::Slot* a, const WordTable::Slot* b) {
+    if (a->value != b->value) return a->value > b->value;
+    const int c = std::memcmp(a->ptr, b->ptr, std::min(a->len, b->len));
+    if (c != 0) return c < 0;
+    return a->len < b->len;
+  });
+  int64_t cut_words = 0, cut_tokens = 0;
+  if (max_vocab > 0 && int64_t(kept.size()) > max_vocab) {
+    for (size_t i = size_t(max_vocab); i < kept.size(); ++i) {
+      ++cut_words;
+      cut_tokens += kept[i]->value;
+    }
+    kept.resize(size_t(max_vocab));
+  }
+  const int64_t n = int64_t(kept.size());
+  int64_t nbytes = 0;
+  for (auto* s : kept) nbytes += s->len;
+  auto word_bytes = at::empty({nbytes}, at::kByte);
+  auto word_offsets = at::empty({n + 1}, at::kLong);
+  auto counts = at::empty({n}, at::kLong);
+  auto* wb = word_bytes.data_ptr<uint8_t>();
+  auto* wo = word_offsets.data_ptr<int64_t>();
+  auto* wc = counts.data_ptr<int64_t>();
+  int64_t off = 0, vocab_tokens = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    wo[i] = off;
+    std::memcpy(wb + off, kept[i]->ptr, kept[i]->len);
+    off += kept[i]->len;
+    wc[i] = kept[i]->value;
+    vocab_tokens += kept[i]->value;
+  }
+  wo[n] = off;
+
+  auto stats = at::zeros({kVNumStats}, at::kLong);
+  auto* st = stats.data_ptr<int64_t>();
+  st[kVBytes] = int64_t(src.size);
+  for (const auto& ls : line_stats) {
+    st[kVLines] += ls[0];
+    st[kVBlankLines] += ls[1];
+  }
+  st[kVTokens] = tokens;
+  st[kVUniqueWords] = int64_t(all.size());
+  st[kVVocabWords] = n;
+  st[kVVocabTokens] = vocab_tokens;
+  st[kVMinCountWords] = min_words;
+  st[kVMinCountTokens] = min_tokens;
+  st[kVMaxVocabWords] = cut_words;
+  st[kVMaxVocabTokens] = cut_tokens;
+  return {word_bytes, word_offsets, counts, stats};
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> corpus_encode(const std::string& path, const at::Tensor& data,
+                                                             const at::Tensor& word_bytes,
+                                                             const at::Tensor& word_offsets,
+                                                             int64_t max_sentence_length, int64_t num_threads) {
+  const char* op = "corpus_encode";
+  TORCH_CHECK_VALUE(max_sentence_length >= 1, op, ": max_sentence_length must be >= 1, got ", max_sentence_length);
+  check_cpu(word_bytes, op, "word_bytes");
+  check_cpu(word_offsets, op, "word_offsets");
+  check_dtype(word_bytes, at::kByte, op, "word_bytes");
+  check_dtype(word_offsets, at::kLong, op, "word_offsets");
+  check_dim(word_bytes, 1, op, "word_bytes");
+  check_dim(word_offsets, 1, op, "word_offsets");
+  TORCH_CHECK_VALUE(word_offsets.numel() >= 1, op, ": argument 'word_offsets' must have at least 1 entry");
+  const auto wb_c = word_bytes.contiguous();
+  const auto wo_c = word_offsets.contiguous();
+  const int64_t nwords = wo_c.numel() - 1;
+  TORCH_CHECK_VALUE(nwords < (int64_t(1) << 31), op, ": vocabulary too large for int32 ids (", nwords, ")");
+  const auto* wb = reinterpret_cast<const char*>(wb_c.data_ptr<uint8_t>());
+  const auto* wo = wo_c.data_ptr<int64_t>();
+  TORCH_CHECK_VALUE(wo[0] == 0 && wo[nwords] == wb_c.numel(), op,
+                    ": 'word_offsets' must start at 0 and end at len(word_bytes)=", wb_c.numel());
+  WordTable vocab(size_t(nwords) + 16);
+  for (int64_t i = 0; i < nwords; ++i) {
+    TORCH_CHECK_VALUE(wo[i + 1] > wo[i], op, ": 'word_offsets' must be strictly increasing (word ", i,
+                      " is empty or offsets go back)");
+    const char* p = wb + wo[i];
+    const uint32_t n = uint32_t(wo[i + 1] - wo[i]);
+    auto& slot = vocab.upsert(p, n, hash_bytes(p, n));
+    TORCH_CHECK_VALUE(slot.value == 0, op, ": word ", i, " ('", std::string(p, n), "') appears twice in the vocabulary");
+    slot.value = i + 1;  // 0 marks a fresh slot
+  }
+
+  Source src = open_source(path, data, op);
+  const int threads = resolve_threads(num_threads);
+  const int parts = int(std::max<size_t>(1, std::min<size_t>(threads, src.size / (size_t(1) << 16) + 1)));
+  const auto cuts = split_at_newlines(src.data, src.size, parts);
+  const int nranges = int(cuts.size()) - 1;
+
+  struct Part {
+    std::vector<int32_t> ids;
+    std::vector<int64_t> lengths;  // kept tokens of each output sentence (piece)
+    int64_t lines = 0, blank = 0, tokens = 0, oov = 0, split_lines = 0, extra_pieces = 0, empty = 0;
+  };
+  std::vector<Part> out(nranges);
+  run_parts(nranges, [&](int r) {
+    Part& part = out[r];
+    part.ids.reserve((cuts[r + 1] - cuts[r]) / 5 + 16);
+    int64_t in_line = 0;  // kept tokens in the current piece
+    int64_t pieces_in_line = 0;
+    scan(
+        src.data + cuts[r], src.data + cuts[r + 1],
+        [&](const char* p, size_t n) {
+          ++part.tokens;
+          const auto* s = vocab.find(p, uint32_t(n), hash_bytes(p, n));
+          if (s == nullptr) {
+            ++part.oov;
+            return;
+          }
+          if (in_line == max_sentence_length) {  // close the full piece, start the next one
+            part.lengths.push_back(in_line);
+            in_line = 0;
+            ++pieces_in_line;
+          }
+          part.ids.push_back(int32_t(s->value - 1));
+          ++in_line;
+        },
+        [&](bool had) {
+          ++part.lines;
+          if (!had) {
+            ++part.blank;
+          } else if (in_line == 0 && pieces_in_line == 0) {
+            ++part.empty;
+          }
+          if (in_line > 0) {
+            part.lengths.push_back(in_line);
+            ++pieces_in_line;
+          }
+          if (pieces_in_line > 1) {
+            ++part.split_lines;
+            part.extra_pieces += pieces_in_line - 1;
+          }
+          in_line = 0;
+          pieces_in_line = 0;
+        });
+  });
+
+  int64_t total_ids = 0, total_sent = 0;
+  for (const auto& p : out) {
+    total_ids += int64_t(p.ids.size());
+    total_sent += int64_t(p.lengths.size());
+  }
+  auto ids = at::empty({total_ids}, at::kInt);
+  auto offsets = at::empty({total_sent + 1}, at::kLong);
+  auto stats = at::zeros({kENumStats}, at::kLong);
+  auto* ip = ids.data_ptr<int32_t>();
+  auto* op_ = offsets.data_ptr<int64_t>();
+  auto* st = stats.data_ptr<int64_t>();
+  int64_t pos = 0, si = 0;
+  op_[0] = 0;
+  for (const auto& p : out) {
+    std::memcpy(ip + pos, p.ids.data(), p.ids.size() * sizeof(int32_t));
+    for (int64_t len : p.lengths) {
+      pos += len;
+      op_[++si] = pos;
+    }
+    st[kELines] += p.lines;
+    st[kEBlankLines] += p.blank;
+    st[kETokens] += p.tokens;
+    st[kEOovTokens] += p.oov;
+    st[kESplitLines] += p.split_lines;
+    st[kEExtraPieces] += p.extra_pieces;
+    st[kEEmptyLines] += p.empty;
+  }
+  st[kEBytes] = int64_t(src.size);
+  st[kEEncodedTokens] = total_ids;
+  st[kESentences] = total_sent;
+  return {ids, offsets, stats};
+}
+
+}  // namespace
+
+// Both ops take the `data` tensor (empty when reading a file), which is on the CPU.
+TORCH_LIBRARY_IMPL(embedfast, CPU, m) {
+  m.impl("corpus_build_vocab", &corpus_build_vocab);
+  m.impl("corpus_encode", &corpus_encode);
+}
+
+}  // namespace embedfast

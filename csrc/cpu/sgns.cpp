@@ -1,0 +1,500 @@
+// embedfast SGNS (word2vec skip-gram with negative sampling) on the CPU.
+//
+// sgns_train: the fused training op. Over a chunk of the encoded corpus (a slice of sentence offsets into the
+// int32 ids) it does, in one pass per sentence: frequent-word sub-sampling, the randomly shrunk window,
+// negative draws (alias sampling from unigram^ns_exponent), sigmoid, gradient and the in-place update of
+// w_in and w_out. The sentences are split into `num_threads` parts of about equal token count; each part runs
+// on its own thread (Hogwild: rows are updated without locks) with its own random stream
+// stream_key(seed, chunk, part) (embedfast/rng.h).
+//
+// Order of random draws in one part (the reference in tests/test_sgns.py replays it):
+//   for each sentence:      for each token w with keep_prob[w] < 1: one draw u, keep when uniform(u) < keep_prob[w]
+//                           then for each kept position i (center c):
+//                             one draw r: reduced window b = window - (r % window)   (1..window)
+//                             shared_negatives: `negative` draws (alias), shared by all contexts of c
+//                             per context j in [i-b, i+b], j != i, in increasing order:
+//                               not shared: `negative` draws (alias) for this pair
+// A negative equal to c is skipped (counted in stats), as in word2vec.
+// Update per (context word x, center c, negatives n_k), word2vec's direction: the input row is w_in[x] and the
+// targets are w_out[c] (label 1) and w_out[n_k] (label 0):
+//   not shared (word2vec): for each target t in order: g = alpha * (label - sigmoid(w_in[x].w_out[t]));
+//       e += g * w_out[t]; w_out[t] += g * w_in[x]; after the targets: w_in[x] += e.
+//   shared (HogBatch, Ji et al. 2016): for the center, all contexts x_j and targets t_k at once, from the values
+//       before the update: G = alpha * (labels - sigmoid(X T^T)); T += G^T X; X += G T_old.
+// Learning rate: alpha_s = alpha - (alpha - min_alpha) * min(1, done_s / total_words), recomputed per sentence,
+// where done_s = words_done + chunk_tokens * (start of s - start of the part) / (tokens of the part): every part
+// advances through the run's schedule at the same rate, so the schedule does not depend on thread timing.
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <torch/library.h>
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "embedfast/common.h"
+#include "embedfast/parallel.h"
+#include "embedfast/rng.h"
+#include "embedfast/sigmoid.h"
+#include "embedfast/vecops.h"
+
+namespace embedfast {
+namespace {
+
+// Order must match TRAIN_STATS in embedfast/ops.py.
+enum TrainStat {
+  kLoss, kPairs, kNegatives, kNegSkipped, kTokens, kKeptTokens, kSentences, kLastAlpha, kNumTrainStats
+};
+
+struct TrainArgs {
+  float* w_in;
+  float* w_out;
+  int64_t dim;
+  const int32_t* ids;
+  const int64_t* offsets;  // of the chunk's sentences
+  const double* keep;
+  const int64_t* neg_threshold;
+  const int32_t* neg_alias;
+  uint32_t vocab;
+  int64_t window, negative;
+  double alpha, min_alpha;
+  double words_done, total_words, chunk_tokens;
+  uint64_t seed, chunk;
+  bool shared, exact;
+};
+
+struct PartResult {
+  double loss = 0, pairs = 0, negatives = 0, neg_skipped = 0, tokens = 0, kept = 0, sentences = 0, alpha = 0;
+};
+
+template <bool kExact>
+inline float sig(float f, const SigmoidTable& tab) {
+  return kExact ? sigmoid_exact(f) : tab.sigmoid(f);
+}
+template <bool kExact>
+inline float logsig(float f, const SigmoidTable& tab) {
+  return kExact ? log_sigmoid_exact(f) : tab.log_sigmoid(f);
+}
+
+template <bool kExact, bool kShared>
+void train_part(const TrainArgs& a, int64_t s_begin, int64_t s_end, int part, PartResult& res) {
+  const SigmoidTable& tab = sigmoid_table();
+  CounterRng rng(stream_key(a.seed, a.chunk, uint64_t(part)));
+  const int64_t D = a.dim;
+  const int64_t part_first = a.offsets[s_begin];
+  const double part_tokens = double(a.offsets[s_end] - part_first);
+  std::vector<int32_t> sent;
+  std::vector<int32_t> negs(size_t(std::max<int64_t>(a.negative, 1)));
+  std::vector<int32_t> targets(size_t(a.negative + 1));
+  std::vector<float> neu1e(static_cast<size_t>(D));
+  // HogBatch buffers: up to 2*window contexts x (1 + negative) targets
+  const int64_t max_ctx = 2 * a.window;
+  std::vector<float> G(size_t(max_ctx * (a.negative + 1)));
+  std::vector<float> dX(size_t(max_ctx * D));
+  std::vector<int32_t> ctx(static_cast<size_t>(max_ctx));
+  float alpha = float(a.alpha);
+  double loss = 0, pairs = 0, nneg = 0, nskip = 0, kept = 0;
+  for (int64_t s = s_begin; s < s_end; ++s) {
+    const int64_t b0 = a.offsets[s], b1 = a.offsets[s + 1];
+    {
+      const double done = a.words_done + a.chunk_tokens * (double(b0 - part_first) / part_tokens);
+      const double progress = std::min(1.0, done / a.total_words);
+      alpha = float(a.alpha - (a.alpha - a.min_alpha) * progress);
+    }
+    sent.clear();
+    for (int64_t p = b0; p < b1; ++p) {
+      const int32_t w = a.ids[p];
+      const double kp = a.keep[w];
+      if (kp < 1.0 && rng.uniform() >= kp) continue;
+      sent.push_back(w);
+    }
+    kept += double(sent.size());
+    const int64_t n = int64_t(sent.size());
+    for (int64_t i = 0; i < n; ++i) {
+      const int64_t b = a.window - int64_t(rng.next() % uint64_t(a.window));
+      const int32_t c = sent[i];
+      float* out_c = a.w_out + int64_t(c) * D;
+      const int64_t j0 = std::max<int64_t>(0, i - b), j1 = std::min<int64_t>(n, i + b + 1);
+      if constexpr (kShared) {
+        int64_t nt = 1;
+        targets[0] = c;
+        for (int64_t k = 0; k < a.negative; ++k) {
+          const int32_t t = alias_pick(rng.next(), a.vocab, a.neg_threshold, a.neg_alias);
+          if (t == c) {
+            nskip += 1;
+            continue;
+          }
+          targets[nt++] = t;
+        }
+        int64_t nc = 0;
+        for (int64_t j = j0; j < j1; ++j)
+          if (j != i) ctx[nc++] = sent[j];
+        if (nc == 0) continue;
+        // scores and gradients from the current values
+        for (int64_t x = 0; x < nc; ++x) {
+          const float* in_x = a.w_in + int64_t(ctx[x]) * D;
+          for (int64_t t = 0; t < nt; ++t) {
+            const float f = dot_f32(in_x, a.w_out + int64_t(targets[t]) * D, D);
+            const float label = t == 0 ? 1.0f : 0.0f;
+            loss -= logsig<kExact>(t == 0 ? f : -f, tab);
+            G[x * nt + t] = alpha * (label - sig<kExact>(f, tab));
+          }
+        }
+        // dX = G T (old T)
+        for (int64_t x = 0; x < nc; ++x) {
+          float* d = dX.data() + x * D;
+          std::fill(d, d + D, 0.0f);
+          for (int64_t t = 0; t < nt; ++t) axpy_f32(G[x * nt + t], a.w_out + int64_t(targets[t]) * D, d, D);
+        }
+        // T += G^T X (old X)
+        for (int64_t t = 0; t < nt; ++t) {
+          float* out_t = a.w_out + int64_t(targets[t]) * D;
+          for (int64_t x = 0; x < nc; ++x) axpy_f32(G[x * nt + t], a.w_in + int64_t(ctx[x]) * D, out_t, D);
+        }
+        for (int64_t x = 0; x < nc; ++x) axpy_f32(1.0f, dX.data() + x * D, a.w_in + int64_t(ctx[x]) * D, D);
+        pairs += double(nc);
+        nneg += double(nc * (nt - 1));
+      } else {
+        for (int64_t j = j0; j < j1; ++j) {
+          if (j == i) continue;
+          float* in_x = a.w_in + int64_t(sent[j]) * D;
+          std::fill(neu1e.begin(), neu1e.end(), 0.0f);
+          for (int64_t k = -1; k < a.negative; ++k) {
+            int32_t t;
+            float label;
+            if (k < 0) {
+              t = c;
+              label = 1.0f;
+            } else {
+              t = alias_pick(rng.next(), a.vocab, a.neg_threshold, a.neg_alias);
+              if (t == c) {
+                nskip += 1;
+                continue;
+              }
+              label = 0.0f;
+              nneg += 1;
+            }
+            float* out_t = (k < 0) ? out_c : a.w_out + int64_t(t) * D;
+            const float f = dot_f32(in_x, out_t, D);
+            loss -= logsig<kExact>(k < 0 ? f : -f, tab);
+            const float g = alpha * (label - sig<kExact>(f, tab));
+            axpy_f32(g, out_t, neu1e.data(), D);
+            axpy_f32(g, in_x, out_t, D);
+          }
+          axpy_f32(1.0f, neu1e.data(), in_x, D);
+          pairs += 1;
+        }
+      }
+    }
+  }
+  res.loss = loss;
+  res.pairs = pairs;
+  res.negatives = nneg;
+  res.neg_skipped = nskip;
+  res.tokens = double(a.offsets[s_end] - part_first);
+  res.kept = kept;
+  res.sentences = double(s_end - s_begin);
+  res.alpha = alpha;
+}
+
+at::Tensor sgns_train(at::Tensor& w_in, at::Tensor& w_out, const at::Tensor& ids, const at::Tensor& sentence_offsets,
+                      const at::Tensor& keep_prob, const at::Tensor& neg_threshold, const at::Tensor& neg_alias,
+                      int64_t window, int64_t negative, double alpha, double min_alpha, int64_t words_done,
+                      int64_t total_words, int64_t seed, int64_t chunk, int64_t num_threads, bool shared_negatives,
+                      bool exact_sigmoid) {
+  const char* op = "sgns_train";
+  check_cpu(w_in, op, "w_in");
+  check_cpu(w_out, op, "w_out");
+  check_dtype(w_in, at::kFloat, op, "w_in");
+  check_dtype(w_out, at::kFloat, op, "w_out");
+  check_dim(w_in, 2, op, "w_in");
+  check_dim(w_out, 2, op, "w_out");
+  TORCH_CHECK_VALUE(w_in.is_contiguous() && w_out.is_contiguous(), op,
+                    ": 'w_in' and 'w_out' are updated in place and must be contiguous");
+  TORCH_CHECK_VALUE(w_in.sizes() == w_out.sizes(), op, ": 'w_in' ", w_in.sizes(), " and 'w_out' ", w_out.sizes(),
+                    " must have the same shape");
+  const int64_t V = w_in.size(0), D = w_in.size(1);
+  TORCH_CHECK_VALUE(V >= 1 && V < (int64_t(1) << 31), op, ": vocabulary size must be in [1, 2^31), got ", V);
+  check_dtype(ids, at::kInt, op, "ids");
+  check_dim(ids, 1, op, "ids");
+  check_dtype(sentence_offsets, at::kLong, op, "sentence_offsets");
+  check_dim(sentence_offsets, 1, op, "sentence_offsets");
+  check_dtype(keep_prob, at::kDouble, op, "keep_prob");
+  check_dtype(neg_threshold, at::kLong, op, "neg_threshold");
+  check_dtype(neg_alias, at::kInt, op, "neg_alias");
+  for (auto [t, name] : {std::pair{&ids, "ids"}, {&sentence_offsets, "sentence_offsets"}, {&keep_prob, "keep_prob"},
+                         {&neg_threshold, "neg_threshold"}, {&neg_alias, "neg_alias"}}) {
+    check_cpu(*t, op, name);
+    TORCH_CHECK_VALUE(t->is_contiguous(), op, ": argument '", name, "' must be contiguous");
+  }
+  for (auto [t, name] : {std::pair{&keep_prob, "keep_prob"}, {&neg_threshold, "neg_threshold"},
+                         {&neg_alias, "neg_alias"}})
+    TORCH_CHECK_VALUE(t->dim() == 1 && t->size(0) == V, op, ": argument '", name, "' must have shape [", V,
+                      "] (the vocabulary size of w_in), got ", t->sizes());
+  TORCH_CHECK_VALUE(window >= 1, op, ": window must be >= 1, got ", window);
+  TORCH_CHECK_VALUE(negative >= 0, op, ": negative must be >= 0, got ", negative);
+  TORCH_CHECK_VALUE(alpha > 0 && min_alpha >= 0 && min_alpha <= alpha, op,
+                    ": need alpha > 0 and 0 <= min_alpha <= alpha, got alpha=", alpha, ", min_alpha=", min_alpha);
+  TORCH_CHECK_VALUE(total_words >= 1 && words_done >= 0, op,
+                    ": need total_words >= 1 and words_done >= 0, got ", total_words, " and ", words_done);
+  TORCH_CHECK_VALUE(num_threads >= 1 && num_threads <= 1024, op, ": num_threads must be in [1, 1024], got ",
+                    num_threads);
+  TORCH_CHECK_VALUE(sentence_offsets.numel() >= 1, op, ": 'sentence_offsets' must have at least one entry");
+  const int64_t S = sentence_offsets.numel() - 1;
+  const auto* off = sentence_offsets.data_ptr<int64_t>();
+  const int64_t n_ids = ids.numel();
+  for (int64_t s = 0; s <= S; ++s) {
+    TORCH_CHECK_INDEX(off[s] >= 0 && off[s] <= n_ids, op, ": sentence_offsets[", s, "] = ", off[s],
+                      " is outside [0, len(ids)=", n_ids, "]");
+    TORCH_CHECK_VALUE(s == 0 || off[s] >= off[s - 1], op, ": 'sentence_offsets' must be non-decreasing, but [", s,
+                      "] = ", off[s], " < [", s - 1, "] = ", off[s - 1]);
+  }
+  const auto* id = ids.data_ptr<int32_t>();
+  for (int64_t p = off[0]; p < off[S]; ++p)
+    TORCH_CHECK_INDEX(uint32_t(id[p]) < uint32_t(V), op, ": 'ids' has value ", id[p], " at position ", p,
+                      ", outside the vocabulary [0, ", V, ")");
+  const auto* thr = neg_threshold.data_ptr<int64_t>();
+  const auto* ali = neg_alias.data_ptr<int32_t>();
+  for (int64_t v = 0; v < V; ++v) {
+    TORCH_CHECK_VALUE(thr[v] >= 0 && thr[v] <= (int64_t(1) << 32), op, ": neg_threshold[", v, "] = ", thr[v],
+                      " is outside [0, 2^32]");
+    TORCH_CHECK_INDEX(uint32_t(ali[v]) < uint32_t(V), op, ": neg_alias[", v, "] = ", ali[v], " is outside [0, ",
+                      V, ")");
+  }
+
+  TrainArgs a;
+  a.w_in = w_in.data_ptr<float>();
+  a.w_out = w_out.data_ptr<float>();
+  a.dim = D;
+  a.ids = id;
+  a.offsets = off;
+  a.keep = keep_prob.data_ptr<double>();
+  a.neg_threshold = thr;
+  a.neg_alias = ali;
+  a.vocab = uint32_t(V);
+  a.window = window;
+  a.negative = negative;
+  a.alpha = alpha;
+  a.min_alpha = min_alpha;
+  a.words_done = double(words_done);
+  a.total_words = double(total_words);
+  a.chunk_tokens = double(off[S] - off[0]);
+  a.seed = uint64_t(seed);
+  a.chunk = uint64_t(chunk);
+  a.shared = shared_negatives;
+  a.exact = exact_sigmoid;
+
+  // part p gets the sentences starting in [first + p*n/T, first + (p+1)*n/T)
+  const int T = int(num_threads);
+  std::vector<int64_t> bounds(T + 1);
+  bounds[0] = 0;
+  bounds[T] = S;
+  const int64_t first = off[0], ntok = off[S] - off[0];
+  for (int p = 1; p < T; ++p) {
+    const int64_t target = first + ntok * p / T;
+    bounds[p] = std::max<int64_t>(bounds[p - 1], std::lower_bound(off, off + S, target) - off);
+  }
+  std::vector<PartResult> results(T);
+  run_parts(T, [&](int p) {
+    if (bounds[p + 1] <= bounds[p]) {
+      results[p].alpha = alpha;
+      return;
+    }
+    auto fn = shared_negatives ? (exact_sigmoid ? &train_part<true, true> : &train_part<false, true>)
+                               : (exact_sigmoid ? &train_part<true, false> : &train_part<false, false>);
+    fn(a, bounds[p], bounds[p + 1], p, results[p]);
+  });
+  auto stats = at::zeros({kNumTrainStats}, at::kDouble);
+  auto* st = stats.data_ptr<double>();
+  st[kLastAlpha] = alpha;
+  for (const auto& r : results) {
+    st[kLoss] += r.loss;
+    st[kPairs] += r.pairs;
+    st[kNegatives] += r.negatives;
+    st[kNegSkipped] += r.neg_skipped;
+    st[kTokens] += r.tokens;
+    st[kKeptTokens] += r.kept;
+    st[kSentences] += r.sentences;
+    st[kLastAlpha] = std::min(st[kLastAlpha], r.alpha);
+  }
+  return stats;
+}
+
+// Vose's alias method over p_v proportional to counts[v]^exponent; thresholds scaled to 2^32.
+std::tuple<at::Tensor, at::Tensor> sgns_unigram_table(const at::Tensor& counts, double exponent) {
+  const char* op = "sgns_unigram_table";
+  check_cpu(counts, op, "counts");
+  check_dtype(counts, at::kLong, op, "counts");
+  check_dim(counts, 1, op, "counts");
+  const int64_t V = counts.numel();
+  TORCH_CHECK_VALUE(V >= 1 && V < (int64_t(1) << 31), op, ": need 1 <= len(counts) < 2^31, got ", V);
+  TORCH_CHECK_VALUE(std::isfinite(exponent), op, ": exponent must be finite, got ", exponent);
+  const auto c = counts.contiguous();
+  const auto* cp = c.data_ptr<int64_t>();
+  std::vector<double> p(V);
+  double total = 0;
+  for (int64_t v = 0; v < V; ++v) {
+    TORCH_CHECK_VALUE(cp[v] >= 1, op, ": counts must be >= 1, got counts[", v, "] = ", cp[v]);
+    p[v] = std::pow(double(cp[v]), exponent);
+    total += p[v];
+  }
+  TORCH_CHECK_VALUE(std::isfinite(total) && total > 0, op, ": counts^exponent overflows (exponent ", exponent, ")");
+  for (auto& x : p) x = x * double(V) / total;
+  auto threshold = at::empty({V}, at::kLong);
+  auto alias = at::empty({V}, at::kInt);
+  auto* th = threshold.data_ptr<int64_t>();
+  auto* al = alias.data_ptr<int32_t>();
+  std::vector<int32_t> small, large;
+  for (int64_t v = V - 1; v >= 0; --v) (p[v] < 1.0 ? small : large).push_back(int32_t(v));
+  const double scale = 4294967296.0;
+  while (!small.empty() && !large.empty()) {
+    const int32_t s = small.back(), l = large.back();
+    small.pop_back();
+    th[s] = std::llround(p[s] * scale);
+    al[s] = l;
+    p[l] = (p[l] + p[s]) - 1.0;
+    if (p[l] < 1.0) {
+      large.pop_back();
+      small.push_back(l);
+    }
+  }
+  for (int32_t v : large) th[v] = int64_t(1) << 32, al[v] = v;
+  for (int32_t v : small) th[v] = int64_t(1) << 32, al[v] = v;  // rounding leftovers
+  return {threshold, alias};
+}
+
+// ---- differentiable loss --------------------------------------------------------------------------------
+
+void check_loss_args(const at::Tensor& w_in, const at::Tensor& w_out, const at::Tensor& centers,
+                     const at::Tensor& contexts, const at::Tensor& negatives, const char* op) {
+  check_cpu(w_in, op, "w_in");
+  check_cpu(w_out, op, "w_out");
+  TORCH_CHECK_VALUE(w_in.scalar_type() == at::kFloat || w_in.scalar_type() == at::kDouble, op,
+                    ": argument 'w_in' must have dtype float32 or float64, got ", w_in.scalar_type());
+  check_dtype(w_out, w_in.scalar_type(), op, "w_out");
+  check_dim(w_in, 2, op, "w_in");
+  check_dim(w_out, 2, op, "w_out");
+  TORCH_CHECK_VALUE(w_in.size(1) == w_out.size(1), op, ": 'w_in' ", w_in.sizes(), " and 'w_out' ", w_out.sizes(),
+                    " must have the same number of columns");
+  for (auto [t, name] : {std::pair{&centers, "centers"}, {&contexts, "contexts"}, {&negatives, "negatives"}}) {
+    check_cpu(*t, op, name);
+    TORCH_CHECK_VALUE(t->scalar_type() == at::kInt || t->scalar_type() == at::kLong, op, ": argument '", name,
+                      "' must have dtype int32 or int64, got ", t->scalar_type());
+  }
+  check_dim(centers, 1, op, "centers");
+  check_dim(contexts, 1, op, "contexts");
+  check_dim(negatives, 2, op, "negatives");
+  const int64_t B = centers.size(0);
+  TORCH_CHECK_VALUE(contexts.size(0) == B && negatives.size(0) == B, op, ": 'centers' ", centers.sizes(),
+                    ", 'contexts' ", contexts.sizes(), " and 'negatives' ", negatives.sizes(),
+                    " must have the same first dimension");
+  check_index_range(centers, 0, w_in.size(0), op, "centers");
+  check_index_range(contexts, 0, w_out.size(0), op, "contexts");
+  check_index_range(negatives, 0, w_out.size(0), op, "negatives");
+}
+
+template <typename T>
+inline T dot_t(const T* a, const T* b, int64_t n) {
+  if constexpr (std::is_same_v<T, float>) {
+    return dot_f32(a, b, n);
+  } else {
+    T r = 0;
+    for (int64_t i = 0; i < n; ++i) r += a[i] * b[i];
+    return r;
+  }
+}
+template <typename T>
+inline void axpy_t(T alpha, const T* x, T* y, int64_t n) {
+  if constexpr (std::is_same_v<T, float>) {
+    axpy_f32(alpha, x, y, n);
+  } else {
+    for (int64_t i = 0; i < n; ++i) y[i] += alpha * x[i];
+  }
+}
+
+at::Tensor sgns_loss(const at::Tensor& w_in, const at::Tensor& w_out, const at::Tensor& centers,
+                     const at::Tensor& contexts, const at::Tensor& negatives) {
+  check_loss_args(w_in, w_out, centers, contexts, negatives, "sgns_loss");
+  const auto wi = w_in.contiguous(), wo = w_out.contiguous();
+  const auto ce = centers.to(at::kLong).contiguous(), co = contexts.to(at::kLong).contiguous(),
+             ne = negatives.to(at::kLong).contiguous();
+  const int64_t B = ce.numel(), K = ne.size(1), D = wi.size(1);
+  auto loss = at::empty({B}, wi.options());
+  AT_DISPATCH_FLOATING_TYPES(wi.scalar_type(), "sgns_loss", [&] {
+    const auto* pi = wi.data_ptr<scalar_t>();
+    const auto* po = wo.data_ptr<scalar_t>();
+    const auto* pc = ce.data_ptr<int64_t>();
+    const auto* px = co.data_ptr<int64_t>();
+    const auto* pn = ne.data_ptr<int64_t>();
+    auto* pl = loss.data_ptr<scalar_t>();
+    at::parallel_for(0, B, 256, [&](int64_t b0, int64_t b1) {
+      for (int64_t b = b0; b < b1; ++b) {
+        const scalar_t* u = pi + pc[b] * D;
+        scalar_t l = -log_sigmoid_exact<scalar_t>(dot_t(u, po + px[b] * D, D));
+        for (int64_t k = 0; k < K; ++k) l -= log_sigmoid_exact<scalar_t>(-dot_t(u, po + pn[b * K + k] * D, D));
+        pl[b] = l;
+      }
+    });
+  });
+  return loss;
+}
+
+std::tuple<at::Tensor, at::Tensor> sgns_loss_backward(const at::Tensor& grad, const at::Tensor& w_in,
+                                                      const at::Tensor& w_out, const at::Tensor& centers,
+                                                      const at::Tensor& contexts, const at::Tensor& negatives) {
+  const char* op = "sgns_loss_backward";
+  check_loss_args(w_in, w_out, centers, contexts, negatives, op);
+  check_cpu(grad, op, "grad");
+  check_dtype(grad, w_in.scalar_type(), op, "grad");
+  TORCH_CHECK_VALUE(grad.dim() == 1 && grad.size(0) == centers.size(0), op, ": 'grad' must have shape [",
+                    centers.size(0), "], got ", grad.sizes());
+  const auto wi = w_in.contiguous(), wo = w_out.contiguous(), gr = grad.contiguous();
+  const auto ce = centers.to(at::kLong).contiguous(), co = contexts.to(at::kLong).contiguous(),
+             ne = negatives.to(at::kLong).contiguous();
+  const int64_t B = ce.numel(), K = ne.size(1), D = wi.size(1);
+  auto g_in = at::zeros_like(wi);
+  auto g_out = at::zeros_like(wo);
+  AT_DISPATCH_FLOATING_TYPES(wi.scalar_type(), "sgns_loss_backward", [&] {
+    const auto* pi = wi.data_ptr<scalar_t>();
+    const auto* po = wo.data_ptr<scalar_t>();
+    const auto* pg = gr.data_ptr<scalar_t>();
+    const auto* pc = ce.data_ptr<int64_t>();
+    const auto* px = co.data_ptr<int64_t>();
+    const auto* pn = ne.data_ptr<int64_t>();
+    auto* gi = g_in.data_ptr<scalar_t>();
+    auto* go = g_out.data_ptr<scalar_t>();
+    // coefficients in parallel: coef[b, 0] for the context (d loss / d score = sigmoid(s) - 1), coef[b, 1 + k]
+    // for the negatives (sigmoid(s_k)), times the incoming gradient; then the row scatter runs serially.
+    std::vector<scalar_t> coef(size_t(B * (K + 1)));
+    at::parallel_for(0, B, 256, [&](int64_t b0, int64_t b1) {
+      for (int64_t b = b0; b < b1; ++b) {
+        const scalar_t* u = pi + pc[b] * D;
+        coef[b * (K + 1)] = pg[b] * (sigmoid_exact(dot_t(u, po + px[b] * D, D)) - scalar_t(1));
+        for (int64_t k = 0; k < K; ++k)
+          coef[b * (K + 1) + 1 + k] = pg[b] * sigmoid_exact(dot_t(u, po + pn[b * K + k] * D, D));
+      }
+    });
+    for (int64_t b = 0; b < B; ++b) {
+      const scalar_t* u = pi + pc[b] * D;
+      scalar_t* gu = gi + pc[b] * D;
+      for (int64_t k = -1; k < K; ++k) {
+        const int64_t row = k < 0 ? px[b] : pn[b * K + k];
+        const scalar_t cf = coef[b * (K + 1) + 1 + k];
+        axpy_t(cf, po + row * D, gu, D);
+        axpy_t(cf, u, go + row * D, D);
+      }
+    }
+  });
+  return {g_in, g_out};
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(embedfast, CPU, m) {
+  m.impl("sgns_train", &sgns_train);
+  m.impl("sgns_unigram_table", &sgns_unigram_table);
+  m.impl("sgns_loss", &sgns_loss);
+  m.impl("sgns_loss_backward", &sgns_loss_backward);
+}
+
+}  // namespace embedfast

@@ -1,0 +1,37 @@
+// Run fn(part) for part = 0..n-1 on exactly n std::threads (part 0 on the calling thread) and rethrow the
+// first exception. Used where the number of workers is part of the result (Hogwild parts, RNG streams), so
+// at::parallel_for's pool-dependent splitting does not fit.
+#pragma once
+
+#include <exception>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace embedfast {
+
+template <typename Fn>
+void run_parts(int n, Fn&& fn) {
+  if (n <= 1) {
+    fn(0);
+    return;
+  }
+  std::exception_ptr error;
+  std::mutex mu;
+  auto guarded = [&](int part) {
+    try {
+      fn(part);
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(mu);
+      if (!error) error = std::current_exception();
+    }
+  };
+  std::vector<std::thread> workers;
+  workers.reserve(n - 1);
+  for (int p = 1; p < n; ++p) workers.emplace_back(guarded, p);
+  guarded(0);
+  for (auto& w : workers) w.join();
+  if (error) std::rethrow_exception(error);
+}
+
+}  // namespace embedfast

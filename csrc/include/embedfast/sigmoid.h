@@ -1,0 +1,64 @@
+// Logistic sigmoid and log-sigmoid for the SGNS kernels of every backend.
+//
+// Two modes, chosen at run time:
+//  - exact: 1 / (1 + exp(-x)) and -log1p(exp(-|x|)) - max(-x, 0), in float.
+//  - table: word2vec's idea, a table of kSigmoidTableSize values over [-kSigmoidMax, kSigmoidMax], read with
+//    linear interpolation between neighbouring entries (the error is below 2e-6, see tests/test_sgns.py);
+//    outside the range the sigmoid saturates to 0 or 1 (the gradient (label - sigmoid) is then exact to 2.5e-3,
+//    the same clipping as word2vec and gensim).
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+
+namespace embedfast {
+
+constexpr int kSigmoidTableSize = 2048;
+constexpr float kSigmoidMax = 8.0f;
+
+struct SigmoidTable {
+  // sig[i] = sigmoid(x_i), logsig[i] = log(sigmoid(x_i)), x_i = -kSigmoidMax + i * step, i = 0..kSigmoidTableSize
+  float sig[kSigmoidTableSize + 2];
+  float logsig[kSigmoidTableSize + 2];
+  static constexpr float kScale = kSigmoidTableSize / (2.0f * kSigmoidMax);
+
+  SigmoidTable() {
+    for (int i = 0; i <= kSigmoidTableSize + 1; ++i) {
+      const double x = -double(kSigmoidMax) + double(i) / kScale;
+      sig[i] = float(1.0 / (1.0 + std::exp(-x)));
+      logsig[i] = float(-std::log1p(std::exp(-x)));
+    }
+  }
+  inline float sigmoid(float x) const {
+    if (x <= -kSigmoidMax) return 0.0f;
+    if (x >= kSigmoidMax) return 1.0f;
+    const float p = (x + kSigmoidMax) * kScale;
+    const int i = int(p);
+    const float t = p - float(i);
+    return sig[i] + t * (sig[i + 1] - sig[i]);
+  }
+  // log(sigmoid(x)); outside the table it is x (x < -max) or 0 (x > max) up to < 3.4e-4.
+  inline float log_sigmoid(float x) const {
+    if (x <= -kSigmoidMax) return x;
+    if (x >= kSigmoidMax) return 0.0f;
+    const float p = (x + kSigmoidMax) * kScale;
+    const int i = int(p);
+    const float t = p - float(i);
+    return logsig[i] + t * (logsig[i + 1] - logsig[i]);
+  }
+};
+
+inline const SigmoidTable& sigmoid_table() {
+  static const SigmoidTable table;
+  return table;
+}
+
+inline float sigmoid_exact(float x) { return 1.0f / (1.0f + std::exp(-x)); }
+inline double sigmoid_exact(double x) { return 1.0 / (1.0 + std::exp(-x)); }
+template <typename T>
+inline T log_sigmoid_exact(T x) {
+  // log(sigmoid(x)) = -log1p(exp(-x)), computed without overflow for large |x|
+  return x >= T(0) ? -std::log1p(std::exp(-x)) : x - std::log1p(std::exp(x));
+}
+
+}  // namespace embedfast
