@@ -8,7 +8,9 @@ Every op is a ``torch.ops.embedfast`` custom op with a fake kernel, so it works 
 """
 from . import _ext  # noqa: F401  (registers torch.ops.embedfast)
 from . import ops
+from . import evaluate
+from .sgns import SkipGram, Word2Vec
 
 __version__ = "0.1.0"
 
-__all__ = ["ops", "__version__"]
+__all__ = ["ops", "evaluate", "__version__", "SkipGram", "Word2Vec"]

@@ -22,10 +22,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"embedfast {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    # import the modules that register commands
+    # Import the modules that register commands. Registrations land in the module object `embedfast.cli`,
+    # which is not this one when run as `python -m embedfast.cli` (then this is __main__): read it from there.
+    from . import cli as registry
     from . import cli_commands  # noqa: F401
 
-    for add in _COMMANDS:
+    for add in registry._COMMANDS:
         add(sub)
     return parser
 

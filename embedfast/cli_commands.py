@@ -29,4 +29,120 @@ def _demo(sub: argparse._SubParsersAction) -> None:
 # ---- sgns (train / eval) -----------------------------------------------------------------------------
 
 
+@command
+def _train(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train word2vec (skip-gram, negative sampling) on a text corpus",
+                       description="Train word2vec skip-gram with negative sampling with embedfast's fused CPU "
+                                   "kernel. CORPUS: whitespace-tokenised text, one sentence per line (.gz is fine).")
+    p.add_argument("corpus", metavar="CORPUS", help="text file, one sentence per line (gzip allowed)")
+    p.add_argument("-o", "--output", required=True, metavar="OUT", help="where to write the vectors")
+    p.add_argument("--format", default="word2vec", choices=["glove", "word2vec", "word2vec-bin", "native"],
+                   help="vectors file format (default: word2vec text)")
+    p.add_argument("--dim", type=int, default=100, help="vector size (default 100)")
+    p.add_argument("--window", type=int, default=5, help="max context distance (default 5)")
+    p.add_argument("--negative", type=int, default=5, help="negative samples per pair (default 5)")
+    p.add_argument("--sample", type=float, default=1e-4, help="sub-sampling threshold, 0 disables (default 1e-4)")
+    p.add_argument("--min-count", type=int, default=5, help="ignore words rarer than this (default 5)")
+    p.add_argument("--epochs", type=int, default=5, help="passes over the corpus (default 5)")
+    p.add_argument("--alpha", type=float, default=0.025, help="initial learning rate (default 0.025)")
+    p.add_argument("--min-alpha", type=float, default=0.0001, help="final learning rate (default 0.0001)")
+    p.add_argument("--threads", type=int, default=None, metavar="N", help="worker threads (default: all cores)")
+    p.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (default 0)")
+
+    def run(args):
+        import time
+
+        from .sgns import Word2Vec
+
+        w2v = Word2Vec(dim=args.dim, window=args.window, negative=args.negative, sample=args.sample,
+                       min_count=args.min_count, epochs=args.epochs, alpha=args.alpha, min_alpha=args.min_alpha,
+                       threads=args.threads, seed=args.seed)
+        t0 = time.perf_counter()
+        w2v.build_vocab(args.corpus)
+        w2v.train(progress=True)
+        seconds = time.perf_counter() - t0
+        vs, cs = w2v.vocab_stats, w2v.corpus_stats
+        raw = cs["tokens"] * args.epochs
+        print(f"vocabulary: {vs['vocab_words']:,} words (of {vs['unique_words']:,}; {vs['min_count_words']:,} below "
+              f"min-count {args.min_count}); {cs['tokens']:,} tokens in {cs['lines']:,} lines"
+              + (f", {cs['split_lines']:,} long lines split" if cs["split_lines"] else ""))
+        print(f"trained {args.epochs} epoch(s): {raw:,} raw words in {seconds:.2f}s ({raw / seconds:,.0f} words/s), "
+              f"final loss {w2v.loss_history[-1][1]:.4f}")
+        w2v.save(args.output, format=args.format)
+        print(f"wrote {args.output} ({args.format})")
+        return 0
+
+    p.set_defaults(func=run)
+
+
+@command
+def _eval(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "eval",
+        help="score word vectors on word-pair similarity and analogy files",
+        description="Score VECTORS (any format embedfast.load_vectors reads) on word-pair similarity files "
+        "(Spearman/Pearson) and an analogy file (accuracy). With no file given, uses the standard WordSim353, "
+        "SimLex-999 and Google analogy files from gensim's test data.",
+    )
+    p.add_argument("vectors", metavar="VECTORS", help="vectors file (GloVe, word2vec text/binary, native)")
+    p.add_argument("--similarity", metavar="FILE", action="append", default=[],
+                   help="word-pair file 'word1<TAB>word2<TAB>score' ('#' comments); repeat for several")
+    p.add_argument("--analogy", metavar="FILE", default=None, help="analogy file in questions-words.txt format")
+    p.add_argument("--restrict-vocab", metavar="N", type=int, default=300000,
+                   help="only the first N (most frequent) words count as known and as answers (default 300000)")
+    p.add_argument("--method", choices=("3cosadd", "3cosmul"), default="3cosadd", help="analogy method")
+    p.add_argument("--case-sensitive", action="store_true", help="match words exactly (default: ignore case)")
+    p.add_argument("--json", action="store_true", help="print the results as one JSON object")
+
+    def run(args):
+        import json
+        import os
+
+        from . import evaluate
+        from .data import evaluation_file
+
+        try:
+            from . import load_vectors
+        except ImportError as exc:  # pragma: no cover - only before the loader API exists
+            raise RuntimeError("embedfast.load_vectors is not available in this build") from exc
+        if args.restrict_vocab < 1:
+            raise ValueError(f"--restrict-vocab: expected a positive number, got {args.restrict_vocab}")
+        sim_files, ana_file = list(args.similarity), args.analogy
+        if not sim_files and ana_file is None:
+            sim_files = [evaluation_file("wordsim353.tsv"), evaluation_file("simlex999.txt")]
+            ana_file = evaluation_file("questions-words.txt")
+        for f in sim_files + ([ana_file] if ana_file else []):
+            if not os.path.isfile(f):
+                raise FileNotFoundError(f"{f}: no such file")
+        vectors = load_vectors(args.vectors)
+        ci = not args.case_sensitive
+        out: dict = {"vectors": args.vectors, "words": len(vectors.words), "similarity": {}, "analogy": None}
+        for f in sim_files:
+            r = evaluate.evaluate_word_pairs(vectors, f, restrict_vocab=args.restrict_vocab, case_insensitive=ci)
+            r.pop("oov_pairs")
+            out["similarity"][f] = r
+        if ana_file:
+            r = evaluate.evaluate_analogies(vectors, ana_file, restrict_vocab=args.restrict_vocab,
+                                            method=args.method, case_insensitive=ci)
+            out["analogy"] = {"file": ana_file, **r}
+        if args.json:
+            print(json.dumps(out, indent=1))
+            return 0
+        print(f"{args.vectors}: {out['words']} words, restrict_vocab={args.restrict_vocab}")
+        for f, r in out["similarity"].items():
+            print(f"  {os.path.basename(f):<24} spearman {r['spearman']:.4f}  pearson {r['pearson']:.4f}  "
+                  f"pairs {r['used']}/{r['pairs']} (oov {r['oov']}, {100 * r['oov_ratio']:.1f}%)")
+        if out["analogy"]:
+            r = out["analogy"]
+            print(f"  {os.path.basename(ana_file):<24} {r['method']} accuracy {100 * r['accuracy']:.2f}%  "
+                  f"correct {r['correct']}/{r['total']}  skipped {r['skipped']} of {r['questions']} (unknown words)")
+            for s in r["sections"]:
+                acc = "   n/a" if s["total"] == 0 else f"{100 * s['accuracy']:6.2f}%"
+                print(f"    {s['section']:<28} {acc}  {s['correct']}/{s['total']}  skipped {s['skipped']}")
+        return 0
+
+    p.set_defaults(func=run)
+
+
+
 # ---- fusion ------------------------------------------------------------------------------------------

@@ -137,8 +137,8 @@ def _corpus_build_vocab_fake(path, data, min_count, max_vocab, num_threads):
 def _corpus_encode_fake(path, data, word_bytes, word_offsets, max_sentence_length, num_threads):
     ctx = torch.library.get_ctx()
     n = ctx.new_dynamic_size()
-    s = ctx.new_dynamic_size()
-    return (torch.empty(n, dtype=torch.int32), torch.empty(s + 1, dtype=torch.int64),
+    s1 = ctx.new_dynamic_size(min=1)  # sentences + 1
+    return (torch.empty(n, dtype=torch.int32), torch.empty(s1, dtype=torch.int64),
             torch.empty(len(ENCODE_STATS), dtype=torch.int64))
 
 

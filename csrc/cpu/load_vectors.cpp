@@ -177,28 +177,11 @@ constexpr double kPow10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8
 constexpr double kInvPow10[] = {1e-0,  1e-1,  1e-2,  1e-3,  1e-4,  1e-5,  1e-6,  1e-7,  1e-8,  1e-9,  1e-10, 1e-11,
                                 1e-12, 1e-13, 1e-14, 1e-15, 1e-16, 1e-17, 1e-18, 1e-19, 1e-20, 1e-21, 1e-22};
 
-constexpr uint64_t kPow10Int[] = {1, 10, 100, 1000, 10000, 100000, 1000000, 10000000, 100000000};
-
-// Appends the run of decimal digits at p to w (w = w * 10^n + digits), counting them in `digits`; 8 digits a
-// step (SWAR) while 8 bytes are readable. Stops adding to w after 19 digits (the caller then falls back).
+// Appends the run of decimal digits at p to w (w = w * 10 + digit each), counting them in `digits`; stops
+// adding to w after 19 digits (the caller then falls back). A plain loop measured faster here than an
+// 8-bytes-at-a-time (SWAR) version: most fields have few digits.
 __attribute__((always_inline)) inline const char* read_digits(const char* p, const char* end, uint64_t& w,
                                                               int& digits) {
-  while (end - p >= 8) {
-    uint64_t v;
-    std::memcpy(&v, p, 8);
-    const uint64_t x = v - 0x3030303030303030ULL;
-    const uint64_t nondigit = (x | (x + 0x7676767676767676ULL)) & 0x8080808080808080ULL;
-    const int n = nondigit ? __builtin_ctzll(nondigit) >> 3 : 8;
-    if (n == 0) return p;
-    uint64_t d = n == 8 ? x : (x << (8 * (8 - n)));  // leading zero bytes = leading zero digits
-    d = ((d & 0x0F0F0F0F0F0F0F0FULL) * 2561) >> 8;
-    d = ((d & 0x00FF00FF00FF00FFULL) * 6553601) >> 16;
-    d = ((d & 0x0000FFFF0000FFFFULL) * 42949672960001ULL) >> 32;
-    if (digits + n <= 19) w = w * kPow10Int[n] + d;
-    digits += n;
-    p += n;
-    if (n < 8) return p;
-  }
   while (p < end && static_cast<unsigned>(*p - '0') < 10) {
     if (digits < 19) w = w * 10 + static_cast<unsigned>(*p - '0');
     ++digits;

@@ -67,6 +67,20 @@ struct PartResult {
   double loss = 0, pairs = 0, negatives = 0, neg_skipped = 0, tokens = 0, kept = 0, sentences = 0, alpha = 0;
 };
 
+inline void prefetch_row(const float* p, int64_t D) {
+  for (int64_t k = 0; k < D; k += 16) __builtin_prefetch(p + k, 1, 3);
+}
+
+template <bool kExact>
+inline void sig_logsig(float f, const SigmoidTable& tab, float& s, float& ls) {
+  if constexpr (kExact) {
+    s = sigmoid_exact(f);
+    ls = log_sigmoid_exact(f);
+  } else {
+    tab.both(f, s, ls);
+  }
+}
+
 template <bool kExact>
 inline float sig(float f, const SigmoidTable& tab) {
   return kExact ? sigmoid_exact(f) : tab.sigmoid(f);
@@ -92,7 +106,27 @@ void train_part(const TrainArgs& a, int64_t s_begin, int64_t s_end, int part, Pa
   std::vector<float> G(size_t(max_ctx * (a.negative + 1)));
   std::vector<float> dX(size_t(max_ctx * D));
   std::vector<int32_t> ctx(static_cast<size_t>(max_ctx));
+  std::vector<float*> xrow(static_cast<size_t>(max_ctx));
+  std::vector<const float*> trow(static_cast<size_t>(a.negative + 1));
+  std::vector<int32_t> cur_targets(size_t(a.negative + 1)), nxt_targets(size_t(a.negative + 1));
+  int64_t cur_b = 0, cur_nt = 0;
   float alpha = float(a.alpha);
+  double nskip_draw = 0;
+  // shared mode: the window draw and the negatives of the center at position i of `sent`
+  auto draw_center = [&](int64_t i, int64_t& b, std::vector<int32_t>& targets, int64_t& nt) {
+    b = a.window - int64_t(rng.next() % uint64_t(a.window));
+    const int32_t c = sent[i];
+    targets[0] = c;
+    nt = 1;
+    for (int64_t k = 0; k < a.negative; ++k) {
+      const int32_t t = alias_pick(rng.next(), a.vocab, a.neg_threshold, a.neg_alias);
+      if (t == c) {
+        nskip_draw += 1;
+        continue;
+      }
+      targets[nt++] = t;
+    }
+  };
   double loss = 0, pairs = 0, nneg = 0, nskip = 0, kept = 0;
   for (int64_t s = s_begin; s < s_end; ++s) {
     const int64_t b0 = a.offsets[s], b1 = a.offsets[s + 1];
@@ -111,47 +145,54 @@ void train_part(const TrainArgs& a, int64_t s_begin, int64_t s_end, int part, Pa
     kept += double(sent.size());
     const int64_t n = int64_t(sent.size());
     for (int64_t i = 0; i < n; ++i) {
-      const int64_t b = a.window - int64_t(rng.next() % uint64_t(a.window));
       const int32_t c = sent[i];
+      int64_t b = 0;
+      if constexpr (!kShared) b = a.window - int64_t(rng.next() % uint64_t(a.window));
       float* out_c = a.w_out + int64_t(c) * D;
       const int64_t j0 = std::max<int64_t>(0, i - b), j1 = std::min<int64_t>(n, i + b + 1);
       if constexpr (kShared) {
-        int64_t nt = 1;
-        targets[0] = c;
-        for (int64_t k = 0; k < a.negative; ++k) {
-          const int32_t t = alias_pick(rng.next(), a.vocab, a.neg_threshold, a.neg_alias);
-          if (t == c) {
-            nskip += 1;
-            continue;
-          }
-          targets[nt++] = t;
+        // draws of this center were made (and its rows prefetched) one center ahead; the stream order is
+        // unchanged: [b_i, negatives_i, b_{i+1}, negatives_{i+1}, ...]
+        if (i == 0) draw_center(0, cur_b, cur_targets, cur_nt);
+        int64_t nxt_b = 0, nxt_nt = 0;
+        if (i + 1 < n) {
+          draw_center(i + 1, nxt_b, nxt_targets, nxt_nt);
+          for (int64_t t = 0; t < nxt_nt; ++t) prefetch_row(a.w_out + int64_t(nxt_targets[t]) * D, D);
         }
+        const int64_t b_s = cur_b, nt = cur_nt;
+        const int32_t* targets_p = cur_targets.data();
+        const int64_t js0 = std::max<int64_t>(0, i - b_s), js1 = std::min<int64_t>(n, i + b_s + 1);
         int64_t nc = 0;
-        for (int64_t j = j0; j < j1; ++j)
+        for (int64_t j = js0; j < js1; ++j)
           if (j != i) ctx[nc++] = sent[j];
+        std::swap(cur_targets, nxt_targets);
+        cur_b = nxt_b;
+        cur_nt = nxt_nt;
         if (nc == 0) continue;
-        // scores and gradients from the current values
+        const auto& targets = targets_p;
+        // HogBatch as small matrix products, all from the values before this update:
+        //   F = X T^T (nc x nt), G = alpha (labels - sigmoid(F)), dX = G T, T += G^T X, X += dX
+        for (int64_t t = 0; t < nt; ++t) trow[t] = a.w_out + int64_t(targets[t]) * D;
+        for (int64_t x = 0; x < nc; ++x) xrow[x] = a.w_in + int64_t(ctx[x]) * D;
         for (int64_t x = 0; x < nc; ++x) {
-          const float* in_x = a.w_in + int64_t(ctx[x]) * D;
+          float* g = G.data() + x * nt;
+          multi_dot_f32(xrow[x], trow.data(), nt, D, g);
           for (int64_t t = 0; t < nt; ++t) {
-            const float f = dot_f32(in_x, a.w_out + int64_t(targets[t]) * D, D);
-            const float label = t == 0 ? 1.0f : 0.0f;
-            loss -= logsig<kExact>(t == 0 ? f : -f, tab);
-            G[x * nt + t] = alpha * (label - sig<kExact>(f, tab));
+            const float f = g[t];
+            float sf, lsf;  // sigmoid(f), log sigmoid(f); log sigmoid(-f) = log sigmoid(f) - f
+            sig_logsig<kExact>(f, tab, sf, lsf);
+            if (t == 0) {
+              loss -= lsf;
+              g[t] = alpha * (1.0f - sf);
+            } else {
+              loss -= lsf - f;
+              g[t] = -alpha * sf;
+            }
           }
         }
-        // dX = G T (old T)
-        for (int64_t x = 0; x < nc; ++x) {
-          float* d = dX.data() + x * D;
-          std::fill(d, d + D, 0.0f);
-          for (int64_t t = 0; t < nt; ++t) axpy_f32(G[x * nt + t], a.w_out + int64_t(targets[t]) * D, d, D);
-        }
-        // T += G^T X (old X)
-        for (int64_t t = 0; t < nt; ++t) {
-          float* out_t = a.w_out + int64_t(targets[t]) * D;
-          for (int64_t x = 0; x < nc; ++x) axpy_f32(G[x * nt + t], a.w_in + int64_t(ctx[x]) * D, out_t, D);
-        }
-        for (int64_t x = 0; x < nc; ++x) axpy_f32(1.0f, dX.data() + x * D, a.w_in + int64_t(ctx[x]) * D, D);
+        for (int64_t x = 0; x < nc; ++x) combine_rows_f32(dX.data() + x * D, false, G.data() + x * nt, 1, trow.data(), nt, D);
+        for (int64_t t = 0; t < nt; ++t) combine_rows_f32(const_cast<float*>(trow[t]), true, G.data() + t, nt, xrow.data(), nc, D);
+        for (int64_t x = 0; x < nc; ++x) axpy_f32(1.0f, dX.data() + x * D, xrow[x], D);
         pairs += double(nc);
         nneg += double(nc * (nt - 1));
       } else {
@@ -190,7 +231,7 @@ void train_part(const TrainArgs& a, int64_t s_begin, int64_t s_end, int part, Pa
   res.loss = loss;
   res.pairs = pairs;
   res.negatives = nneg;
-  res.neg_skipped = nskip;
+  res.neg_skipped = nskip + nskip_draw;
   res.tokens = double(a.offsets[s_end] - part_first);
   res.kept = kept;
   res.sentences = double(s_end - s_begin);
@@ -213,6 +254,7 @@ at::Tensor sgns_train(at::Tensor& w_in, at::Tensor& w_out, const at::Tensor& ids
                     ": 'w_in' and 'w_out' are updated in place and must be contiguous");
   TORCH_CHECK_VALUE(w_in.sizes() == w_out.sizes(), op, ": 'w_in' ", w_in.sizes(), " and 'w_out' ", w_out.sizes(),
                     " must have the same shape");
+  TORCH_CHECK_VALUE(!w_in.is_alias_of(w_out), op, ": 'w_in' and 'w_out' must not share memory");
   const int64_t V = w_in.size(0), D = w_in.size(1);
   TORCH_CHECK_VALUE(V >= 1 && V < (int64_t(1) << 31), op, ": vocabulary size must be in [1, 2^31), got ", V);
   check_dtype(ids, at::kInt, op, "ids");

@@ -37,6 +37,24 @@ struct SigmoidTable {
     const float t = p - float(i);
     return sig[i] + t * (sig[i + 1] - sig[i]);
   }
+  // sigmoid(x) and log(sigmoid(x)) from one index computation.
+  inline void both(float x, float& s, float& ls) const {
+    if (x <= -kSigmoidMax) {
+      s = 0.0f;
+      ls = x;
+      return;
+    }
+    if (x >= kSigmoidMax) {
+      s = 1.0f;
+      ls = 0.0f;
+      return;
+    }
+    const float p = (x + kSigmoidMax) * kScale;
+    const int i = int(p);
+    const float t = p - float(i);
+    s = sig[i] + t * (sig[i + 1] - sig[i]);
+    ls = logsig[i] + t * (logsig[i + 1] - logsig[i]);
+  }
   // log(sigmoid(x)); outside the table it is x (x < -max) or 0 (x > max) up to < 3.4e-4.
   inline float log_sigmoid(float x) const {
     if (x <= -kSigmoidMax) return x;

@@ -2,6 +2,7 @@
 // AVX-512 / AVX2+FMA intrinsics when the compiler targets them (-march=native) and a scalar loop otherwise.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 
 #if defined(__AVX512F__) || defined(__AVX2__)
@@ -67,6 +68,44 @@ inline void axpy_f32(float alpha, const float* __restrict x, float* __restrict y
   for (; i < n; ++i) y[i] += alpha * x[i];
 #else
   for (; i < n; ++i) y[i] += alpha * x[i];
+#endif
+}
+
+// out[r] = dot(x, rows[r]) for r < n: x is loaded once per 16 lanes for up to 8 rows at a time.
+inline void multi_dot_f32(const float* __restrict x, const float* const* rows, int64_t n, int64_t D,
+                          float* __restrict out) {
+#if defined(__AVX512F__)
+  for (int64_t r0 = 0; r0 < n; r0 += 8) {
+    const int64_t m = std::min<int64_t>(8, n - r0);
+    __m512 acc[8];
+    for (int64_t r = 0; r < m; ++r) acc[r] = _mm512_setzero_ps();
+    for (int64_t k = 0; k < D; k += 16) {
+      const __mmask16 mask = (D - k >= 16) ? __mmask16(0xFFFF) : __mmask16((1u << (D - k)) - 1u);
+      const __m512 xv = _mm512_maskz_loadu_ps(mask, x + k);
+      for (int64_t r = 0; r < m; ++r) acc[r] = _mm512_fmadd_ps(xv, _mm512_maskz_loadu_ps(mask, rows[r0 + r] + k), acc[r]);
+    }
+    for (int64_t r = 0; r < m; ++r) out[r0 + r] = _mm512_reduce_add_ps(acc[r]);
+  }
+#else
+  for (int64_t r = 0; r < n; ++r) out[r] = dot_f32(x, rows[r], D);
+#endif
+}
+
+// y = (accumulate ? y : 0) + sum_r coef[r * coef_stride] * rows[r]: y is written once per 16 lanes.
+inline void combine_rows_f32(float* __restrict y, bool accumulate, const float* coef, int64_t coef_stride,
+                             const float* const* rows, int64_t n, int64_t D) {
+#if defined(__AVX512F__)
+  for (int64_t k = 0; k < D; k += 16) {
+    const __mmask16 mask = (D - k >= 16) ? __mmask16(0xFFFF) : __mmask16((1u << (D - k)) - 1u);
+    __m512 acc = accumulate ? _mm512_maskz_loadu_ps(mask, y + k) : _mm512_setzero_ps();
+    for (int64_t r = 0; r < n; ++r)
+      acc = _mm512_fmadd_ps(_mm512_set1_ps(coef[r * coef_stride]), _mm512_maskz_loadu_ps(mask, rows[r] + k), acc);
+    _mm512_mask_storeu_ps(y + k, mask, acc);
+  }
+#else
+  if (!accumulate)
+    for (int64_t k = 0; k < D; ++k) y[k] = 0.0f;
+  for (int64_t r = 0; r < n; ++r) axpy_f32(coef[r * coef_stride], rows[r], y, D);
 #endif
 }
 

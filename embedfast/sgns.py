@@ -1,0 +1,487 @@
+"""Word2vec skip-gram with negative sampling (SGNS): the `SkipGram` module and the `Word2Vec` trainer.
+
+The trainer runs the corpus pipeline in C++ (``corpus_build_vocab`` / ``corpus_encode``: mmap, parallel
+counting, int32 ids) and trains with one fused op per chunk of sentences (``sgns_train``: sub-sampling, dynamic
+window, negative sampling, sigmoid, gradient and in-place update, Hogwild across threads). ``SkipGram`` is the
+differentiable route (``sgns_loss`` with autograd) for your own optimizer or as an auxiliary loss.
+"""
+from __future__ import annotations
+
+import gzip
+import math
+import os
+import time
+from dataclasses import asdict, dataclass
+from typing import Iterable, Optional, Sequence, Union
+
+import torch
+from torch import nn
+
+from . import ops
+
+Corpus = Union[str, "os.PathLike[str]", Iterable[Sequence[str]]]
+
+_WHITESPACE = (" ", "\t", "\n", "\r", "\v", "\f")
+_CHECKPOINT_VERSION = 1
+
+
+# ---------------------------------------------------------------------------------------------------------
+# the differentiable module
+# ---------------------------------------------------------------------------------------------------------
+
+
+class SkipGram(nn.Module):
+    """Skip-gram with negative sampling as an ``nn.Module``.
+
+    ``self.in_embed`` is an ``nn.Embedding(vocab_size, dim)`` (the word vectors people keep), initialised as
+    word2vec does (uniform in +-0.5/dim); ``self.out_weight`` is the [vocab_size, dim] output (context) matrix,
+    initialised to zeros. ``forward(centers, contexts, negatives)`` returns the SGNS loss computed by the custom
+    op ``embedfast::sgns_loss`` (C++ forward and backward; works under ``torch.compile(fullgraph=True)``).
+    """
+
+    def __init__(self, vocab_size: int, dim: int, *, generator: Optional[torch.Generator] = None,
+                 dtype: torch.dtype = torch.float32) -> None:
+        super().__init__()
+        if vocab_size < 1 or dim < 1:
+            raise ValueError(f"SkipGram: vocab_size and dim must be >= 1, got {vocab_size} and {dim}")
+        self.in_embed = nn.Embedding(vocab_size, dim, dtype=dtype)
+        self.out_weight = nn.Parameter(torch.zeros(vocab_size, dim, dtype=dtype))
+        with torch.no_grad():
+            self.in_embed.weight.uniform_(-0.5 / dim, 0.5 / dim, generator=generator)
+
+    def forward(self, centers: torch.Tensor, contexts: torch.Tensor, negatives: torch.Tensor,
+                reduction: str = "mean") -> torch.Tensor:
+        """SGNS loss of the pairs (centers[b], contexts[b]) with negatives[b, :] ("mean", "sum" or "none")."""
+        loss = ops.sgns_loss(self.in_embed.weight, self.out_weight, centers, contexts, negatives)
+        if reduction == "mean":
+            return loss.mean()
+        if reduction == "sum":
+            return loss.sum()
+        if reduction == "none":
+            return loss
+        raise ValueError(f"SkipGram.forward: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# corpus input
+# ---------------------------------------------------------------------------------------------------------
+
+
+def _is_path(corpus) -> bool:
+    return isinstance(corpus, (str, bytes, os.PathLike))
+
+
+def _sentences_to_bytes(corpus: Iterable[Sequence[str]]) -> bytes:
+    """Join an iterable of token lists into the text form the C++ pipeline reads (one sentence per line)."""
+    lines = []
+    for i, sentence in enumerate(corpus):
+        if isinstance(sentence, (str, bytes)):
+            raise TypeError(f"corpus sentence {i} is a {type(sentence).__name__}; each sentence must be a list "
+                            "of tokens (split it first, e.g. line.split())")
+        for tok in sentence:
+            if not isinstance(tok, str):
+                raise TypeError(f"corpus sentence {i}: tokens must be str, got {type(tok).__name__} ({tok!r})")
+            if not tok or any(ch in tok for ch in _WHITESPACE):
+                raise ValueError(f"corpus sentence {i}: token {tok!r} is empty or contains whitespace")
+        lines.append(" ".join(sentence))
+    return ("\n".join(lines) + "\n").encode("utf-8") if lines else b""
+
+
+@dataclass
+class _Text:
+    path: Optional[str]
+    data: Optional[torch.Tensor]
+    name: str
+
+
+def _open_text(corpus: Corpus) -> _Text:
+    """A file path (gzip decompressed in memory) or an iterable of token lists -> the op's text arguments."""
+    if _is_path(corpus):
+        path = os.fsdecode(corpus)
+        with open(path, "rb") as f:  # FileNotFoundError / PermissionError / IsADirectoryError name the path
+            magic = f.read(2)
+        if magic == b"\x1f\x8b":
+            try:
+                with gzip.open(path, "rb") as f:
+                    raw = f.read()
+            except (OSError, EOFError) as exc:
+                raise ValueError(f"corpus {path!r}: cannot decompress gzip: {exc}") from exc
+            return _Text(None, torch.frombuffer(bytearray(raw), dtype=torch.uint8) if raw else
+                         torch.empty(0, dtype=torch.uint8), path)
+        return _Text(path, None, path)
+    if isinstance(corpus, torch.Tensor):
+        raise TypeError("corpus must be a file path or an iterable of token lists, got a Tensor")
+    raw = _sentences_to_bytes(corpus)
+    return _Text(None, torch.frombuffer(bytearray(raw), dtype=torch.uint8) if raw else
+                 torch.empty(0, dtype=torch.uint8), "<iterable corpus>")
+
+
+def keep_probabilities(counts: torch.Tensor, sample: float) -> torch.Tensor:
+    """word2vec's sub-sampling keep probability per word (float64, clipped to 1).
+
+    With t = sample * total_count: keep(w) = (sqrt(c_w / t) + 1) * t / c_w. sample = 0 keeps every word.
+    """
+    c = counts.to(torch.float64)
+    if sample <= 0:
+        return torch.ones_like(c)
+    t = sample * float(c.sum())
+    return ((c / t).sqrt() + 1.0).mul(t).div(c).clamp(max=1.0)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# the trainer
+# ---------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Params:
+    dim: int
+    window: int
+    negative: int
+    sample: float
+    min_count: int
+    max_vocab: Optional[int]
+    epochs: int
+    alpha: float
+    min_alpha: float
+    ns_exponent: float
+    seed: int
+    max_sentence_length: int
+    chunk_words: int
+    shared_negatives: bool
+    exact_sigmoid: bool
+
+
+class Word2Vec:
+    """Train word2vec skip-gram with negative sampling on the CPU with embedfast's fused kernel.
+
+    Example::
+
+        w2v = embedfast.Word2Vec(dim=100, window=5, epochs=5, threads=2)
+        w2v.train("corpus.txt")          # builds the vocabulary first when needed
+        w2v.vectors.most_similar("king")
+        w2v.vectors.save("vectors.txt", format="word2vec")
+
+    Args:
+        dim: vector size. window: largest distance of a context word (shrunk at random per center, as word2vec).
+        negative: negative samples per pair. sample: sub-sampling threshold (0 disables).
+        min_count / max_vocab: vocabulary filter (max_vocab keeps the most frequent words; None: all).
+        epochs: passes over the corpus. alpha / min_alpha: learning rate, decayed linearly over the whole run.
+        ns_exponent: negatives are drawn from count^ns_exponent. threads: Hogwild workers (None: torch's
+        thread count); ``threads=1`` is bit-for-bit reproducible for a given seed.
+        max_sentence_length: longer lines are cut into pieces (counted in ``corpus_stats``).
+        chunk_words: tokens per call of the fused op (granularity of progress, checkpoints and RNG streams).
+        shared_negatives: HogBatch variant (negatives shared by the contexts of a center, updates as small
+        matrix products). exact_sigmoid: exact sigmoid instead of the interpolated table.
+    """
+
+    def __init__(self, dim: int = 100, window: int = 5, negative: int = 5, sample: float = 1e-4, min_count: int = 5,
+                 max_vocab: Optional[int] = None, epochs: int = 5, alpha: float = 0.025, min_alpha: float = 1e-4,
+                 ns_exponent: float = 0.75, threads: Optional[int] = None, seed: int = 0, *,
+                 max_sentence_length: int = 10000, chunk_words: int = 200_000, shared_negatives: bool = True,
+                 exact_sigmoid: bool = False) -> None:
+        checks = [
+            (isinstance(dim, int) and dim >= 1, f"dim must be an int >= 1, got {dim!r}"),
+            (isinstance(window, int) and window >= 1, f"window must be an int >= 1, got {window!r}"),
+            (isinstance(negative, int) and negative >= 0, f"negative must be an int >= 0, got {negative!r}"),
+            (sample >= 0 and math.isfinite(sample), f"sample must be >= 0, got {sample!r}"),
+            (isinstance(min_count, int) and min_count >= 1, f"min_count must be an int >= 1, got {min_count!r}"),
+            (max_vocab is None or (isinstance(max_vocab, int) and max_vocab >= 1),
+             f"max_vocab must be None or an int >= 1, got {max_vocab!r}"),
+            (isinstance(epochs, int) and epochs >= 1, f"epochs must be an int >= 1, got {epochs!r}"),
+            (alpha > 0 and 0 <= min_alpha <= alpha, f"need alpha > 0 and 0 <= min_alpha <= alpha, got alpha={alpha!r}, "
+             f"min_alpha={min_alpha!r}"),
+            (math.isfinite(ns_exponent), f"ns_exponent must be finite, got {ns_exponent!r}"),
+            (threads is None or (isinstance(threads, int) and threads >= 1),
+             f"threads must be None or an int >= 1, got {threads!r}"),
+            (isinstance(max_sentence_length, int) and max_sentence_length >= 1,
+             f"max_sentence_length must be an int >= 1, got {max_sentence_length!r}"),
+            (isinstance(chunk_words, int) and chunk_words >= 1, f"chunk_words must be an int >= 1, got {chunk_words!r}"),
+        ]
+        for ok, msg in checks:
+            if not ok:
+                raise ValueError(f"Word2Vec: {msg}")
+        self.params = _Params(dim, window, negative, float(sample), min_count, max_vocab, epochs, float(alpha),
+                              float(min_alpha), float(ns_exponent), int(seed), max_sentence_length, chunk_words,
+                              bool(shared_negatives), bool(exact_sigmoid))
+        self.threads = threads
+        self.words: list[str] = []
+        self.counts: Optional[torch.Tensor] = None
+        self.w_in: Optional[torch.Tensor] = None
+        self.w_out: Optional[torch.Tensor] = None
+        self.vocab_stats: dict = {}
+        self.corpus_stats: dict = {}
+        self.loss_history: list[tuple[int, float]] = []  # (words_done, mean loss per pair of the chunk)
+        self.train_seconds = 0.0
+        self._pos = dict(epoch=0, chunk_in_epoch=0, words_done=0)
+        self._encoded = None  # (ids, sentence_offsets, chunk bounds, fingerprint)
+        self._encoded_src = None
+        self._tables = None
+
+    # -- vocabulary ------------------------------------------------------------------------------------
+    def build_vocab(self, corpus: Corpus) -> "Word2Vec":
+        """Count the corpus' words and build the vocabulary; initialise the weights (word2vec's scheme)."""
+        p = self.params
+        text = _open_text(corpus)
+        wb, wo, counts, st = ops.corpus_build_vocab(text.path, data=text.data, min_count=p.min_count,
+                                                    max_vocab=-1 if p.max_vocab is None else p.max_vocab,
+                                                    num_threads=self._threads())
+        stats = dict(zip(ops.VOCAB_STATS, st.tolist()))
+        if stats["tokens"] == 0:
+            raise ValueError(f"Word2Vec.build_vocab: corpus {text.name!r} is empty ({stats['lines']} lines, "
+                             f"{stats['bytes']} bytes, no tokens)")
+        if stats["vocab_words"] == 0:
+            raise ValueError(f"Word2Vec.build_vocab: all {stats['unique_words']} distinct words of {text.name!r} "
+                             f"occur fewer than min_count={p.min_count} times; lower min_count")
+        raw = bytes(wb.numpy())
+        off = wo.tolist()
+        self.words = [raw[off[i]:off[i + 1]].decode("utf-8", errors="replace") for i in range(len(off) - 1)]
+        self._word_bytes, self._word_offsets = wb, wo
+        self.counts = counts
+        self.vocab_stats = stats
+        gen = torch.Generator().manual_seed(p.seed)
+        n = len(self.words)
+        self.w_in = torch.empty(n, p.dim).uniform_(-0.5 / p.dim, 0.5 / p.dim, generator=gen)
+        self.w_out = torch.zeros(n, p.dim)
+        self.loss_history = []
+        self.train_seconds = 0.0
+        self._pos = dict(epoch=0, chunk_in_epoch=0, words_done=0)
+        self._tables = None
+        self._encoded = None
+        self._encoded_src = None
+        if _is_path(corpus):  # cheap to re-read; an iterable may be one-shot, so encode it now
+            self._encoded_src = os.fsdecode(corpus)
+        else:
+            self._encode(text)
+            self._encoded_src = corpus
+        return self
+
+    def _threads(self) -> int:
+        return self.threads if self.threads is not None else max(1, torch.get_num_threads())
+
+    def _encode(self, text: _Text) -> None:
+        p = self.params
+        ids, offsets, st = ops.corpus_encode(text.path, data=text.data, word_bytes=self._word_bytes,
+                                             word_offsets=self._word_offsets, max_sentence_length=p.max_sentence_length,
+                                             num_threads=self._threads())
+        self.corpus_stats = dict(zip(ops.ENCODE_STATS, st.tolist()))
+        if ids.numel() == 0:
+            raise ValueError(f"Word2Vec.train: corpus {text.name!r} has no word of the vocabulary "
+                             f"({self.corpus_stats['tokens']} tokens)")
+        # chunk boundaries (sentence indices) of about chunk_words tokens
+        starts = offsets[:-1]
+        marks = torch.arange(0, int(offsets[-1]), p.chunk_words, dtype=torch.int64)
+        bounds = torch.searchsorted(starts, marks).unique()
+        bounds = torch.cat([bounds, torch.tensor([offsets.numel() - 1])]).unique()
+        if bounds[0] != 0:
+            bounds = torch.cat([torch.tensor([0]), bounds])
+        fingerprint = (int(ids.numel()), int(offsets.numel() - 1), int(ids[:1 << 20].to(torch.int64).sum()),
+                       int(ids[-(1 << 20):].to(torch.int64).sum()))
+        self._encoded = (ids, offsets, bounds.tolist(), fingerprint)
+
+    # -- training ----------------------------------------------------------------------------------------
+    def train(self, corpus: Optional[Corpus] = None, progress: bool = True, *, max_words: Optional[int] = None,
+              checkpoint: Optional[str] = None, checkpoint_every: float = 600.0) -> "Word2Vec":
+        """Train (or go on training) until all epochs are done.
+
+        Args:
+            corpus: a text file (one sentence per line, whitespace-tokenised; ``.gz`` is decompressed) or an
+                iterable of token lists. Optional when ``build_vocab`` got the corpus. The vocabulary is built
+                first when there is none.
+            progress: show a tqdm bar (words/s, loss, learning rate).
+            max_words: stop after about this many more tokens (at the next chunk boundary); ``train`` again
+                continues where it stopped, exactly as if it had not stopped.
+            checkpoint / checkpoint_every: write a checkpoint there every that many seconds, at the end, and on
+                KeyboardInterrupt.
+        """
+        if self.w_in is None:
+            if corpus is None:
+                raise ValueError("Word2Vec.train: no corpus given and no vocabulary built")
+            self.build_vocab(corpus)
+        if corpus is not None and not (self._encoded is not None and corpus is self._encoded_src):
+            text = _open_text(corpus)
+            old = self._encoded[3] if self._encoded is not None else None
+            self._encode(text)
+            expect = getattr(self, "_expect_fingerprint", None)
+            if expect is not None and tuple(expect) != self._encoded[3]:
+                raise ValueError(f"Word2Vec.train: corpus {text.name!r} is not the corpus this checkpoint was "
+                                 f"trained on (fingerprint {self._encoded[3]} != {tuple(expect)})")
+            del old
+            self._encoded_src = corpus if not _is_path(corpus) else os.fsdecode(corpus)
+        elif self._encoded is None:
+            if isinstance(self._encoded_src, str):
+                self._encode(_open_text(self._encoded_src))
+            else:
+                raise ValueError("Word2Vec.train: give the corpus again (the vocabulary came from a checkpoint)")
+        p = self.params
+        ids, offsets, bounds, _ = self._encoded
+        if self._tables is None:
+            keep = keep_probabilities(self.counts, p.sample)
+            thr, alias = ops.sgns_unigram_table(self.counts, p.ns_exponent)
+            self._tables = (keep, thr, alias)
+        keep, thr, alias = self._tables
+        n_chunks = len(bounds) - 1
+        n_tokens = int(ids.numel())
+        total = p.epochs * n_tokens
+        threads = self._threads()
+        bar = None
+        if progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=total, initial=self._pos["words_done"], unit="word", unit_scale=True,
+                       desc="word2vec", dynamic_ncols=True)
+        start_words = self._pos["words_done"]
+        t_last_ckpt = time.perf_counter()
+        try:
+            while self._pos["epoch"] < p.epochs:
+                if max_words is not None and self._pos["words_done"] - start_words >= max_words:
+                    break
+                e, k = self._pos["epoch"], self._pos["chunk_in_epoch"]
+                s0, s1 = bounds[k], bounds[k + 1]
+                t0 = time.perf_counter()
+                st = ops.sgns_train(self.w_in, self.w_out, ids, offsets[s0:s1 + 1], keep, thr, alias,
+                                    window=p.window, negative=p.negative, alpha=p.alpha, min_alpha=p.min_alpha,
+                                    words_done=self._pos["words_done"], total_words=total, seed=p.seed,
+                                    chunk=e * n_chunks + k, num_threads=threads,
+                                    shared_negatives=p.shared_negatives, exact_sigmoid=p.exact_sigmoid)
+                self.train_seconds += time.perf_counter() - t0
+                stats = dict(zip(ops.TRAIN_STATS, st.tolist()))
+                chunk_tokens = int(offsets[s1]) - int(offsets[s0])
+                self._pos["words_done"] += chunk_tokens
+                k += 1
+                if k == n_chunks:
+                    e, k = e + 1, 0
+                self._pos["epoch"], self._pos["chunk_in_epoch"] = e, k
+                mean_loss = stats["loss"] / max(stats["pairs"], 1.0)
+                self.loss_history.append((self._pos["words_done"], mean_loss))
+                if bar is not None:
+                    bar.update(chunk_tokens)
+                    bar.set_postfix(loss=f"{mean_loss:.4f}", alpha=f"{stats['last_alpha']:.5f}", epoch=e + (k > 0))
+                if checkpoint and time.perf_counter() - t_last_ckpt >= checkpoint_every:
+                    self.save_checkpoint(checkpoint)
+                    t_last_ckpt = time.perf_counter()
+        except KeyboardInterrupt:
+            if checkpoint:
+                self.save_checkpoint(checkpoint)
+            raise
+        finally:
+            if bar is not None:
+                bar.close()
+        if checkpoint:
+            self.save_checkpoint(checkpoint)
+        return self
+
+    @property
+    def matrix(self) -> torch.Tensor:
+        """The input vectors [len(words), dim] (the trained embedding; not a copy)."""
+        if self.w_in is None:
+            raise ValueError("Word2Vec.matrix: nothing trained yet (call build_vocab/train)")
+        return self.w_in
+
+    @property
+    def done(self) -> bool:
+        """True when all epochs have been trained."""
+        return self._pos["epoch"] >= self.params.epochs
+
+    @property
+    def words_per_second(self) -> float:
+        """Encoded (in-vocabulary) tokens trained per second of kernel time so far."""
+        return self._pos["words_done"] / self.train_seconds if self.train_seconds > 0 else 0.0
+
+    # -- results ---------------------------------------------------------------------------------------------
+    @property
+    def vectors(self):
+        """The input vectors as ``embedfast.Vectors(words, matrix)`` (a copy)."""
+        if self.w_in is None:
+            raise ValueError("Word2Vec.vectors: nothing trained yet (call build_vocab/train)")
+        from .vectors import Vectors
+
+        return Vectors(list(self.words), self.w_in.clone())
+
+    def save(self, path: str, format: str = "word2vec") -> None:
+        """Save the vectors in any format of ``Vectors.save`` (glove, word2vec, word2vec-bin, native)."""
+        self.vectors.save(path, format=format)
+
+    def skipgram(self) -> SkipGram:
+        """A ``SkipGram`` module holding copies of the trained matrices (to fine-tune with autograd)."""
+        m = SkipGram(len(self.words), self.params.dim)
+        with torch.no_grad():
+            m.in_embed.weight.copy_(self.w_in)
+            m.out_weight.copy_(self.w_out)
+        return m
+
+    # -- checkpoints ---------------------------------------------------------------------------------------------
+    def save_checkpoint(self, path: str) -> None:
+        """Write everything needed to resume (weights, vocabulary, position, RNG positions are implied)."""
+        if self.w_in is None:
+            raise ValueError("Word2Vec.save_checkpoint: nothing to save (no vocabulary built)")
+        state = dict(
+            version=_CHECKPOINT_VERSION, params=asdict(self.params), threads=self.threads, words=self.words,
+            word_bytes=self._word_bytes, word_offsets=self._word_offsets, counts=self.counts, w_in=self.w_in,
+            w_out=self.w_out, position=dict(self._pos), loss_history=self.loss_history,
+            train_seconds=self.train_seconds, vocab_stats=self.vocab_stats, corpus_stats=self.corpus_stats,
+            fingerprint=None if self._encoded is None else self._encoded[3],
+        )
+        tmp = f"{path}.tmp"
+        torch.save(state, tmp)
+        os.replace(tmp, path)
+
+    @classmethod
+    def load_checkpoint(cls, path: str) -> "Word2Vec":
+        """Load a checkpoint; ``train(corpus)`` with the same corpus then finishes the run."""
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        if not isinstance(state, dict) or state.get("version") != _CHECKPOINT_VERSION:
+            raise ValueError(f"Word2Vec.load_checkpoint: {path!r} is not an embedfast Word2Vec checkpoint "
+                             f"(version {_CHECKPOINT_VERSION})")
+        p = state["params"]
+        self = cls(**{k: p[k] for k in ("dim", "window", "negative", "sample", "min_count", "max_vocab", "epochs",
+                                        "alpha", "min_alpha", "ns_exponent", "seed")}, threads=state["threads"],
+                   **{k: p[k] for k in ("max_sentence_length", "chunk_words", "shared_negatives", "exact_sigmoid")})
+        self.words = list(state["words"])
+        self._word_bytes, self._word_offsets = state["word_bytes"], state["word_offsets"]
+        self.counts, self.w_in, self.w_out = state["counts"], state["w_in"], state["w_out"]
+        self._pos = dict(state["position"])
+        self.loss_history = [tuple(x) for x in state["loss_history"]]
+        self.train_seconds = float(state["train_seconds"])
+        self.vocab_stats, self.corpus_stats = dict(state["vocab_stats"]), dict(state["corpus_stats"])
+        self._expect_fingerprint = state["fingerprint"]
+        return self
+
+
+# ---------------------------------------------------------------------------------------------------------
+# demo step (for `embedfast demo`)
+# ---------------------------------------------------------------------------------------------------------
+
+DEMO_WORDS = ("dog", "water", "music", "king", "tree")
+
+
+def demo_sgns(quick: bool = False, workdir: Optional[str] = None) -> dict:
+    """Train word2vec on the embedded corpus (quick: 1 epoch), print words/s and some nearest neighbours."""
+    from .data import default_corpus_path
+
+    path = default_corpus_path()
+    epochs = 1 if quick else 5
+    print(f"== word2vec (skip-gram, negative sampling) on the embedded corpus, {epochs} epoch(s) ==")
+    w2v = Word2Vec(dim=100, window=5, negative=5, sample=1e-4, min_count=5, epochs=epochs, seed=0)
+    t0 = time.perf_counter()
+    w2v.build_vocab(path)
+    t_vocab = time.perf_counter() - t0
+    w2v.train(progress=False)
+    raw = w2v.corpus_stats["tokens"] * epochs
+    print(f"vocabulary: {len(w2v.words)} words (min_count 5) from {w2v.vocab_stats['tokens']:,} tokens in "
+          f"{t_vocab:.2f}s; trained {raw:,} raw words in {w2v.train_seconds:.2f}s = "
+          f"{raw / w2v.train_seconds:,.0f} raw words/s on {w2v._threads()} threads; "
+          f"final loss {w2v.loss_history[-1][1]:.3f}")
+    from .evaluate import nearest_neighbours
+
+    present = [w for w in DEMO_WORDS if w in set(w2v.words)]
+    for word, near in nearest_neighbours(w2v, present, topn=6).items():
+        print(f"  {word:>6}: " + ", ".join(f"{w} ({s:.2f})" for w, s in near))
+    if workdir:
+        out = os.path.join(workdir, "wordnet_w2v.txt")
+        w2v.save(out, format="word2vec")
+        print(f"vectors written to {out}")
+    return dict(words_per_s=raw / w2v.train_seconds, vocab=len(w2v.words))
+
+
+_demo_step = demo_sgns
