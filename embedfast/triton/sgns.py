@@ -40,6 +40,8 @@ PTX and cubin).
 """
 from __future__ import annotations
 
+import os
+
 import torch
 import triton
 import triton.language as tl
@@ -64,6 +66,8 @@ _SALT = 0x5851F42D4C957F2D
 MAX_DIM = 4096
 #: Most negatives per pair (the per-centre target loop is unrolled at compile time).
 MAX_NEGATIVE = 64
+#: Largest window (the contexts of a centre are one tile of 2 * window rows).
+MAX_WINDOW = 64
 
 _N_TRAIN_STATS = 8  # loss, pairs, negatives, negatives_skipped, tokens, kept_tokens, sentences, last_alpha
 _N_PART = 5  # per-sentence: loss, pairs, negatives, negatives_skipped, kept_tokens
@@ -84,21 +88,26 @@ def stream_key(seed: int, chunk: int, part: int) -> int:
 # device helpers
 # ----------------------------------------------------------------------------------------------------------
 
+# In Triton's interpreter every call of a nested @triton.jit function re-patches triton.language (about 1 ms),
+# which dominated the interpreted training kernel; there the helpers are plain Python functions run with the
+# same (patched) triton.language, so the code executed is the same. Compiled kernels use @triton.jit helpers.
+_device_fn = (lambda fn: fn) if os.environ.get("TRITON_INTERPRET", "0") not in ("", "0") else triton.jit
 
-@triton.jit
+
+@_device_fn
 def _mix64(z):
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9
     z = (z ^ (z >> 27)) * 0x94D049BB133111EB
     return z ^ (z >> 31)
 
 
-@triton.jit
+@_device_fn
 def _draw(key, k):
     """The k-th draw (0-based, uint64) of the stream `key`: mix64(key + (k + 1) * golden)."""
     return _mix64(key + (k + 1) * 0x9E3779B97F4A7C15)
 
 
-@triton.jit
+@_device_fn
 def _alias_pick(r, V, thr_ptr, alias_ptr, mask):
     """Walker/Vose alias sampling from one draw r (as alias_pick in rng.h); int64 word ids."""
     i = ((r >> 32) * V.to(tl.uint64)) >> 32
@@ -109,7 +118,7 @@ def _alias_pick(r, V, thr_ptr, alias_ptr, mask):
     return tl.where(lo < th, i, a)
 
 
-@triton.jit
+@_device_fn
 def _sigmoid(f, EXACT: tl.constexpr):
     s = 1.0 / (1.0 + tl.exp(-f))
     if not EXACT:
@@ -117,7 +126,7 @@ def _sigmoid(f, EXACT: tl.constexpr):
     return s
 
 
-@triton.jit
+@_device_fn
 def _log_sigmoid(f, EXACT: tl.constexpr):
     ls = tl.minimum(f, 0.0) - tl.log(1.0 + tl.exp(-tl.abs(f)))
     if not EXACT:
@@ -178,85 +187,72 @@ def _sgns_train_kernel(w_in, w_out, ids, off, keep, thr, alias, scratch, part, k
     pairs = tl.zeros([], dtype=tl.int64)
     nneg = tl.zeros([], dtype=tl.int64)
     nskip = tl.zeros([], dtype=tl.int64)
+    # targets: slot 0 the centre (label 1), slots 1..NEG the negatives (label 0)
+    kk = tl.arange(0, NT_P)
+    isneg = (kk >= 1) & (kk <= NEG)
+    lab = (kk == 0).to(tl.float32)
+    kneg = (kk - 1).to(tl.uint64)
+    jj = tl.arange(0, CTX_P)
     for i in range(0, nk):
         r = _draw(key, ctr)
         ctr += 1
         b = window - (r % window.to(tl.uint64)).to(tl.int64)
         c = tl.load(scratch + sb + i).to(tl.int64)
         if SHARED:
-            # targets: slot 0 the centre (label 1), slots 1..NEG the negatives (label 0)
-            kk = tl.arange(0, NT_P)
-            isneg = (kk >= 1) & (kk <= NEG)
-            rn = _draw(key, ctr + (kk - 1).to(tl.uint64))
+            # HogBatch: the negatives are shared by all contexts of the centre; scores of all contexts x targets
+            # from the values before the update, then T += G^T X and X += G T_old as small matrix products
+            rn = _draw(key, ctr + kneg)
             ctr += NEG
             tn = _alias_pick(rn, V, thr, alias, isneg)
             tvalid = (kk == 0) | (isneg & (tn != c))
             nskip += tl.sum((isneg & (tn == c)).to(tl.int64), axis=0)
             tid = tl.where(kk == 0, c, tl.where(tvalid, tn, 0))
             # contexts j = i - b .. i + b, j != i, inside the kept sentence
-            jj = tl.arange(0, CTX_P)
             j = i + tl.where(jj < b, jj - b, jj - b + 1)
             cm = (jj < 2 * b) & (j >= 0) & (j < nk)
             x = tl.load(scratch + sb + j, mask=cm, other=0).to(tl.int64)
-            X = tl.load(w_in + x[:, None] * D + d[None, :], mask=cm[:, None] & dm[None, :], other=0.0,
-                        cache_modifier=".cg")
-            G = tl.zeros([CTX_P, NT_P], dtype=tl.float32)
-            dX = tl.zeros([CTX_P, BLOCK_D], dtype=tl.float32)
-            for t in tl.static_range(NEG + 1):
-                sel = kk == t
-                row = tl.sum(tl.where(sel, tid, 0), axis=0)
-                ok = tl.sum(tl.where(sel, tvalid.to(tl.int32), 0), axis=0) > 0
-                T = tl.load(w_out + row * D + d, mask=tl.where(ok, dm, False), other=0.0, cache_modifier=".cg")
-                f = tl.sum(X * T[None, :], axis=1)
-                use = tl.where(ok, cm, False)
-                if t == 0:
-                    g = alpha * (1.0 - _sigmoid(f, EXACT))
-                    loss -= tl.sum(tl.where(use, _log_sigmoid(f, EXACT), 0.0), axis=0)
-                else:
-                    g = alpha * (0.0 - _sigmoid(f, EXACT))
-                    loss -= tl.sum(tl.where(use, _log_sigmoid(-f, EXACT), 0.0), axis=0)
-                g = tl.where(use, g, 0.0)
-                G = tl.where(sel[None, :], g[:, None], G)
-                dX += g[:, None] * T[None, :]
-            for t in tl.static_range(NEG + 1):
-                sel = kk == t
-                row = tl.sum(tl.where(sel, tid, 0), axis=0)
-                ok = tl.sum(tl.where(sel, tvalid.to(tl.int32), 0), axis=0) > 0
-                g = tl.sum(tl.where(sel[None, :], G, 0.0), axis=1)
-                tl.atomic_add(w_out + row * D + d, tl.sum(g[:, None] * X, axis=0), mask=tl.where(ok, dm, False))
-            tl.atomic_add(w_in + x[:, None] * D + d[None, :], dX, mask=cm[:, None] & dm[None, :])
+            xm = cm[:, None] & dm[None, :]
+            tm = tvalid[:, None] & dm[None, :]
+            X = tl.load(w_in + x[:, None] * D + d[None, :], mask=xm, other=0.0, cache_modifier=".cg")
+            T = tl.load(w_out + tid[:, None] * D + d[None, :], mask=tm, other=0.0, cache_modifier=".cg")
+            F = tl.dot(X, tl.trans(T), input_precision="ieee")  # [CTX_P, NT_P]
+            use = cm[:, None] & tvalid[None, :]
+            G = tl.where(use, alpha * (lab[None, :] - _sigmoid(F, EXACT)), 0.0)
+            loss -= tl.sum(tl.sum(tl.where(use, _log_sigmoid(tl.where(kk[None, :] == 0, F, -F), EXACT), 0.0),
+                                  axis=1), axis=0)
+            dX = tl.dot(G, T, input_precision="ieee")  # [CTX_P, BLOCK_D]
+            dT = tl.dot(tl.trans(G), X, input_precision="ieee")  # [NT_P, BLOCK_D]
+            tl.atomic_add(w_out + tid[:, None] * D + d[None, :], dT, mask=tm)
+            tl.atomic_add(w_in + x[:, None] * D + d[None, :], dX, mask=xm)
             nc = tl.sum(cm.to(tl.int64), axis=0)
             pairs += nc
             nneg += nc * (tl.sum(tvalid.to(tl.int64), axis=0) - 1)
         else:
+            # word2vec: per (context, centre) pair its own negatives; the pair's targets are scored from the
+            # values before the pair's update, then w_out[t] += g_t w_in[x] and w_in[x] += sum_t g_t w_out[t]
             lo = tl.maximum(i - b, 0)
             hi = tl.minimum(i + b + 1, nk)
             for q in range(0, hi - lo - 1):
                 j = lo + q
                 j = tl.where(j >= i, j + 1, j)
                 x = tl.load(scratch + sb + j).to(tl.int64)
+                rn = _draw(key, ctr + kneg)
+                ctr += NEG
+                tn = _alias_pick(rn, V, thr, alias, isneg)
+                tvalid = (kk == 0) | (isneg & (tn != c))
+                nskip += tl.sum((isneg & (tn == c)).to(tl.int64), axis=0)
+                tid = tl.where(kk == 0, c, tl.where(tvalid, tn, 0))
+                tm = tvalid[:, None] & dm[None, :]
                 in_x = tl.load(w_in + x * D + d, mask=dm, other=0.0, cache_modifier=".cg")
-                out_c = tl.load(w_out + c * D + d, mask=dm, other=0.0, cache_modifier=".cg")
-                f = tl.sum(in_x * out_c, axis=0)
-                g = alpha * (1.0 - _sigmoid(f, EXACT))
-                loss -= _log_sigmoid(f, EXACT)
-                neu1e = g * out_c
-                tl.store(w_out + c * D + d, out_c + g * in_x, mask=dm)
-                for k in range(0, NEG):
-                    rr = _draw(key, ctr)
-                    ctr += 1
-                    tk = _alias_pick(rr, V, thr, alias, c >= 0)
-                    ok = tk != c
-                    out_t = tl.load(w_out + tk * D + d, mask=tl.where(ok, dm, False), other=0.0, cache_modifier=".cg")
-                    f = tl.sum(in_x * out_t, axis=0)
-                    g = tl.where(ok, alpha * (0.0 - _sigmoid(f, EXACT)), 0.0)
-                    loss -= tl.where(ok, _log_sigmoid(-f, EXACT), 0.0)
-                    neu1e += g * out_t
-                    tl.store(w_out + tk * D + d, out_t + g * in_x, mask=tl.where(ok, dm, False))
-                    nneg += ok.to(tl.int64)
-                    nskip += 1 - ok.to(tl.int64)
-                tl.store(w_in + x * D + d, in_x + neu1e, mask=dm)
+                T = tl.load(w_out + tid[:, None] * D + d[None, :], mask=tm, other=0.0, cache_modifier=".cg")
+                f = tl.sum(T * in_x[None, :], axis=1)
+                g = tl.where(tvalid, alpha * (lab - _sigmoid(f, EXACT)), 0.0)
+                loss -= tl.sum(tl.where(tvalid, _log_sigmoid(tl.where(kk == 0, f, -f), EXACT), 0.0), axis=0)
+                tl.atomic_add(w_out + tid[:, None] * D + d[None, :], g[:, None] * in_x[None, :], mask=tm)
+                tl.atomic_add(w_in + x * D + d, tl.sum(g[:, None] * T, axis=0), mask=dm)
+                nneg += tl.sum(tvalid.to(tl.int64), axis=0) - 1
                 pairs += 1
+                tl.debug_barrier()
         tl.debug_barrier()
     ps = part + s * 5
     tl.store(ps, loss.to(tl.float64))
@@ -271,7 +267,7 @@ def _sgns_train_kernel(w_in, w_out, ids, off, keep, thr, alias, scratch, part, k
 # ----------------------------------------------------------------------------------------------------------
 
 
-@triton.jit
+@_device_fn
 def _row_dot(a_ptr, b_ptr, ra, rb, m, D, BLOCK_B: tl.constexpr, BLOCK_D: tl.constexpr, ACC: tl.constexpr):
     """Dot products of rows a[ra[b]] . b[rb[b]] for a block of examples, over D in chunks."""
     acc = tl.zeros([BLOCK_B], dtype=ACC)
@@ -382,8 +378,8 @@ def _check_train_args(w_in, w_out, ids, offsets, keep, thr, alias, window, negat
             raise ValueError(f"{op}: argument '{name}' must be contiguous")
     if offsets.shape[0] < 1:
         raise ValueError(f"{op}: 'sentence_offsets' must have at least one entry")
-    if window < 1:
-        raise ValueError(f"{op}: window must be >= 1, got {window}")
+    if not 1 <= window <= MAX_WINDOW:
+        raise ValueError(f"{op}: window must be in [1, {MAX_WINDOW}] for the Triton kernel, got {window}")
     if not 0 <= negative <= MAX_NEGATIVE:
         raise ValueError(f"{op}: negative must be in [0, {MAX_NEGATIVE}], got {negative}")
     if not (alpha > 0 and 0 <= min_alpha <= alpha):
@@ -432,8 +428,9 @@ def _check_train_values(ids, offsets, thr, alias, V) -> int:
 
 
 def _train_meta(D: int, window: int, negative: int) -> dict:
-    return dict(BLOCK_T=128, BLOCK_D=triton.next_power_of_2(D), CTX_P=triton.next_power_of_2(2 * window),
-                NT_P=triton.next_power_of_2(negative + 1))
+    # tl.dot needs every dimension >= 16
+    return dict(BLOCK_T=128, BLOCK_D=max(16, triton.next_power_of_2(D)),
+                CTX_P=max(16, triton.next_power_of_2(2 * window)), NT_P=max(16, triton.next_power_of_2(negative + 1)))
 
 
 # ----------------------------------------------------------------------------------------------------------
