@@ -3,14 +3,17 @@
 - ``load_vectors`` / ``Vectors``: pretrained vectors (GloVe, word2vec/fastText text, word2vec binary, native cache)
 - word2vec skip-gram with negative sampling (fused C++ kernel)
 - multi-source embedding fusion (one gather op for fusion, alignment maps and sub-words)
+- ``evaluate``: word-pair similarity, analogies, nearest neighbours
 
 Every op is a ``torch.ops.embedfast`` custom op with a fake kernel, so it works under ``torch.compile``.
 """
 from . import _ext  # noqa: F401  (registers torch.ops.embedfast)
-from . import ops
-from . import evaluate
+from . import evaluate, ops
+from .fusion import MultiSourceEmbedding
 from .sgns import SkipGram, Word2Vec
+from .vectors import LoadReport, Vectors, load_vectors
 
 __version__ = "0.1.0"
 
-__all__ = ["ops", "evaluate", "__version__", "SkipGram", "Word2Vec"]
+__all__ = ["ops", "evaluate", "__version__", "load_vectors", "Vectors", "LoadReport", "MultiSourceEmbedding",
+           "SkipGram", "Word2Vec"]

@@ -26,6 +26,64 @@ def _demo(sub: argparse._SubParsersAction) -> None:
 # ---- vectors (load / convert / info) -----------------------------------------------------------------
 
 
+def _vectors_input_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--format", default="auto", help="input format: auto (default), text, glove, word2vec, "
+                   "fasttext, word2vec-bin, native (gzip is detected)")
+    p.add_argument("--limit", type=int, default=None, help="read only the first N rows")
+    p.add_argument("--on-error", choices=["raise", "skip"], default="raise",
+                   help="malformed rows: stop with an error naming the line (raise), or skip and report them")
+    p.add_argument("--threads", type=int, default=None, help="parser threads (default: torch's)")
+
+
+@command
+def _convert(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("convert", help="convert a vectors file (GloVe, word2vec text/binary, gzip, native)",
+                       description="Read pretrained vectors in any supported format and write them in another. "
+                       "'native' is embedfast's mmap cache: reloading it takes milliseconds.")
+    p.add_argument("input", help="vectors file to read")
+    p.add_argument("output", help="file to write (.gz compresses the text formats)")
+    p.add_argument("--to", required=True, choices=["native", "glove", "word2vec", "word2vec-bin"],
+                   help="output format")
+    _vectors_input_args(p)
+
+    def run(args):
+        import time
+
+        from .vectors import load_vectors
+
+        v = load_vectors(args.input, format=args.format, limit=args.limit, on_error=args.on_error,
+                         threads=args.threads)
+        t = time.perf_counter()
+        v.save(args.output, format=args.to)
+        print(f"read {v.report.summary()}")
+        print(f"wrote {args.output} ({args.to}) in {time.perf_counter() - t:.3f} s")
+        return 0
+
+    p.set_defaults(func=run)
+
+
+@command
+def _info(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("info", help="load a vectors file and print its size, format, load report and time",
+                       description="Load a vectors file and print rows, dimension, format, the full load report "
+                       "(blank lines, skipped rows, duplicates, invalid UTF-8, ...), a few words and the load time.")
+    p.add_argument("file", help="vectors file")
+    p.add_argument("--words", type=int, default=8, help="how many words to show (default 8)")
+    _vectors_input_args(p)
+
+    def run(args):
+        from .vectors import load_vectors
+
+        v = load_vectors(args.file, format=args.format, limit=args.limit, on_error=args.on_error,
+                         threads=args.threads)
+        print(str(v.report))
+        shown = v.words[:args.words]
+        print(f"first words:         {' '.join(repr(w) for w in shown)}")
+        return 0
+
+    p.set_defaults(func=run)
+
+
 # ---- sgns (train / eval) -----------------------------------------------------------------------------
 
 
@@ -176,3 +234,41 @@ def _eval(sub: argparse._SubParsersAction) -> None:
 
 
 # ---- fusion ------------------------------------------------------------------------------------------
+
+
+@command
+def _fuse(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("fuse", help="fuse several vectors files into one (weighted average over present sources)",
+                       description="Fuse vectors files of one dimension into a GloVe-format text file: each word is "
+                                   "the weighted average of its vectors in the sources that have it.")
+    p.add_argument("inputs", nargs="+", help="vectors files (GloVe / word2vec text; --binary for word2vec binary)")
+    p.add_argument("-o", "--output", required=True, help="output file (GloVe text format)")
+    p.add_argument("--weights", default=None, help="comma-separated source weights (default: equal)")
+    p.add_argument("--vocab", default=None, help="file with one word per line (default: union of the inputs)")
+    p.add_argument("--no-lowercase", action="store_true", help="no lower-case fallback lookup")
+    p.add_argument("--no-renormalize", action="store_true", help="do not renormalise over present sources")
+    p.add_argument("--binary", action="store_true", help="inputs are word2vec binary")
+
+    def run(args):
+        from .fusion import fuse_files
+
+        weights = None
+        if args.weights:
+            try:
+                weights = [float(x) for x in args.weights.split(",")]
+            except ValueError:
+                raise ValueError(f"--weights must be comma-separated numbers, got {args.weights!r}") from None
+            if len(weights) != len(args.inputs):
+                raise ValueError(f"--weights has {len(weights)} values for {len(args.inputs)} inputs")
+        vocab = None
+        if args.vocab:
+            with open(args.vocab, encoding="utf-8") as f:
+                vocab = [line.strip() for line in f if line.strip()]
+        cov = fuse_files(args.inputs, args.output, weights=weights, vocab=vocab,
+                         lowercase_fallback=not args.no_lowercase, renormalize=not args.no_renormalize,
+                         binary=args.binary)
+        for s in cov["sources"]:
+            print(f"{s['name']}: found {s['found']}, lower-cased {s['found_lowercase']}, missing {s['missing']}")
+        print(f"wrote {cov['words']} words to {args.output} ({cov['no_source']} in no source, written as zeros)")
+
+    p.set_defaults(func=run)

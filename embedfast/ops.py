@@ -27,6 +27,7 @@ LOAD_STATS = (
     "bom",  # 1 if the file starts with a UTF-8 byte-order mark
     "crlf_lines",  # lines ending in CR LF
     "truncated_last_line",  # 1 if the last line had no newline (parsed if complete)
+    "duplicate_words",  # rows whose word occurred on an earlier row (listed in `duplicates`; not removed)
 )
 
 #: Reason codes in the second column of `skipped`.
@@ -46,12 +47,14 @@ def _load_vectors_fake(path, dim, header, limit, binary, skip_errors, num_thread
     d = ctx.new_dynamic_size() if dim <= 0 else dim
     nbytes = ctx.new_dynamic_size()
     s = ctx.new_dynamic_size()
+    m = ctx.new_dynamic_size()
     return (
         torch.empty(n, d, dtype=dtype),
         torch.empty(nbytes, dtype=torch.uint8),
         torch.empty(n + 1, dtype=torch.int64),
         torch.empty(len(LOAD_STATS), dtype=torch.int64),
         torch.empty(s, 2, dtype=torch.int64),
+        torch.empty(m, dtype=torch.int64),
     )
 
 
@@ -66,7 +69,10 @@ def load_vectors_raw(
     num_threads: int = 0,
     dtype: torch.dtype = torch.float32,
 ):
-    """Low-level loader: returns (matrix, word_bytes, word_offsets, stats, skipped). See `embedfast.load_vectors`."""
+    """Low-level loader: returns (matrix, word_bytes, word_offsets, stats, skipped, duplicates).
+
+    See `embedfast.load_vectors` for the user-facing API and `LOAD_STATS` / `SKIP_REASONS` for the meanings.
+    """
     return _ops.load_vectors(str(path), dim, header, limit, binary, skip_errors, num_threads, dtype)
 
 
@@ -239,3 +245,100 @@ def sgns_loss(w_in: torch.Tensor, w_out: torch.Tensor, centers: torch.Tensor, co
 # =====================================================================================================
 # gather
 # =====================================================================================================
+
+
+@torch.library.register_fake("embedfast::gather_bags")
+def _gather_bags_fake(tables, source_weight, bag_offsets, entry_source, entry_row, entry_weight, ids, renormalize,
+                      sparse_grad):
+    torch._check(len(tables) >= 1, lambda: "gather_bags: argument 'tables' must hold at least one table")
+    d = tables[0].shape[1]
+    return tables[0].new_empty((ids.shape[0], d))
+
+
+@torch.library.register_fake("embedfast::gather_bags_backward")
+def _gather_bags_backward_fake(grad, tables, source_weight, bag_offsets, entry_source, entry_row, entry_weight, ids,
+                               renormalize, weights_grad, tables_grad, sparse):
+    ctx = torch.library.get_ctx()
+    k = len(tables)
+    gsw = source_weight.new_empty((k,) if weights_grad else (0,))
+    gew = entry_weight.new_empty((entry_weight.shape[0],) if weights_grad else (0,))
+    grads, rows = [], []
+    for t, need in zip(tables, tables_grad):
+        d = t.shape[1]
+        if need and sparse:
+            m = ctx.new_dynamic_size()
+            grads.append(t.new_empty((m, d)))
+            rows.append(bag_offsets.new_empty((m,)))
+        else:
+            grads.append(t.new_empty((t.shape[0] if need else 0, d)))
+            rows.append(bag_offsets.new_empty((0,)))
+    return gsw, gew, grads, rows
+
+
+def _gather_bags_setup_context(ctx, inputs, output):
+    tables, source_weight, bag_offsets, entry_source, entry_row, entry_weight, ids, renormalize, sparse_grad = inputs
+    ctx.save_for_backward(source_weight, bag_offsets, entry_source, entry_row, entry_weight, ids, *tables)
+    ctx.renormalize = renormalize
+    ctx.sparse_grad = sparse_grad
+    ctx.num_tables = len(tables)
+
+
+def _gather_bags_backward(ctx, grad):
+    source_weight, bag_offsets, entry_source, entry_row, entry_weight, ids, *tables = ctx.saved_tensors
+    need = ctx.needs_input_grad
+    tables_grad = [bool(x) for x in need[0]]
+    weights_grad = bool(need[1] or need[5])
+    if not weights_grad and not any(tables_grad):
+        return [None] * len(tables), None, None, None, None, None, None, None, None
+    gsw, gew, tgrads, trows = _ops.gather_bags_backward(
+        grad, tables, source_weight, bag_offsets, entry_source, entry_row, entry_weight, ids, ctx.renormalize,
+        weights_grad, tables_grad, ctx.sparse_grad)
+    out_tables = []
+    for t, need_t, g, r in zip(tables, tables_grad, tgrads, trows):
+        if not need_t:
+            out_tables.append(None)
+        elif ctx.sparse_grad:
+            out_tables.append(torch.sparse_coo_tensor(r.unsqueeze(0), g, t.shape, is_coalesced=True,
+                                                        check_invariants=False))
+        else:
+            out_tables.append(g)
+    return (out_tables, gsw if need[1] else None, None, None, None, gew if need[5] else None, None, None, None)
+
+
+torch.library.register_autograd("embedfast::gather_bags", _gather_bags_backward,
+                                setup_context=_gather_bags_setup_context)
+
+
+def gather_bags(
+    tables: "list[torch.Tensor]",
+    source_weight: torch.Tensor,
+    bag_offsets: torch.Tensor,
+    entry_source: torch.Tensor,
+    entry_row: torch.Tensor,
+    entry_weight: torch.Tensor,
+    ids: torch.Tensor,
+    *,
+    renormalize: bool = True,
+    sparse_grad: bool = False,
+) -> torch.Tensor:
+    """Multi-source weighted gather over bags (differentiable).
+
+    Bag ``b`` owns the entries ``e`` in ``[bag_offsets[b], bag_offsets[b+1])``; entry ``e`` names source
+    ``k = entry_source[e]``, row ``entry_row[e]`` of ``tables[k]`` and weight ``entry_weight[e]``. For every id::
+
+        out[n] = sum_e source_weight[k_e] * entry_weight[e] * tables[k_e][entry_row[e]]   (/ sum_e source_weight[k_e]
+                                                                                            * entry_weight[e] if renormalize)
+
+    with zeros for empty bags. ``ids`` may have any shape; the result has shape ``[*ids.shape, D]``. Tables are
+    [V_k, D] float32/float16/bfloat16/float64 tensors of one dtype; weights are float32 (float64 for float64 tables);
+    index tensors int64 (int32 ids are accepted). Gradients flow to the tables that require them (dense, or sparse
+    COO rows when ``sparse_grad``), to ``source_weight`` and to ``entry_weight``; frozen tables cost nothing.
+    """
+    if not isinstance(ids, torch.Tensor):
+        raise TypeError(f"gather_bags: argument 'ids' must be a tensor, got {type(ids).__name__}")
+    if ids.dtype == torch.int32:
+        ids = ids.long()
+    shape = ids.shape
+    out = _ops.gather_bags(list(tables), source_weight, bag_offsets, entry_source, entry_row, entry_weight,
+                           ids.reshape(-1), renormalize, sparse_grad)
+    return out.reshape(*shape, out.shape[-1])

@@ -312,13 +312,11 @@ class Word2Vec:
             self.build_vocab(corpus)
         if corpus is not None and not (self._encoded is not None and corpus is self._encoded_src):
             text = _open_text(corpus)
-            old = self._encoded[3] if self._encoded is not None else None
             self._encode(text)
             expect = getattr(self, "_expect_fingerprint", None)
             if expect is not None and tuple(expect) != self._encoded[3]:
                 raise ValueError(f"Word2Vec.train: corpus {text.name!r} is not the corpus this checkpoint was "
                                  f"trained on (fingerprint {self._encoded[3]} != {tuple(expect)})")
-            del old
             self._encoded_src = corpus if not _is_path(corpus) else os.fsdecode(corpus)
         elif self._encoded is None:
             if isinstance(self._encoded_src, str):
@@ -463,42 +461,3 @@ class Word2Vec:
         self.vocab_stats, self.corpus_stats = dict(state["vocab_stats"]), dict(state["corpus_stats"])
         self._expect_fingerprint = state["fingerprint"]
         return self
-
-
-# ---------------------------------------------------------------------------------------------------------
-# demo step (for `embedfast demo`)
-# ---------------------------------------------------------------------------------------------------------
-
-DEMO_WORDS = ("dog", "water", "music", "king", "tree")
-
-
-def demo_sgns(quick: bool = False, workdir: Optional[str] = None) -> dict:
-    """Train word2vec on the embedded corpus (quick: 1 epoch), print words/s and some nearest neighbours."""
-    from .data import default_corpus_path
-
-    path = default_corpus_path()
-    epochs = 1 if quick else 5
-    print(f"== word2vec (skip-gram, negative sampling) on the embedded corpus, {epochs} epoch(s) ==")
-    w2v = Word2Vec(dim=100, window=5, negative=5, sample=1e-4, min_count=5, epochs=epochs, seed=0)
-    t0 = time.perf_counter()
-    w2v.build_vocab(path)
-    t_vocab = time.perf_counter() - t0
-    w2v.train(progress=False)
-    raw = w2v.corpus_stats["tokens"] * epochs
-    print(f"vocabulary: {len(w2v.words)} words (min_count 5) from {w2v.vocab_stats['tokens']:,} tokens in "
-          f"{t_vocab:.2f}s; trained {raw:,} raw words in {w2v.train_seconds:.2f}s = "
-          f"{raw / w2v.train_seconds:,.0f} raw words/s on {w2v._threads()} threads; "
-          f"final loss {w2v.loss_history[-1][1]:.3f}")
-    from .evaluate import nearest_neighbours
-
-    present = [w for w in DEMO_WORDS if w in set(w2v.words)]
-    for word, near in nearest_neighbours(w2v, present, topn=6).items():
-        print(f"  {word:>6}: " + ", ".join(f"{w} ({s:.2f})" for w, s in near))
-    if workdir:
-        out = os.path.join(workdir, "wordnet_w2v.txt")
-        w2v.save(out, format="word2vec")
-        print(f"vectors written to {out}")
-    return dict(words_per_s=raw / w2v.train_seconds, vocab=len(w2v.words))
-
-
-_demo_step = demo_sgns

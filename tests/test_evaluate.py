@@ -449,7 +449,7 @@ def loadable(monkeypatch):
     """Use embedfast.load_vectors; before the Vectors API exists, a minimal stand-in over the loader op."""
     if not hasattr(embedfast, "load_vectors"):
         def load_vectors(path):
-            m, wb, wo, _, _ = embedfast.ops.load_vectors_raw(path)
+            m, wb, wo, *_ = embedfast.ops.load_vectors_raw(path)
             raw = bytes(wb.numpy())
             return V([raw[wo[i]:wo[i + 1]].decode() for i in range(len(m))], m)
 

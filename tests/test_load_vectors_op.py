@@ -95,6 +95,19 @@ def test_floats_are_correctly_rounded(tmp_path, seed):
     assert bad.size == 0, [(texts[i][j], got[i, j], want[i, j]) for i, j in bad[:5]]
 
 
+def test_common_field_shape_is_correctly_rounded(tmp_path):
+    # "[-]D.FFFFFFF" (1 to 7 fraction digits) takes a branch-free path of its own: check many of them
+    rng = np.random.default_rng(12345)
+    n, d = 2000, 10
+    vals = rng.uniform(-9.9999999, 9.9999999, (n, d))
+    prec = rng.integers(1, 8, (n, d))
+    texts = [["%.*f" % (int(p), x) for p, x in zip(pr, row)] for pr, row in zip(prec, vals)]
+    path = write(tmp_path, "".join("w " + " ".join(r) + "\n" for r in texts).encode())
+    m, *_ = load_vectors_raw(path, num_threads=2)
+    want = np.array([[f32_correctly_rounded(t) for t in r] for r in texts], dtype=np.float32)
+    assert np.array_equal(m.numpy().view(np.uint32), want.view(np.uint32))
+
+
 def test_float64_matches_python_float(tmp_path):
     rng = random.Random(7)
     texts = [[random_decimal(rng) for _ in range(5)] for _ in range(200)]
@@ -142,7 +155,7 @@ def test_threads_give_identical_results(tmp_path, threads):
 def test_values_and_words(tmp_path):
     data, vals = make_text(101, 9, seed=3)
     path = write(tmp_path, data)
-    m, wb, wo, stats, skipped = load_vectors_raw(path)
+    m, wb, wo, stats, skipped, dups = load_vectors_raw(path)
     assert m.shape == (101, 9) and m.dtype == torch.float32
     want = np.array([[np.float32("%.5g" % x) for x in row] for row in vals])
     assert np.array_equal(m.numpy(), want)
@@ -152,7 +165,7 @@ def test_values_and_words(tmp_path):
 
 def test_header_detected_and_checked(tmp_path):
     data, _ = make_text(20, 4, seed=1, header=True)
-    m, _, _, stats, _ = load_vectors_raw(write(tmp_path, data))
+    m, _, _, stats, _, _ = load_vectors_raw(write(tmp_path, data))
     assert m.shape == (20, 4)
     assert stats[S["header_rows"]] == 20 and stats[S["header_dim"]] == 4
     # header=0 refuses to treat it as a header: line 1 then has too few values
@@ -179,7 +192,7 @@ def test_messy_lines(tmp_path):
         b"tab\t2\t2\t2\n"  # tabs
         b"last 3 3 3"  # no final newline, complete
     )
-    m, wb, wo, stats, skipped = load_vectors_raw(write(tmp_path, data))
+    m, wb, wo, stats, skipped, dups = load_vectors_raw(write(tmp_path, data))
     assert words_of(wb, wo) == [b"the", b"of", b"new york", b"caf\xe9", b"tab", b"last"]
     assert m.tolist() == [[1, 2, 3], [4, 5, 6], [7, 8, 9], [1, 1, 1], [2, 2, 2], [3, 3, 3]]
     assert stats[S["bom"]] == 1 and stats[S["crlf_lines"]] == 1 and stats[S["blank_lines"]] == 2
@@ -204,7 +217,7 @@ def test_bad_rows_raise_with_file_and_line(tmp_path):
 
 def test_skip_mode_lists_every_skipped_line(tmp_path):
     data = b"a 1 2\nb 3\nc x 4\n\n5 6\nd 1e999 1\ne 7 8\nf 9"
-    m, wb, wo, stats, skipped = load_vectors_raw(write(tmp_path, data), dim=2, skip_errors=True)
+    m, wb, wo, stats, skipped, dups = load_vectors_raw(write(tmp_path, data), dim=2, skip_errors=True)
     assert words_of(wb, wo) == [b"a", b"e"]
     assert m.tolist() == [[1, 2], [7, 8]]
     reasons = {v: k for k, v in SKIP_REASONS.items()}
@@ -218,16 +231,23 @@ def test_skip_mode_lists_every_skipped_line(tmp_path):
     assert stats[S["skipped_rows"]] == 5 and stats[S["rows"]] == 2
 
 
+def test_duplicates_listed_not_removed(tmp_path):
+    data = b"a 1\nb 2\na 3\nc 4\nb 5\na 6\nab 7\n"
+    m, wb, wo, stats, _, dups = load_vectors_raw(write(tmp_path, data), num_threads=2)
+    assert words_of(wb, wo) == [b"a", b"b", b"a", b"c", b"b", b"a", b"ab"] and m.shape == (7, 1)
+    assert dups.tolist() == [2, 4, 5] and stats[S["duplicate_words"]] == 3
+
+
 def test_dimension_inferred_from_majority(tmp_path):
     # the first line's word has a space: the majority of the first lines decides D
     data = b". . . 1 2 3\n" + b"".join(b"w%d 1 2 3\n" % i for i in range(5))
-    m, wb, wo, stats, _ = load_vectors_raw(write(tmp_path, data))
+    m, wb, wo, stats, _, _ = load_vectors_raw(write(tmp_path, data))
     assert m.shape == (6, 3) and words_of(wb, wo)[0] == b". . ."
 
 
 def test_limit(tmp_path):
     data, _ = make_text(50, 3, seed=2, messy=True)
-    m, wb, wo, stats, _ = load_vectors_raw(write(tmp_path, data), limit=10)
+    m, wb, wo, stats, _, _ = load_vectors_raw(write(tmp_path, data), limit=10)
     assert m.shape[0] == 10 and len(words_of(wb, wo)) == 10
     full, *_ = load_vectors_raw(write(tmp_path, data))
     assert torch.equal(m, full[:10])
@@ -258,7 +278,7 @@ def test_word2vec_binary(tmp_path, newline):
     mat = g.normal(size=(37, 11)).astype(np.float32)
     words = [f"w{i}".encode() for i in range(36)] + ["naïve".encode()]
     path = write(tmp_path, word2vec_binary(words, mat, newline), "v.bin")
-    m, wb, wo, stats, _ = load_vectors_raw(path, binary=True, num_threads=2)
+    m, wb, wo, stats, _, _ = load_vectors_raw(path, binary=True, num_threads=2)
     assert np.array_equal(m.numpy(), mat) and words_of(wb, wo) == words
     m64, *_ = load_vectors_raw(path, binary=True, dtype=torch.float64)
     assert np.array_equal(m64.numpy(), mat.astype(np.float64))
@@ -267,7 +287,7 @@ def test_word2vec_binary(tmp_path, newline):
     cut = write(tmp_path, word2vec_binary(words, mat, newline)[:-30], "cut.bin")
     with pytest.raises(ValueError, match=r"record 37 of 37 .* truncated"):
         load_vectors_raw(cut, binary=True)
-    m, _, _, stats, skipped = load_vectors_raw(cut, binary=True, skip_errors=True)
+    m, _, _, stats, skipped, _ = load_vectors_raw(cut, binary=True, skip_errors=True)
     assert m.shape == (36, 11) and skipped.tolist() == [[37, 4]]
     with pytest.raises(ValueError, match="word2vec binary header"):
         load_vectors_raw(write(tmp_path, b"hello 1 2\n", "x.bin"), binary=True)
@@ -309,11 +329,13 @@ def check_never_silent(tmp_path, data: bytes, binary: bool):
     path = write(tmp_path, data, "fuzz.bin" if binary else "fuzz.txt")
     for skip in (False, True):
         try:
-            m, wb, wo, stats, skipped = load_vectors_raw(path, binary=binary, skip_errors=skip, num_threads=2)
+            m, wb, wo, stats, skipped, dups = load_vectors_raw(path, binary=binary, skip_errors=skip, num_threads=2)
         except ValueError:
             continue  # a clear error is fine; a crash, a hang or a silently dropped line is not
         rows = int(stats[S["rows"]])
         assert m.shape[0] == rows == wo.shape[0] - 1 and wo[-1] == wb.shape[0]
+        words = words_of(wb, wo)
+        assert dups.tolist() == [i for i, w in enumerate(words) if w in words[:i]]
         if not binary:
             assert rows + skipped.shape[0] == data_lines(data, int(stats[S["header_rows"]]))
             if not skip:

@@ -145,11 +145,6 @@ void train_part(const TrainArgs& a, int64_t s_begin, int64_t s_end, int part, Pa
     kept += double(sent.size());
     const int64_t n = int64_t(sent.size());
     for (int64_t i = 0; i < n; ++i) {
-      const int32_t c = sent[i];
-      int64_t b = 0;
-      if constexpr (!kShared) b = a.window - int64_t(rng.next() % uint64_t(a.window));
-      float* out_c = a.w_out + int64_t(c) * D;
-      const int64_t j0 = std::max<int64_t>(0, i - b), j1 = std::min<int64_t>(n, i + b + 1);
       if constexpr (kShared) {
         // draws of this center were made (and its rows prefetched) one center ahead; the stream order is
         // unchanged: [b_i, negatives_i, b_{i+1}, negatives_{i+1}, ...]
@@ -169,7 +164,7 @@ void train_part(const TrainArgs& a, int64_t s_begin, int64_t s_end, int part, Pa
         cur_b = nxt_b;
         cur_nt = nxt_nt;
         if (nc == 0) continue;
-        const auto& targets = targets_p;
+        const int32_t* targets = targets_p;
         // HogBatch as small matrix products, all from the values before this update:
         //   F = X T^T (nc x nt), G = alpha (labels - sigmoid(F)), dX = G T, T += G^T X, X += dX
         for (int64_t t = 0; t < nt; ++t) trow[t] = a.w_out + int64_t(targets[t]) * D;
@@ -196,6 +191,10 @@ void train_part(const TrainArgs& a, int64_t s_begin, int64_t s_end, int part, Pa
         pairs += double(nc);
         nneg += double(nc * (nt - 1));
       } else {
+        const int32_t c = sent[i];
+        const int64_t b = a.window - int64_t(rng.next() % uint64_t(a.window));
+        float* out_c = a.w_out + int64_t(c) * D;
+        const int64_t j0 = std::max<int64_t>(0, i - b), j1 = std::min<int64_t>(n, i + b + 1);
         for (int64_t j = j0; j < j1; ++j) {
           if (j == i) continue;
           float* in_x = a.w_in + int64_t(sent[j]) * D;

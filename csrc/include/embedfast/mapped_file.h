@@ -1,5 +1,4 @@
 // Read-only memory map of a whole file, with errors that name the op and the file.
-// (csrc/cpu/load_vectors.cpp has its own copy from before this header existed; it can switch to this one.)
 #pragma once
 
 #include <c10/util/Exception.h>
@@ -10,6 +9,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <string>
 
@@ -50,6 +50,15 @@ class ReadOnlyMap {
   ReadOnlyMap& operator=(const ReadOnlyMap&) = delete;
   const char* data() const { return data_; }
   size_t size() const { return size_; }
+
+  // Drop the pages of [begin, end) from this process (they stay in the page cache): keeps the resident set
+  // small when a large file is read once, front to back.
+  void release(const char* begin, const char* end) const {
+    const uintptr_t page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+    const uintptr_t b = (reinterpret_cast<uintptr_t>(begin) + page - 1) & ~(page - 1);
+    const uintptr_t e = reinterpret_cast<uintptr_t>(end) & ~(page - 1);
+    if (e > b) ::madvise(reinterpret_cast<void*>(b), e - b, MADV_DONTNEED);
+  }
 
  private:
   int fd_ = -1;

@@ -3,6 +3,9 @@
 // at::parallel_for's pool-dependent splitting does not fit.
 #pragma once
 
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
 #include <exception>
 #include <mutex>
 #include <thread>
@@ -32,6 +35,23 @@ void run_parts(int n, Fn&& fn) {
   guarded(0);
   for (auto& w : workers) w.join();
   if (error) std::rethrow_exception(error);
+}
+
+// Run fn(i) for i = 0..n-1 on up to `threads` workers that take the next item as they become free (for items
+// of uneven cost, e.g. chunks of a file). Stops handing out items after an exception, which is rethrown.
+template <typename Fn>
+void run_dynamic(int64_t n, int threads, Fn&& fn) {
+  const int workers = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(threads, n)));
+  std::atomic<int64_t> next{0};
+  std::atomic<bool> failed{false};
+  run_parts(workers, [&](int) {
+    try {
+      for (int64_t i; !failed.load(std::memory_order_relaxed) && (i = next.fetch_add(1)) < n;) fn(i);
+    } catch (...) {
+      failed.store(true);
+      throw;
+    }
+  });
 }
 
 }  // namespace embedfast

@@ -11,6 +11,18 @@
 
 namespace embedfast {
 
+#if defined(__AVX512F__)
+// Horizontal sum of 16 lanes with in-register shuffles; the maskz forms avoid _mm512_undefined_ps, which
+// trips GCC 12 -Wuninitialized (as _mm512_reduce_add_ps does).
+inline float hsum512(__m512 v) {
+  v = _mm512_add_ps(v, _mm512_maskz_shuffle_f32x4(0xFFFF, v, v, 0x4E));  // swap 256-bit halves
+  v = _mm512_add_ps(v, _mm512_maskz_shuffle_f32x4(0xFFFF, v, v, 0xB1));  // swap 128-bit lanes
+  v = _mm512_add_ps(v, _mm512_maskz_permute_ps(0xFFFF, v, 0x4E));        // swap pairs
+  v = _mm512_add_ps(v, _mm512_maskz_permute_ps(0xFFFF, v, 0xB1));        // swap neighbours
+  return _mm512_cvtss_f32(v);
+}
+#endif
+
 inline float dot_f32(const float* __restrict a, const float* __restrict b, int64_t n) {
   int64_t i = 0;
 #if defined(__AVX512F__)
@@ -25,7 +37,7 @@ inline float dot_f32(const float* __restrict a, const float* __restrict b, int64
     acc1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + i), _mm512_maskz_loadu_ps(m, b + i), acc1);
     i = n;
   }
-  return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
+  return hsum512(_mm512_add_ps(acc0, acc1));
 #elif defined(__AVX2__) && defined(__FMA__)
   __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
   for (; i + 16 <= n; i += 16) {
@@ -84,7 +96,7 @@ inline void multi_dot_f32(const float* __restrict x, const float* const* rows, i
       const __m512 xv = _mm512_maskz_loadu_ps(mask, x + k);
       for (int64_t r = 0; r < m; ++r) acc[r] = _mm512_fmadd_ps(xv, _mm512_maskz_loadu_ps(mask, rows[r0 + r] + k), acc[r]);
     }
-    for (int64_t r = 0; r < m; ++r) out[r0 + r] = _mm512_reduce_add_ps(acc[r]);
+    for (int64_t r = 0; r < m; ++r) out[r0 + r] = hsum512(acc[r]);
   }
 #else
   for (int64_t r = 0; r < n; ++r) out[r] = dot_f32(x, rows[r], D);

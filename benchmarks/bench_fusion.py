@@ -1,0 +1,188 @@
+"""Benchmark: multi-source fusion (embedfast gather_bags) vs pure PyTorch, forward and forward+backward.
+
+    python benchmarks/bench_fusion.py [--vocab 400000 --dim 300 --sources 3 --tokens 65536 --missing 0.15
+                                       --threads 2 --repeats 7 --ids uniform|zipf]
+
+Every (implementation, table mode) runs in a fresh subprocess. Peak memory: the peak resident set (VmHWM, reset
+through /proc/self/clear_refs just before the timed calls) minus the resident set at that moment (inputs built,
+no gradients held), i.e. the extra memory the forward (then forward+backward, gradients included) needs. Times are medians over --repeats after 2 warm-up calls.
+
+Implementations (weights a = softmax(logits) learned, renormalised over the sources present):
+  torch-stack       K x F.embedding, stacked [N, K, D], weighted sum (dense or sparse table grads)
+  torch-bag         F.embedding_bag(mode="sum", per_sample_weights) over the concatenated tables, bags per call
+  embedfast         MultiSourceEmbedding: gather_bags with per-vocabulary bags, ids straight in
+  embedfast-call    gather_bags with bags built per call from index[ids] (the other design, for comparison)
+Table modes: frozen (only the logits learn), dense (trainable, dense grads), sparse (trainable, sparse grads).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+IMPLS = ["torch-stack", "torch-bag", "embedfast", "embedfast-call"]
+MODES = ["frozen", "dense", "sparse"]
+
+
+def _status_kb(field: str) -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise RuntimeError(f"{field} not in /proc/self/status")
+
+
+def _reset_peak() -> None:
+    """Reset the peak resident set (VmHWM) to the current one (Linux: write 5 to /proc/self/clear_refs)."""
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+
+
+def child(args) -> dict:
+    import torch
+    import torch.nn.functional as F
+
+    import embedfast
+    from embedfast.ops import gather_bags
+
+    torch.set_num_threads(args.threads)
+    g = torch.Generator().manual_seed(0)
+    K, V, D, N = args.sources, args.vocab, args.dim, args.tokens
+    trainable = args.mode != "frozen"
+    sparse = args.mode == "sparse"
+    tables = [torch.empty(V, D).normal_(generator=g) for _ in range(K)]
+    index = torch.stack([torch.randperm(V, generator=g) for _ in range(K)], 1)
+    index[torch.rand(V, K, generator=g) < args.missing] = -1
+    if args.ids == "zipf":
+        p = 1.0 / torch.arange(1, V + 1, dtype=torch.float64)
+        ids = torch.multinomial(p / p.sum(), N, replacement=True, generator=g)
+    else:
+        ids = torch.randint(0, V, (N,), generator=g)
+    grad_out = torch.empty(N, D).normal_(generator=g)
+    logits = torch.zeros(K, requires_grad=True)
+    base = torch.tensor([0] + [V] * (K - 1)).cumsum(0)
+
+    if args.impl == "embedfast":
+        mod = embedfast.MultiSourceEmbedding(tables, index, freeze_tables=not trainable, sparse=sparse)
+        del tables
+        params = [p for p in mod.parameters()]
+        fwd = lambda: mod(ids)  # noqa: E731
+    elif args.impl == "embedfast-call":
+        ts = [t.requires_grad_(trainable) for t in tables]
+        params = [logits] + (ts if trainable else [])
+
+        def fwd():
+            idx = index[ids]
+            m = idx >= 0
+            off = torch.zeros(N + 1, dtype=torch.int64)
+            torch.cumsum(m.sum(1), 0, out=off[1:])
+            src = torch.arange(K).expand(N, K)[m]
+            return gather_bags(ts, torch.softmax(logits, 0), off, src, idx[m], torch.ones(src.numel()),
+                               torch.arange(N), renormalize=True, sparse_grad=sparse)
+    elif args.impl == "torch-stack":
+        ts = [t.requires_grad_(trainable) for t in tables]
+        params = [logits] + (ts if trainable else [])
+
+        def fwd():
+            idx = index[ids]
+            m = idx >= 0
+            emb = torch.stack([F.embedding(idx[:, k].clamp(min=0), ts[k], sparse=sparse) for k in range(K)], 1)
+            w = torch.softmax(logits, 0) * m
+            w = w / w.sum(1, keepdim=True).clamp_min(1e-30)
+            return (w.unsqueeze(-1) * emb).sum(1)
+    else:  # torch-bag: the tables live as one concatenated [K*V, D] table (built once, not timed)
+        cat = torch.cat(tables)
+        del tables
+        cat.requires_grad_(trainable)
+        params = [logits] + ([cat] if trainable else [])
+
+        def fwd():
+            idx = index[ids]
+            m = idx >= 0
+            flat = (idx + base)[m]
+            w = torch.softmax(logits, 0) * m
+            w = w / w.sum(1, keepdim=True).clamp_min(1e-30)
+            off = torch.zeros(N, dtype=torch.int64)
+            torch.cumsum(m.sum(1)[:-1], 0, out=off[1:])
+            return F.embedding_bag(flat, cat, off, mode="sum", per_sample_weights=w[m], sparse=sparse)
+
+    def fwdbwd():
+        for p in params:
+            p.grad = None
+        out = fwd()
+        out.backward(grad_out)
+        return out
+
+    res = dict(impl=args.impl, mode=args.mode)
+    import gc
+
+    for name, fn in (("fwd", fwd), ("fwdbwd", fwdbwd)):
+        for p in params:
+            p.grad = None
+        gc.collect()
+        rss0 = _status_kb("VmRSS")
+        _reset_peak()
+        times = []
+        for i in range(args.repeats + 2):
+            t0 = time.perf_counter()
+            with torch.no_grad() if name == "fwd" else torch.enable_grad():
+                fn()
+            if i >= 2:
+                times.append(time.perf_counter() - t0)
+        res[name + "_ms"] = 1e3 * statistics.median(times)
+        res[name + "_peak_mb"] = (_status_kb("VmHWM") - rss0) / 1024
+    return res
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--vocab", type=int, default=400_000)
+    ap.add_argument("--dim", type=int, default=300)
+    ap.add_argument("--sources", type=int, default=3)
+    ap.add_argument("--tokens", type=int, default=65_536)
+    ap.add_argument("--missing", type=float, default=0.15)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--ids", choices=["uniform", "zipf"], default="uniform")
+    ap.add_argument("--impls", default=",".join(IMPLS))
+    ap.add_argument("--modes", default=",".join(MODES))
+    ap.add_argument("--json", default=None, help="also write the results here")
+    ap.add_argument("--impl", help=argparse.SUPPRESS)
+    ap.add_argument("--mode", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.impl:
+        print(json.dumps(child(args)))
+        return
+    rows = []
+    for mode in args.modes.split(","):
+        for impl in args.impls.split(","):
+            cmd = [sys.executable, __file__] + [a for a in sys.argv[1:]] + ["--impl", impl, "--mode", mode]
+            out = subprocess.run(cmd, capture_output=True, text=True)
+            if out.returncode != 0:
+                print(out.stderr, file=sys.stderr)
+                raise SystemExit(f"{impl}/{mode} failed")
+            rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
+            r = rows[-1]
+            print(f"{mode:<7}{impl:<16}fwd {r['fwd_ms']:8.1f} ms  fwd+bwd {r['fwdbwd_ms']:8.1f} ms  "
+                  f"peak +{r['fwd_peak_mb']:7.0f} / +{r['fwdbwd_peak_mb']:7.0f} MB", flush=True)
+    print(f"\nK={args.sources} x {args.vocab}x{args.dim}, {args.missing:.0%} missing, {args.tokens} {args.ids} ids, "
+          f"{args.threads} threads, median of {args.repeats}")
+    print(f"| tables | implementation | forward ms | fwd+bwd ms | fwd+bwd speed-up vs best torch | peak extra MB (fwd / fwd+bwd) |")
+    print("|---|---|---:|---:|---:|---:|")
+    for mode in args.modes.split(","):
+        mr = [r for r in rows if r["mode"] == mode]
+        torch_best = min((r["fwdbwd_ms"] for r in mr if r["impl"].startswith("torch")), default=float("nan"))
+        for r in mr:
+            print(f"| {mode} | {r['impl']} | {r['fwd_ms']:.1f} | {r['fwdbwd_ms']:.1f} | "
+                  f"{torch_best / r['fwdbwd_ms']:.2f}x | {r['fwd_peak_mb']:.0f} / {r['fwdbwd_peak_mb']:.0f} |")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(dict(args=vars(args), rows=rows), f, indent=1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,714 @@
+"""Multi-source embeddings: build an embedding layer from other pretrained parameters with one gather op.
+
+``MultiSourceEmbedding`` fuses K pretrained tables: for a word v with rows ``index[v, k]`` (-1 where source k
+lacks the word)::
+
+    out = sum_k a_k m_vk T_k[index[v, k]] / sum_k a_k m_vk        (renormalize=True; m_vk = index[v, k] >= 0)
+
+with ``a = softmax(logits)`` (learned) or fixed weights, and zeros (or the OOV policy) where no source has the
+word. Internally every word owns a *bag* of (source, row, weight) entries (``embedfast.ops.gather_bags``), so the
+same module also serves sub-word composition (a word as the mean of its pieces), a Hugging Face model's input
+embeddings (sub-word bags), and alignment maps (a word as the probability-weighted mix of the source words it
+aligns to, optionally through an orthogonal Procrustes map). ``mode="attention"`` gives dynamic
+meta-embeddings (Kiela et al., 2018): each source projected, scored by a learned vector, softmax over the sources
+present.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Mapping, Optional, Sequence, Union
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .ops import gather_bags
+
+Vocab = Union[Sequence[str], Mapping[str, int]]
+
+__all__ = [
+    "MultiSourceEmbedding",
+    "Source",
+    "vector_source",
+    "subword_source",
+    "huggingface_source",
+    "alignment_source",
+    "procrustes",
+    "char_ngrams",
+]
+
+
+# ----------------------------------------------------------------------------------------------------------
+# sources: one table plus, for every target word, a bag of (row, weight)
+# ----------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Source:
+    """One source for a target vocabulary: a table [V_k, D_k] and, per target word, a bag of (row, weight).
+
+    ``offsets`` (int64 [V+1]), ``rows`` (int64 [E_k]) and ``weights`` (float [E_k]) are a CSR of the bags; an
+    empty bag means the source lacks the word. ``coverage`` counts found / found after lowercasing / missing.
+    """
+
+    name: str
+    table: torch.Tensor
+    offsets: torch.Tensor
+    rows: torch.Tensor
+    weights: torch.Tensor
+    coverage: dict = field(default_factory=dict)
+
+    @property
+    def num_words(self) -> int:
+        return self.offsets.numel() - 1
+
+    def present(self) -> torch.Tensor:
+        """Bool [V]: which target words have a non-empty bag in this source."""
+        return self.offsets[1:] > self.offsets[:-1]
+
+
+def _vocab_list(vocab: Vocab) -> list[str]:
+    if isinstance(vocab, Mapping):
+        words = [None] * len(vocab)
+        for w, i in vocab.items():
+            if not (0 <= int(i) < len(vocab)) or words[int(i)] is not None:
+                raise ValueError(f"vocab: ids must be a permutation of 0..{len(vocab) - 1}; bad id {i} for {w!r}")
+            words[int(i)] = w
+        return words  # type: ignore[return-value]
+    words = list(vocab)
+    for i, w in enumerate(words):
+        if not isinstance(w, str):
+            raise TypeError(f"vocab: entry {i} must be a str, got {type(w).__name__}")
+    return words
+
+
+def _word_index(vectors: Any, what: str) -> tuple[dict, torch.Tensor]:
+    """(word -> row, matrix) of a Vectors-like object (``.words`` and ``.matrix``)."""
+    for attr in ("words", "matrix"):
+        if not hasattr(vectors, attr):
+            raise TypeError(f"{what}: expected an embedfast.Vectors-like object with .words and .matrix, "
+                            f"got {type(vectors).__name__}")
+    words = list(vectors.words)
+    matrix = vectors.matrix
+    if not isinstance(matrix, torch.Tensor):
+        matrix = torch.as_tensor(matrix)
+    if matrix.dim() != 2 or matrix.shape[0] != len(words):
+        raise ValueError(f"{what}: matrix has shape {tuple(matrix.shape)} but there are {len(words)} words")
+    index: dict = {}
+    for i, w in enumerate(words):
+        index.setdefault(w, i)
+    return index, matrix
+
+
+def _csr(bags: list[list[tuple[int, float]]], dtype=torch.float32) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    counts = torch.tensor([len(b) for b in bags], dtype=torch.int64)
+    offsets = torch.zeros(len(bags) + 1, dtype=torch.int64)
+    torch.cumsum(counts, 0, out=offsets[1:])
+    rows = torch.tensor([r for b in bags for r, _ in b], dtype=torch.int64)
+    weights = torch.tensor([w for b in bags for _, w in b], dtype=dtype)
+    return offsets, rows, weights
+
+
+def vector_source(vocab: Vocab, vectors: Any, *, lowercase_fallback: bool = True, name: Optional[str] = None) -> Source:
+    """A word-level source: each target word looked up in ``vectors`` (then lower-cased, if allowed)."""
+    words = _vocab_list(vocab)
+    index, matrix = _word_index(vectors, "vector_source")
+    rows = torch.full((len(words),), -1, dtype=torch.int64)
+    found = lower = 0
+    for i, w in enumerate(words):
+        r = index.get(w)
+        if r is not None:
+            found += 1
+        elif lowercase_fallback:
+            r = index.get(w.lower())
+            if r is not None:
+                lower += 1
+        if r is not None:
+            rows[i] = r
+    present = rows >= 0
+    offsets = torch.zeros(len(words) + 1, dtype=torch.int64)
+    torch.cumsum(present.long(), 0, out=offsets[1:])
+    cov = dict(found=found, found_lowercase=lower, missing=len(words) - found - lower)
+    return Source(name or f"vectors{matrix.shape[0]}x{matrix.shape[1]}", matrix, offsets, rows[present],
+                  torch.ones(int(present.sum()), dtype=torch.float32), cov)
+
+
+def char_ngrams(word: str, nmin: int = 3, nmax: int = 6) -> list[str]:
+    """fastText-style character n-grams of ``<word>`` (lengths nmin..nmax)."""
+    w = f"<{word}>"
+    return [w[i:i + n] for n in range(nmin, nmax + 1) for i in range(len(w) - n + 1)]
+
+
+def subword_source(vocab: Vocab, vectors: Any, *, tokenize: Optional[Callable[[str], Sequence[str]]] = None,
+                   ngrams: tuple[int, int] = (3, 6), lowercase_fallback: bool = True,
+                   name: str = "subwords") -> Source:
+    """Sub-word composition: a word as the mean of the vectors of its pieces found in ``vectors``.
+
+    Pieces are ``tokenize(word)`` or, by default, the fastText character n-grams of ``<word>``. A word none of
+    whose pieces are known is missing; ``coverage`` also counts pieces looked up and found.
+    """
+    words = _vocab_list(vocab)
+    index, matrix = _word_index(vectors, "subword_source")
+    split = tokenize or (lambda w: char_ngrams(w, *ngrams))
+    bags: list[list[tuple[int, float]]] = []
+    found = lower = pieces = pieces_found = 0
+    for w in words:
+        rows = [index[p] for p in split(w) if p in index]
+        pieces += len(split(w))
+        if not rows and lowercase_fallback and w.lower() != w:
+            rows = [index[p] for p in split(w.lower()) if p in index]
+            if rows:
+                lower += 1
+        elif rows:
+            found += 1
+        pieces_found += len(rows)
+        bags.append([(r, 1.0 / len(rows)) for r in rows])
+    off, rows_t, wts = _csr(bags)
+    cov = dict(found=found, found_lowercase=lower, missing=len(words) - found - lower, pieces=pieces,
+               pieces_found=pieces_found)
+    return Source(name, matrix, off, rows_t, wts, cov)
+
+
+def huggingface_source(vocab: Vocab, model: Any, tokenizer: Any = None, *, name: str = "huggingface",
+                       lowercase_fallback: bool = False) -> Source:
+    """A transformer's input embeddings as a source: each word is the mean of its sub-word tokens' rows.
+
+    ``model`` is a model object with ``get_input_embeddings()`` or a local model directory (loaded offline with
+    ``transformers``, imported only here). ``tokenizer`` has ``encode(text, add_special_tokens=False)``
+    (a Hugging Face tokenizer) or is a callable ``word -> list[int]``; by default the tokenizer of the directory.
+    """
+    if isinstance(model, str):
+        try:
+            import transformers
+        except ImportError as exc:
+            raise ImportError("huggingface_source: loading a model from a directory needs the `transformers` "
+                              "package (pip install transformers); or pass a model object") from exc
+        path = model
+        model = transformers.AutoModel.from_pretrained(path, local_files_only=True)
+        if tokenizer is None:
+            tokenizer = transformers.AutoTokenizer.from_pretrained(path, local_files_only=True)
+    if not hasattr(model, "get_input_embeddings"):
+        raise TypeError(f"huggingface_source: model must have get_input_embeddings(), got {type(model).__name__}")
+    if tokenizer is None:
+        raise ValueError("huggingface_source: a tokenizer is required when a model object is given")
+    table = model.get_input_embeddings().weight.detach()
+    if hasattr(tokenizer, "encode"):
+        encode = lambda w: list(tokenizer.encode(w, add_special_tokens=False))  # noqa: E731
+    elif callable(tokenizer):
+        encode = lambda w: list(tokenizer(w))  # noqa: E731
+    else:
+        raise TypeError("huggingface_source: tokenizer must have encode() or be callable")
+    words = _vocab_list(vocab)
+    bags: list[list[tuple[int, float]]] = []
+    found = lower = 0
+    V = table.shape[0]
+    for w in words:
+        ids = encode(w)
+        if not ids and lowercase_fallback:
+            ids = encode(w.lower())
+            lower += bool(ids)
+        else:
+            found += bool(ids)
+        for t in ids:
+            if not (0 <= int(t) < V):
+                raise ValueError(f"huggingface_source: tokenizer gave id {t} for {w!r}, outside the {V} "
+                                 "rows of the input embeddings")
+        bags.append([(int(t), 1.0 / len(ids)) for t in ids])
+    off, rows_t, wts = _csr(bags)
+    return Source(name, table, off, rows_t, wts, dict(found=found, found_lowercase=lower,
+                                                      missing=len(words) - found - lower))
+
+
+def procrustes(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Orthogonal W [D, D] minimising ||x W - y||_F (x, y: [n, D] seed pairs), via the SVD of x^T y."""
+    if x.dim() != 2 or x.shape != y.shape:
+        raise ValueError(f"procrustes: x and y must be [n, D] of one shape, got {tuple(x.shape)} and {tuple(y.shape)}")
+    u, _, vt = torch.linalg.svd(x.double().T @ y.double())
+    return (u @ vt).to(x.dtype)
+
+
+def alignment_source(vocab: Vocab, source_vectors: Any, alignment: Mapping[str, Sequence[tuple[str, float]]], *,
+                     seed_dictionary: Optional[Sequence[tuple[str, str]]] = None, target_vectors: Any = None,
+                     normalize: bool = True, name: str = "alignment") -> Source:
+    """A word as the probability-weighted mix of the source words it aligns to.
+
+    ``alignment`` maps a target word to ``[(source word, probability), ...]``; pairs whose source word is not in
+    ``source_vectors`` are dropped (counted in ``coverage['pairs_dropped']``). With ``seed_dictionary`` (pairs
+    ``(source word, target word)``) and ``target_vectors``, the source table is first mapped into the target
+    space by the orthogonal Procrustes solution learned from the seed pairs found in both.
+    """
+    words = _vocab_list(vocab)
+    index, matrix = _word_index(source_vectors, "alignment_source")
+    cov: dict = {}
+    if seed_dictionary is not None:
+        if target_vectors is None:
+            raise ValueError("alignment_source: seed_dictionary needs target_vectors to learn the Procrustes map")
+        tindex, tmatrix = _word_index(target_vectors, "alignment_source(target_vectors)")
+        if tmatrix.shape[1] != matrix.shape[1]:
+            raise ValueError(f"alignment_source: Procrustes needs equal dims, got {matrix.shape[1]} (source) and "
+                             f"{tmatrix.shape[1]} (target)")
+        pairs = [(index[s], tindex[t]) for s, t in seed_dictionary if s in index and t in tindex]
+        if len(pairs) < 2:
+            raise ValueError(f"alignment_source: only {len(pairs)} seed pairs found in both vocabularies")
+        src_rows = torch.tensor([p[0] for p in pairs])
+        tgt_rows = torch.tensor([p[1] for p in pairs])
+        w = procrustes(matrix[src_rows].float(), tmatrix[tgt_rows].float())
+        matrix = (matrix.float() @ w).to(matrix.dtype)
+        cov["seed_pairs_used"] = len(pairs)
+        cov["seed_pairs_dropped"] = len(seed_dictionary) - len(pairs)
+    bags: list[list[tuple[int, float]]] = []
+    dropped = found = 0
+    for w in words:
+        pairs = alignment.get(w, ())
+        bag = []
+        for s, p in pairs:
+            r = index.get(s)
+            if r is None:
+                dropped += 1
+                continue
+            if not math.isfinite(float(p)) or float(p) < 0:
+                raise ValueError(f"alignment_source: probability {p!r} for ({w!r}, {s!r}) must be finite and >= 0")
+            bag.append((r, float(p)))
+        total = sum(p for _, p in bag)
+        if normalize and total > 0:
+            bag = [(r, p / total) for r, p in bag]
+        found += bool(bag)
+        bags.append(bag)
+    off, rows_t, wts = _csr(bags)
+    cov.update(found=found, found_lowercase=0, missing=len(words) - found, pairs_dropped=dropped)
+    return Source(name, matrix, off, rows_t, wts, cov)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# the module
+# ----------------------------------------------------------------------------------------------------------
+
+
+class MultiSourceEmbedding(nn.Module):
+    """Fused embedding from K pretrained tables (one ``gather_bags`` op forward and backward).
+
+    Args:
+        tables: K tensors [V_k, D] (float32/float16/bfloat16/float64, one dtype).
+        index: LongTensor [V, K]: row of word v in source k, -1 where the source lacks it.
+        weights: K fixed weights (or the initial weights when learned; default uniform).
+        learn_weights: learn ``logits`` (a = softmax(logits)); else ``weights`` stay fixed.
+        freeze_tables: tables are buffers (no gradient, no work in backward); else parameters.
+        renormalize: divide by the sum of the weights of the sources present.
+        sparse: table gradients as sparse COO rows (like ``nn.Embedding(sparse=True)``); else dense.
+        oov: words with no source: ``"zeros"``, ``"random"`` (normal with ``oov_scale``) or ``"mean"``
+            (mean of the fused vectors of the covered words).
+        mode: ``"weighted"`` (fusion by source weights) or ``"attention"`` (dynamic meta-embeddings:
+            per-source linear projection to ``project_to``, a learned scoring vector, softmax over present
+            sources).
+        project_to: output dimension; sources of another dimension get a learned ``nn.Linear`` projection
+            (required when dims differ; always used in attention mode).
+
+    ``forward(ids)`` takes ids of any shape (int64/int32) and returns ``[*ids.shape, D]``.
+    """
+
+    def __init__(self, tables: Sequence[torch.Tensor], index: torch.Tensor, *, weights: Optional[Sequence[float]] = None,
+                 learn_weights: bool = True, freeze_tables: bool = True, renormalize: bool = True,
+                 sparse: bool = False, oov: str = "zeros", oov_scale: float = 0.1, mode: str = "weighted",
+                 project_to: Optional[int] = None, names: Optional[Sequence[str]] = None,
+                 generator: Optional[torch.Generator] = None):
+        super().__init__()
+        if not isinstance(index, torch.Tensor) or index.dim() != 2:
+            raise ValueError(f"MultiSourceEmbedding: index must be a LongTensor [V, K], got "
+                             f"{getattr(index, 'shape', type(index).__name__)}")
+        if index.dtype not in (torch.int64, torch.int32):
+            raise ValueError(f"MultiSourceEmbedding: index must be int64 (or int32), got {index.dtype}")
+        tables = list(tables)
+        if index.shape[1] != len(tables):
+            raise ValueError(f"MultiSourceEmbedding: index has {index.shape[1]} columns but there are "
+                             f"{len(tables)} tables")
+        index = index.long()
+        for k, t in enumerate(tables):
+            col = index[:, k]
+            bad = (col < -1) | (col >= t.shape[0])
+            if bool(bad.any()):
+                v = int(bad.nonzero()[0, 0])
+                raise IndexError(f"MultiSourceEmbedding: index[{v}, {k}] = {int(col[v])} is out of range for source "
+                                 f"{k} (tables[{k}] has {t.shape[0]} rows; -1 marks a missing word)")
+        present = index >= 0
+        counts = present.sum(1)
+        offsets = torch.zeros(index.shape[0] + 1, dtype=torch.int64)
+        torch.cumsum(counts, 0, out=offsets[1:])
+        src = torch.arange(len(tables)).expand_as(index)[present].contiguous()
+        rows = index[present].contiguous()
+        wts = torch.ones(rows.numel())
+        self._init(tables, offsets, src, rows, wts, weights=weights, learn_weights=learn_weights,
+                   freeze_tables=freeze_tables, renormalize=renormalize, sparse=sparse, oov=oov,
+                   oov_scale=oov_scale, mode=mode, project_to=project_to, names=names, generator=generator)
+
+    # -- construction ---------------------------------------------------------------------------------------
+
+    @classmethod
+    def from_bags(cls, tables: Sequence[torch.Tensor], bag_offsets: torch.Tensor, entry_source: torch.Tensor,
+                  entry_row: torch.Tensor, entry_weight: Optional[torch.Tensor] = None, **kwargs) -> "MultiSourceEmbedding":
+        """Build from bags directly (CSR: ``bag_offsets`` [V+1], ``entry_source``/``entry_row``/``entry_weight`` [E])."""
+        self = cls.__new__(cls)
+        nn.Module.__init__(self)
+        if entry_weight is None:
+            entry_weight = torch.ones(entry_row.numel())
+        self._init(list(tables), bag_offsets.long(), entry_source.long(), entry_row.long(), entry_weight, **kwargs)
+        return self
+
+    @classmethod
+    def from_sources(cls, sources: Sequence[Source], **kwargs) -> "MultiSourceEmbedding":
+        """Fuse prepared sources (``vector_source``, ``subword_source``, ``huggingface_source``,
+        ``alignment_source``) over one target vocabulary."""
+        sources = list(sources)
+        if not sources:
+            raise ValueError("MultiSourceEmbedding.from_sources: no sources given")
+        V = sources[0].num_words
+        for s in sources:
+            if s.num_words != V:
+                raise ValueError(f"from_sources: source {s.name!r} covers {s.num_words} words, expected {V}")
+        K = len(sources)
+        counts = torch.stack([s.offsets[1:] - s.offsets[:-1] for s in sources], 1)  # [V, K]
+        offsets = torch.zeros(V + 1, dtype=torch.int64)
+        torch.cumsum(counts.sum(1), 0, out=offsets[1:])
+        # entries of word v: source 0's bag, then source 1's, ...: position = offsets[v] + sum_{j<k} counts[v, j] + i
+        E = int(offsets[-1])
+        src = torch.empty(E, dtype=torch.int64)
+        rows = torch.empty(E, dtype=torch.int64)
+        wts = torch.empty(E, dtype=torch.float32)
+        before = torch.cumsum(counts, 1) - counts
+        for k, s in enumerate(sources):
+            n_k = s.rows.numel()
+            word = torch.repeat_interleave(torch.arange(V), counts[:, k])
+            pos = offsets[word] + before[word, k] + (torch.arange(n_k) - s.offsets[word])
+            src[pos] = k
+            rows[pos] = s.rows
+            wts[pos] = s.weights.float()
+        kwargs.setdefault("names", [s.name for s in sources])
+        self = cls.from_bags([s.table for s in sources], offsets, src, rows, wts, **kwargs)
+        self.coverage = cls._coverage(sources, counts)
+        return self
+
+    @classmethod
+    def from_vectors(cls, vocab: Vocab, vectors: Sequence[Any], *, lowercase_fallback: bool = True,
+                     project_to: Optional[int] = None, **kwargs) -> "MultiSourceEmbedding":
+        """Fuse several ``embedfast.Vectors`` for a target vocabulary (list of words, or word -> id)."""
+        sources = [vector_source(vocab, v, lowercase_fallback=lowercase_fallback, name=f"source{k}")
+                   for k, v in enumerate(vectors)]
+        return cls.from_sources(sources, project_to=project_to, **kwargs)
+
+    @classmethod
+    def from_huggingface(cls, vocab: Vocab, model: Any, tokenizer: Any = None, **kwargs) -> "MultiSourceEmbedding":
+        """A vocabulary's embedding from a transformer's input embeddings (each word: mean of its sub-word rows)."""
+        kwargs.setdefault("learn_weights", False)
+        return cls.from_sources([huggingface_source(vocab, model, tokenizer)], **kwargs)
+
+    @classmethod
+    def from_alignment(cls, vocab: Vocab, source_vectors: Any, alignment: Mapping[str, Sequence[tuple[str, float]]],
+                       *, seed_dictionary=None, target_vectors=None, **kwargs) -> "MultiSourceEmbedding":
+        """A vocabulary (e.g. another language) from aligned source words; see ``alignment_source``."""
+        kwargs.setdefault("learn_weights", False)
+        src = alignment_source(vocab, source_vectors, alignment, seed_dictionary=seed_dictionary,
+                               target_vectors=target_vectors)
+        return cls.from_sources([src], **kwargs)
+
+    @classmethod
+    def from_subwords(cls, vocab: Vocab, vectors: Any, *, tokenize=None, ngrams=(3, 6), **kwargs) -> "MultiSourceEmbedding":
+        """A vocabulary from sub-word vectors: each word the mean of its pieces; see ``subword_source``."""
+        kwargs.setdefault("learn_weights", False)
+        return cls.from_sources([subword_source(vocab, vectors, tokenize=tokenize, ngrams=ngrams)], **kwargs)
+
+    def _init(self, tables, offsets, src, rows, wts, *, weights=None, learn_weights=True, freeze_tables=True,
+              renormalize=True, sparse=False, oov="zeros", oov_scale=0.1, mode="weighted", project_to=None,
+              names=None, generator=None):
+        if not tables:
+            raise ValueError("MultiSourceEmbedding: at least one table is needed")
+        K = len(tables)
+        dtype = tables[0].dtype
+        for k, t in enumerate(tables):
+            if not isinstance(t, torch.Tensor) or t.dim() != 2:
+                raise ValueError(f"MultiSourceEmbedding: tables[{k}] must be a 2-D tensor [V_k, D], got "
+                                 f"{getattr(t, 'shape', type(t).__name__)}")
+            if t.dtype != dtype:
+                raise ValueError(f"MultiSourceEmbedding: tables must share one dtype; tables[{k}] is {t.dtype}, "
+                                 f"tables[0] is {dtype}")
+        if mode not in ("weighted", "attention"):
+            raise ValueError(f"MultiSourceEmbedding: mode must be 'weighted' or 'attention', got {mode!r}")
+        if oov not in ("zeros", "random", "mean"):
+            raise ValueError(f"MultiSourceEmbedding: oov must be 'zeros', 'random' or 'mean', got {oov!r}")
+        dims = [t.shape[1] for t in tables]
+        if project_to is None and (len(set(dims)) > 1 or mode == "attention"):
+            if mode == "attention":
+                project_to = max(dims)
+            else:
+                raise ValueError(f"MultiSourceEmbedding: sources have different dims {dims}; pass project_to=D to "
+                                 "learn a per-source linear projection")
+        self.num_sources = K
+        self.names = list(names) if names is not None else [f"source{k}" for k in range(K)]
+        self.renormalize = bool(renormalize)
+        self.sparse = bool(sparse)
+        self.mode = mode
+        self.freeze_tables = bool(freeze_tables)
+        self.num_embeddings = offsets.numel() - 1
+        self.wdtype = torch.float64 if dtype == torch.float64 else torch.float32
+        self.embedding_dim = project_to if project_to is not None else dims[0]
+        for k, t in enumerate(tables):
+            t = t.detach()
+            if freeze_tables:
+                self.register_buffer(f"table_{k}", t)
+            else:
+                self.register_parameter(f"table_{k}", nn.Parameter(t.clone()))
+        self.register_buffer("bag_offsets", offsets.contiguous())
+        self.register_buffer("entry_source", src.contiguous())
+        self.register_buffer("entry_row", rows.contiguous())
+        self.register_buffer("entry_weight", wts.to(self.wdtype).contiguous())
+        if weights is None:
+            w0 = torch.full((K,), 1.0 / K, dtype=self.wdtype)
+        else:
+            w0 = torch.as_tensor(weights, dtype=self.wdtype).flatten()
+            if w0.numel() != K:
+                raise ValueError(f"MultiSourceEmbedding: weights must have one value per source ({K}), got {w0.numel()}")
+        self.learn_weights = bool(learn_weights) and mode == "weighted"
+        if self.learn_weights:
+            if bool((w0 <= 0).any()):
+                raise ValueError("MultiSourceEmbedding: learned weights start from log(weights); give positive weights")
+            self.logits = nn.Parameter(torch.log(w0 / w0.sum()))
+        else:
+            self.register_buffer("fixed_weights", w0)
+        # projections: sources whose dim differs from the output (all of them in attention mode)
+        self.projections = nn.ModuleDict()
+        self._per_source = mode == "attention" or any(d != self.embedding_dim for d in dims)
+        if self._per_source:
+            for k, d in enumerate(dims):
+                if mode == "attention" or d != self.embedding_dim:
+                    self.projections[str(k)] = nn.Linear(d, self.embedding_dim, bias=mode == "attention",
+                                                         dtype=self.wdtype if dtype == torch.float64 else torch.float32)
+            self._build_source_bags()
+        if mode == "attention":
+            self.scorer = nn.Linear(self.embedding_dim, 1, dtype=self.wdtype if dtype == torch.float64 else torch.float32)
+        # OOV policy: words with an empty bag get one entry into an extra table (source K, weight 1).
+        self.oov = oov
+        empty = (offsets[1:] == offsets[:-1]).nonzero().flatten()
+        self.register_buffer("oov_words", empty)
+        self.register_buffer("oov_rows", torch.full((self.num_embeddings,), -1, dtype=torch.int64))
+        self.oov_rows[empty] = torch.arange(empty.numel()) if oov == "random" else 0
+        if oov != "zeros" and empty.numel() > 0:
+            D = self.embedding_dim
+            if oov == "random":
+                ot = torch.randn(empty.numel(), D, generator=generator, dtype=torch.float32) * oov_scale
+            else:
+                with torch.no_grad():
+                    covered = (offsets[1:] > offsets[:-1]).nonzero().flatten()
+                    ot = torch.zeros(1, D, dtype=torch.float64)
+                    for chunk in covered.split(65536):
+                        ot += self._fused(chunk).double().sum(0, keepdim=True)
+                    ot = ot / max(1, covered.numel())
+            ot = ot.to(dtype if not self._per_source else self.wdtype)
+            if freeze_tables:
+                self.register_buffer("oov_table", ot)
+            else:
+                self.oov_table = nn.Parameter(ot)
+        else:
+            self.oov_table = None
+        if not hasattr(self, "coverage"):
+            self.coverage = self._coverage_from_bags()
+
+    def _build_source_bags(self):
+        for k in range(self.num_sources):
+            mask = self.entry_source == k
+            word = torch.repeat_interleave(torch.arange(self.num_embeddings),
+                                           self.bag_offsets[1:] - self.bag_offsets[:-1])[mask]
+            off = torch.zeros(self.num_embeddings + 1, dtype=torch.int64)
+            torch.cumsum(torch.bincount(word, minlength=self.num_embeddings), 0, out=off[1:])
+            self.register_buffer(f"src{k}_offsets", off)
+            self.register_buffer(f"src{k}_rows", self.entry_row[mask].contiguous())
+            self.register_buffer(f"src{k}_weights", self.entry_weight[mask].contiguous())
+
+    # -- forward --------------------------------------------------------------------------------------------
+
+    def tables(self) -> list[torch.Tensor]:
+        """The K source tables (buffers when frozen, parameters otherwise)."""
+        return [getattr(self, f"table_{k}") for k in range(self.num_sources)]
+
+    def source_weights(self) -> torch.Tensor:
+        """The K source weights a (softmax of the logits when learned)."""
+        return torch.softmax(self.logits, 0) if self.learn_weights else self.fixed_weights
+
+    def _fused(self, ids: torch.Tensor) -> torch.Tensor:
+        if not self._per_source:
+            return gather_bags(self.tables(), self.source_weights(), self.bag_offsets, self.entry_source,
+                               self.entry_row, self.entry_weight, ids, renormalize=self.renormalize,
+                               sparse_grad=self.sparse)
+        # per-source path (projections / attention): one single-table gather per source, then standard layers
+        ys, masks = [], []
+        one = torch.ones(1, dtype=self.wdtype)
+        for k, t in enumerate(self.tables()):
+            off = getattr(self, f"src{k}_offsets")
+            rows = getattr(self, f"src{k}_rows")
+            y = gather_bags([t], one, off, torch.zeros_like(rows), rows, getattr(self, f"src{k}_weights"), ids,
+                            renormalize=True, sparse_grad=self.sparse)
+            y = y.to(self.wdtype)
+            if str(k) in self.projections:
+                y = self.projections[str(k)](y)
+            ys.append(y)
+            masks.append(off[ids + 1] > off[ids])
+        y = torch.stack(ys, -2)  # [..., K, D]
+        m = torch.stack(masks, -1)  # [..., K]
+        if self.mode == "attention":
+            score = self.scorer(y).squeeze(-1).masked_fill(~m, float("-inf"))
+            alpha = torch.softmax(score, -1).nan_to_num(0.0)  # rows with no source: all zeros
+        else:
+            alpha = self.source_weights() * m
+            if self.renormalize:
+                alpha = alpha / alpha.sum(-1, keepdim=True).clamp_min(torch.finfo(alpha.dtype).tiny)
+        return (alpha.unsqueeze(-1) * y).sum(-2)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        """Embeddings of ``ids`` (any shape, int64/int32): ``[*ids.shape, D]``."""
+        if ids.dtype not in (torch.int64, torch.int32):
+            raise TypeError(f"MultiSourceEmbedding: ids must be int64 or int32, got {ids.dtype}")
+        ids = ids.long()
+        out = self._fused(ids)
+        if self.oov_table is not None:
+            r = self.oov_rows[ids]
+            hit = (r >= 0).unsqueeze(-1)
+            out = torch.where(hit, self.oov_table[r.clamp_min(0)].to(out.dtype), out)
+        return out
+
+    # -- utilities ------------------------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def materialize(self, freeze: bool = True, chunk: int = 65536, dtype: Optional[torch.dtype] = None) -> nn.Embedding:
+        """The fused table as ``nn.Embedding.from_pretrained`` (one row per vocabulary word)."""
+        rows = [self.forward(c) for c in torch.arange(self.num_embeddings).split(chunk)]
+        w = torch.cat(rows) if rows else torch.empty(0, self.embedding_dim)
+        if dtype is not None:
+            w = w.to(dtype)
+        return nn.Embedding.from_pretrained(w, freeze=freeze)
+
+    def _coverage_from_bags(self) -> dict:
+        counts = torch.zeros(self.num_embeddings, self.num_sources, dtype=torch.int64)
+        word = torch.repeat_interleave(torch.arange(self.num_embeddings), self.bag_offsets[1:] - self.bag_offsets[:-1])
+        counts.index_put_((word, self.entry_source), torch.ones_like(word), accumulate=True)
+        per = [dict(name=self.names[k], found=int((counts[:, k] > 0).sum()), found_lowercase=0,
+                    missing=int((counts[:, k] == 0).sum())) for k in range(self.num_sources)]
+        return dict(words=self.num_embeddings, sources=per, no_source=int((counts.sum(1) == 0).sum()))
+
+    @staticmethod
+    def _coverage(sources: Sequence[Source], counts: torch.Tensor) -> dict:
+        per = []
+        for s in sources:
+            d = dict(name=s.name)
+            d.update(s.coverage)
+            per.append(d)
+        return dict(words=counts.shape[0], sources=per, no_source=int((counts.sum(1) == 0).sum()))
+
+    def coverage_report(self) -> str:
+        """A readable table: per source, words found, found after lowercasing, missing; words with no source."""
+        c = self.coverage
+        lines = [f"{'source':<16}{'found':>10}{'lowercase':>11}{'missing':>10}"]
+        for s in c["sources"]:
+            lines.append(f"{s['name']:<16}{s['found']:>10}{s.get('found_lowercase', 0):>11}{s['missing']:>10}")
+        lines.append(f"{c['words']} words; {c['no_source']} in no source (oov policy: {self.oov})")
+        return "\n".join(lines)
+
+    def extra_repr(self) -> str:
+        return (f"{self.num_embeddings}, {self.embedding_dim}, sources={self.num_sources}, mode={self.mode!r}, "
+                f"renormalize={self.renormalize}, learn_weights={self.learn_weights}, "
+                f"freeze_tables={self.freeze_tables}, sparse={self.sparse}, oov={self.oov!r}")
+
+
+# ----------------------------------------------------------------------------------------------------------
+# demo step (called by `embedfast demo` once embedfast/demo.py exists)
+# ----------------------------------------------------------------------------------------------------------
+
+
+def _demo_step(quick: bool = True, workdir: Optional[str] = None) -> dict:
+    """Fuse three synthetic sources (15% missing each), print coverage and time forward+backward against the
+    stacked pure-PyTorch way. Returns the figures."""
+    import time
+
+    g = torch.Generator().manual_seed(0)
+    V, D, N, K = (20_000, 64, 8_192, 3) if quick else (100_000, 300, 65_536, 3)
+    tables = [torch.randn(V, D, generator=g) for _ in range(K)]
+    index = torch.stack([torch.randperm(V, generator=g) for _ in range(K)], 1)
+    index[torch.rand(V, K, generator=g) < 0.15] = -1
+    ids = torch.randint(0, V, (N,), generator=g)
+    m = MultiSourceEmbedding(tables, index, names=["glove-like", "word2vec-like", "bert-like"])
+    print(m.coverage_report())
+    logits = torch.zeros(K, requires_grad=True)
+
+    def torch_way():
+        idx = index[ids]
+        mask = idx >= 0
+        emb = torch.stack([F.embedding(idx[:, k].clamp(min=0), tables[k]) for k in range(K)], 1)
+        w = torch.softmax(logits, 0) * mask
+        w = w / w.sum(1, keepdim=True).clamp_min(1e-30)
+        return (w.unsqueeze(-1) * emb).sum(1)
+
+    def timed(fn, reps=5):
+        ts = []
+        for _ in range(reps):
+            t0 = time.perf_counter()
+            fn().sum().backward()
+            ts.append(time.perf_counter() - t0)
+        return sorted(ts)[len(ts) // 2]
+
+    t_ours, t_torch = timed(lambda: m(ids)), timed(torch_way)
+    print(f"fusion forward+backward, {K} sources {V}x{D}, {N} ids: embedfast {1e3 * t_ours:.1f} ms, "
+          f"stacked PyTorch {1e3 * t_torch:.1f} ms ({t_torch / t_ours:.1f}x)")
+    return dict(embedfast_ms=1e3 * t_ours, torch_ms=1e3 * t_torch)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# files: `embedfast fuse A B -o OUT`
+# ----------------------------------------------------------------------------------------------------------
+
+
+class _FileVectors:
+    """Minimal Vectors-like result of the raw loader (used until embedfast.load_vectors is available)."""
+
+    def __init__(self, words: list, matrix: torch.Tensor):
+        self.words, self.matrix = words, matrix
+
+
+def _load_vectors_file(path: str, binary: bool = False) -> Any:
+    try:
+        from . import load_vectors  # type: ignore[attr-defined]  # the "vec" family's loader, when present
+    except ImportError:
+        load_vectors = None
+    if load_vectors is not None:
+        return load_vectors(path, format="word2vec-bin" if binary else "auto")
+    from .ops import load_vectors_raw
+
+    matrix, wb, wo, _, _ = load_vectors_raw(path, binary=binary)
+    raw = wb.numpy().tobytes()
+    offs = wo.tolist()
+    words = [raw[offs[i]:offs[i + 1]].decode("utf-8", "replace") for i in range(len(offs) - 1)]
+    return _FileVectors(words, matrix)
+
+
+def fuse_files(paths: Sequence[str], out: str, *, weights: Optional[Sequence[float]] = None,
+               vocab: Optional[Sequence[str]] = None, lowercase_fallback: bool = True, renormalize: bool = True,
+               binary: bool = False) -> dict:
+    """Fuse vectors files (same dimension) into one GloVe-format text file ``out``.
+
+    The vocabulary is ``vocab`` or the union of the files' words (first file's order, then new words of the
+    next ones). Returns the coverage dict. Words in no source cannot happen with the union vocabulary; with a
+    given vocabulary they are written as zeros and counted in ``coverage['no_source']``.
+    """
+    vecs = [_load_vectors_file(p, binary=binary) for p in paths]
+    if vocab is None:
+        seen: dict = {}
+        for v in vecs:
+            for w in v.words:
+                seen.setdefault(w, None)
+        vocab = list(seen)
+    m = MultiSourceEmbedding.from_vectors(vocab, vecs, weights=weights, learn_weights=False,
+                                          lowercase_fallback=lowercase_fallback, renormalize=renormalize)
+    names = [str(p) for p in paths]
+    for s, n in zip(m.coverage["sources"], names):
+        s["name"] = n
+    w = m.materialize().weight.detach().float()
+    with open(out, "w", encoding="utf-8") as f:
+        for word, row in zip(vocab, w.tolist()):
+            f.write(word + " " + " ".join(f"{x:.6g}" for x in row) + "\n")
+    return m.coverage

@@ -1,0 +1,1000 @@
+"""Pretrained word vectors: load (GloVe / word2vec / fastText text, word2vec binary, gzip, native cache), save,
+look up, turn into an ``nn.Embedding``, nearest neighbours, gensim interop.
+
+The parsing is done by the C++ op ``torch.ops.embedfast.load_vectors`` (mmap, multi-threaded); this module adds
+format detection, gzip, word decoding, duplicates, vocabulary filtering, dtypes and the load report.
+"""
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import json
+import logging
+import mmap
+import os
+import shutil
+import struct
+import tempfile
+import time
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import torch
+
+from .ops import LOAD_STATS, SKIP_REASONS, load_vectors_raw
+
+logger = logging.getLogger("embedfast.vectors")
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+#: Names accepted by ``load_vectors(format=...)`` and ``Vectors.save(format=...)``.
+TEXT_FORMATS = ("text", "glove", "word2vec", "fasttext")
+LOAD_FORMATS = ("auto",) + TEXT_FORMATS + ("word2vec-bin", "native")
+SAVE_FORMATS = ("native", "glove", "word2vec", "word2vec-bin")
+
+_GZIP_MAGIC = b"\x1f\x8b"
+
+# ---- native cache layout --------------------------------------------------------------------------------
+# [0:8)   magic b"EMBFVEC\x00"
+# [8:12)  format version, uint32 little-endian
+# [12:16) length H of the JSON header, uint32 little-endian
+# [16:16+H) JSON header (UTF-8): rows, dim, dtype, byte offsets and sizes of every section, file_size
+# then, each section starting at a multiple of 64 bytes:
+#   matrix   rows*dim values, C order, little-endian, dtype as in the header
+#   words    UTF-8 words joined by "\n" (words never contain "\n": save() refuses them)
+#   offsets  int64 [rows+1]: byte offset of each word in `words` without separators (offsets[-1] = bytes)
+_NATIVE_MAGIC = b"EMBFVEC\x00"
+_NATIVE_VERSION = 1
+_ALIGN = 64
+_NATIVE_DTYPES = {"float32": torch.float32, "float64": torch.float64, "float16": torch.float16,
+                  "bfloat16": torch.bfloat16}
+_PARSE_DTYPES = (torch.float32, torch.float64)
+
+
+# =========================================================================================================
+# Load report
+# =========================================================================================================
+
+
+@dataclasses.dataclass
+class LoadReport:
+    """Everything ``load_vectors`` noticed about a file. ``str(report)`` gives a readable multi-line summary.
+
+    Nothing in the file is dropped silently: every blank line, skipped row (with its 1-based line number and
+    reason), duplicate word, invalid UTF-8 word, and row left out by ``vocab=`` / ``limit=`` is counted here.
+    """
+
+    path: str
+    format: str
+    rows: int = 0  #: rows in the returned Vectors
+    dim: int = 0
+    dtype: str = "float32"
+    gzip: bool = False
+    header: Optional[Tuple[int, int]] = None  #: (N, D) of an "N D" header, None without one
+    lines: int = 0  #: lines read (header, blank and skipped lines included); records for word2vec binary
+    rows_parsed: int = 0  #: rows the parser returned (before duplicates and vocab= filtering)
+    blank_lines: int = 0
+    skipped: List[Tuple[int, str]] = dataclasses.field(default_factory=list)  #: (line, reason) per skipped row
+    duplicates: int = 0  #: later occurrences of a word that were dropped (the first occurrence wins)
+    duplicate_examples: List[str] = dataclasses.field(default_factory=list)
+    invalid_utf8: int = 0  #: words that were not valid UTF-8 (kept, decoded with U+FFFD replacement)
+    spaced_words: int = 0  #: words containing spaces
+    bom: bool = False
+    crlf_lines: int = 0
+    truncated_last_line: bool = False  #: the last line had no newline (it was parsed if complete)
+    limit: Optional[int] = None
+    vocab_requested: Optional[int] = None  #: distinct words asked for with vocab=
+    vocab_found: Optional[int] = None
+    vocab_missing: List[str] = dataclasses.field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def skipped_rows(self) -> int:
+        """Number of malformed rows skipped (``on_error="skip"``)."""
+        return len(self.skipped)
+
+    @property
+    def dropped_rows(self) -> int:
+        """Rows of the file that are not in the result because they were malformed or duplicates."""
+        return self.skipped_rows + self.duplicates
+
+    def summary(self) -> str:
+        """One line: rows, dim, time, and every non-zero count."""
+        parts = [f"{self.rows} x {self.dim} {self.dtype} from {self.path} ({self.format}"
+                 f"{', gzip' if self.gzip else ''}) in {self.seconds:.3f} s"]
+        counts = [("blank lines", self.blank_lines), ("skipped rows", self.skipped_rows),
+                  ("duplicates", self.duplicates), ("invalid UTF-8 words", self.invalid_utf8),
+                  ("words with spaces", self.spaced_words), ("CRLF lines", self.crlf_lines),
+                  ("BOM", int(self.bom)), ("truncated last line", int(self.truncated_last_line))]
+        extra = [f"{name}: {n}" for name, n in counts if n]
+        if self.vocab_requested is not None:
+            extra.append(f"vocab: {self.vocab_found}/{self.vocab_requested} found")
+        if self.limit is not None:
+            extra.append(f"limit: {self.limit}")
+        return parts[0] + ("; " + ", ".join(extra) if extra else "")
+
+    def __str__(self) -> str:
+        lines = [
+            f"file:                {self.path}",
+            f"format:              {self.format}{' (gzip)' if self.gzip else ''}",
+            f"rows x dim:          {self.rows} x {self.dim} ({self.dtype})",
+            f"header:              {'%d %d' % self.header if self.header else 'none'}",
+            f"lines read:          {self.lines}",
+            f"rows parsed:         {self.rows_parsed}",
+            f"blank lines:         {self.blank_lines}",
+            f"skipped rows:        {self.skipped_rows}",
+        ]
+        for line, reason in self.skipped[:10]:
+            lines.append(f"  line {line}: {reason}")
+        if self.skipped_rows > 10:
+            lines.append(f"  ... and {self.skipped_rows - 10} more")
+        lines += [
+            f"duplicates dropped:  {self.duplicates}"
+            + (f" (e.g. {', '.join(map(repr, self.duplicate_examples[:5]))})" if self.duplicates else ""),
+            f"invalid UTF-8 words: {self.invalid_utf8}",
+            f"words with spaces:   {self.spaced_words}",
+            f"BOM:                 {'yes' if self.bom else 'no'}",
+            f"CRLF lines:          {self.crlf_lines}",
+            f"truncated last line: {'yes' if self.truncated_last_line else 'no'}",
+        ]
+        if self.limit is not None:
+            lines.append(f"limit:               {self.limit}")
+        if self.vocab_requested is not None:
+            lines.append(f"vocab:               {self.vocab_found} of {self.vocab_requested} found")
+        lines.append(f"load time:           {self.seconds:.3f} s")
+        return "\n".join(lines)
+
+    def as_dict(self) -> Dict[str, Any]:
+        """The report as plain data (JSON-serialisable)."""
+        d = dataclasses.asdict(self)
+        d["skipped_rows"] = self.skipped_rows
+        return d
+
+
+# =========================================================================================================
+# Vectors
+# =========================================================================================================
+
+
+class Vectors:
+    """A vocabulary of words and their vectors (an ``[N, D]`` tensor).
+
+    Args:
+        words: the N words, in row order. If a word occurs twice, lookups return its first row.
+        matrix: ``[N, D]`` floating-point tensor (kept as given, not copied).
+
+    Lookups: ``len(v)``, ``word in v``, ``v[word]`` (row), ``v.index(word)``, ``v.get_index(word, default)``.
+    The word -> row dict is built on the first lookup.
+    """
+
+    def __init__(self, words: Sequence[str], matrix: torch.Tensor, *, report: Optional[LoadReport] = None):
+        if not isinstance(matrix, torch.Tensor):
+            raise TypeError(f"Vectors: matrix must be a torch.Tensor, got {type(matrix).__name__}")
+        if matrix.dim() != 2:
+            raise ValueError(f"Vectors: matrix must be 2-D [N, D], got shape {tuple(matrix.shape)}")
+        if not matrix.is_floating_point():
+            raise ValueError(f"Vectors: matrix must be a floating-point tensor, got {matrix.dtype}")
+        if isinstance(words, _LazyWords):
+            self._lazy: Optional[_LazyWords] = words
+            n_words = words.n
+            words = None  # type: ignore[assignment]
+        else:
+            self._lazy = None
+            words = words if isinstance(words, list) else list(words)
+            n_words = len(words)
+        if n_words != matrix.shape[0]:
+            raise ValueError(f"Vectors: {n_words} words but the matrix has {matrix.shape[0]} rows "
+                             f"(shape {tuple(matrix.shape)})")
+        self._word_list: Optional[List[str]] = words
+        self._matrix = matrix
+        self._index: Optional[Dict[str, int]] = None
+        self._normed: Optional[torch.Tensor] = None
+        self.report: Optional[LoadReport] = report
+
+    # ---- basic access --------------------------------------------------------------------------------
+    @property
+    def words(self) -> List[str]:
+        """The words, in row order."""
+        return self._words
+
+    @property
+    def _words(self) -> List[str]:
+        if self._word_list is None:
+            assert self._lazy is not None
+            self._word_list = self._lazy.decode()
+            self._lazy = None
+        return self._word_list
+
+    @property
+    def matrix(self) -> torch.Tensor:
+        """The ``[N, D]`` vectors."""
+        return self._matrix
+
+    @matrix.setter
+    def matrix(self, value: torch.Tensor) -> None:
+        if not isinstance(value, torch.Tensor) or value.dim() != 2 or value.shape[0] != len(self):
+            raise ValueError(f"Vectors.matrix: expected a [{len(self)}, D] tensor, got "
+                             f"{tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__}")
+        self._matrix = value
+        self._normed = None
+
+    @property
+    def dim(self) -> int:
+        """Vector dimension D."""
+        return int(self._matrix.shape[1])
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self._matrix.dtype
+
+    @property
+    def key_to_index(self) -> Dict[str, int]:
+        """word -> row (first occurrence), built on first use."""
+        if self._index is None:
+            n = len(self)
+            # reversed so that the first occurrence of a duplicated word wins; no Python-level loop
+            self._index = dict(zip(reversed(self._words), range(n - 1, -1, -1)))
+        return self._index
+
+    def __len__(self) -> int:
+        return int(self._matrix.shape[0])
+
+    def __contains__(self, word: object) -> bool:
+        return word in self.key_to_index
+
+    def __getitem__(self, word: str) -> torch.Tensor:
+        return self._matrix[self.index(word)]
+
+    def __iter__(self):
+        return iter(self._words)
+
+    def __repr__(self) -> str:
+        return f"Vectors({len(self)} words x {self.dim}, {self._matrix.dtype})"
+
+    def index(self, word: str) -> int:
+        """Row of ``word``; KeyError if absent."""
+        try:
+            return self.key_to_index[word]
+        except KeyError:
+            raise KeyError(f"word {word!r} is not in the vectors ({len(self)} words)") from None
+
+    def get_index(self, word: str, default: Optional[int] = None) -> Optional[int]:
+        """Row of ``word``, or ``default`` if absent."""
+        return self.key_to_index.get(word, default)
+
+    def get_vector(self, word: str, norm: bool = False) -> torch.Tensor:
+        """Row of ``word`` (unit length with ``norm=True``)."""
+        i = self.index(word)
+        return self.normed()[i] if norm else self._matrix[i]
+
+    def to(self, dtype: torch.dtype) -> "Vectors":
+        """A copy with the matrix converted to ``dtype`` (words shared)."""
+        out = Vectors(self._words, self._matrix.to(dtype), report=self.report)
+        out._index = self._index
+        return out
+
+    # ---- similarity ------------------------------------------------------------------------------------
+    def normed(self) -> torch.Tensor:
+        """Rows scaled to unit L2 norm (float32 or float64; zero rows stay zero). Cached."""
+        if self._normed is None:
+            m = self._matrix
+            if m.dtype not in (torch.float32, torch.float64):
+                m = m.float()
+            norms = torch.linalg.vector_norm(m, dim=1, keepdim=True)
+            self._normed = m / norms.clamp_min(torch.finfo(m.dtype).tiny)
+        return self._normed
+
+    def most_similar(self, positive: Any = (), negative: Any = (), topn: Optional[int] = 10,
+                     restrict_vocab: Optional[int] = None) -> Any:
+        """Words closest (cosine) to the mean of the unit ``positive`` vectors minus the ``negative`` ones.
+
+        Same meaning as gensim's ``KeyedVectors.most_similar``: ``positive`` / ``negative`` are a word, a
+        vector, or lists of words, vectors or ``(word, weight)`` pairs; the query words are not returned;
+        ``restrict_vocab`` searches only the first rows. Returns ``[(word, cosine), ...]`` best first, or, with
+        ``topn=None``, the tensor of cosines to every (searched) row.
+        """
+        positive = _as_list(positive)
+        negative = _as_list(negative)
+        if isinstance(topn, int) and topn < 1:
+            return []
+        if not positive and not negative:
+            raise ValueError("most_similar: give at least one positive or negative word")
+        normed = self.normed()
+        items = [(p, 1.0) for p in positive] + [(n, -1.0) for n in negative]
+        mean = torch.zeros(self.dim, dtype=normed.dtype)
+        exclude = set()
+        total = 0.0
+        for item, sign in items:
+            weight = sign
+            if isinstance(item, tuple) and len(item) == 2 and not isinstance(item[0], (int, float)):
+                item, weight = item
+            if isinstance(item, str):
+                i = self.index(item)
+                exclude.add(i)
+                vec = normed[i]
+            else:
+                vec = torch.as_tensor(np.asarray(item) if not isinstance(item, torch.Tensor) else item)
+                if vec.shape != (self.dim,):
+                    raise ValueError(f"most_similar: a query vector must have shape ({self.dim},), "
+                                     f"got {tuple(vec.shape)}")
+                vec = vec.to(normed.dtype)
+            mean += weight * vec
+            total += abs(weight)
+        if total > 0:
+            mean /= total
+        mean = mean / torch.linalg.vector_norm(mean).clamp_min(torch.finfo(mean.dtype).tiny)
+        end = len(self) if not restrict_vocab else min(int(restrict_vocab), len(self))
+        sims = normed[:end] @ mean
+        if topn is None:
+            return sims
+        k = min(end, int(topn) + len(exclude))
+        vals, idx = torch.topk(sims, k)
+        out = []
+        for s, i in zip(vals.tolist(), idx.tolist()):
+            if i in exclude:
+                continue
+            out.append((self._words[i], float(s)))
+            if len(out) == topn:
+                break
+        return out
+
+    def similarity(self, a: str, b: str) -> float:
+        """Cosine similarity of two words."""
+        n = self.normed()
+        return float(n[self.index(a)] @ n[self.index(b)])
+
+    # ---- nn.Embedding ------------------------------------------------------------------------------
+    def to_embedding(self, vocab: Union[Sequence[str], Mapping[str, int]], *, oov: str = "normal",
+                     scale: float = 0.6, freeze: bool = False, specials: Sequence[str] = ("<pad>", "<unk>"),
+                     lowercase: bool = True, generator: Optional[torch.Generator] = None,
+                     dtype: Optional[torch.dtype] = None) -> torch.nn.Embedding:
+        """An ``nn.Embedding`` for a task vocabulary, initialised from these vectors.
+
+        Args:
+            vocab: the task words in index order (a sequence), or a ``{word: index}`` mapping with indices
+                0..V-1. ``specials`` missing from it are put first, in order.
+            oov: initialisation of words not found (and of specials other than ``<pad>``): ``"normal"``
+                (N(0, scale^2)), ``"zeros"``, or ``"mean"`` (mean of all pretrained vectors).
+            scale: standard deviation for ``oov="normal"``.
+            freeze: if True the weight does not require grad.
+            specials: special tokens; ``"<pad>"`` becomes ``padding_idx`` with a zero row.
+            lowercase: look up ``word.lower()`` when ``word`` itself is absent.
+            generator: random generator for ``oov="normal"`` (reproducible initialisation).
+            dtype: weight dtype (default: the matrix dtype).
+
+        Returns:
+            ``nn.Embedding`` with extra attributes ``itos`` (list of words by index), ``stoi`` (dict) and
+            ``coverage`` (an :class:`EmbeddingCoverage`: found / found after lowercasing / missing).
+        """
+        if oov not in ("normal", "zeros", "mean"):
+            raise ValueError(f"to_embedding: oov must be 'normal', 'zeros' or 'mean', got {oov!r}")
+        if isinstance(vocab, Mapping):
+            itos: List[Optional[str]] = [None] * len(vocab)
+            for w, i in vocab.items():
+                if not isinstance(i, int) or not 0 <= i < len(vocab) or itos[i] is not None:
+                    raise ValueError(f"to_embedding: vocab mapping must use each index 0..{len(vocab) - 1} once; "
+                                     f"{w!r} -> {i!r}")
+                itos[i] = w
+            words = list(itos)  # type: ignore[arg-type]
+        else:
+            if isinstance(vocab, str):
+                raise TypeError("to_embedding: vocab must be a sequence of words, not a string")
+            words = list(vocab)
+        present = set(words)
+        words = [s for s in specials if s not in present] + words
+        stoi: Dict[str, int] = {}
+        for i, w in enumerate(words):
+            if w in stoi:
+                raise ValueError(f"to_embedding: word {w!r} appears twice in vocab (indices {stoi[w]} and {i})")
+            stoi[w] = i
+        special_set = set(specials)
+        dtype = dtype or self._matrix.dtype
+        key_to_index = self.key_to_index
+        rows_to: List[int] = []
+        rows_from: List[int] = []
+        found = found_lower = 0
+        missing: List[str] = []
+        for i, w in enumerate(words):
+            if w in special_set:
+                continue
+            j = key_to_index.get(w)
+            if j is not None:
+                found += 1
+            elif lowercase and (j := key_to_index.get(w.lower())) is not None:
+                found_lower += 1
+            else:
+                missing.append(w)
+                continue
+            rows_to.append(i)
+            rows_from.append(j)
+        V, D = len(words), self.dim
+        if oov == "normal":
+            weight = torch.randn(V, D, generator=generator, dtype=torch.float32) * scale
+            weight = weight.to(dtype)
+        elif oov == "zeros":
+            weight = torch.zeros(V, D, dtype=dtype)
+        else:
+            mean = self._matrix.double().mean(0) if len(self) else torch.zeros(D, dtype=torch.float64)
+            weight = mean.to(dtype).expand(V, D).clone()
+        if rows_to:
+            weight[torch.tensor(rows_to)] = self._matrix[torch.tensor(rows_from)].to(dtype)
+        pad = stoi.get("<pad>") if "<pad>" in special_set else None
+        if pad is not None:
+            weight[pad] = 0
+        emb = torch.nn.Embedding.from_pretrained(weight, freeze=freeze, padding_idx=pad)
+        emb.itos = words  # type: ignore[assignment]
+        emb.stoi = stoi  # type: ignore[assignment]
+        emb.coverage = EmbeddingCoverage(total=V - sum(1 for s in specials if s in stoi), found=found,
+                                         found_lowercase=found_lower, missing=len(missing),
+                                         missing_words=missing)  # type: ignore[assignment]
+        return emb
+
+    # ---- gensim ------------------------------------------------------------------------------------
+    @classmethod
+    def from_gensim(cls, kv: Any) -> "Vectors":
+        """Vectors from a gensim ``KeyedVectors`` (the matrix shares memory with ``kv.vectors`` if writable)."""
+        arr = np.ascontiguousarray(kv.vectors)
+        if not arr.flags.writeable:
+            arr = arr.copy()
+        return cls([str(k) for k in kv.index_to_key], torch.from_numpy(arr))
+
+    def to_gensim(self) -> Any:
+        """A gensim ``KeyedVectors`` with these words and vectors (matrix shared when it is float32/64 on CPU)."""
+        KeyedVectors = _import_gensim_keyedvectors()
+        m = self._matrix.detach().cpu()
+        if m.dtype not in (torch.float32, torch.float64):
+            m = m.float()
+        arr = m.contiguous().numpy()
+        kv = KeyedVectors(self.dim, count=0, dtype=arr.dtype)
+        kv.index_to_key = list(self._words)
+        kv.key_to_index = dict(self.key_to_index)
+        kv.vectors = arr
+        kv.next_index = len(self._words)
+        return kv
+
+    # ---- save --------------------------------------------------------------------------------------
+    def save(self, path: PathLike, format: str = "native", *, precision: Optional[int] = None) -> None:
+        """Write the vectors.
+
+        Args:
+            path: output file (``.gz`` is gzip-compressed for the text formats).
+            format: ``"native"`` (mmap cache, fastest to reload), ``"glove"`` (text, no header),
+                ``"word2vec"`` (text with an "N D" header) or ``"word2vec-bin"`` (word2vec binary, float32).
+                The word2vec formats are read by gensim's ``KeyedVectors.load_word2vec_format``.
+            precision: significant digits for text formats. Default: the fewest of 6 or 9 digits per row that
+                give back exactly the same float32 values.
+        """
+        path = os.fspath(path)
+        if format not in SAVE_FORMATS:
+            raise ValueError(f"Vectors.save: format must be one of {SAVE_FORMATS}, got {format!r}")
+        for w in self._words:
+            if not w or "\n" in w or w != w.strip(" \t\r\v\f"):
+                raise ValueError(f"Vectors.save: word {w!r} cannot be written (empty, a newline, or "
+                                 "leading/trailing whitespace)")
+        if format == "word2vec-bin":
+            bad = next((w for w in self._words if " " in w or "\t" in w), None)
+            if bad is not None:
+                raise ValueError(f"Vectors.save: word {bad!r} contains whitespace, which word2vec binary cannot "
+                                 "store; use format='glove' or 'native'")
+        if format == "native":
+            _save_native(self, path)
+            return
+        opener = gzip.open if path.endswith(".gz") else open
+        tmp = path + ".tmp"
+        with opener(tmp, "wb") as f:
+            if format == "word2vec-bin":
+                _write_word2vec_binary(self, f)
+            else:
+                _write_text(self, f, header=(format == "word2vec"), precision=precision)
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, path: PathLike, **kwargs: Any) -> "Vectors":
+        """Same as :func:`load_vectors`."""
+        return load_vectors(path, **kwargs)
+
+
+class _LazyWords:
+    """Words of a native file, decoded on first use (``n`` words joined by newlines in ``blob``)."""
+
+    def __init__(self, blob: bytes, n: int):
+        self.blob, self.n = blob, n
+
+    def decode(self) -> List[str]:
+        return self.blob.decode("utf-8", "replace").split("\n") if self.n else []
+
+
+@dataclasses.dataclass
+class EmbeddingCoverage:
+    """How much of a task vocabulary ``Vectors.to_embedding`` found (specials not counted)."""
+
+    total: int
+    found: int
+    found_lowercase: int
+    missing: int
+    missing_words: List[str]
+
+    @property
+    def ratio(self) -> float:
+        """Fraction of the (non-special) vocabulary that got a pretrained vector."""
+        return (self.found + self.found_lowercase) / self.total if self.total else 1.0
+
+    def __str__(self) -> str:
+        return (f"{self.found + self.found_lowercase}/{self.total} words have vectors ({100 * self.ratio:.1f}%): "
+                f"{self.found} exact, {self.found_lowercase} after lowercasing, {self.missing} missing")
+
+
+def _as_list(x: Any) -> list:
+    if x is None:
+        return []
+    if isinstance(x, (str, np.ndarray, torch.Tensor)):
+        return [x]
+    if isinstance(x, tuple) and len(x) == 2 and isinstance(x[0], str) and isinstance(x[1], (int, float)):
+        return [x]
+    return list(x)
+
+
+def _import_gensim_keyedvectors():
+    try:
+        from gensim.models import KeyedVectors
+    except ImportError as exc:
+        raise ImportError("this needs gensim: pip install gensim (or pip install 'embedfast[gensim]')") from exc
+    return KeyedVectors
+
+
+# =========================================================================================================
+# Writers
+# =========================================================================================================
+
+_CHUNK_ROWS = 8192
+
+
+def _rows_as_float32_numpy(m: torch.Tensor) -> np.ndarray:
+    m = m.detach().cpu()
+    if m.dtype != torch.float32:
+        m = m.float()
+    return m.contiguous().numpy()
+
+
+def _write_text(v: Vectors, f, *, header: bool, precision: Optional[int]) -> None:
+    n, d = len(v), v.dim
+    if header:
+        f.write(f"{n} {d}\n".encode())
+    m = v.matrix.detach().cpu()
+    as64 = m.dtype == torch.float64
+    arr = m.contiguous().numpy() if as64 else _rows_as_float32_numpy(m)
+    tight = None if precision is not None else (6 if not as64 else 9)
+    wide = precision if precision is not None else (9 if not as64 else 17)
+    fmt_wide = " ".join([f"%.{wide}g"] * d) + "\n"
+    fmt_tight = " ".join([f"%.{tight}g"] * d) + "\n" if tight else None
+    for start in range(0, n, _CHUNK_ROWS):
+        block = arr[start:start + _CHUNK_ROWS]
+        rows = block.tolist()
+        words = v.words[start:start + _CHUNK_ROWS]
+        if fmt_tight is not None:
+            # a row is written with `tight` digits when that gives back exactly the same values
+            text = [fmt_tight % tuple(r) for r in rows]
+            back = np.array(" ".join(text).split(), dtype=np.float64).reshape(block.shape).astype(block.dtype)
+            ok = (back == block).all(axis=1) | (np.isnan(block).all(axis=1) & np.isnan(back).all(axis=1))
+            lines = [w + " " + (t if good else fmt_wide % tuple(r))
+                     for w, t, good, r in zip(words, text, ok.tolist(), rows)]
+        else:
+            lines = [w + " " + fmt_wide % tuple(r) for w, r in zip(words, rows)]
+        f.write("".join(lines).encode("utf-8"))
+
+
+def _write_word2vec_binary(v: Vectors, f) -> None:
+    n, d = len(v), v.dim
+    f.write(f"{n} {d}\n".encode())
+    arr = _rows_as_float32_numpy(v.matrix).astype("<f4", copy=False)
+    for start in range(0, n, _CHUNK_ROWS):
+        block = arr[start:start + _CHUNK_ROWS]
+        words = v.words[start:start + _CHUNK_ROWS]
+        f.write(b"".join(w.encode("utf-8") + b" " + row.tobytes() + b"\n" for w, row in zip(words, block)))
+
+
+def _align(x: int) -> int:
+    return (x + _ALIGN - 1) // _ALIGN * _ALIGN
+
+
+def _join_words(words: List[str]) -> Tuple[bytes, np.ndarray]:
+    """UTF-8 words joined by newlines, and int64 offsets [N+1] of each word in the unseparated byte string."""
+    blob = "\n".join(words).encode("utf-8")
+    n = len(words)
+    if n == 0:
+        return b"", np.zeros(1, np.int64)
+    raw = np.frombuffer(blob, np.uint8)
+    seps = np.flatnonzero(raw == 10)
+    if len(seps) != n - 1:
+        raise ValueError("Vectors.save: a word contains a newline")
+    # end of word i in the separated blob is seps[i] (or len(blob)); minus the i separators before it
+    ends = np.empty(n, np.int64)
+    ends[:-1] = seps
+    ends[-1] = len(blob)
+    offsets = np.zeros(n + 1, np.int64)
+    offsets[1:] = ends - np.arange(n, dtype=np.int64)
+    return blob, offsets
+
+
+def _save_native(v: Vectors, path: str) -> None:
+    m = v.matrix.detach().cpu().contiguous()
+    dtype_name = str(m.dtype).replace("torch.", "")
+    if dtype_name not in _NATIVE_DTYPES:
+        raise ValueError(f"Vectors.save: native format stores float32/float64/float16/bfloat16, not {m.dtype}")
+    blob, offsets = _join_words(v.words)
+    n, d = m.shape
+    mat_bytes = m.numel() * m.element_size()
+    header: Dict[str, Any] = {"rows": int(n), "dim": int(d), "dtype": dtype_name, "byteorder": "little",
+                              "matrix_offset": 0, "matrix_nbytes": mat_bytes, "words_offset": 0,
+                              "words_nbytes": len(blob), "offsets_offset": 0, "offsets_nbytes": 8 * (n + 1),
+                              "file_size": 0, "writer": "embedfast",
+                              "unique": len(set(v.words)) == len(v)}
+    # offsets depend on the header length, which depends on the offsets: fix the width by padding numbers
+    for _ in range(3):
+        hjson = json.dumps(header, sort_keys=True).encode()
+        start = _align(16 + len(hjson) + 32)
+        header["matrix_offset"] = start
+        header["words_offset"] = _align(start + mat_bytes)
+        header["offsets_offset"] = _align(header["words_offset"] + len(blob))
+        header["file_size"] = header["offsets_offset"] + 8 * (n + 1)
+    hjson = json.dumps(header, sort_keys=True).encode()
+    if 16 + len(hjson) > header["matrix_offset"]:  # pragma: no cover - 32 bytes of slack covers digit growth
+        raise RuntimeError("native header does not fit")
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as f:
+        f.write(_NATIVE_MAGIC + struct.pack("<II", _NATIVE_VERSION, len(hjson)) + hjson)
+        f.write(b"\0" * (header["matrix_offset"] - f.tell()))
+        if mat_bytes:
+            f.write(m.view(torch.uint8).reshape(-1).numpy().tobytes() if m.dtype == torch.bfloat16
+                    else memoryview(m.numpy()).cast("B"))
+        f.write(b"\0" * (header["words_offset"] - f.tell()))
+        f.write(blob)
+        f.write(b"\0" * (header["offsets_offset"] - f.tell()))
+        f.write(offsets.astype("<i8").tobytes())
+    os.replace(tmp, path)
+
+
+def _native_error(path: str, msg: str) -> ValueError:
+    return ValueError(f"'{path}': not a valid embedfast native vectors file: {msg}")
+
+
+def _load_native(path: str, *, limit: Optional[int] = None) -> Tuple[Any, torch.Tensor, Dict[str, Any]]:
+    size = os.path.getsize(path)
+    with open(path, "rb") as f:
+        head = f.read(16)
+        if len(head) < 16 or head[:8] != _NATIVE_MAGIC:
+            raise _native_error(path, "bad magic bytes (or file shorter than 16 bytes)")
+        version, hlen = struct.unpack("<II", head[8:16])
+        if version != _NATIVE_VERSION:
+            raise _native_error(path, f"format version {version}, this embedfast reads version {_NATIVE_VERSION}")
+        if 16 + hlen > size:
+            raise _native_error(path, f"truncated: the JSON header needs {16 + hlen} bytes, file has {size}")
+        try:
+            h = json.loads(f.read(hlen).decode())
+            n, d, dtype_name = int(h["rows"]), int(h["dim"]), h["dtype"]
+            sections = {k: (int(h[k + "_offset"]), int(h[k + "_nbytes"])) for k in ("matrix", "words", "offsets")}
+            file_size = int(h["file_size"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise _native_error(path, f"corrupt JSON header ({exc})") from None
+    if dtype_name not in _NATIVE_DTYPES:
+        raise _native_error(path, f"unknown dtype {dtype_name!r}")
+    dtype = _NATIVE_DTYPES[dtype_name]
+    if size != file_size:
+        raise _native_error(path, f"{'truncated' if size < file_size else 'has trailing bytes'}: the header says "
+                                  f"{file_size} bytes, the file has {size}")
+    itemsize = torch.empty(0, dtype=dtype).element_size()
+    if n < 0 or d < 0 or sections["matrix"][1] != n * d * itemsize or sections["offsets"][1] != 8 * (n + 1):
+        raise _native_error(path, f"section sizes do not match {n} rows x {d} {dtype_name}")
+    for name, (off, nb) in sections.items():
+        if off < 16 + hlen or off + nb > size or off % _ALIGN:
+            raise _native_error(path, f"section {name} [{off}, {off + nb}) lies outside the file or is misaligned")
+    # map the whole file privately (copy-on-write): pages are read lazily, the tensors are writable
+    whole = torch.from_file(path, shared=False, size=size, dtype=torch.uint8) if size else torch.empty(0, dtype=torch.uint8)
+    mo, mb = sections["matrix"]
+    matrix = whole[mo:mo + mb].view(dtype).view(n, d)
+    oo, ob = sections["offsets"]
+    offsets = whole[oo:oo + ob].view(torch.int64).numpy()
+    wo, wb = sections["words"]
+    nbytes = wb - max(n - 1, 0)
+    if offsets[0] != 0 or offsets[-1] != nbytes or (n and np.any(np.diff(offsets) < 0)):
+        raise _native_error(path, "word offsets are corrupt")
+    raw = whole[wo:wo + wb].numpy()
+    if n and int(np.count_nonzero(raw == 10)) != n - 1:
+        raise _native_error(path, f"the words section does not hold {n} words")
+    if limit is not None and limit < n:
+        cut = int(offsets[limit]) + limit  # bytes of the first `limit` words and their separators
+        raw, n, matrix = raw[:max(cut - 1, 0)], limit, matrix[:limit]
+    # words are decoded on first use (most of the reload time otherwise); the check above already
+    # guarantees n words
+    return _LazyWords(raw.tobytes(), n), matrix, h
+
+
+# =========================================================================================================
+# Loading
+# =========================================================================================================
+
+
+_SNIFF_BYTES = 1 << 16
+
+
+def _sniff(path: str, nbytes: int = _SNIFF_BYTES) -> bytes:
+    with open(path, "rb") as f:
+        return f.read(nbytes)
+
+
+def _is_word2vec_binary(head: bytes) -> bool:
+    """A "N D" header line followed by records that are not text: control bytes anywhere in the sample, or a
+    first line that is not a word and D numbers and bytes that are not UTF-8."""
+    nl = head.find(b"\n")
+    if nl < 0:
+        return False
+    fields = head[:nl].split()
+    if len(fields) != 2 or not all(f.isdigit() for f in fields):
+        return False
+    dim = int(fields[1])
+    body = head[nl + 1:]
+    if dim <= 0 or not body:
+        return False
+    if body.translate(None, _TEXT_BYTES):  # some byte that text files do not contain
+        return True
+    line = body.split(b"\n", 1)[0].split()
+    if len(line) >= dim + 1:
+        try:
+            [float(x) for x in line[-dim:]]
+            return False
+        except ValueError:
+            pass
+    if _walk_binary_records(body, int(fields[0]), dim, complete=len(head) < _SNIFF_BYTES):
+        return True
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        # a multi-byte character cut by the end of the sample does not count
+        return not (len(head) >= _SNIFF_BYTES and exc.start >= len(body) - 3)
+    return False
+
+
+def _walk_binary_records(body: bytes, rows: int, dim: int, complete: bool) -> bool:
+    """True if ``body`` is laid out as word2vec binary records (word, space, 4*dim bytes, optional newline),
+    ending exactly after ``rows`` records when the sample is the whole file."""
+    pos, r = 0, 0
+    while r < rows and pos < len(body):
+        sp = body.find(b" ", pos)
+        if sp < 0 or b"\n" in body[pos + (body[pos:pos + 1] == b"\n"):sp]:
+            return False
+        pos = sp + 1 + 4 * dim
+        if pos > len(body):
+            return not complete
+        if body[pos:pos + 1] == b"\n":
+            pos += 1
+        r += 1
+    return r == rows and pos == len(body) if complete else r > 0
+
+
+_TEXT_BYTES = bytes([9, 10, 11, 12, 13]) + bytes(range(32, 127)) + bytes(range(128, 256))
+
+
+def _gunzip_to_temp(path: str) -> str:
+    fd, tmp = tempfile.mkstemp(prefix="embedfast-", suffix=".vec")
+    try:
+        with os.fdopen(fd, "wb") as out, gzip.open(path, "rb") as src:
+            shutil.copyfileobj(src, out, length=1 << 22)
+    except (OSError, EOFError, gzip.BadGzipFile) as exc:  # type: ignore[attr-defined]
+        os.unlink(tmp)
+        raise ValueError(f"'{path}': cannot decompress gzip data: {exc}") from None
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    return tmp
+
+
+def _decode_words(word_bytes: torch.Tensor, offsets: torch.Tensor) -> List[str]:
+    """Decode the op's words (bytes back to back + offsets) to str with U+FFFD replacement, without a Python
+    loop: newlines are inserted between the words with numpy, then one decode and one split."""
+    n = offsets.numel() - 1
+    if n <= 0:
+        return []
+    wb = word_bytes.numpy()
+    off = offsets.numpy()
+    if n == 1:
+        return [wb.tobytes().decode("utf-8", "replace")]
+    if np.any(wb == 10):  # a word with a newline (possible only in word2vec binary): decode one by one
+        raw = wb.tobytes()
+        return [raw[off[i]:off[i + 1]].decode("utf-8", "replace") for i in range(n)]
+    total = wb.size + n - 1
+    # the separator after word i lands at offsets[i+1] + i; everything else is the words' bytes in order
+    keep = np.ones(total, bool)
+    keep[off[1:-1] + np.arange(n - 1, dtype=np.int64)] = False
+    out = np.full(total, 10, np.uint8)
+    out[keep] = wb
+    del keep
+    text = out.tobytes().decode("utf-8", "replace")
+    del out  # keep the peak memory low: only the text and the list exist while splitting
+    return text.split("\n")
+
+
+def _resolve_format(path: str, fmt: str) -> Tuple[str, bool]:
+    """(format, is_gzip) for ``path``; format is one of text/glove/word2vec/fasttext/word2vec-bin/native."""
+    head = _sniff(path, 1 << 12)
+    gz = head[:2] == _GZIP_MAGIC
+    if fmt != "auto":
+        return fmt, gz
+    if gz:
+        with gzip.open(path, "rb") as g:
+            try:
+                head = g.read(_SNIFF_BYTES)
+            except (OSError, EOFError) as exc:
+                raise ValueError(f"'{path}': cannot decompress gzip data: {exc}") from None
+    else:
+        head = _sniff(path)
+    if head[:8] == _NATIVE_MAGIC:
+        return "native", gz
+    if _is_word2vec_binary(head):
+        return "word2vec-bin", gz
+    return "text", gz
+
+
+def load_vectors(path: PathLike, *, format: str = "auto", limit: Optional[int] = None,
+                 vocab: Optional[Iterable[str]] = None, dtype: torch.dtype = torch.float32,
+                 on_error: str = "raise", threads: Optional[int] = None) -> Vectors:
+    """Load pretrained word vectors.
+
+    Args:
+        path: a GloVe / word2vec / fastText text file, a word2vec binary file, an embedfast native file, or
+            any of these gzip-compressed.
+        format: ``"auto"`` (detect), ``"text"`` / ``"glove"`` (text, an "N D" header is detected),
+            ``"word2vec"`` / ``"fasttext"`` (text with a required "N D" header), ``"word2vec-bin"``, ``"native"``.
+        limit: read only the first ``limit`` rows of the file.
+        vocab: keep only these words (the report says how many were found and lists the missing ones).
+        dtype: float32 / float64 (parsed directly), float16 / bfloat16 (converted after parsing).
+        on_error: ``"raise"``: a malformed row raises ValueError naming the file and line; ``"skip"``: it is
+            skipped, and listed (line number, reason) in ``report.skipped``.
+        threads: parser threads (default: ``torch.get_num_threads()``).
+
+    Returns:
+        :class:`Vectors` with ``.report`` (a :class:`LoadReport`). Words are decoded from UTF-8 with
+        replacement of invalid bytes (counted). A word that occurs twice keeps its first row (counted).
+    """
+    t0 = time.perf_counter()
+    path = os.fspath(path)
+    if format not in LOAD_FORMATS:
+        raise ValueError(f"load_vectors: format must be one of {LOAD_FORMATS}, got {format!r}")
+    if on_error not in ("raise", "skip"):
+        raise ValueError(f"load_vectors: on_error must be 'raise' or 'skip', got {on_error!r}")
+    if dtype not in (torch.float32, torch.float64, torch.float16, torch.bfloat16):
+        raise ValueError(f"load_vectors: dtype must be float32, float64, float16 or bfloat16, got {dtype}")
+    if limit is not None and (not isinstance(limit, int) or limit < 0):
+        raise ValueError(f"load_vectors: limit must be a non-negative int or None, got {limit!r}")
+    if threads is not None and (not isinstance(threads, int) or threads < 0):
+        raise ValueError(f"load_vectors: threads must be a non-negative int or None, got {threads!r}")
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"load_vectors: no such file: '{path}'")
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"load_vectors: '{path}' is a directory, not a vectors file")
+    if os.path.getsize(path) == 0:
+        raise ValueError(f"load_vectors: '{path}' is empty (0 bytes): no vectors to load")
+
+    fmt, gz = _resolve_format(path, format)
+    parse_path, tmp = path, None
+    if gz:
+        tmp = _gunzip_to_temp(path)
+        parse_path = tmp
+        if os.path.getsize(tmp) == 0:
+            os.unlink(tmp)
+            raise ValueError(f"load_vectors: '{path}' decompresses to an empty file: no vectors to load")
+        if format == "auto" and fmt == "text" and _sniff(tmp, 8) == _NATIVE_MAGIC:
+            fmt = "native"
+    report = LoadReport(path=path, format=fmt, gzip=gz, limit=limit)
+    try:
+        if fmt == "native":
+            words, matrix, h = _load_native(parse_path, limit=limit)
+            report.rows_parsed = report.lines = words.n
+            report.dim = int(h["dim"])
+            if h.get("unique") and vocab is None:
+                # saved without duplicates: nothing to decode or check now
+                if matrix.dtype != dtype:
+                    matrix = matrix.to(dtype)
+                report.rows, report.dtype = words.n, str(dtype).replace("torch.", "")
+                report.seconds = time.perf_counter() - t0
+                _log_report(report)
+                return Vectors(words, matrix, report=report)
+            words = words.decode()
+            dup_rows = None
+        else:
+            words, matrix, dup_rows = _parse(parse_path, path, fmt, report, limit=limit, on_error=on_error,
+                                   threads=threads, parse_dtype=dtype if dtype in _PARSE_DTYPES else torch.float32)
+    finally:
+        if tmp is not None:
+            os.unlink(tmp)
+
+    # duplicates: the first occurrence wins. The parser finds repeated words (as bytes); words decoded with
+    # replacement characters, and native files, are checked here on the decoded strings.
+    if dup_rows is None and _may_have_duplicates(words):
+        index = dict(zip(reversed(words), range(len(words) - 1, -1, -1)))
+        dup_mask = np.ones(len(words), bool)
+        dup_mask[np.fromiter(index.values(), np.int64, len(index))] = False
+        del index
+        dup_rows = np.flatnonzero(dup_mask)
+    if dup_rows is not None and dup_rows.size:
+        keep_mask = np.ones(len(words), bool)
+        keep_mask[dup_rows] = False
+        keep = np.flatnonzero(keep_mask)
+        report.duplicates = int(dup_rows.size)
+        report.duplicate_examples = [words[i] for i in dup_rows[:10]]
+        words = [words[i] for i in keep]
+        matrix = matrix[torch.from_numpy(keep)]
+
+    if vocab is not None:
+        wanted = list(dict.fromkeys(vocab))
+        full = dict(zip(reversed(words), range(len(words) - 1, -1, -1)))
+        hits = [full.get(w) for w in wanted]
+        report.vocab_requested = len(wanted)
+        report.vocab_missing = [w for w, i in zip(wanted, hits) if i is None]
+        keep = np.sort(np.array([i for i in hits if i is not None], dtype=np.int64))
+        report.vocab_found = int(keep.size)
+        del full
+        words = [words[i] for i in keep]
+        matrix = matrix[torch.from_numpy(keep)]
+
+    if matrix.dtype != dtype:
+        matrix = matrix.to(dtype)
+    report.rows, report.dim = len(words), int(matrix.shape[1])
+    report.dtype = str(dtype).replace("torch.", "")
+    report.seconds = time.perf_counter() - t0
+    out = Vectors(words, matrix, report=report)
+    _log_report(report)
+    return out
+
+
+def _parse(parse_path: str, path: str, fmt: str, report: LoadReport, *, limit: Optional[int], on_error: str,
+           threads: Optional[int], parse_dtype: torch.dtype) -> Tuple[List[str], torch.Tensor, Optional[np.ndarray]]:
+    """Runs the op; returns (words, matrix, duplicate rows, or None when they must be found on the decoded words)."""
+    header = {"text": -1, "glove": -1, "word2vec": 1, "fasttext": 1}.get(fmt, -1)
+    try:
+        matrix, word_bytes, offsets, stats, skipped, duplicates = load_vectors_raw(
+            parse_path, header=header, limit=-1 if limit is None else limit, binary=(fmt == "word2vec-bin"),
+            skip_errors=(on_error == "skip"), num_threads=threads or 0, dtype=parse_dtype)
+    except (ValueError, RuntimeError) as exc:
+        msg = str(exc)
+        if parse_path != path:  # gzip: name the user's file, not the temporary one
+            msg = msg.replace(parse_path, path)
+        raise type(exc)(msg) from None
+    s = dict(zip(LOAD_STATS, stats.tolist()))
+    report.lines = s["lines"]
+    report.rows_parsed = s["rows"]
+    report.dim = s["dim"]
+    report.header = (s["header_rows"], s["header_dim"]) if s["header_rows"] >= 0 else None
+    report.blank_lines = s["blank_lines"]
+    report.spaced_words = s["spaced_words"]
+    report.invalid_utf8 = s["invalid_utf8"]
+    report.bom = bool(s["bom"])
+    report.crlf_lines = s["crlf_lines"]
+    report.truncated_last_line = bool(s["truncated_last_line"])
+    report.skipped = [(int(line), SKIP_REASONS.get(int(code), f"reason {int(code)}"))
+                      for line, code in skipped.tolist()]
+    words = _decode_words(word_bytes, offsets)
+    # Distinct invalid byte sequences can decode to the same string: then check the decoded words instead.
+    dup_rows = duplicates.numpy() if report.invalid_utf8 == 0 else None
+    return words, matrix, dup_rows
+
+
+def _may_have_duplicates(words: List[str]) -> bool:
+    """False when all words are distinct, shown by distinct str hashes (sorted int64 array: much less memory than
+    a set of the words; the hashes stay cached in the str objects for the index built later). True when two
+    hashes are equal (then the caller checks with a dict)."""
+    if len(words) < 2:
+        return False
+    h = np.fromiter(map(hash, words), np.int64, len(words))
+    h.sort()
+    return bool(np.any(h[1:] == h[:-1]))
+
+
+def _log_report(report: LoadReport) -> None:
+    logger.info("load_vectors: %s", report.summary())
+    if report.dropped_rows:
+        where = ", ".join(f"line {ln} ({why})" for ln, why in report.skipped[:5])
+        more = " ..." if report.skipped_rows > 5 else ""
+        logger.warning("load_vectors: '%s': %d malformed rows skipped%s; %d duplicate words dropped%s",
+                       report.path, report.skipped_rows, f" [{where}{more}]" if where else "", report.duplicates,
+                       f" (e.g. {', '.join(map(repr, report.duplicate_examples[:3]))})" if report.duplicates
+                       else "")
