@@ -3,7 +3,7 @@
 Every rank reads the whole corpus and builds the same vocabulary (deterministic), starts from the same initial
 tables (broadcast from rank 0), and trains with the fused SGNS op on its own shard: a contiguous, sentence-aligned
 slice of the encoded corpus holding about ``1 / world_size`` of the tokens. Every ``sync_every`` tokens (per rank)
-the ranks average ``w_in`` and ``w_out`` with ``all_reduce``; the epoch ends with an average, so after training
+the ranks average ``w_in`` and ``w_out`` with ``all_reduce`` (or add up their changes, ``combine="sum"``); the epoch ends with an average, so after training
 every rank holds the same tables.
 
 Schedule and seeds: each rank's shard is cut into the same number of rounds per epoch (the most any shard needs
@@ -69,14 +69,14 @@ def _rounds(offsets: torch.Tensor, s0: int, s1: int, n_rounds: int) -> list[int]
     return b
 
 
-def _average(tensors, world: int) -> None:
+def _average(tensors, world: int, group=None) -> None:
     for t in tensors:
-        dist.all_reduce(t, op=dist.ReduceOp.SUM)
+        dist.all_reduce(t, op=dist.ReduceOp.SUM, group=group)
         t.div_(world)
 
 
-def train_distributed(w2v: Word2Vec, corpus: Corpus, *, sync_every: int = 1_000_000, progress: bool = True,
-                      group: Optional[dist.ProcessGroup] = None) -> Word2Vec:
+def train_distributed(w2v: Word2Vec, corpus: Corpus, *, sync_every: int = 1_000_000, combine: str = "mean",
+                      progress: bool = True, group: Optional[dist.ProcessGroup] = None) -> Word2Vec:
     """Train ``w2v`` data-parallel across the ranks of the default process group (see the module docstring).
 
     Args:
@@ -84,6 +84,9 @@ def train_distributed(w2v: Word2Vec, corpus: Corpus, *, sync_every: int = 1_000_
             NCCL give each rank its GPU, e.g. ``device=f"cuda:{local_rank}"``).
         corpus: a text file or an iterable of token lists, the same on every rank.
         sync_every: tokens each rank trains between two averages of the tables (at least one average per epoch).
+        combine: "mean" averages the ranks' tables (model averaging: each rank's update counts 1/world);
+            "sum" adds up the ranks' changes since the last sync (like Hogwild threads: every update counts in
+            full; keeps one more copy of the tables).
         progress: tqdm bar on rank 0 (tokens of all ranks, words/s, loss).
     Returns ``w2v`` with the averaged tables (the same on every rank); ``w2v.loss_history`` holds the mean loss
     per pair over all ranks at each average, ``w2v.dist_stats`` the figures of the run.
@@ -91,6 +94,8 @@ def train_distributed(w2v: Word2Vec, corpus: Corpus, *, sync_every: int = 1_000_
     if not dist.is_initialized():
         raise RuntimeError("train_distributed: no process group (call torch.distributed.init_process_group or "
                            "embedfast.distributed.init_from_env first)")
+    if combine not in ("mean", "sum"):
+        raise ValueError(f"train_distributed: combine must be 'mean' or 'sum', got {combine!r}")
     if not isinstance(sync_every, int) or sync_every < 1:
         raise ValueError(f"train_distributed: sync_every must be an int >= 1, got {sync_every!r}")
     rank, world = dist.get_rank(group), dist.get_world_size(group)
@@ -125,6 +130,7 @@ def train_distributed(w2v: Word2Vec, corpus: Corpus, *, sync_every: int = 1_000_
         ids_d, off_d = ids.to(dev), offsets.to(dev)
         keep, thr, alias = keep.to(dev), thr.to(dev), alias.to(dev)
     threads = w2v._threads()
+    snap = [w2v.w_in.clone(), w2v.w_out.clone()] if combine == "sum" else None
     bar = None
     if progress and rank == 0:
         from tqdm.auto import tqdm
@@ -156,7 +162,14 @@ def train_distributed(w2v: Word2Vec, corpus: Corpus, *, sync_every: int = 1_000_
                     acc += torch.tensor([float(st[0]), float(st[1]), float(n)], dtype=torch.float64)
                     c = e
                 t0 = time.perf_counter()
-                _average((w2v.w_in, w2v.w_out), world)
+                if snap is None:
+                    _average((w2v.w_in, w2v.w_out), world, group)
+                else:
+                    for t, s in zip((w2v.w_in, w2v.w_out), snap):
+                        t.sub_(s)
+                        dist.all_reduce(t, op=dist.ReduceOp.SUM, group=group)
+                        t.add_(s)
+                        s.copy_(t)
                 acc_d = acc.to(dev)
                 dist.all_reduce(acc_d, op=dist.ReduceOp.SUM, group=group)
                 t_sync += time.perf_counter() - t0

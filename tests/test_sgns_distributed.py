@@ -51,27 +51,27 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _worker(rank, world, port, path, out_dir, sync_every):
+def _worker(rank, world, port, path, out_dir, sync_every, combine):
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     torch.set_num_threads(1)
     dist.init_process_group("gloo", rank=rank, world_size=world)
     try:
         w2v = embedfast.Word2Vec(**KW)
-        train_distributed(w2v, path, sync_every=sync_every, progress=False)
+        train_distributed(w2v, path, sync_every=sync_every, combine=combine, progress=False)
         torch.save(dict(w_in=w2v.w_in, w_out=w2v.w_out, words=w2v.words, loss=w2v.loss_history,
                         stats=w2v.dist_stats), os.path.join(out_dir, f"rank{rank}.pt"))
     finally:
         dist.destroy_process_group()
 
 
-def run_ranks(tmp_path, world, sync_every, sub="run"):
+def run_ranks(tmp_path, world, sync_every, sub="run", combine="mean"):
     sents, groups = planted_corpus()
     path = tmp_path / "corpus.txt"
     if not path.exists():
         path.write_text("\n".join(" ".join(s) for s in sents) + "\n")
     out = tmp_path / sub
     out.mkdir()
-    mp.start_processes(_worker, args=(world, _free_port(), str(path), str(out), sync_every), nprocs=world,
+    mp.start_processes(_worker, args=(world, _free_port(), str(path), str(out), sync_every, combine), nprocs=world,
                        join=True, start_method="spawn")
     return [torch.load(out / f"rank{r}.pt", weights_only=False) for r in range(world)], groups, path
 
@@ -85,8 +85,9 @@ def test_shard_bounds_sentence_aligned_and_balanced():
     assert int(off[b[1]]) in (11, 20)  # the sentence boundary nearest below/above 15
 
 
-def test_sgns_distributed_two_gloo_ranks_equal_tables_and_quality(tmp_path):
-    res, groups, path = run_ranks(tmp_path, 2, sync_every=2000)
+@pytest.mark.parametrize("combine", ["mean", "sum"])
+def test_sgns_distributed_two_gloo_ranks_equal_tables_and_quality(tmp_path, combine):
+    res, groups, path = run_ranks(tmp_path, 2, sync_every=2000, combine=combine)
     a, b = res
     assert a["words"] == b["words"]
     assert torch.equal(a["w_in"], b["w_in"]) and torch.equal(a["w_out"], b["w_out"])  # in sync after the last average
@@ -101,8 +102,13 @@ def test_sgns_distributed_two_gloo_ranks_equal_tables_and_quality(tmp_path):
     fresh = embedfast.Word2Vec(**KW).build_vocab(str(path))
     assert recall_at_k(fresh.w_in, fresh.words, groups, k) < 0.3
     assert r1 > 0.9 and r2 > r1 - 0.05, (r1, r2)
-    # the loss per pair at the end is close to the single process's
-    assert abs(a["loss"][-1][1] - one.loss_history[-1][1]) < 0.1 * one.loss_history[-1][1]
+    # the loss per pair of the last round: averaging halves each rank's step (higher loss after the same epochs);
+    # adding up the changes trains like one process
+    l1, l2 = one.loss_history[-1][1], a["loss"][-1][1]
+    if combine == "sum":
+        assert abs(l2 - l1) < 0.1 * l1, (l1, l2)  # measured: 0.80 vs 0.74
+    else:
+        assert l1 - 0.02 < l2 < 1.3 * l1, (l1, l2)  # measured: 0.85 vs 0.74
 
 
 def test_sgns_distributed_reproducible_for_fixed_world(tmp_path):
