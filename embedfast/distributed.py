@@ -3,15 +3,16 @@
 Every rank reads the whole corpus and builds the same vocabulary (deterministic), starts from the same initial
 tables (broadcast from rank 0), and trains with the fused SGNS op on its own shard: a contiguous, sentence-aligned
 slice of the encoded corpus holding about ``1 / world_size`` of the tokens. Every ``sync_every`` tokens (per rank)
-the ranks average ``w_in`` and ``w_out`` with ``all_reduce`` (or add up their changes, ``combine="sum"``); the epoch ends with an average, so after training
-every rank holds the same tables.
+the ranks combine ``w_in`` and ``w_out`` with ``all_reduce``: by default they add up their changes since the last
+sync (``combine="sum"``, like Hogwild threads), or they average their tables (``combine="mean"``, model
+averaging). Each epoch ends with a sync, so after training every rank holds the same tables.
 
 Schedule and seeds: each rank's shard is cut into the same number of rounds per epoch (the most any shard needs
 for ``sync_every``), so the collectives line up; the learning rate decays over the rank's own tokens (``epochs *
 shard tokens``); rank ``r`` draws from the streams ``chunk = r * 2**40 + local chunk counter`` of the seed, so a
 run is reproducible for a fixed world size (with ``threads=1``) and the ranks never share a random stream.
 
-Launch with ``torchrun --nproc_per_node N -m embedfast.cli train CORPUS -o OUT --distributed`` (or call
+Launch with ``torchrun --nproc_per_node N -m embedfast train CORPUS -o OUT --distributed`` (or call
 ``train_distributed`` in a process group you set up). Only rank 0 shows progress and writes output.
 """
 from __future__ import annotations
@@ -39,7 +40,7 @@ def init_from_env(device: "torch.device | str | None" = None) -> None:
     missing = [k for k in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT") if k not in os.environ]
     if missing:
         raise RuntimeError(f"--distributed: environment variables {missing} are not set; launch with torchrun, "
-                           "e.g. torchrun --nproc_per_node 2 -m embedfast.cli train CORPUS -o OUT --distributed")
+                           "e.g. torchrun --nproc_per_node 2 -m embedfast train CORPUS -o OUT --distributed")
     dev = torch.device(device) if device is not None else torch.device("cpu")
     if dev.type == "cuda":
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
@@ -75,7 +76,7 @@ def _average(tensors, world: int, group=None) -> None:
         t.div_(world)
 
 
-def train_distributed(w2v: Word2Vec, corpus: Corpus, *, sync_every: int = 1_000_000, combine: str = "mean",
+def train_distributed(w2v: Word2Vec, corpus: Corpus, *, sync_every: int = 1_000_000, combine: str = "sum",
                       progress: bool = True, group: Optional[dist.ProcessGroup] = None) -> Word2Vec:
     """Train ``w2v`` data-parallel across the ranks of the default process group (see the module docstring).
 
@@ -84,9 +85,10 @@ def train_distributed(w2v: Word2Vec, corpus: Corpus, *, sync_every: int = 1_000_
             NCCL give each rank its GPU, e.g. ``device=f"cuda:{local_rank}"``).
         corpus: a text file or an iterable of token lists, the same on every rank.
         sync_every: tokens each rank trains between two averages of the tables (at least one average per epoch).
-        combine: "mean" averages the ranks' tables (model averaging: each rank's update counts 1/world);
-            "sum" adds up the ranks' changes since the last sync (like Hogwild threads: every update counts in
-            full; keeps one more copy of the tables).
+        combine: "sum" (default) adds up the ranks' changes since the last sync, like Hogwild threads (every
+            update counts in full; keeps one more copy of the tables); "mean" averages the ranks' tables (model
+            averaging: each rank's update counts 1/world, which lowers the quality after the same epochs; see
+            benchmarks/RESULTS.md).
         progress: tqdm bar on rank 0 (tokens of all ranks, words/s, loss).
     Returns ``w2v`` with the averaged tables (the same on every rank); ``w2v.loss_history`` holds the mean loss
     per pair over all ranks at each average, ``w2v.dist_stats`` the figures of the run.
