@@ -213,27 +213,32 @@ def sgns_train(w_in: torch.Tensor, w_out: torch.Tensor, ids: torch.Tensor, sente
                keep_prob: torch.Tensor, neg_threshold: torch.Tensor, neg_alias: torch.Tensor, *, window: int,
                negative: int, alpha: float, min_alpha: float, words_done: int, total_words: int, seed: int,
                chunk: int, num_threads: int = 1, shared_negatives: bool = False,
-               exact_sigmoid: bool = False) -> torch.Tensor:
+               exact_sigmoid: bool = False, backend: str = "auto") -> torch.Tensor:
     """One fused SGNS pass over the sentences `sentence_offsets` of `ids`, updating w_in and w_out in place.
 
     Returns float64 stats (:data:`TRAIN_STATS`). See csrc/cpu/sgns.cpp for the exact algorithm and the order of
-    random draws.
+    random draws. ``backend``: "auto", "cpu", "cuda" or "triton" (see ``embedfast.sgns_backend``).
     """
-    return _ops.sgns_train(w_in, w_out, ids, sentence_offsets, keep_prob, neg_threshold, neg_alias, int(window),
+    from .sgns_backend import sgns_backend, train_op
+
+    return train_op(sgns_backend(backend, w_in.device, "sgns_train"))(w_in, w_out, ids, sentence_offsets, keep_prob, neg_threshold, neg_alias, int(window),
                            int(negative), float(alpha), float(min_alpha), int(words_done), int(total_words),
                            int(seed), int(chunk), int(num_threads), bool(shared_negatives), bool(exact_sigmoid))
 
 
 def sgns_loss(w_in: torch.Tensor, w_out: torch.Tensor, centers: torch.Tensor, contexts: torch.Tensor,
-              negatives: torch.Tensor) -> torch.Tensor:
+              negatives: torch.Tensor, backend: str = "auto") -> torch.Tensor:
     """Per-example skip-gram negative-sampling loss, differentiable in `w_in` and `w_out`.
 
     loss[b] = -log sigmoid(w_in[centers[b]] . w_out[contexts[b]]) - sum_k log sigmoid(-w_in[centers[b]] . w_out[negatives[b, k]])
 
     Args: w_in [V, D] and w_out [V2, D] float32/float64; centers, contexts [B] and negatives [B, K] int32/int64.
     Returns: [B] tensor of w_in's dtype. Gradients are dense [V, D] / [V2, D].
+    ``backend``: "auto", "cpu", "cuda" or "triton" (see ``embedfast.sgns_backend``).
     """
-    return _ops.sgns_loss(w_in, w_out, centers, contexts, negatives)
+    from .sgns_backend import loss_op, sgns_backend
+
+    return loss_op(sgns_backend(backend, w_in.device, "sgns_loss"))(w_in, w_out, centers, contexts, negatives)
 
 
 
