@@ -1,6 +1,7 @@
 """Data-parallel word2vec (embedfast/distributed.py) with two gloo processes on localhost, tiny planted corpus."""
 from __future__ import annotations
 
+import datetime
 import os
 import random
 import socket
@@ -10,10 +11,10 @@ import sys
 import pytest
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
 
 import embedfast
 from embedfast.distributed import shard_bounds, train_distributed
+from embedfast.testing import spawn_with_timeout
 
 
 def planted_corpus(seed=0, groups=12, size=6, sentences=1500, length=8):
@@ -54,7 +55,7 @@ def _free_port() -> int:
 def _worker(rank, world, port, path, out_dir, sync_every, combine):
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     torch.set_num_threads(1)
-    dist.init_process_group("gloo", rank=rank, world_size=world)
+    dist.init_process_group("gloo", rank=rank, world_size=world, timeout=datetime.timedelta(seconds=60))
     try:
         w2v = embedfast.Word2Vec(**KW)
         train_distributed(w2v, path, sync_every=sync_every, combine=combine, progress=False)
@@ -71,8 +72,9 @@ def run_ranks(tmp_path, world, sync_every, sub="run", combine="mean"):
         path.write_text("\n".join(" ".join(s) for s in sents) + "\n")
     out = tmp_path / sub
     out.mkdir()
-    mp.start_processes(_worker, args=(world, _free_port(), str(path), str(out), sync_every, combine), nprocs=world,
-                       join=True, start_method="spawn")
+    # a fresh port each attempt; a stalled start is killed and retried instead of hanging the suite
+    spawn_with_timeout(_worker, lambda attempt: (world, _free_port(), str(path), str(out), sync_every, combine),
+                       nprocs=world)
     return [torch.load(out / f"rank{r}.pt", weights_only=False) for r in range(world)], groups, path
 
 
