@@ -8,12 +8,12 @@
 Every op is a ``torch.ops.embedfast`` custom op with a fake kernel, so it works under ``torch.compile``.
 """
 from . import _ext  # noqa: F401  (registers torch.ops.embedfast)
-from . import evaluate, ops
+from . import data, evaluate, ops
 from .fusion import MultiSourceEmbedding
 from .sgns import SkipGram, Word2Vec
 from .vectors import LoadReport, Vectors, load_vectors
 
 __version__ = "0.1.0"
 
-__all__ = ["ops", "evaluate", "__version__", "load_vectors", "Vectors", "LoadReport", "MultiSourceEmbedding",
+__all__ = ["ops", "data", "evaluate", "__version__", "load_vectors", "Vectors", "LoadReport", "MultiSourceEmbedding",
            "SkipGram", "Word2Vec"]

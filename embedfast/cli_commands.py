@@ -106,18 +106,44 @@ def _train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--min-alpha", type=float, default=0.0001, help="final learning rate (default 0.0001)")
     p.add_argument("--threads", type=int, default=None, metavar="N", help="worker threads (default: all cores)")
     p.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (default 0)")
+    p.add_argument("--distributed", action="store_true",
+                   help="data-parallel over the processes of a torchrun launch (gloo on CPU, NCCL on GPUs); "
+                        "rank 0 writes the output")
+    p.add_argument("--sync-every", type=int, default=1_000_000, metavar="N",
+                   help="with --distributed: tokens per rank between averages of the tables (default 1000000)")
 
     def run(args):
         import time
 
         from .sgns import Word2Vec
 
+        device, rank = None, 0
+        if args.distributed:
+            import os
+
+            import torch
+            import torch.distributed as dist
+
+            from .distributed import init_from_env, train_distributed
+
+            if args.sync_every < 1:
+                raise ValueError(f"--sync-every: expected a positive number, got {args.sync_every}")
+            if torch.cuda.is_available():
+                device = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
+            init_from_env(device)
+            rank = dist.get_rank()
         w2v = Word2Vec(dim=args.dim, window=args.window, negative=args.negative, sample=args.sample,
                        min_count=args.min_count, epochs=args.epochs, alpha=args.alpha, min_alpha=args.min_alpha,
-                       threads=args.threads, seed=args.seed)
+                       threads=args.threads, seed=args.seed, device=device)
         t0 = time.perf_counter()
         w2v.build_vocab(args.corpus)
-        w2v.train(progress=True)
+        if args.distributed:
+            train_distributed(w2v, args.corpus, sync_every=args.sync_every, progress=True)
+            if rank != 0:
+                dist.destroy_process_group()
+                return 0
+        else:
+            w2v.train(progress=True)
         seconds = time.perf_counter() - t0
         vs, cs = w2v.vocab_stats, w2v.corpus_stats
         raw = cs["tokens"] * args.epochs
@@ -128,6 +154,10 @@ def _train(sub: argparse._SubParsersAction) -> None:
               f"final loss {w2v.loss_history[-1][1]:.4f}")
         w2v.save(args.output, format=args.format)
         print(f"wrote {args.output} ({args.format})")
+        if args.distributed:
+            print(f"distributed: {dist.get_world_size()} ranks, {w2v.dist_stats['rounds_per_epoch']} averages per "
+                  f"epoch")
+            dist.destroy_process_group()
         return 0
 
     p.set_defaults(func=run)

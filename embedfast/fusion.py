@@ -23,7 +23,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .ops import gather_bags
+from .ops import GATHER_BACKENDS, gather_bags
 
 Vocab = Union[Sequence[str], Mapping[str, int]]
 
@@ -303,6 +303,8 @@ class MultiSourceEmbedding(nn.Module):
             sources).
         project_to: output dimension; sources of another dimension get a learned ``nn.Linear`` projection
             (required when dims differ; always used in attention mode).
+        backend: gather kernels: ``"auto"`` (CUDA kernels when built, else Triton, on CUDA tensors; the C++ op
+            on CPU tensors), ``"cuda"`` or ``"triton"`` (see ``embedfast.ops.gather_backend``).
 
     ``forward(ids)`` takes ids of any shape (int64/int32) and returns ``[*ids.shape, D]``.
     """
@@ -311,7 +313,7 @@ class MultiSourceEmbedding(nn.Module):
                  learn_weights: bool = True, freeze_tables: bool = True, renormalize: bool = True,
                  sparse: bool = False, oov: str = "zeros", oov_scale: float = 0.1, mode: str = "weighted",
                  project_to: Optional[int] = None, names: Optional[Sequence[str]] = None,
-                 generator: Optional[torch.Generator] = None):
+                 generator: Optional[torch.Generator] = None, backend: str = "auto"):
         super().__init__()
         if not isinstance(index, torch.Tensor) or index.dim() != 2:
             raise ValueError(f"MultiSourceEmbedding: index must be a LongTensor [V, K], got "
@@ -339,7 +341,8 @@ class MultiSourceEmbedding(nn.Module):
         wts = torch.ones(rows.numel())
         self._init(tables, offsets, src, rows, wts, weights=weights, learn_weights=learn_weights,
                    freeze_tables=freeze_tables, renormalize=renormalize, sparse=sparse, oov=oov,
-                   oov_scale=oov_scale, mode=mode, project_to=project_to, names=names, generator=generator)
+                   oov_scale=oov_scale, mode=mode, project_to=project_to, names=names, generator=generator,
+                   backend=backend)
 
     # -- construction ---------------------------------------------------------------------------------------
 
@@ -418,7 +421,7 @@ class MultiSourceEmbedding(nn.Module):
 
     def _init(self, tables, offsets, src, rows, wts, *, weights=None, learn_weights=True, freeze_tables=True,
               renormalize=True, sparse=False, oov="zeros", oov_scale=0.1, mode="weighted", project_to=None,
-              names=None, generator=None):
+              names=None, generator=None, backend="auto"):
         if not tables:
             raise ValueError("MultiSourceEmbedding: at least one table is needed")
         K = len(tables)
@@ -441,6 +444,9 @@ class MultiSourceEmbedding(nn.Module):
             else:
                 raise ValueError(f"MultiSourceEmbedding: sources have different dims {dims}; pass project_to=D to "
                                  "learn a per-source linear projection")
+        if backend not in GATHER_BACKENDS:
+            raise ValueError(f"MultiSourceEmbedding: backend must be one of {GATHER_BACKENDS}, got {backend!r}")
+        self.backend = backend
         self.num_sources = K
         self.names = list(names) if names is not None else [f"source{k}" for k in range(K)]
         self.renormalize = bool(renormalize)
@@ -536,15 +542,15 @@ class MultiSourceEmbedding(nn.Module):
         if not self._per_source:
             return gather_bags(self.tables(), self.source_weights(), self.bag_offsets, self.entry_source,
                                self.entry_row, self.entry_weight, ids, renormalize=self.renormalize,
-                               sparse_grad=self.sparse)
+                               sparse_grad=self.sparse, backend=self.backend)
         # per-source path (projections / attention): one single-table gather per source, then standard layers
         ys, masks = [], []
-        one = torch.ones(1, dtype=self.wdtype)
+        one = torch.ones(1, dtype=self.wdtype, device=ids.device)
         for k, t in enumerate(self.tables()):
             off = getattr(self, f"src{k}_offsets")
             rows = getattr(self, f"src{k}_rows")
             y = gather_bags([t], one, off, torch.zeros_like(rows), rows, getattr(self, f"src{k}_weights"), ids,
-                            renormalize=True, sparse_grad=self.sparse)
+                            renormalize=True, sparse_grad=self.sparse, backend=self.backend)
             y = y.to(self.wdtype)
             if str(k) in self.projections:
                 y = self.projections[str(k)](y)

@@ -213,27 +213,32 @@ def sgns_train(w_in: torch.Tensor, w_out: torch.Tensor, ids: torch.Tensor, sente
                keep_prob: torch.Tensor, neg_threshold: torch.Tensor, neg_alias: torch.Tensor, *, window: int,
                negative: int, alpha: float, min_alpha: float, words_done: int, total_words: int, seed: int,
                chunk: int, num_threads: int = 1, shared_negatives: bool = False,
-               exact_sigmoid: bool = False) -> torch.Tensor:
+               exact_sigmoid: bool = False, backend: str = "auto") -> torch.Tensor:
     """One fused SGNS pass over the sentences `sentence_offsets` of `ids`, updating w_in and w_out in place.
 
     Returns float64 stats (:data:`TRAIN_STATS`). See csrc/cpu/sgns.cpp for the exact algorithm and the order of
-    random draws.
+    random draws. ``backend``: "auto", "cpu", "cuda" or "triton" (see ``embedfast.sgns_backend``).
     """
-    return _ops.sgns_train(w_in, w_out, ids, sentence_offsets, keep_prob, neg_threshold, neg_alias, int(window),
+    from .sgns_backend import sgns_backend, train_op
+
+    return train_op(sgns_backend(backend, w_in.device, "sgns_train"))(w_in, w_out, ids, sentence_offsets, keep_prob, neg_threshold, neg_alias, int(window),
                            int(negative), float(alpha), float(min_alpha), int(words_done), int(total_words),
                            int(seed), int(chunk), int(num_threads), bool(shared_negatives), bool(exact_sigmoid))
 
 
 def sgns_loss(w_in: torch.Tensor, w_out: torch.Tensor, centers: torch.Tensor, contexts: torch.Tensor,
-              negatives: torch.Tensor) -> torch.Tensor:
+              negatives: torch.Tensor, backend: str = "auto") -> torch.Tensor:
     """Per-example skip-gram negative-sampling loss, differentiable in `w_in` and `w_out`.
 
     loss[b] = -log sigmoid(w_in[centers[b]] . w_out[contexts[b]]) - sum_k log sigmoid(-w_in[centers[b]] . w_out[negatives[b, k]])
 
     Args: w_in [V, D] and w_out [V2, D] float32/float64; centers, contexts [B] and negatives [B, K] int32/int64.
     Returns: [B] tensor of w_in's dtype. Gradients are dense [V, D] / [V2, D].
+    ``backend``: "auto", "cpu", "cuda" or "triton" (see ``embedfast.sgns_backend``).
     """
-    return _ops.sgns_loss(w_in, w_out, centers, contexts, negatives)
+    from .sgns_backend import loss_op, sgns_backend
+
+    return loss_op(sgns_backend(backend, w_in.device, "sgns_loss"))(w_in, w_out, centers, contexts, negatives)
 
 
 
@@ -304,6 +309,81 @@ torch.library.register_autograd("embedfast::gather_bags", _gather_bags_backward,
                                 setup_context=_gather_bags_setup_context)
 
 
+GATHER_BACKENDS = ("auto", "cuda", "triton")
+
+
+@torch.compiler.assume_constant_result
+def _has_cuda_kernel(name: str) -> bool:
+    return torch._C._dispatch_has_kernel_for_dispatch_key(f"embedfast::{name}", "CUDA")
+
+
+@torch.compiler.assume_constant_result
+def _triton_state() -> int:
+    """0: no triton; 1: triton (kernels compiled or not imported yet); 2: kernels imported, interpreted;
+    3: not imported yet, TRITON_INTERPRET=1 set (they will be interpreted)."""
+    import sys
+
+    from .triton import interpret_mode, triton_importable
+
+    if not triton_importable():
+        return 0
+    mod = sys.modules.get("embedfast.triton.gather")
+    if mod is not None:
+        return 2 if mod.INTERPRETED else 1
+    return 3 if interpret_mode() else 1
+
+
+def gather_backend(backend: str, device: "torch.device | str") -> str:
+    """The kernels ``gather_bags`` runs for tensors on ``device``: ``"cpu"``, ``"cuda"`` or ``"triton"``.
+
+    ``"auto"``: CPU tensors use the C++ op; CUDA tensors use the CUDA kernels when embedfast was built with
+    them, else the Triton kernels. ``"cuda"`` / ``"triton"`` force a backend and raise a clear error when it
+    cannot run on ``device``. The Triton kernels run on CPU tensors only through Triton's interpreter
+    (``TRITON_INTERPRET=1`` set before ``embedfast.triton.gather`` is first imported), for testing.
+    """
+    if backend not in GATHER_BACKENDS:
+        raise ValueError(f"gather_bags: argument 'backend' must be one of {GATHER_BACKENDS}, got {backend!r}")
+    dev = torch.device(device)
+    if backend == "cuda":
+        if dev.type != "cuda":
+            raise ValueError(f"gather_bags: backend='cuda' needs CUDA tensors, got tensors on {dev}")
+        if not _has_cuda_kernel("gather_bags"):
+            raise RuntimeError("gather_bags: backend='cuda' is not available: embedfast was built without CUDA "
+                               "kernels for gather_bags (use backend='triton' or 'auto')")
+        return "cuda"
+    if backend == "triton":
+        state = _triton_state()
+        if state == 0:
+            raise RuntimeError("gather_bags: backend='triton' needs the triton package (pip install triton)")
+        if dev.type == "cuda":
+            return "triton"
+        if dev.type == "cpu":
+            if state < 2:
+                raise RuntimeError("gather_bags: backend='triton' on CPU tensors runs only in Triton's interpreter: "
+                                   "set TRITON_INTERPRET=1 before embedfast.triton.gather is imported (for "
+                                   "testing; use backend='auto' for the C++ CPU op)")
+            return "triton"
+        raise ValueError(f"gather_bags: backend='triton' supports CUDA tensors (or CPU tensors in the "
+                         f"interpreter), got tensors on {dev}")
+    # auto
+    if dev.type == "cuda":
+        if _has_cuda_kernel("gather_bags"):
+            return "cuda"
+        if _triton_state() > 0:
+            return "triton"
+        raise RuntimeError("gather_bags: no GPU kernels for CUDA tensors: embedfast was built without CUDA kernels "
+                           "and triton is not installed (pip install triton)")
+    return "cpu"
+
+
+def _gather_op(kind: str):
+    if kind == "triton":
+        from .triton import gather as _tg  # noqa: F401  (registers embedfast::gather_bags_triton)
+
+        return torch.ops.embedfast.gather_bags_triton
+    return _ops.gather_bags  # the dispatcher picks the CPU or CUDA kernel by device
+
+
 def gather_bags(
     tables: "list[torch.Tensor]",
     source_weight: torch.Tensor,
@@ -315,6 +395,7 @@ def gather_bags(
     *,
     renormalize: bool = True,
     sparse_grad: bool = False,
+    backend: str = "auto",
 ) -> torch.Tensor:
     """Multi-source weighted gather over bags (differentiable).
 
@@ -328,12 +409,17 @@ def gather_bags(
     [V_k, D] float32/float16/bfloat16/float64 tensors of one dtype; weights are float32 (float64 for float64 tables);
     index tensors int64 (int32 ids are accepted). Gradients flow to the tables that require them (dense, or sparse
     COO rows when ``sparse_grad``), to ``source_weight`` and to ``entry_weight``; frozen tables cost nothing.
+
+    ``backend``: ``"auto"`` (CUDA kernels when built, else Triton for CUDA tensors; the C++ op for CPU tensors),
+    ``"cuda"`` or ``"triton"`` (an error when not available for the tensors' device); see
+    ``gather_backend``.
     """
     if not isinstance(ids, torch.Tensor):
         raise TypeError(f"gather_bags: argument 'ids' must be a tensor, got {type(ids).__name__}")
     if ids.dtype == torch.int32:
         ids = ids.long()
     shape = ids.shape
-    out = _ops.gather_bags(list(tables), source_weight, bag_offsets, entry_source, entry_row, entry_weight,
-                           ids.reshape(-1), renormalize, sparse_grad)
+    op = _gather_op(gather_backend(backend, tables[0].device if len(tables) else torch.device("cpu")))
+    out = op(list(tables), source_weight, bag_offsets, entry_source, entry_row, entry_weight,
+             ids.reshape(-1), renormalize, sparse_grad)
     return out.reshape(*shape, out.shape[-1])

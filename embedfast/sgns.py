@@ -173,13 +173,17 @@ class Word2Vec:
         chunk_words: tokens per call of the fused op (granularity of progress, checkpoints and RNG streams).
         shared_negatives: HogBatch variant (negatives shared by the contexts of a center, updates as small
         matrix products). exact_sigmoid: exact sigmoid instead of the interpolated table.
+        backend / device: where training runs -- ``device`` (default CPU) holds the tables, the encoded corpus
+        and the sampling tables during training; ``backend`` "auto" (C++ op on CPU; on a GPU the CUDA kernel when
+        built, else Triton), "cpu", "cuda" or "triton" (see ``embedfast.sgns_backend``).
     """
 
     def __init__(self, dim: int = 100, window: int = 5, negative: int = 5, sample: float = 1e-4, min_count: int = 5,
                  max_vocab: Optional[int] = None, epochs: int = 5, alpha: float = 0.025, min_alpha: float = 1e-4,
                  ns_exponent: float = 0.75, threads: Optional[int] = None, seed: int = 0, *,
                  max_sentence_length: int = 10000, chunk_words: int = 200_000, shared_negatives: bool = True,
-                 exact_sigmoid: bool = False) -> None:
+                 exact_sigmoid: bool = False, backend: str = "auto", device: "torch.device | str | None" = None
+                 ) -> None:
         checks = [
             (isinstance(dim, int) and dim >= 1, f"dim must be an int >= 1, got {dim!r}"),
             (isinstance(window, int) and window >= 1, f"window must be an int >= 1, got {window!r}"),
@@ -204,6 +208,12 @@ class Word2Vec:
         self.params = _Params(dim, window, negative, float(sample), min_count, max_vocab, epochs, float(alpha),
                               float(min_alpha), float(ns_exponent), int(seed), max_sentence_length, chunk_words,
                               bool(shared_negatives), bool(exact_sigmoid))
+        from .sgns_backend import SGNS_BACKENDS
+
+        if backend not in SGNS_BACKENDS:
+            raise ValueError(f"Word2Vec: backend must be one of {SGNS_BACKENDS}, got {backend!r}")
+        self.backend = backend
+        self.device = torch.device("cpu") if device is None else torch.device(device)
         self.threads = threads
         self.words: list[str] = []
         self.counts: Optional[torch.Tensor] = None
@@ -243,6 +253,8 @@ class Word2Vec:
         n = len(self.words)
         self.w_in = torch.empty(n, p.dim).uniform_(-0.5 / p.dim, 0.5 / p.dim, generator=gen)
         self.w_out = torch.zeros(n, p.dim)
+        if self.device.type != "cpu":  # same initial values on every device
+            self.w_in, self.w_out = self.w_in.to(self.device), self.w_out.to(self.device)
         self.loss_history = []
         self.train_seconds = 0.0
         self._pos = dict(epoch=0, chunk_in_epoch=0, words_done=0)
@@ -318,6 +330,10 @@ class Word2Vec:
             thr, alias = ops.sgns_unigram_table(self.counts, p.ns_exponent)
             self._tables = (keep, thr, alias)
         keep, thr, alias = self._tables
+        ids_d, offsets_d = ids, offsets
+        if self.w_in.device.type != "cpu":  # corpus and tables live on the training device
+            ids_d, offsets_d = ids.to(self.w_in.device), offsets.to(self.w_in.device)
+            keep, thr, alias = (t.to(self.w_in.device) for t in (keep, thr, alias))
         n_chunks = len(bounds) - 1
         n_tokens = int(ids.numel())
         total = p.epochs * n_tokens
@@ -337,11 +353,12 @@ class Word2Vec:
                 e, k = self._pos["epoch"], self._pos["chunk_in_epoch"]
                 s0, s1 = bounds[k], bounds[k + 1]
                 t0 = time.perf_counter()
-                st = ops.sgns_train(self.w_in, self.w_out, ids, offsets[s0:s1 + 1], keep, thr, alias,
+                st = ops.sgns_train(self.w_in, self.w_out, ids_d, offsets_d[s0:s1 + 1], keep, thr, alias,
                                     window=p.window, negative=p.negative, alpha=p.alpha, min_alpha=p.min_alpha,
                                     words_done=self._pos["words_done"], total_words=total, seed=p.seed,
                                     chunk=e * n_chunks + k, num_threads=threads,
-                                    shared_negatives=p.shared_negatives, exact_sigmoid=p.exact_sigmoid)
+                                    shared_negatives=p.shared_negatives, exact_sigmoid=p.exact_sigmoid,
+                                    backend=self.backend)
                 self.train_seconds += time.perf_counter() - t0
                 stats = dict(zip(ops.TRAIN_STATS, st.tolist()))
                 chunk_tokens = int(offsets[s1]) - int(offsets[s0])
@@ -394,7 +411,7 @@ class Word2Vec:
             raise ValueError("Word2Vec.vectors: nothing trained yet (call build_vocab/train)")
         from .vectors import Vectors
 
-        return Vectors(list(self.words), self.w_in.clone())
+        return Vectors(list(self.words), self.w_in.to("cpu", copy=True))
 
     def save(self, path: str, format: str = "word2vec") -> None:
         """Save the vectors in any format of ``Vectors.save`` (glove, word2vec, word2vec-bin, native)."""

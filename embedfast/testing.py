@@ -36,3 +36,33 @@ def tolerance(dtype: torch.dtype) -> dict:
         torch.float16: dict(atol=2e-3, rtol=2e-3),
         torch.bfloat16: dict(atol=2e-2, rtol=2e-2),
     }[dtype]
+
+
+def spawn_with_timeout(fn, args, nprocs: int, timeout: float = 120.0, attempts: int = 2) -> None:
+    """torch.multiprocessing.spawn(fn, args, nprocs) that cannot hang a test run: after `timeout` seconds the
+    workers are killed and the spawn is tried again (`attempts` in all), then a TimeoutError is raised. Worker
+    exceptions are re-raised as by spawn. (Process start-up on a loaded 2-core machine can stall.)
+    `args` is a tuple, or a function of the attempt number returning one (e.g. a fresh rendezvous file each try).
+    """
+    for attempt in range(attempts):
+        try:
+            return _spawn_once(fn, args(attempt) if callable(args) else args, nprocs, timeout)
+        except TimeoutError:
+            if attempt == attempts - 1:
+                raise
+
+
+def _spawn_once(fn, args: tuple, nprocs: int, timeout: float) -> None:
+    import time
+
+    import torch.multiprocessing as mp
+
+    ctx = mp.spawn(fn, args=args, nprocs=nprocs, join=False)
+    deadline = time.monotonic() + timeout
+    while not ctx.join(timeout=1.0):
+        if time.monotonic() > deadline:
+            for p in ctx.processes:
+                if p.is_alive():
+                    p.kill()
+            raise TimeoutError(f"{nprocs} spawned workers of {getattr(fn, '__name__', fn)} did not finish "
+                               f"within {timeout:.0f} s")

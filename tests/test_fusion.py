@@ -1,6 +1,7 @@
 """gather_bags op and MultiSourceEmbedding: against plain references, gradients, opcheck, compile, DDP, bad input."""
 from __future__ import annotations
 
+import datetime
 import os
 import random
 import tempfile
@@ -577,7 +578,8 @@ def _ddp_worker(rank, world, path, init_file):
     from torch.nn.parallel import DistributedDataParallel as DDP
 
     torch.set_num_threads(1)
-    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world,
+                            timeout=datetime.timedelta(seconds=60))
     try:
         torch.manual_seed(0)
         tables = [torch.randn(n, 6) for n in (30, 25, 40)]
@@ -592,11 +594,11 @@ def _ddp_worker(rank, world, path, init_file):
 
 
 def test_ddp_two_processes_match_one():
-    import torch.multiprocessing as mp
+    from embedfast.testing import spawn_with_timeout
 
     with tempfile.TemporaryDirectory() as d:
         path = os.path.join(d, "grads.pt")
-        mp.spawn(_ddp_worker, args=(2, path, os.path.join(d, "init")), nprocs=2, join=True)
+        spawn_with_timeout(_ddp_worker, lambda attempt: (2, path, os.path.join(d, f"init{attempt}")), nprocs=2)
         ddp = torch.load(path)
     torch.manual_seed(0)
     tables = [torch.randn(n, 6) for n in (30, 25, 40)]

@@ -95,6 +95,19 @@ def test_floats_are_correctly_rounded(tmp_path, seed):
     assert bad.size == 0, [(texts[i][j], got[i, j], want[i, j]) for i, j in bad[:5]]
 
 
+def test_common_field_shape_is_correctly_rounded(tmp_path):
+    # "[-]D.FFFFFFF" (1 to 7 fraction digits) takes a branch-free path of its own: check many of them
+    rng = np.random.default_rng(12345)
+    n, d = 2000, 10
+    vals = rng.uniform(-9.9999999, 9.9999999, (n, d))
+    prec = rng.integers(1, 8, (n, d))
+    texts = [["%.*f" % (int(p), x) for p, x in zip(pr, row)] for pr, row in zip(prec, vals)]
+    path = write(tmp_path, "".join("w " + " ".join(r) + "\n" for r in texts).encode())
+    m, *_ = load_vectors_raw(path, num_threads=2)
+    want = np.array([[f32_correctly_rounded(t) for t in r] for r in texts], dtype=np.float32)
+    assert np.array_equal(m.numpy().view(np.uint32), want.view(np.uint32))
+
+
 def test_float64_matches_python_float(tmp_path):
     rng = random.Random(7)
     texts = [[random_decimal(rng) for _ in range(5)] for _ in range(200)]

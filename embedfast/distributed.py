@@ -1,0 +1,192 @@
+"""Data-parallel word2vec over processes with ``torch.distributed`` (gloo on CPU, NCCL on GPUs).
+
+Every rank reads the whole corpus and builds the same vocabulary (deterministic), starts from the same initial
+tables (broadcast from rank 0), and trains with the fused SGNS op on its own shard: a contiguous, sentence-aligned
+slice of the encoded corpus holding about ``1 / world_size`` of the tokens. Every ``sync_every`` tokens (per rank)
+the ranks combine ``w_in`` and ``w_out`` with ``all_reduce``: by default they add up their changes since the last
+sync (``combine="sum"``, like Hogwild threads), or they average their tables (``combine="mean"``, model
+averaging). Each epoch ends with a sync, so after training every rank holds the same tables.
+
+Schedule and seeds: each rank's shard is cut into the same number of rounds per epoch (the most any shard needs
+for ``sync_every``), so the collectives line up; the learning rate decays over the rank's own tokens (``epochs *
+shard tokens``); rank ``r`` draws from the streams ``chunk = r * 2**40 + local chunk counter`` of the seed, so a
+run is reproducible for a fixed world size (with ``threads=1``) and the ranks never share a random stream.
+
+Launch with ``torchrun --nproc_per_node N -m embedfast train CORPUS -o OUT --distributed`` (or call
+``train_distributed`` in a process group you set up). Only rank 0 shows progress and writes output.
+"""
+from __future__ import annotations
+
+import math
+import os
+import time
+from typing import Optional
+
+import torch
+import torch.distributed as dist
+
+from . import ops
+from .sgns import Corpus, Word2Vec, keep_probabilities
+
+__all__ = ["init_from_env", "shard_bounds", "train_distributed"]
+
+_RANK_STREAM = 1 << 40
+
+
+def init_from_env(device: "torch.device | str | None" = None) -> None:
+    """Initialise the default process group from torchrun's environment (gloo for CPU, NCCL for CUDA)."""
+    if dist.is_initialized():
+        return
+    missing = [k for k in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT") if k not in os.environ]
+    if missing:
+        raise RuntimeError(f"--distributed: environment variables {missing} are not set; launch with torchrun, "
+                           "e.g. torchrun --nproc_per_node 2 -m embedfast train CORPUS -o OUT --distributed")
+    dev = torch.device(device) if device is not None else torch.device("cpu")
+    if dev.type == "cuda":
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+    dist.init_process_group(backend="nccl" if dev.type == "cuda" else "gloo")
+
+
+def shard_bounds(offsets: torch.Tensor, world: int) -> list[int]:
+    """Sentence indices [world + 1] cutting the corpus into ``world`` contiguous shards of about equal tokens."""
+    S = offsets.numel() - 1
+    n = int(offsets[-1])
+    marks = torch.tensor([n * r // world for r in range(world + 1)], dtype=torch.int64)
+    b = torch.searchsorted(offsets[:-1], marks).clamp(max=S).tolist()
+    b[0], b[-1] = 0, S
+    for r in range(1, world + 1):
+        b[r] = max(b[r], b[r - 1])
+    return b
+
+
+def _rounds(offsets: torch.Tensor, s0: int, s1: int, n_rounds: int) -> list[int]:
+    """Cut sentences [s0, s1) into n_rounds sentence-aligned pieces of about equal tokens (some may be empty)."""
+    t0, t1 = int(offsets[s0]), int(offsets[s1])
+    marks = torch.tensor([t0 + (t1 - t0) * i // n_rounds for i in range(n_rounds + 1)], dtype=torch.int64)
+    b = torch.searchsorted(offsets[s0:s1], marks).add(s0).clamp(max=s1).tolist()
+    b[0], b[-1] = s0, s1
+    for i in range(1, n_rounds + 1):
+        b[i] = max(b[i], b[i - 1])
+    return b
+
+
+def _average(tensors, world: int, group=None) -> None:
+    for t in tensors:
+        dist.all_reduce(t, op=dist.ReduceOp.SUM, group=group)
+        t.div_(world)
+
+
+def train_distributed(w2v: Word2Vec, corpus: Corpus, *, sync_every: int = 1_000_000, combine: str = "sum",
+                      progress: bool = True, group: Optional[dist.ProcessGroup] = None) -> Word2Vec:
+    """Train ``w2v`` data-parallel across the ranks of the default process group (see the module docstring).
+
+    Args:
+        w2v: a fresh ``Word2Vec`` (its hyperparameters, ``threads``, ``backend`` and ``device`` are used; on
+            NCCL give each rank its GPU, e.g. ``device=f"cuda:{local_rank}"``).
+        corpus: a text file or an iterable of token lists, the same on every rank.
+        sync_every: tokens each rank trains between two averages of the tables (at least one average per epoch).
+        combine: "sum" (default) adds up the ranks' changes since the last sync, like Hogwild threads (every
+            update counts in full; keeps one more copy of the tables); "mean" averages the ranks' tables (model
+            averaging: each rank's update counts 1/world, which lowers the quality after the same epochs; see
+            benchmarks/RESULTS.md).
+        progress: tqdm bar on rank 0 (tokens of all ranks, words/s, loss).
+    Returns ``w2v`` with the averaged tables (the same on every rank); ``w2v.loss_history`` holds the mean loss
+    per pair over all ranks at each average, ``w2v.dist_stats`` the figures of the run.
+    """
+    if not dist.is_initialized():
+        raise RuntimeError("train_distributed: no process group (call torch.distributed.init_process_group or "
+                           "embedfast.distributed.init_from_env first)")
+    if combine not in ("mean", "sum"):
+        raise ValueError(f"train_distributed: combine must be 'mean' or 'sum', got {combine!r}")
+    if not isinstance(sync_every, int) or sync_every < 1:
+        raise ValueError(f"train_distributed: sync_every must be an int >= 1, got {sync_every!r}")
+    rank, world = dist.get_rank(group), dist.get_world_size(group)
+    p = w2v.params
+    if w2v.w_in is None:
+        w2v.build_vocab(corpus)
+    if w2v._encoded is None:
+        w2v.train(corpus, progress=False, max_words=0)  # encodes the corpus without training
+    ids, offsets, _, fingerprint = w2v._encoded
+    dev = w2v.w_in.device
+    # the same vocabulary and corpus on every rank
+    check = torch.tensor([len(w2v.words), *fingerprint], dtype=torch.int64, device=dev)
+    ref = check.clone()
+    dist.broadcast(ref, src=0, group=group)
+    if not torch.equal(check, ref):
+        raise RuntimeError(f"train_distributed: rank {rank} has vocabulary/corpus {check.tolist()} but rank 0 has "
+                           f"{ref.tolist()}; every rank must read the same corpus with the same settings")
+    for t in (w2v.w_in, w2v.w_out):
+        dist.broadcast(t, src=0, group=group)
+
+    bounds = shard_bounds(offsets, world)
+    s0, s1 = bounds[rank], bounds[rank + 1]
+    shard_tokens = [int(offsets[bounds[r + 1]]) - int(offsets[bounds[r]]) for r in range(world)]
+    n_rounds = max(1, max(math.ceil(t / sync_every) for t in shard_tokens))
+    rounds = _rounds(offsets, s0, s1, n_rounds)
+    my_tokens = shard_tokens[rank]
+    total = max(1, p.epochs * my_tokens)
+    keep = keep_probabilities(w2v.counts, p.sample)
+    thr, alias = ops.sgns_unigram_table(w2v.counts, p.ns_exponent)
+    ids_d, off_d = ids, offsets
+    if dev.type != "cpu":
+        ids_d, off_d = ids.to(dev), offsets.to(dev)
+        keep, thr, alias = keep.to(dev), thr.to(dev), alias.to(dev)
+    threads = w2v._threads()
+    snap = [w2v.w_in.clone(), w2v.w_out.clone()] if combine == "sum" else None
+    bar = None
+    if progress and rank == 0:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=p.epochs * int(offsets[-1]), unit="word", unit_scale=True,
+                   desc=f"word2vec x{world} ranks", dynamic_ncols=True)
+    done = 0
+    chunk = 0
+    t_start = time.perf_counter()
+    t_sync = 0.0
+    try:
+        for epoch in range(p.epochs):
+            for r in range(n_rounds):
+                acc = torch.zeros(3, dtype=torch.float64)  # loss, pairs, tokens of this round
+                a, b = rounds[r], rounds[r + 1]
+                c = a
+                while c < b:  # chunks of about chunk_words tokens inside the round
+                    limit = int(offsets[c]) + p.chunk_words
+                    e = max(c + 1, min(b, int(torch.searchsorted(offsets[c:b + 1], limit, right=True)) + c - 1))
+                    st = ops.sgns_train(w2v.w_in, w2v.w_out, ids_d, off_d[c:e + 1], keep, thr, alias,
+                                        window=p.window, negative=p.negative, alpha=p.alpha, min_alpha=p.min_alpha,
+                                        words_done=done, total_words=total, seed=p.seed,
+                                        chunk=rank * _RANK_STREAM + chunk, num_threads=threads,
+                                        shared_negatives=p.shared_negatives, exact_sigmoid=p.exact_sigmoid,
+                                        backend=w2v.backend)
+                    n = int(offsets[e]) - int(offsets[c])
+                    done += n
+                    chunk += 1
+                    acc += torch.tensor([float(st[0]), float(st[1]), float(n)], dtype=torch.float64)
+                    c = e
+                t0 = time.perf_counter()
+                if snap is None:
+                    _average((w2v.w_in, w2v.w_out), world, group)
+                else:
+                    for t, s in zip((w2v.w_in, w2v.w_out), snap):
+                        t.sub_(s)
+                        dist.all_reduce(t, op=dist.ReduceOp.SUM, group=group)
+                        t.add_(s)
+                        s.copy_(t)
+                acc_d = acc.to(dev)
+                dist.all_reduce(acc_d, op=dist.ReduceOp.SUM, group=group)
+                t_sync += time.perf_counter() - t0
+                loss, pairs, toks = acc_d.tolist()
+                w2v.loss_history.append((int(toks), loss / max(pairs, 1.0)))
+                if bar is not None:
+                    bar.update(int(toks))
+                    bar.set_postfix(loss=f"{loss / max(pairs, 1.0):.4f}", epoch=epoch + 1)
+    finally:
+        if bar is not None:
+            bar.close()
+    seconds = time.perf_counter() - t_start
+    w2v.train_seconds += seconds
+    w2v._pos = dict(epoch=p.epochs, chunk_in_epoch=0, words_done=p.epochs * int(ids.numel()))
+    w2v.dist_stats = dict(world_size=world, rank=rank, shard_tokens=shard_tokens, rounds_per_epoch=n_rounds,
+                          seconds=seconds, sync_seconds=t_sync,
+                          words_per_second=p.epochs * int(offsets[-1]) / seconds if seconds > 0 else 0.0)
+    return w2v
