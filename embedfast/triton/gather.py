@@ -42,6 +42,8 @@ import triton
 import triton.language as tl
 from torch.library import triton_op, wrap_triton
 
+from .. import ops as _ops
+
 __all__ = [
     "MAX_TABLES",
     "INTERPRETED",
@@ -643,24 +645,8 @@ def gather_bags_triton_backward(grad: torch.Tensor, tables: list[torch.Tensor], 
     return gsw, gew, grads, rows
 
 
-@gather_bags_triton_backward.register_fake
-def _gather_bags_triton_backward_fake(grad, tables, source_weight, bag_offsets, entry_source, entry_row,
-                                      entry_weight, ids, renormalize, weights_grad, tables_grad, sparse):
-    ctx = torch.library.get_ctx()
-    k = len(tables)
-    gsw = source_weight.new_empty((k,) if weights_grad else (0,))
-    gew = entry_weight.new_empty((entry_weight.shape[0],) if weights_grad else (0,))
-    grads, rows = [], []
-    for t, need in zip(tables, tables_grad):
-        d = t.shape[1]
-        if need and sparse:
-            m = ctx.new_dynamic_size()
-            grads.append(t.new_empty((m, d)))
-            rows.append(bag_offsets.new_empty((m,)))
-        else:
-            grads.append(t.new_empty((t.shape[0] if need else 0, d)))
-            rows.append(bag_offsets.new_empty((0,)))
-    return gsw, gew, grads, rows
+# Same output shapes as the C++ backward: share its fake kernel.
+gather_bags_triton_backward.register_fake(_ops._gather_bags_backward_fake)
 
 
 @triton_op("embedfast::gather_bags_triton_backward_update", mutates_args=("tables", "states"))
