@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Mapping, Optional, Sequence, Union
+from typing import Any, Callable, Mapping, Optional, Sequence, Union
 
 import torch
 import torch.nn as nn
@@ -368,7 +368,6 @@ class MultiSourceEmbedding(nn.Module):
         for s in sources:
             if s.num_words != V:
                 raise ValueError(f"from_sources: source {s.name!r} covers {s.num_words} words, expected {V}")
-        K = len(sources)
         counts = torch.stack([s.offsets[1:] - s.offsets[:-1] for s in sources], 1)  # [V, K]
         offsets = torch.zeros(V + 1, dtype=torch.int64)
         torch.cumsum(counts.sum(1), 0, out=offsets[1:])

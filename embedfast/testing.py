@@ -66,3 +66,34 @@ def _spawn_once(fn, args: tuple, nprocs: int, timeout: float) -> None:
                     p.kill()
             raise TimeoutError(f"{nprocs} spawned workers of {getattr(fn, '__name__', fn)} did not finish "
                                f"within {timeout:.0f} s")
+
+
+def planted_corpus(seed: int = 0, groups: int = 30, size: int = 8, sentences: int = 4000, length: int = 10):
+    """A corpus with planted structure for SGNS tests: `groups` groups of `size` words; each sentence uses the
+    words of one group only, so words of a group share contexts by construction. Returns (sentences, groups)."""
+    import random
+
+    rng = random.Random(seed)
+    words = [[f"g{g}w{i}" for i in range(size)] for g in range(groups)]
+    out = []
+    for _ in range(sentences):
+        g = rng.randrange(groups)
+        out.append([rng.choice(words[g]) for _ in range(length)])
+    return out, words
+
+
+def recall_at_k(w_in: torch.Tensor, vocab: list, groups, k: int = 10) -> float:
+    """Fraction of each planted word's group mates found among its k nearest neighbours (cosine) in w_in."""
+    index = {w: i for i, w in enumerate(vocab)}
+    x = torch.nn.functional.normalize(w_in.detach().cpu().float(), dim=1)
+    sims = x @ x.t()
+    sims.fill_diagonal_(-2)
+    top = sims.topk(k, dim=1).indices
+    hits = total = 0
+    for group in groups:
+        ids = {index[w] for w in group}
+        for w in group:
+            mates = ids - {index[w]}
+            hits += len(mates & set(top[index[w]].tolist()))
+            total += min(len(mates), k)
+    return hits / total

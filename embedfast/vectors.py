@@ -10,7 +10,6 @@ import dataclasses
 import gzip
 import json
 import logging
-import mmap
 import os
 import shutil
 import struct

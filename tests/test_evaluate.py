@@ -5,7 +5,6 @@ import gzip
 import itertools
 import json
 import math
-import os
 import random
 from types import SimpleNamespace
 

@@ -6,10 +6,8 @@ and a fuzz test.
 """
 from __future__ import annotations
 
-import math
 import os
 import random
-import struct
 from fractions import Fraction
 
 import numpy as np

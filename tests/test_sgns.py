@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import collections
 import gzip
-import os
 import random
 
 import numpy as np
@@ -18,6 +17,7 @@ import torch
 import embedfast
 from embedfast import ops
 from embedfast.sgns import SkipGram, Word2Vec, keep_probabilities
+from embedfast.testing import planted_corpus, recall_at_k
 
 MASK = (1 << 64) - 1
 GOLDEN = 0x9E3779B97F4A7C15
@@ -503,33 +503,6 @@ def test_sgns_loss_bad_inputs():
 # ---------------------------------------------------------------------------------------------------------
 # trainer
 # ---------------------------------------------------------------------------------------------------------
-
-
-def planted_corpus(seed=0, groups=30, size=8, sentences=4000, length=10):
-    """Words in the same group only ever appear together, so they share contexts by construction."""
-    rng = random.Random(seed)
-    words = [[f"g{g}w{i}" for i in range(size)] for g in range(groups)]
-    out = []
-    for _ in range(sentences):
-        g = rng.randrange(groups)
-        out.append([rng.choice(words[g]) for _ in range(length)])
-    return out, words
-
-
-def recall_at_k(w_in: torch.Tensor, vocab: list[str], groups, k=10) -> float:
-    index = {w: i for i, w in enumerate(vocab)}
-    x = torch.nn.functional.normalize(w_in, dim=1)
-    sims = x @ x.t()
-    sims.fill_diagonal_(-2)
-    top = sims.topk(k, dim=1).indices
-    hits = total = 0
-    for group in groups:
-        ids = {index[w] for w in group}
-        for w in group:
-            mates = ids - {index[w]}
-            hits += len(mates & set(top[index[w]].tolist()))
-            total += min(len(mates), k)
-    return hits / total
 
 
 @pytest.mark.parametrize("shared", [False, True])

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import datetime
 import os
-import random
 import socket
 import subprocess
 import sys
@@ -14,33 +13,11 @@ import torch.distributed as dist
 
 import embedfast
 from embedfast.distributed import shard_bounds, train_distributed
-from embedfast.testing import spawn_with_timeout
+from embedfast.testing import planted_corpus as _planted_corpus, recall_at_k, spawn_with_timeout
 
 
-def planted_corpus(seed=0, groups=12, size=6, sentences=1500, length=8):
-    rng = random.Random(seed)
-    words = [[f"g{g}w{i}" for i in range(size)] for g in range(groups)]
-    out = []
-    for _ in range(sentences):  # words of a group only ever appear together: they share contexts
-        g = rng.randrange(groups)
-        out.append([rng.choice(words[g]) for _ in range(length)])
-    return out, words
-
-
-def recall_at_k(w_in, vocab, groups, k):
-    index = {w: i for i, w in enumerate(vocab)}
-    x = torch.nn.functional.normalize(w_in, dim=1)
-    sims = x @ x.t()
-    sims.fill_diagonal_(-2)
-    top = sims.topk(k, dim=1).indices
-    hits = total = 0
-    for group in groups:
-        ids = {index[w] for w in group}
-        for w in group:
-            mates = ids - {index[w]}
-            hits += len(mates & set(top[index[w]].tolist()))
-            total += min(len(mates), k)
-    return hits / total
+def planted_corpus(**kw):
+    return _planted_corpus(**{**dict(groups=12, size=6, sentences=1500, length=8), **kw})
 
 
 KW = dict(dim=16, window=3, negative=4, sample=0, min_count=1, epochs=3, threads=1, seed=5, chunk_words=1000)

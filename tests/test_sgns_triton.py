@@ -21,6 +21,11 @@ pytest.importorskip("triton")
 import embedfast  # noqa: E402
 from embedfast import ops  # noqa: E402
 from embedfast.sgns_backend import sgns_backend  # noqa: E402
+from embedfast.testing import planted_corpus as _planted_corpus, recall_at_k
+
+
+def planted_corpus(**kw):
+    return _planted_corpus(**{**dict(groups=5, size=5, sentences=70, length=8), **kw})
 
 if "embedfast.triton.sgns" not in sys.modules and not torch.cuda.is_available():
     _prev = os.environ.get("TRITON_INTERPRET")
@@ -229,32 +234,6 @@ def test_sgns_triton_train_untouched_rows_and_stats():
     assert not torch.equal(a_in[:10], w_in[:10])
     assert torch.equal(a_out[30:], w_out[30:])  # never drawn, never a centre
     assert torch.equal(a_out[10:20], w_out[10:20])
-
-
-def planted_corpus(seed=0, groups=5, size=5, sentences=70, length=8):
-    rng = random.Random(seed)
-    words = [[f"g{g}w{i}" for i in range(size)] for g in range(groups)]
-    out = []
-    for _ in range(sentences):  # words of a group only ever appear together: they share contexts
-        g = rng.randrange(groups)
-        out.append([rng.choice(words[g]) for _ in range(length)])
-    return out, words
-
-
-def recall_at_k(w_in, vocab, groups, k):
-    index = {w: i for i, w in enumerate(vocab)}
-    x = torch.nn.functional.normalize(w_in.cpu(), dim=1)
-    sims = x @ x.t()
-    sims.fill_diagonal_(-2)
-    top = sims.topk(k, dim=1).indices
-    hits = total = 0
-    for group in groups:
-        ids = {index[w] for w in group}
-        for w in group:
-            mates = ids - {index[w]}
-            hits += len(mates & set(top[index[w]].tolist()))
-            total += min(len(mates), k)
-    return hits / total
 
 
 def test_sgns_triton_trainer_planted_structure_like_cpu():
