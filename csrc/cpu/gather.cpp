@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "embedfast/common.h"
+#include "embedfast/parallel.h"
 
 namespace embedfast {
 namespace {
@@ -245,7 +246,7 @@ at::Tensor forward_impl(const Checked& c, const at::Tensor& source_weight, const
   T* o = out.data_ptr<T>();
   const int64_t D = c.D;
   BadEntry bad;
-  at::parallel_for(0, c.N, 64, [&](int64_t n0, int64_t n1) {
+  parallel_for(0, c.N, 64, [&](int64_t n0, int64_t n1) {
     std::vector<A> acc(D);
     for (int64_t n = n0; n < n1; ++n) {
       // software prefetch: the bag of a later id, and the first rows of the next id's bag (the chain
@@ -409,7 +410,7 @@ BackwardResult backward_impl(const Checked& c, const at::Tensor& grad, const at:
   std::vector<A> gbuf(any_table ? static_cast<size_t>(n_multi) * D : 0);
   std::vector<const A*> G(any_table ? U : 0);
   if (any_table) {
-    at::parallel_for(0, U, 64, [&](int64_t u0, int64_t u1) {
+    parallel_for(0, U, 64, [&](int64_t u0, int64_t u1) {
       for (int64_t u = u0; u < u1; ++u)
         G[u] = bag_grad(u, multi_slot[u] < 0 ? nullptr : gbuf.data() + multi_slot[u] * D);
     });
@@ -423,7 +424,7 @@ BackwardResult backward_impl(const Checked& c, const at::Tensor& grad, const at:
     const int64_t nblocks = (U + kBlock - 1) / kBlock;
     const int64_t KP = (K + 15) / 16 * 16;  // per-block stride padded to whole cache lines
     std::vector<A> partial(static_cast<size_t>(nblocks) * KP, A(0));
-    at::parallel_for(0, nblocks, 1, [&](int64_t b0, int64_t b1) {
+    parallel_for(0, nblocks, 1, [&](int64_t b0, int64_t b1) {
       std::vector<A> d, gtmp(any_table ? 0 : D);
       for (int64_t blk = b0; blk < b1; ++blk) {
         A* part = partial.data() + blk * KP;
@@ -470,7 +471,7 @@ BackwardResult backward_impl(const Checked& c, const at::Tensor& grad, const at:
     std::vector<int64_t> base(K + 1, 0);
     for (int64_t k = 0; k < K; ++k) base[k + 1] = base[k] + c.rows[k];
     std::vector<int64_t> count(U + 1, 0);  // contributions per distinct bag (prefix sums below)
-    at::parallel_for(0, U, 1024, [&](int64_t u0, int64_t u1) {
+    parallel_for(0, U, 1024, [&](int64_t u0, int64_t u1) {
       for (int64_t u = u0; u < u1; ++u) {
         const int64_t b = sids[seg[u]];
         int64_t m = 0;
@@ -487,7 +488,7 @@ BackwardResult backward_impl(const Checked& c, const at::Tensor& grad, const at:
     std::vector<int64_t> cbag(C);
     std::vector<A> coef(C);
     int64_t* keys = keys_v.data();
-    at::parallel_for(0, U, 256, [&](int64_t u0, int64_t u1) {
+    parallel_for(0, U, 256, [&](int64_t u0, int64_t u1) {
       for (int64_t u = u0; u < u1; ++u) {
         const int64_t b = sids[seg[u]], e0 = off[b], e1 = off[b + 1];
         A S = 1;
@@ -544,7 +545,7 @@ BackwardResult backward_impl(const Checked& c, const at::Tensor& grad, const at:
       }
       dst[k] = tgrads[k].data_ptr<T>();
     }
-    at::parallel_for(0, R, 64, [&](int64_t s0, int64_t s1) {
+    parallel_for(0, R, 64, [&](int64_t s0, int64_t s1) {
       std::vector<A> acc(D);
       int64_t k = std::upper_bound(tfirst.begin(), tfirst.end(), s0) - tfirst.begin() - 1;
       for (int64_t s = s0; s < s1; ++s) {

@@ -468,7 +468,7 @@ at::Tensor sgns_loss(const at::Tensor& w_in, const at::Tensor& w_out, const at::
     const auto* px = co.data_ptr<int64_t>();
     const auto* pn = ne.data_ptr<int64_t>();
     auto* pl = loss.data_ptr<scalar_t>();
-    at::parallel_for(0, B, 256, [&](int64_t b0, int64_t b1) {
+    parallel_for(0, B, 256, [&](int64_t b0, int64_t b1) {
       for (int64_t b = b0; b < b1; ++b) {
         const scalar_t* u = pi + pc[b] * D;
         scalar_t l = -log_sigmoid_exact<scalar_t>(dot_t(u, po + px[b] * D, D));
@@ -507,7 +507,7 @@ std::tuple<at::Tensor, at::Tensor> sgns_loss_backward(const at::Tensor& grad, co
     // coefficients in parallel: coef[b, 0] for the context (d loss / d score = sigmoid(s) - 1), coef[b, 1 + k]
     // for the negatives (sigmoid(s_k)), times the incoming gradient; then the row scatter runs serially.
     std::vector<scalar_t> coef(size_t(B * (K + 1)));
-    at::parallel_for(0, B, 256, [&](int64_t b0, int64_t b1) {
+    parallel_for(0, B, 256, [&](int64_t b0, int64_t b1) {
       for (int64_t b = b0; b < b1; ++b) {
         const scalar_t* u = pi + pc[b] * D;
         coef[b * (K + 1)] = pg[b] * (sigmoid_exact(dot_t(u, po + px[b] * D, D)) - scalar_t(1));

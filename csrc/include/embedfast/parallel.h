@@ -3,6 +3,8 @@
 // at::parallel_for's pool-dependent splitting does not fit.
 #pragma once
 
+#include <ATen/Parallel.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
@@ -12,6 +14,9 @@
 #include <vector>
 
 namespace embedfast {
+
+// Threads for parallel work: torch.get_num_threads() (set by torch.set_num_threads / OMP_NUM_THREADS).
+inline int num_threads() { return std::max(1, at::get_num_threads()); }
 
 template <typename Fn>
 void run_parts(int n, Fn&& fn) {
@@ -51,6 +56,27 @@ void run_dynamic(int64_t n, int threads, Fn&& fn) {
       failed.store(true);
       throw;
     }
+  });
+}
+
+// Same contract as at::parallel_for (fn(b, e) over contiguous sub-ranges of [begin, end), at most
+// at::get_num_threads() of them, none shorter than `grain` unless the range is), run on std::threads.
+// at::parallel_for itself cannot be used here: with torch's OpenMP build it is an inline `#pragma omp parallel`,
+// which an extension compiled without -fopenmp silently runs on one thread.
+template <typename Fn>
+void parallel_for(int64_t begin, int64_t end, int64_t grain, Fn&& fn) {
+  const int64_t n = end - begin;
+  if (n <= 0) return;
+  const int64_t max_parts = (n + std::max<int64_t>(grain, 1) - 1) / std::max<int64_t>(grain, 1);
+  const int parts = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(num_threads(), max_parts)));
+  if (parts == 1) {
+    fn(begin, end);
+    return;
+  }
+  const int64_t step = (n + parts - 1) / parts;
+  run_parts(parts, [&](int p) {
+    const int64_t b = begin + p * step, e = std::min(end, b + step);
+    if (b < e) fn(b, e);
   });
 }
 
