@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import torch
 
+from ._compile import constant_under_compile
 from ._ext import ops as _ops
 
 # =====================================================================================================
@@ -312,12 +313,12 @@ torch.library.register_autograd("embedfast::gather_bags", _gather_bags_backward,
 GATHER_BACKENDS = ("auto", "cuda", "triton")
 
 
-@torch.compiler.assume_constant_result
+@constant_under_compile
 def _has_cuda_kernel(name: str) -> bool:
     return torch._C._dispatch_has_kernel_for_dispatch_key(f"embedfast::{name}", "CUDA")
 
 
-@torch.compiler.assume_constant_result
+@constant_under_compile
 def _triton_state() -> int:
     """0: no triton; 1: triton (kernels compiled or not imported yet); 2: kernels imported, interpreted;
     3: not imported yet, TRITON_INTERPRET=1 set (they will be interpreted)."""

@@ -12,17 +12,19 @@ import sys
 
 import torch
 
+from ._compile import constant_under_compile
+
 __all__ = ["SGNS_BACKENDS", "sgns_backend", "train_op", "loss_op"]
 
 SGNS_BACKENDS = ("auto", "cpu", "cuda", "triton")
 
 
-@torch.compiler.assume_constant_result
+@constant_under_compile
 def _has_cuda_kernel(name: str) -> bool:
     return torch._C._dispatch_has_kernel_for_dispatch_key(f"embedfast::{name}", "CUDA")
 
 
-@torch.compiler.assume_constant_result
+@constant_under_compile
 def _triton_state() -> int:
     """0: no triton; 1: triton, kernels compiled (or not imported yet, no interpreter); 2: kernels imported and
     interpreted; 3: not imported yet but TRITON_INTERPRET=1 is set (they will be interpreted)."""
