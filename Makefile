@@ -2,7 +2,7 @@
 #   make run            venv + torch + package, then `embedfast demo` on the embedded corpus
 #   make test           same set-up, then the whole test suite
 #   make build          (re)build the C++ extension in place after editing csrc/
-#   make bench          benchmark tables (see benchmarks/README.md)
+#   make bench          side-by-side benchmark tables (see benchmarks/README.md)
 # Variables: PYTHON (interpreter for the venv), VENV (its folder), TORCH (pip spec used only when the venv has
 # no importable torch; the default takes the CPU wheel lying on these machines), PYTEST_ARGS.
 PYTHON ?= python3

@@ -1,12 +1,11 @@
-"""Print every family's comparison table: runs each benchmarks/*_table.py in turn (`make bench`).
+"""Print every family's side-by-side comparison table (`make bench`): load, sgns, fusion in turn.
 
-    python benchmarks/run.py            # all tables
-    python benchmarks/run.py load       # only load_table.py
-Extra arguments after the family name go to its script.
+    python benchmarks/run.py            # all tables (several minutes; gensim alone takes ~20 s per load)
+    python benchmarks/run.py load       # only the loader table
+Extra arguments after the family name go to its script. GPU tables: bench_sgns_gpu.py, bench_gather_gpu.py.
 """
 from __future__ import annotations
 
-import glob
 import os
 import subprocess
 import sys
@@ -16,7 +15,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    tables = {os.path.basename(p)[:-len("_table.py")]: p for p in sorted(glob.glob(os.path.join(HERE, "*_table.py")))}
+    tables = {name: os.path.join(HERE, script) for name, script in
+              (("load", "load_table.py"), ("sgns", "bench_sgns.py"), ("fusion", "bench_fusion.py"))}
     names = [argv[0]] if argv and argv[0] in tables else list(tables)
     extra = argv[1:] if argv and argv[0] in tables else argv
     if argv and argv[0] not in tables and not argv[0].startswith("-"):
