@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 
 import torch
 
@@ -44,12 +45,17 @@ def spawn_with_timeout(fn, args, nprocs: int, timeout: float = 120.0, attempts: 
     exceptions are re-raised as by spawn. (Process start-up on a loaded 2-core machine can stall.)
     `args` is a tuple, or a function of the attempt number returning one (e.g. a fresh rendezvous file each try).
     """
+    import torch.multiprocessing as mp
+
     for attempt in range(attempts):
         try:
             return _spawn_once(fn, args(attempt) if callable(args) else args, nprocs, timeout)
-        except TimeoutError:
+        except (TimeoutError, mp.ProcessExitedException) as exc:
+            # a stalled start or a worker killed by a signal (not a Python error in the worker, which
+            # ProcessRaisedException reports and which is never retried) gets one more try
             if attempt == attempts - 1:
                 raise
+            warnings.warn(f"spawn_with_timeout: attempt {attempt + 1} failed ({exc}); trying again")
 
 
 def _spawn_once(fn, args: tuple, nprocs: int, timeout: float) -> None:

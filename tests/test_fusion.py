@@ -589,6 +589,7 @@ def _ddp_worker(rank, world, path, init_file):
         m(local).square().mean().backward()
         if rank == 0:
             torch.save({n: p.grad for n, p in m.module.named_parameters()}, path)
+        dist.barrier()  # no rank tears the group down while the other still uses it
     finally:
         dist.destroy_process_group()
 

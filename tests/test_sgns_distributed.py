@@ -38,6 +38,7 @@ def _worker(rank, world, port, path, out_dir, sync_every, combine):
         train_distributed(w2v, path, sync_every=sync_every, combine=combine, progress=False)
         torch.save(dict(w_in=w2v.w_in, w_out=w2v.w_out, words=w2v.words, loss=w2v.loss_history,
                         stats=w2v.dist_stats), os.path.join(out_dir, f"rank{rank}.pt"))
+        dist.barrier()  # no rank tears the group down while the other still uses it
     finally:
         dist.destroy_process_group()
 
