@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import torch
 
-from ._compile import constant_under_compile
+from ._compile import has_cuda_kernel, triton_state
 from ._ext import ops as _ops
 
 # =====================================================================================================
@@ -284,14 +284,24 @@ def _gather_bags_setup_context(ctx, inputs, output):
     ctx.num_tables = len(tables)
 
 
-def _gather_bags_backward(ctx, grad):
+def gather_bags_backward_with(backward_op):
+    """The autograd backward of a gather_bags op whose backward kernel is ``backward_op`` (same schema as
+    ``embedfast::gather_bags_backward``); shared by the C++ op and the Triton op."""
+
+    def backward(ctx, grad):
+        return _gather_bags_backward(backward_op, ctx, grad)
+
+    return backward
+
+
+def _gather_bags_backward(backward_op, ctx, grad):
     source_weight, bag_offsets, entry_source, entry_row, entry_weight, ids, *tables = ctx.saved_tensors
     need = ctx.needs_input_grad
     tables_grad = [bool(x) for x in need[0]]
     weights_grad = bool(need[1] or need[5])
     if not weights_grad and not any(tables_grad):
         return [None] * len(tables), None, None, None, None, None, None, None, None
-    gsw, gew, tgrads, trows = _ops.gather_bags_backward(
+    gsw, gew, tgrads, trows = backward_op(
         grad, tables, source_weight, bag_offsets, entry_source, entry_row, entry_weight, ids, ctx.renormalize,
         weights_grad, tables_grad, ctx.sparse_grad)
     out_tables = []
@@ -306,32 +316,20 @@ def _gather_bags_backward(ctx, grad):
     return (out_tables, gsw if need[1] else None, None, None, None, gew if need[5] else None, None, None, None)
 
 
-torch.library.register_autograd("embedfast::gather_bags", _gather_bags_backward,
+torch.library.register_autograd("embedfast::gather_bags",
+                                gather_bags_backward_with(lambda *args: _ops.gather_bags_backward(*args)),
                                 setup_context=_gather_bags_setup_context)
 
 
 GATHER_BACKENDS = ("auto", "cuda", "triton")
 
 
-@constant_under_compile
 def _has_cuda_kernel(name: str) -> bool:
-    return torch._C._dispatch_has_kernel_for_dispatch_key(f"embedfast::{name}", "CUDA")
+    return has_cuda_kernel(name)
 
 
-@constant_under_compile
 def _triton_state() -> int:
-    """0: no triton; 1: triton (kernels compiled or not imported yet); 2: kernels imported, interpreted;
-    3: not imported yet, TRITON_INTERPRET=1 set (they will be interpreted)."""
-    import sys
-
-    from .triton import interpret_mode, triton_importable
-
-    if not triton_importable():
-        return 0
-    mod = sys.modules.get("embedfast.triton.gather")
-    if mod is not None:
-        return 2 if mod.INTERPRETED else 1
-    return 3 if interpret_mode() else 1
+    return triton_state("embedfast.triton.gather")
 
 
 def gather_backend(backend: str, device: "torch.device | str") -> str:

@@ -8,34 +8,21 @@ kernels run on CPU tensors only in Triton's interpreter (``TRITON_INTERPRET=1`` 
 """
 from __future__ import annotations
 
-import sys
-
 import torch
 
-from ._compile import constant_under_compile
+from ._compile import has_cuda_kernel, triton_state
 
 __all__ = ["SGNS_BACKENDS", "sgns_backend", "train_op", "loss_op"]
 
 SGNS_BACKENDS = ("auto", "cpu", "cuda", "triton")
 
 
-@constant_under_compile
 def _has_cuda_kernel(name: str) -> bool:
-    return torch._C._dispatch_has_kernel_for_dispatch_key(f"embedfast::{name}", "CUDA")
+    return has_cuda_kernel(name)
 
 
-@constant_under_compile
 def _triton_state() -> int:
-    """0: no triton; 1: triton, kernels compiled (or not imported yet, no interpreter); 2: kernels imported and
-    interpreted; 3: not imported yet but TRITON_INTERPRET=1 is set (they will be interpreted)."""
-    from .triton import interpret_mode, triton_importable
-
-    if not triton_importable():
-        return 0
-    mod = sys.modules.get("embedfast.triton.sgns")
-    if mod is not None:
-        return 2 if mod.INTERPRETED else 1
-    return 3 if interpret_mode() else 1
+    return triton_state("embedfast.triton.sgns")
 
 
 def sgns_backend(backend: str, device: "torch.device | str", op: str = "sgns_train") -> str:

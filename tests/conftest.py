@@ -8,7 +8,21 @@ for compilation. So on a machine without CUDA it is set here, before any test mo
 import importlib.util
 import os
 
+import pytest
 import torch
 
 if importlib.util.find_spec("triton") is not None and not torch.cuda.is_available():
     os.environ.setdefault("TRITON_INTERPRET", "1")
+
+
+@pytest.fixture
+def poisoned():
+    """Every torch.empty (including ops' outputs) starts as NaN (integers: their max), so unwritten elements
+    show. Restores the previous settings afterwards."""
+    prev_det = torch.are_deterministic_algorithms_enabled()
+    prev_fill = torch.utils.deterministic.fill_uninitialized_memory
+    torch.use_deterministic_algorithms(True)
+    torch.utils.deterministic.fill_uninitialized_memory = True
+    yield
+    torch.use_deterministic_algorithms(prev_det)
+    torch.utils.deterministic.fill_uninitialized_memory = prev_fill

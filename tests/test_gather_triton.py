@@ -64,18 +64,6 @@ OPS = torch.ops.embedfast
 DTYPES = [torch.float32, torch.float16, torch.bfloat16, torch.float64]
 
 
-@pytest.fixture
-def poisoned():
-    """Every torch.empty (including the ops' outputs) starts as NaN, so unwritten elements show."""
-    prev_det = torch.are_deterministic_algorithms_enabled()
-    prev_fill = torch.utils.deterministic.fill_uninitialized_memory
-    torch.use_deterministic_algorithms(True)
-    torch.utils.deterministic.fill_uninitialized_memory = True
-    yield
-    torch.use_deterministic_algorithms(prev_det)
-    torch.utils.deterministic.fill_uninitialized_memory = prev_fill
-
-
 def wdtype(dtype):
     return torch.float64 if dtype == torch.float64 else torch.float32
 

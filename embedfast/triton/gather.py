@@ -703,35 +703,10 @@ def _gather_bags_triton_backward_update_fake(grad, tables, states, source_weight
 # ----------------------------------------------------------------------------------------------------------
 
 
-def _setup_context(ctx, inputs, output):
-    tables, source_weight, bag_offsets, entry_source, entry_row, entry_weight, ids, renormalize, sparse_grad = inputs
-    ctx.save_for_backward(source_weight, bag_offsets, entry_source, entry_row, entry_weight, ids, *tables)
-    ctx.renormalize = renormalize
-    ctx.sparse_grad = sparse_grad
-
-
-def _backward(ctx, grad):
-    source_weight, bag_offsets, entry_source, entry_row, entry_weight, ids, *tables = ctx.saved_tensors
-    need = ctx.needs_input_grad
-    tables_grad = [bool(x) for x in need[0]]
-    weights_grad = bool(need[1] or need[5])
-    if not weights_grad and not any(tables_grad):
-        return [None] * len(tables), None, None, None, None, None, None, None, None
-    gsw, gew, tgrads, trows = torch.ops.embedfast.gather_bags_triton_backward(
-        grad, tables, source_weight, bag_offsets, entry_source, entry_row, entry_weight, ids, ctx.renormalize,
-        weights_grad, tables_grad, ctx.sparse_grad)
-    out_tables = []
-    for t, need_t, g, r in zip(tables, tables_grad, tgrads, trows):
-        if not need_t:
-            out_tables.append(None)
-        elif ctx.sparse_grad:
-            out_tables.append(torch.sparse_coo_tensor(r.unsqueeze(0), g, t.shape, is_coalesced=True))
-        else:
-            out_tables.append(g)
-    return out_tables, gsw if need[1] else None, None, None, None, gew if need[5] else None, None, None, None
-
-
-gather_bags_triton.register_autograd(_backward, setup_context=_setup_context)
+# Same autograd as the C++ op, with the Triton backward kernel.
+gather_bags_triton.register_autograd(
+    _ops.gather_bags_backward_with(lambda *args: torch.ops.embedfast.gather_bags_triton_backward(*args)),
+    setup_context=_ops._gather_bags_setup_context)
 
 
 def rowwise_adagrad_state(tables: Sequence[torch.Tensor]) -> list[torch.Tensor]:
