@@ -232,7 +232,6 @@ def _eval(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-
 # ---- fusion ------------------------------------------------------------------------------------------
 
 
