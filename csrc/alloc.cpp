@@ -15,7 +15,7 @@ namespace embedfast {
 namespace {
 
 constexpr size_t kHuge = size_t(2) << 20;  // 2 MiB
-constexpr int64_t kDefaultThreshold = int64_t(4) << 20;
+constexpr int64_t kDefaultThreshold = int64_t(2) << 20;
 
 struct Mapping {
   void* base;

@@ -270,7 +270,7 @@ def test_large_alloc_threshold_env(monkeypatch):
 
 
 def test_large_outputs_use_huge_pages_by_default(monkeypatch):
-    """At the default threshold (4 MiB) a 4 MiB+ output is on the mmap path, a small one is not."""
+    """At the default threshold (2 MiB) a 2 MiB+ output is on the mmap path, a small one is not."""
     monkeypatch.delenv(ALLOC_ENV, raising=False)
     t = [torch.randn(50, 256)]
     one = torch.ones(1)

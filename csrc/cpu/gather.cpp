@@ -7,14 +7,11 @@
 // and zeros for an empty bag (or, renormalised, a bag whose s_e sum to exactly zero). Accumulation is in
 // float32 (float64 for float64 tables); the output has the tables' dtype.
 //
-// Backward (one op): the rows of `grad` are first summed per distinct bag (ids sorted, stable), since every
-// gradient is linear in grad and the coefficients depend only on the bag. Then
-//   - weight gradients: per distinct bag, d_e = <G_b, x_e>; ds_e = d_e (or (d_e - sum_e' c_e' d_e') / S);
-//     grad_entry_weight[e] = ds_e * source_weight[k]; grad_source_weight[k] += ds_e * w_e (per fixed-size block
-//     of bags, blocks summed in order: the result does not depend on the thread count);
-//   - table gradients (only for tables that need them): the (row, bag, coefficient) contributions are sorted by
-//     row (stable) and each row is summed by one thread: race-free and deterministic, no [N, K, D] tensor.
-//     Dense: a [V_k, D] gradient; sparse: the distinct rows (sorted) and their summed gradient rows.
+// Forward: per block of ids, the chain ids -> bag_offsets -> entries is resolved first (independent loads, many
+// misses in flight), then the table rows are streamed into the output, which lives on huge pages (alloc.h).
+// Backward (one op, no sort): a token pass computes the weight-gradient terms per id and lists the table-gradient
+// contributions; table gradients are then accumulated by row range, one range per thread, in id order.
+// Every sum runs in a fixed order, so results do not depend on the thread count (see backward_impl).
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <ATen/cpu/vec/functional.h>
@@ -391,7 +388,7 @@ BackwardResult backward_impl(const Checked& c, const at::Tensor& grad, const at:
   for (int64_t k = 0; k < K; ++k) any_table = any_table || table_grad[k];
 
   at::Tensor gsw = weights_grad ? at::zeros({K}, wopt) : at::empty({0}, wopt);
-  at::Tensor gew = weights_grad ? at::zeros({c.E}, wopt) : at::empty({0}, wopt);
+  at::Tensor gew = weights_grad ? zeros_large({c.E}, wopt) : at::empty({0}, wopt);
   std::vector<at::Tensor> tgrads(K), trows(K);
   for (int64_t k = 0; k < K; ++k) {
     tgrads[k] = at::empty({0, D}, topt);
@@ -485,23 +482,29 @@ BackwardResult backward_impl(const Checked& c, const at::Tensor& grad, const at:
   std::vector<int64_t> base(K + 1, 0);
   for (int64_t k = 0; k < K; ++k) base[k + 1] = base[k] + (table_grad[k] ? c.rows[k] : 0);
   const int64_t R = base[K];
-  std::vector<int32_t> slot;  // sparse: position of a touched row among its table's touched rows
+  // sparse: slot[key] = position of a touched row among its table's touched rows (a zero block: 1 marks a
+  // touched row, then the numbering pass turns marks into positions)
+  at::Tensor slot_t;
+  int32_t* slot = nullptr;
   std::vector<int64_t> M(K, 0);
   if (sparse) {
-    std::vector<uint8_t> mark(R, 0);
+    slot_t = zeros_large({R}, at::TensorOptions().dtype(at::kInt));
+    slot = slot_t.data_ptr<int32_t>();
     for (const auto& cb : contrib)
-      for (const auto& x : cb) mark[base[x.k] + x.r] = 1;
-    slot.assign(R, -1);
+      for (const auto& x : cb) slot[base[x.k] + x.r] = 1;
     for (int64_t k = 0; k < K; ++k) {
       if (!table_grad[k]) continue;
       int64_t m = 0;
-      for (int64_t key = base[k]; key < base[k + 1]; ++key)
-        if (mark[key]) slot[key] = static_cast<int32_t>(m++);
+      for (int64_t key = base[k]; key < base[k + 1]; ++key) m += slot[key];
       M[k] = m;
       trows[k] = at::empty({m}, at::kLong);
       int64_t* rp = trows[k].data_ptr<int64_t>();
-      for (int64_t key = base[k]; key < base[k + 1]; ++key)
-        if (mark[key]) *rp++ = key - base[k];
+      int32_t pos = 0;
+      for (int64_t key = base[k]; key < base[k + 1]; ++key) {
+        if (slot[key] == 0) continue;
+        *rp++ = key - base[k];
+        slot[key] = pos++;
+      }
     }
   }
   // accumulation targets: the gradient itself for float32 / float64 tables, a float32 block otherwise

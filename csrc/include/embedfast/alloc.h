@@ -10,7 +10,7 @@
 // zeros_large does not write the block: a fresh anonymous mapping reads as zero by the kernel's guarantee, so
 // pages the caller never writes are never faulted in by the op (they are when first read or written later).
 //
-// EMBEDFAST_LARGE_ALLOC_MIN_BYTES (read on every call) overrides the threshold (default 4 MiB); 0 sends every
+// EMBEDFAST_LARGE_ALLOC_MIN_BYTES (read on every call) overrides the threshold (default 2 MiB, one huge page); 0 sends every
 // non-empty block through the mmap path (tests), a negative value switches the mmap path off.
 #pragma once
 
