@@ -731,3 +731,48 @@ def test_from_vectors_with_embedfast_vectors(tmp_path):
     m = MultiSourceEmbedding.from_vectors(["The", "cat"], [a, b], learn_weights=False)
     torch.testing.assert_close(m(torch.arange(2)), torch.tensor([[1.0, 1.5], [4.0, 6.0]]))
     assert m.coverage["sources"][0]["found_lowercase"] == 1
+
+
+def _anon_huge_kb(ptr):
+    """AnonHugePages (kB) of the mapping that holds address ptr."""
+    found = False
+    with open("/proc/self/smaps") as f:
+        for line in f:
+            head = line.split()[0]
+            if "-" in head and all(c in "0123456789abcdef-" for c in head):
+                lo, hi = (int(x, 16) for x in head.split("-"))
+                found = lo <= ptr < hi
+            elif found and line.startswith("AnonHugePages:"):
+                return int(line.split()[1])
+    return 0
+
+
+def test_advise_huge_pages_keeps_values_and_collapses():
+    from embedfast.fusion import advise_huge_pages
+
+    t = torch.randn(7000, 300)  # 8.4 MB: at least 3 whole 2 MiB pages inside
+    want = t.clone()
+    view = t[5:9]
+    n = advise_huge_pages(t)
+    if n == 0:
+        pytest.skip("this kernel / platform does not collapse anonymous memory into huge pages (MADV_COLLAPSE)")
+    assert n % (2 << 20) == 0 and n >= 3 * (2 << 20)
+    assert _anon_huge_kb(t.data_ptr() + t.numel() * 2) > 0
+    assert torch.equal(t, want) and torch.equal(view, want[5:9])
+    t[3] = 1.5  # still an ordinary, writable tensor sharing its memory with views
+    assert bool((t[3] == 1.5).all())
+    assert advise_huge_pages(torch.randn(10, 3)) == 0  # smaller than one huge page: nothing to do
+    with pytest.raises(TypeError, match="'t' must be a tensor"):
+        advise_huge_pages([1.0])
+
+
+def test_module_huge_pages_option_keeps_sharing():
+    tables = [torch.randn(4000, 300) for _ in range(2)]
+    index = torch.stack([torch.arange(4000), torch.arange(4000).flip(0)], 1)
+    ids = torch.randint(0, 4000, (50,))
+    outs = []
+    for hp in (True, False):
+        emb = MultiSourceEmbedding(tables, index, huge_pages=hp)
+        assert emb.table_0.data_ptr() == tables[0].data_ptr()  # frozen tables still share the given memory
+        outs.append(emb(ids))
+    torch.testing.assert_close(outs[0], outs[1], rtol=0, atol=0)
