@@ -66,7 +66,7 @@ def train_embedfast(corpus: str, threads: int, seed: int, epochs: int, init_scal
     m = embedfast.Word2Vec(**kw, dim=HP["dim"], window=HP["window"], negative=HP["negative"], sample=HP["sample"],
                            min_count=HP["min_count"], alpha=HP["alpha"], min_alpha=HP["min_alpha"], epochs=epochs,
                            threads=threads, seed=seed)
-    m.train(corpus)
+    m.train(corpus, progress=False)
     v = m.vectors
     return list(v.words), v.matrix
 
