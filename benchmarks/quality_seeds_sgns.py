@@ -15,7 +15,8 @@ Same hyperparameters as bench_sgns.py (dim 100, window 5, negative 5, sample 1e-
 Spearman, Google analogies 3CosAdd with restrict_vocab=30000); mean and sample standard deviation over seeds.
 
   python benchmarks/quality_seeds_sgns.py [--seeds 1,2,3] [--threads 1,2] [--trainers embedfast,gensim]
-                                          [--init-scale S] [--json-out FILE]
+                                          [--init-scale S] [--min-alpha A] [--per-pair] [--corpus FILE]
+                                          [--json-out FILE]
 """
 from __future__ import annotations
 
@@ -59,12 +60,15 @@ def train_gensim(corpus: str, threads: int, seed: int, epochs: int):
     return list(m.wv.index_to_key), torch.from_numpy(m.wv.vectors)
 
 
-def train_embedfast(corpus: str, threads: int, seed: int, epochs: int, init_scale=None):
+def train_embedfast(corpus: str, threads: int, seed: int, epochs: int, init_scale=None, min_alpha=None,
+                    shared_negatives=True):
     import embedfast
 
     kw = {} if init_scale is None else {"init_scale": init_scale}
     m = embedfast.Word2Vec(**kw, dim=HP["dim"], window=HP["window"], negative=HP["negative"], sample=HP["sample"],
-                           min_count=HP["min_count"], alpha=HP["alpha"], min_alpha=HP["min_alpha"], epochs=epochs,
+                           min_count=HP["min_count"], alpha=HP["alpha"],
+                           min_alpha=HP["min_alpha"] if min_alpha is None else min_alpha, epochs=epochs,
+                           shared_negatives=shared_negatives,
                            threads=threads, seed=seed)
     m.train(corpus, progress=False)
     v = m.vectors
@@ -79,9 +83,13 @@ def main(argv=None):
     ap.add_argument("--trainers", default="embedfast,gensim")
     ap.add_argument("--init-scale", type=float, default=None,
                     help="embedfast's init_scale (default: the trainer's default, 1.0; 0.5 = word2vec.c)")
+    ap.add_argument("--min-alpha", type=float, default=None,
+                    help="experiment only: embedfast's min_alpha (default the issue's 0.0001)")
+    ap.add_argument("--per-pair", action="store_true", help="embedfast with per-pair negatives instead of HogBatch")
+    ap.add_argument("--corpus", help="another corpus file (default: the WordNet glosses)")
     ap.add_argument("--json-out")
     a = ap.parse_args(argv)
-    corpus = real_corpus()
+    corpus = a.corpus or real_corpus()
     seeds = [int(s) for s in a.seeds.split(",")]
     runs = []
     for threads in [int(t) for t in a.threads.split(",")]:
@@ -91,7 +99,7 @@ def main(argv=None):
                     continue
                 t0 = time.perf_counter()
                 if name == "embedfast":
-                    words, matrix = fn(corpus, threads, seed, a.epochs, a.init_scale)
+                    words, matrix = fn(corpus, threads, seed, a.epochs, a.init_scale, a.min_alpha, not a.per_pair)
                 else:
                     words, matrix = fn(corpus, threads, seed, a.epochs)
                 r = {"trainer": name, "threads": threads, "seed": seed, "train_s": time.perf_counter() - t0,
