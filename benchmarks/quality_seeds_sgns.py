@@ -2,8 +2,8 @@
 
 What differs between the two trainers (issue 3; evidence in benchmarks/RESULTS.md, "Quality, several seeds"):
 - Initialisation: gensim 4 starts the input vectors uniform in +-1/dim (keyedvectors.prep_vectors), word2vec.c
-  in +-0.5/dim. embedfast's default init_scale=1.0 follows gensim 4; ``--init-scale 0.5`` gives word2vec.c's
-  (embedfast's default before issue 3's quality work), which trains measurably worse on this small corpus.
+  in +-0.5/dim. embedfast's default init_scale=0.5 follows word2vec.c (as issue 3 specifies); ``--init-scale 1.0``
+  gives gensim 4's, the like-for-like setting for this comparison (word2vec.c's trains measurably worse here).
 - Learning rate with several workers: gensim's corpus_file mode gives each of its `workers` threads an equal byte
   range of the file and lets each decay the rate by its *own* words over the whole corpus's words, so with 2
   workers the rate only gets half way down each epoch (the run ends near alpha - (alpha - min_alpha) * 4.5/5 =
@@ -82,7 +82,7 @@ def main(argv=None):
     ap.add_argument("--epochs", type=int, default=5)
     ap.add_argument("--trainers", default="embedfast,gensim")
     ap.add_argument("--init-scale", type=float, default=None,
-                    help="embedfast's init_scale (default: the trainer's default, 1.0; 0.5 = word2vec.c)")
+                    help="embedfast's init_scale (default: the trainer's default, 0.5 = word2vec.c; 1.0 = gensim 4)")
     ap.add_argument("--min-alpha", type=float, default=None,
                     help="experiment only: embedfast's min_alpha (default the issue's 0.0001)")
     ap.add_argument("--per-pair", action="store_true", help="embedfast with per-pair negatives instead of HogBatch")

@@ -171,9 +171,9 @@ class Word2Vec:
         thread count); ``threads=1`` is bit-for-bit reproducible for a given seed.
         max_sentence_length: longer lines are cut into pieces (counted in ``corpus_stats``).
         chunk_words: tokens per call of the fused op (granularity of progress, checkpoints and RNG streams).
-        init_scale: ``w_in`` starts uniform in +-init_scale/dim (``w_out`` at zeros). The default 1.0 is gensim
-        4's initialisation (``gensim.models.keyedvectors.prep_vectors``); 0.5 is word2vec.c's. On small corpora
-        the wider start trains measurably better (benchmarks/RESULTS.md, quality section).
+        init_scale: ``w_in`` starts uniform in +-init_scale/dim (``w_out`` at zeros). The default 0.5 is
+        word2vec.c's initialisation; 1.0 is gensim 4's (``gensim.models.keyedvectors.prep_vectors``), which on
+        small corpora trains measurably better (benchmarks/RESULTS.md, quality section) -- pass it to match gensim.
         shared_negatives: HogBatch variant (negatives shared by the contexts of a center, updates as small
         matrix products). exact_sigmoid: exact sigmoid instead of the interpolated table.
         backend / device: where training runs -- ``device`` (default CPU) holds the tables, the encoded corpus
@@ -186,7 +186,7 @@ class Word2Vec:
                  ns_exponent: float = 0.75, threads: Optional[int] = None, seed: int = 0, *,
                  max_sentence_length: int = 10000, chunk_words: int = 200_000, shared_negatives: bool = True,
                  exact_sigmoid: bool = False, backend: str = "auto", device: "torch.device | str | None" = None,
-                 init_scale: float = 1.0) -> None:
+                 init_scale: float = 0.5) -> None:
         checks = [
             (isinstance(dim, int) and dim >= 1, f"dim must be an int >= 1, got {dim!r}"),
             (isinstance(window, int) and window >= 1, f"window must be an int >= 1, got {window!r}"),
