@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import ctypes
 import math
-import os
+import sys
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Optional, Sequence, Union
 
@@ -303,7 +303,7 @@ def advise_huge_pages(t: torch.Tensor) -> int:
     """
     if not isinstance(t, torch.Tensor):
         raise TypeError(f"advise_huge_pages: argument 't' must be a tensor, got {type(t).__name__}")
-    if t.device.type != "cpu" or not hasattr(os, "sched_getaffinity"):  # Linux only
+    if t.device.type != "cpu" or not sys.platform.startswith("linux"):
         return 0
     st = t.untyped_storage()
     lo = -(-st.data_ptr() // _HUGE) * _HUGE
