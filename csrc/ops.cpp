@@ -64,8 +64,10 @@ TORCH_LIBRARY(embedfast, m) {
       "Tensor entry_row, Tensor entry_weight, Tensor ids, bool renormalize, bool sparse_grad) -> Tensor");
   // Backward of gather_bags: (grad_source_weight [K] or [0], grad_entry_weight [E] or [0],
   // table grads (dense [V_k, D], or sparse values [M_k, D]; [0, D] when not wanted), sparse rows [M_k] or [0]).
+  // weights_grad asks for the weight gradients; entry_weight_grad=false leaves out grad_entry_weight ([0]).
   m.def(
       "gather_bags_backward(Tensor grad, Tensor[] tables, Tensor source_weight, Tensor bag_offsets, "
       "Tensor entry_source, Tensor entry_row, Tensor entry_weight, Tensor ids, bool renormalize, "
-      "bool weights_grad, bool[] tables_grad, bool sparse) -> (Tensor, Tensor, Tensor[], Tensor[])");
+      "bool weights_grad, bool[] tables_grad, bool sparse, bool entry_weight_grad=True) -> "
+      "(Tensor, Tensor, Tensor[], Tensor[])");
 }

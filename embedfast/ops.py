@@ -258,11 +258,11 @@ def _gather_bags_fake(tables, source_weight, bag_offsets, entry_source, entry_ro
 
 @torch.library.register_fake("embedfast::gather_bags_backward")
 def _gather_bags_backward_fake(grad, tables, source_weight, bag_offsets, entry_source, entry_row, entry_weight, ids,
-                               renormalize, weights_grad, tables_grad, sparse):
+                               renormalize, weights_grad, tables_grad, sparse, entry_weight_grad=True):
     ctx = torch.library.get_ctx()
     k = len(tables)
     gsw = source_weight.new_empty((k,) if weights_grad else (0,))
-    gew = entry_weight.new_empty((entry_weight.shape[0],) if weights_grad else (0,))
+    gew = entry_weight.new_empty((entry_weight.shape[0],) if weights_grad and entry_weight_grad else (0,))
     grads, rows = [], []
     for t, need in zip(tables, tables_grad):
         d = t.shape[1]
@@ -303,7 +303,7 @@ def _gather_bags_backward(backward_op, ctx, grad):
         return [None] * len(tables), None, None, None, None, None, None, None, None
     gsw, gew, tgrads, trows = backward_op(
         grad, tables, source_weight, bag_offsets, entry_source, entry_row, entry_weight, ids, ctx.renormalize,
-        weights_grad, tables_grad, ctx.sparse_grad)
+        weights_grad, tables_grad, ctx.sparse_grad, bool(need[5]))
     out_tables = []
     for t, need_t, g, r in zip(tables, tables_grad, tgrads, trows):
         if not need_t:

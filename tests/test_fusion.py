@@ -294,6 +294,32 @@ def test_opcheck():
                                       (g, [t.detach() for t in tables], sw.detach(), off, src, row, ew.detach(), ids,
                                        renormalize, True, [True, False, True], sparse),
                                       test_utils=("test_schema", "test_faketensor"))
+            torch.library.opcheck(torch.ops.embedfast.gather_bags_backward.default,
+                                  (g, [t.detach() for t in tables], sw.detach(), off, src, row, ew.detach(), ids,
+                                   renormalize, True, [False, False, False], False, False),
+                                  test_utils=("test_schema", "test_faketensor"))
+
+
+@pytest.mark.parametrize("renormalize", [True, False])
+def test_backward_without_entry_weight_grad(renormalize):
+    """entry_weight_grad=False: grad_entry_weight is left out ([0]) and nothing else changes."""
+    tables, sw, off, src, row, ew, ids = sample(random.randrange(10**6), torch.float32, N=257)
+    g = torch.randn(ids.numel(), tables[0].shape[1])
+    for tables_grad in ([False, False, False], [True, False, True]):
+        args = (g, tables, sw, off, src, row, ew, ids, renormalize, True, tables_grad, False)
+        full = torch.ops.embedfast.gather_bags_backward(*args)
+        part = torch.ops.embedfast.gather_bags_backward(*args, False)
+        assert full[1].shape == (ew.numel(),) and part[1].shape == (0,)
+        assert torch.equal(full[0], part[0])
+        for a, b in zip(full[2] + full[3], part[2] + part[3]):
+            assert torch.equal(a, b)
+    # through autograd: entry weights that need no gradient never get one, source weights get the same one
+    sw1 = sw.clone().requires_grad_()
+    ew1 = ew.clone().requires_grad_()
+    (gather_bags(tables, sw1, off, src, row, ew1, ids, renormalize=renormalize) * g).sum().backward()
+    sw2 = sw.clone().requires_grad_()
+    (gather_bags(tables, sw2, off, src, row, ew, ids, renormalize=renormalize) * g).sum().backward()
+    assert ew1.grad is not None and torch.equal(sw1.grad, sw2.grad)
 
 
 # ---------------------------------------------------------------------------------------------------------

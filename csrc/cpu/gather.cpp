@@ -364,7 +364,8 @@ template <typename T>
 BackwardResult backward_impl(const Checked& c, const at::Tensor& grad, const at::Tensor& source_weight,
                              const at::Tensor& bag_offsets, const at::Tensor& entry_source,
                              const at::Tensor& entry_row, const at::Tensor& entry_weight, const at::Tensor& ids,
-                             bool renormalize, bool weights_grad, const std::vector<bool>& table_grad, bool sparse) {
+                             bool renormalize, bool weights_grad, const std::vector<bool>& table_grad, bool sparse,
+                             bool entry_weight_grad) {
   using A = acc_type_t<T>;
   const char* op = "gather_bags_backward";
   const int64_t D = c.D, K = c.K, N = c.N;
@@ -388,7 +389,8 @@ BackwardResult backward_impl(const Checked& c, const at::Tensor& grad, const at:
   for (int64_t k = 0; k < K; ++k) any_table = any_table || table_grad[k];
 
   at::Tensor gsw = weights_grad ? at::zeros({K}, wopt) : at::empty({0}, wopt);
-  at::Tensor gew = weights_grad ? zeros_large({c.E}, wopt) : at::empty({0}, wopt);
+  const bool want_gew = weights_grad && entry_weight_grad;
+  at::Tensor gew = want_gew ? zeros_large({c.E}, wopt) : at::empty({0}, wopt);
   std::vector<at::Tensor> tgrads(K), trows(K);
   for (int64_t k = 0; k < K; ++k) {
     tgrads[k] = at::empty({0, D}, topt);
@@ -406,7 +408,7 @@ BackwardResult backward_impl(const Checked& c, const at::Tensor& grad, const at:
   const int64_t nblocks = (N + kTokBlock - 1) / kTokBlock;
   const int64_t KP = (K + 15) / 16 * 16;  // per-block stride of the source-weight sums, whole cache lines
   std::vector<A> part(weights_grad ? static_cast<size_t>(nblocks) * KP : 0, A(0));
-  std::vector<std::vector<std::pair<int64_t, A>>> gew_terms(weights_grad ? nblocks : 0);
+  std::vector<std::vector<std::pair<int64_t, A>>> gew_terms(want_gew ? nblocks : 0);
   std::vector<std::vector<Contribution<A>>> contrib(any_table ? nblocks : 0);
   BadEntry bad;
 
@@ -432,8 +434,8 @@ BackwardResult backward_impl(const Checked& c, const at::Tensor& grad, const at:
       }
       if (!weights_grad) continue;
       A* pb = part.data() + blk * KP;
-      auto& terms = gew_terms[blk];
-      terms.reserve(P);
+      std::vector<std::pair<int64_t, A>>* terms = want_gew ? &gew_terms[blk] : nullptr;
+      if (terms) terms->reserve(P);
       for (int64_t j = 0; j < std::min(P, kRowAhead); ++j) {
         const char* p = reinterpret_cast<const char*>(ptrs[j]);
         for (int64_t x = 0; x < row_bytes; x += 64) __builtin_prefetch(p + x);
@@ -459,7 +461,7 @@ BackwardResult backward_impl(const Checked& c, const at::Tensor& grad, const at:
         for (int64_t s = s0; s < s1; ++s) {
           const int64_t e = ents[s], k = src[e];
           const A ds = renormalize ? (d[s - s0] - t) * inv : d[s - s0];
-          terms.emplace_back(e, ds * sw[k]);
+          if (terms) terms->emplace_back(e, ds * sw[k]);
           pb[k] += ds * ew[e];
         }
       }
@@ -470,10 +472,11 @@ BackwardResult backward_impl(const Checked& c, const at::Tensor& grad, const at:
   // 2. weight gradients, summed in id order
   if (weights_grad) {
     A* gswp = gsw.data_ptr<A>();
-    A* gewp = gew.data_ptr<A>();
+    A* gewp = want_gew ? gew.data_ptr<A>() : nullptr;
     for (int64_t blk = 0; blk < nblocks; ++blk) {
       for (int64_t k = 0; k < K; ++k) gswp[k] += part[blk * KP + k];
-      for (const auto& [e, v] : gew_terms[blk]) gewp[e] += v;
+      if (want_gew)
+        for (const auto& [e, v] : gew_terms[blk]) gewp[e] += v;
     }
   }
   if (!any_table) return {gsw, gew, tgrads, trows};
@@ -550,7 +553,8 @@ BackwardResult gather_bags_backward_cpu(const at::Tensor& grad, at::TensorList t
                                         const at::Tensor& bag_offsets, const at::Tensor& entry_source,
                                         const at::Tensor& entry_row, const at::Tensor& entry_weight,
                                         const at::Tensor& ids, bool renormalize, bool weights_grad,
-                                        const c10::List<bool>& tables_grad, bool sparse) {
+                                        const c10::List<bool>& tables_grad, bool sparse,
+                                        bool entry_weight_grad) {
   const char* op = "gather_bags_backward";
   Checked c = check_args(op, tables, source_weight, bag_offsets, entry_source, entry_row, entry_weight, ids);
   check_cpu(grad, op, "grad");
@@ -563,10 +567,10 @@ BackwardResult gather_bags_backward_cpu(const at::Tensor& grad, at::TensorList t
   std::vector<bool> tg;
   for (size_t i = 0; i < tables_grad.size(); ++i) tg.push_back(tables_grad.get(i));
   switch (c.dtype) {
-    case at::kFloat: return backward_impl<float>(c, grad, source_weight, bag_offsets, entry_source, entry_row, entry_weight, ids, renormalize, weights_grad, tg, sparse);
-    case at::kDouble: return backward_impl<double>(c, grad, source_weight, bag_offsets, entry_source, entry_row, entry_weight, ids, renormalize, weights_grad, tg, sparse);
-    case at::kHalf: return backward_impl<at::Half>(c, grad, source_weight, bag_offsets, entry_source, entry_row, entry_weight, ids, renormalize, weights_grad, tg, sparse);
-    default: return backward_impl<at::BFloat16>(c, grad, source_weight, bag_offsets, entry_source, entry_row, entry_weight, ids, renormalize, weights_grad, tg, sparse);
+    case at::kFloat: return backward_impl<float>(c, grad, source_weight, bag_offsets, entry_source, entry_row, entry_weight, ids, renormalize, weights_grad, tg, sparse, entry_weight_grad);
+    case at::kDouble: return backward_impl<double>(c, grad, source_weight, bag_offsets, entry_source, entry_row, entry_weight, ids, renormalize, weights_grad, tg, sparse, entry_weight_grad);
+    case at::kHalf: return backward_impl<at::Half>(c, grad, source_weight, bag_offsets, entry_source, entry_row, entry_weight, ids, renormalize, weights_grad, tg, sparse, entry_weight_grad);
+    default: return backward_impl<at::BFloat16>(c, grad, source_weight, bag_offsets, entry_source, entry_row, entry_weight, ids, renormalize, weights_grad, tg, sparse, entry_weight_grad);
   }
 }
 

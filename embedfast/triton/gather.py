@@ -616,7 +616,7 @@ def _backward_common(op, grad, tables, source_weight, bag_offsets, entry_source,
 def gather_bags_triton_backward(grad: torch.Tensor, tables: list[torch.Tensor], source_weight: torch.Tensor,
                                 bag_offsets: torch.Tensor, entry_source: torch.Tensor, entry_row: torch.Tensor,
                                 entry_weight: torch.Tensor, ids: torch.Tensor, renormalize: bool, weights_grad: bool,
-                                tables_grad: list[bool], sparse: bool
+                                tables_grad: list[bool], sparse: bool, entry_weight_grad: bool = True
                                 ) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor], list[torch.Tensor]]:
     """Triton backward of ``gather_bags`` (same schema and results as ``embedfast::gather_bags_backward``)."""
     op = "gather_bags_triton_backward"
@@ -642,6 +642,8 @@ def gather_bags_triton_backward(grad: torch.Tensor, tables: list[torch.Tensor], 
         else:
             grads.append(res[k] if res is not None else torch.zeros((t.shape[0], D), dtype=t.dtype, device=dev))
             rows.append(empty_rows)
+    if not entry_weight_grad:  # the kernel computes both weight gradients together; hand back only what was asked
+        gew = gew.new_empty((0,))
     return gsw, gew, grads, rows
 
 
