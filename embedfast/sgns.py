@@ -218,7 +218,7 @@ class Word2Vec:
     text every epoch (4 bytes per token; 0 never keeps them).
     """
 
-    stream_bytes: int = 16 << 20
+    stream_bytes: int = 4 << 20
     cache_tokens: int = 8_000_000
 
     def __init__(self, dim: int = 100, window: int = 5, negative: int = 5, sample: float = 1e-4, min_count: int = 5,
