@@ -426,7 +426,8 @@ class Word2Vec:
             if src.ids is not None:
                 ids, offsets = src.ids, src.offsets
             else:
-                ids, offsets, _ = self._encode_block(src.path, None)
+                ids, offsets, st = self._encode_block(src.path, None)
+                self.corpus_stats = dict(zip(ops.ENCODE_STATS, st.tolist()))
             self._full = (src, (ids, offsets, _chunk_bounds(offsets, self.params.chunk_words), src.fingerprint))
         return self._full[1]
 
