@@ -692,14 +692,15 @@ def test_streamed_chunks_are_the_whole_corpus_chunks(tmp_path, stream_bytes):
 
 
 def test_streamed_training_does_not_depend_on_block_size(tmp_path):
-    """threads=1: file streamed in tiny blocks, in one block, with or without the epoch cache, and the same
-    corpus as an iterable (encoded in memory) all give bit-identical models, losses and corpus counts."""
+    """threads=1: file streamed in tiny blocks, in one block, re-encoded each epoch, kept in memory or spilled to
+    a temporary file after the first epoch, and the same corpus as an iterable (encoded in memory) all give
+    bit-identical models, losses and corpus counts."""
     path, sents = _streamed_corpus(tmp_path, random.Random(11))
     runs = []
-    for corpus, stream_bytes, cache in [(path, 1 << 30, 0), (path, 1, 0), (path, 150, 10**9), (path, 4096, 0),
-                                        (sents, 1, 0)]:
+    for corpus, stream_bytes, cache, spill in [(path, 1 << 30, 0, False), (path, 1, 0, False), (path, 150, 10**9, True),
+                                               (path, 4096, 0, True), (path, 1, 0, True), (sents, 1, 0, True)]:
         w = Word2Vec(dim=10, min_count=2, epochs=3, threads=1, seed=2, max_sentence_length=13, chunk_words=400)
-        w.stream_bytes, w.cache_tokens = stream_bytes, cache
+        w.stream_bytes, w.cache_tokens, w.spill, w.spill_dir = stream_bytes, cache, spill, str(tmp_path)
         w.train(corpus, progress=False)
         runs.append(w)
     ref = runs[0]
@@ -711,7 +712,11 @@ def test_streamed_training_does_not_depend_on_block_size(tmp_path):
         if w._source.path is None:  # the iterable is joined with single spaces: fewer bytes
             stats["bytes"] = ref.corpus_stats["bytes"]
         assert stats == ref.corpus_stats
-    assert runs[2]._cache is not None and runs[1]._cache is None
+    assert runs[2]._cache is not None and runs[1]._cache is None and runs[1]._spill is None
+    assert runs[3]._spill is not None and runs[3]._spill.complete and len(runs[3]._spill.index) > 1
+    assert runs[4]._spill.end == 4 * ref.corpus_stats["encoded_tokens"] + 8 * sum(
+        n_off for _, _, n_off, _ in runs[4]._spill.index)
+    assert list(tmp_path.iterdir()) == [tmp_path / "stream.txt"]  # the spill file is unlinked
 
 
 @pytest.mark.parametrize("stops", [[900], [2500, 700], [1, 1, 5000]])
@@ -724,14 +729,14 @@ def test_streamed_resume_equals_uninterrupted(tmp_path, stops):
     full.stream_bytes = 97
     full.train(path, progress=False)
     w = Word2Vec(**kw)
-    w.stream_bytes = 97
+    w.stream_bytes, w.cache_tokens, w.spill_dir = 97, 0, str(tmp_path)  # later epochs from the spill file
     ckpt = str(tmp_path / "s.ckpt")
     for i, n in enumerate(stops):
         w.train(path, progress=False, max_words=n)
         if i % 2 == 0:  # every other stop goes through a checkpoint
             w.save_checkpoint(ckpt)
             w = Word2Vec.load_checkpoint(ckpt)
-            w.stream_bytes = 61
+            w.stream_bytes, w.cache_tokens, w.spill_dir = 61, 0, str(tmp_path)
     assert not w.done
     w.train(path, progress=False)
     assert w.done
