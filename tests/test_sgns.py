@@ -767,6 +767,11 @@ def test_streamed_corpus_checks(tmp_path):
     u.train(str(other), progress=False)
     assert u.done and u._source.tokens == u.corpus_stats["encoded_tokens"]
     assert u._pos["words_done"] == 2 * u._source.tokens
+    for name, bad in (("stream_bytes", 0), ("stream_bytes", 1.5), ("cache_tokens", -1)):
+        b = Word2Vec(dim=4, min_count=1, epochs=1)
+        setattr(b, name, bad)
+        with pytest.raises(ValueError, match=f"{name} must be an int >= ., got {bad}"):
+            b.train(path, progress=False)
 
 
 def test_encoded_property_gives_the_whole_corpus(tmp_path):
