@@ -1,7 +1,7 @@
 """Benchmark: multi-source fusion (embedfast gather_bags) vs pure PyTorch, forward and forward+backward.
 
     python benchmarks/bench_fusion.py [--vocab 400000 --dim 300 --sources 3 --tokens 65536 --missing 0.15
-                                       --threads 2 --repeats 7 --ids uniform|zipf]
+                                       --threads 2 --repeats 7 --ids uniform|zipf --step --impls ... --modes ...]
 
 Every (implementation, table mode) runs in a fresh subprocess. Peak memory: the peak resident set (VmHWM, reset
 through /proc/self/clear_refs just before the timed calls) minus the resident set at that moment (inputs built,
@@ -12,18 +12,25 @@ Implementations (weights a = softmax(logits) learned, renormalised over the sour
   torch-bag         F.embedding_bag(mode="sum", per_sample_weights) over the concatenated tables, bags per call
   embedfast         MultiSourceEmbedding: gather_bags with per-vocabulary bags, ids straight in
   embedfast-call    gather_bags with bags built per call from index[ids] (the other design, for comparison)
+  NAME-thp          NAME run with THP_MEM_ALLOC_ENABLE=1: torch's CPU allocator puts large blocks (the tables, outputs,
+                    gradients) on transparent huge pages. embedfast's own large outputs use huge pages either way;
+                    its -thp row shows what huge-page *tables* add.
+Speed-ups are against the best pure-PyTorch row of the mode, once among the default runs and once including the
+-thp runs. --step adds a third timing: forward + backward + torch.optim.SGD step (the optimizer reads every gradient
+page, so gradient pages a backward leaves untouched are paid for there).
 Table modes: frozen (only the logits learn), dense (trainable, dense grads), sparse (trainable, sparse grads).
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
 import time
 
-IMPLS = ["torch-stack", "torch-bag", "embedfast", "embedfast-call"]
+IMPLS = ["torch-stack", "torch-stack-thp", "torch-bag", "torch-bag-thp", "embedfast", "embedfast-thp", "embedfast-call"]
 MODES = ["frozen", "dense", "sparse"]
 
 
@@ -49,6 +56,9 @@ def child(args) -> dict:
     from embedfast.ops import gather_bags
 
     torch.set_num_threads(args.threads)
+    impl = args.impl.removesuffix("-thp")
+    if impl != args.impl and os.environ.get("THP_MEM_ALLOC_ENABLE") != "1":
+        raise SystemExit(f"{args.impl}: run with THP_MEM_ALLOC_ENABLE=1 (the parent sets it)")
     g = torch.Generator().manual_seed(0)
     K, V, D, N = args.sources, args.vocab, args.dim, args.tokens
     trainable = args.mode != "frozen"
@@ -65,12 +75,12 @@ def child(args) -> dict:
     logits = torch.zeros(K, requires_grad=True)
     base = torch.tensor([0] + [V] * (K - 1)).cumsum(0)
 
-    if args.impl == "embedfast":
+    if impl == "embedfast":
         mod = embedfast.MultiSourceEmbedding(tables, index, freeze_tables=not trainable, sparse=sparse)
         del tables
         params = [p for p in mod.parameters()]
         fwd = lambda: mod(ids)  # noqa: E731
-    elif args.impl == "embedfast-call":
+    elif impl == "embedfast-call":
         ts = [t.requires_grad_(trainable) for t in tables]
         params = [logits] + (ts if trainable else [])
 
@@ -82,7 +92,7 @@ def child(args) -> dict:
             src = torch.arange(K).expand(N, K)[m]
             return gather_bags(ts, torch.softmax(logits, 0), off, src, idx[m], torch.ones(src.numel()),
                                torch.arange(N), renormalize=True, sparse_grad=sparse)
-    elif args.impl == "torch-stack":
+    elif impl == "torch-stack":
         ts = [t.requires_grad_(trainable) for t in tables]
         params = [logits] + (ts if trainable else [])
 
@@ -116,10 +126,16 @@ def child(args) -> dict:
         out.backward(grad_out)
         return out
 
+    opt = torch.optim.SGD(params, lr=1e-6)
+
+    def step():
+        fwdbwd()
+        opt.step()
+
     res = dict(impl=args.impl, mode=args.mode)
     import gc
 
-    for name, fn in (("fwd", fwd), ("fwdbwd", fwdbwd)):
+    for name, fn in (("fwd", fwd), ("fwdbwd", fwdbwd)) + ((("step", step),) if args.step else ()):
         for p in params:
             p.grad = None
         gc.collect()
@@ -149,6 +165,7 @@ def main() -> None:
     ap.add_argument("--ids", choices=["uniform", "zipf"], default="uniform")
     ap.add_argument("--impls", default=",".join(IMPLS))
     ap.add_argument("--modes", default=",".join(MODES))
+    ap.add_argument("--step", action="store_true", help="also time forward + backward + SGD step")
     ap.add_argument("--json", default=None, help="also write the results here")
     ap.add_argument("--impl", help=argparse.SUPPRESS)
     ap.add_argument("--mode", help=argparse.SUPPRESS)
@@ -160,24 +177,33 @@ def main() -> None:
     for mode in args.modes.split(","):
         for impl in args.impls.split(","):
             cmd = [sys.executable, __file__] + [a for a in sys.argv[1:]] + ["--impl", impl, "--mode", mode]
-            out = subprocess.run(cmd, capture_output=True, text=True)
+            env = dict(os.environ)
+            env.pop("THP_MEM_ALLOC_ENABLE", None)
+            if impl.endswith("-thp"):
+                env["THP_MEM_ALLOC_ENABLE"] = "1"
+            out = subprocess.run(cmd, capture_output=True, text=True, env=env)
             if out.returncode != 0:
                 print(out.stderr, file=sys.stderr)
                 raise SystemExit(f"{impl}/{mode} failed")
             rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
             r = rows[-1]
-            print(f"{mode:<7}{impl:<16}fwd {r['fwd_ms']:8.1f} ms  fwd+bwd {r['fwdbwd_ms']:8.1f} ms  "
+            st = f"  +SGD {r['step_ms']:8.1f} ms" if "step_ms" in r else ""
+            print(f"{mode:<7}{impl:<16}fwd {r['fwd_ms']:8.1f} ms  fwd+bwd {r['fwdbwd_ms']:8.1f} ms{st}  "
                   f"peak +{r['fwd_peak_mb']:7.0f} / +{r['fwdbwd_peak_mb']:7.0f} MB", flush=True)
     print(f"\nK={args.sources} x {args.vocab}x{args.dim}, {args.missing:.0%} missing, {args.tokens} {args.ids} ids, "
           f"{args.threads} threads, median of {args.repeats}")
-    print(f"| tables | implementation | forward ms | fwd+bwd ms | fwd+bwd speed-up vs best torch | peak extra MB (fwd / fwd+bwd) |")
-    print("|---|---|---:|---:|---:|---:|")
+    sgd = " fwd+bwd+SGD ms |" if args.step else ""
+    print(f"| tables | implementation | forward ms | fwd+bwd ms |{sgd} fwd+bwd speed-up vs best default torch | "
+          f"vs best torch incl. THP | peak extra MB (fwd / fwd+bwd) |")
+    print("|---|---|---:|---:|" + ("---:|" if args.step else "") + "---:|---:|---:|")
     for mode in args.modes.split(","):
         mr = [r for r in rows if r["mode"] == mode]
-        torch_best = min((r["fwdbwd_ms"] for r in mr if r["impl"].startswith("torch")), default=float("nan"))
+        best = min((r["fwdbwd_ms"] for r in mr if r["impl"] in ("torch-stack", "torch-bag")), default=float("nan"))
+        best_thp = min((r["fwdbwd_ms"] for r in mr if r["impl"].startswith("torch")), default=float("nan"))
         for r in mr:
-            print(f"| {mode} | {r['impl']} | {r['fwd_ms']:.1f} | {r['fwdbwd_ms']:.1f} | "
-                  f"{torch_best / r['fwdbwd_ms']:.2f}x | {r['fwd_peak_mb']:.0f} / {r['fwdbwd_peak_mb']:.0f} |")
+            st = f" {r['step_ms']:.1f} |" if args.step else ""
+            print(f"| {mode} | {r['impl']} | {r['fwd_ms']:.1f} | {r['fwdbwd_ms']:.1f} |{st} {best / r['fwdbwd_ms']:.2f}x | "
+                  f"{best_thp / r['fwdbwd_ms']:.2f}x | {r['fwd_peak_mb']:.0f} / {r['fwdbwd_peak_mb']:.0f} |")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(dict(args=vars(args), rows=rows), f, indent=1)

@@ -252,6 +252,9 @@ class Word2Vec:
         thread count); ``threads=1`` is bit-for-bit reproducible for a given seed.
         max_sentence_length: longer lines are cut into pieces (counted in ``corpus_stats``).
         chunk_words: tokens per call of the fused op (granularity of progress, checkpoints and RNG streams).
+        init_scale: ``w_in`` starts uniform in +-init_scale/dim (``w_out`` at zeros). The default 0.5 is
+        word2vec.c's initialisation; 1.0 is gensim 4's (``gensim.models.keyedvectors.prep_vectors``), which on
+        small corpora trains measurably better (benchmarks/RESULTS.md, quality section) -- pass it to match gensim.
         shared_negatives: HogBatch variant (negatives shared by the contexts of a center, updates as small
         matrix products). exact_sigmoid: exact sigmoid instead of the interpolated table.
         backend / device: where training runs -- ``device`` (default CPU) holds the tables, the encoded corpus
@@ -276,8 +279,8 @@ class Word2Vec:
                  max_vocab: Optional[int] = None, epochs: int = 5, alpha: float = 0.025, min_alpha: float = 1e-4,
                  ns_exponent: float = 0.75, threads: Optional[int] = None, seed: int = 0, *,
                  max_sentence_length: int = 10000, chunk_words: int = 200_000, shared_negatives: bool = True,
-                 exact_sigmoid: bool = False, backend: str = "auto", device: "torch.device | str | None" = None
-                 ) -> None:
+                 exact_sigmoid: bool = False, backend: str = "auto", device: "torch.device | str | None" = None,
+                 init_scale: float = 0.5) -> None:
         checks = [
             (isinstance(dim, int) and dim >= 1, f"dim must be an int >= 1, got {dim!r}"),
             (isinstance(window, int) and window >= 1, f"window must be an int >= 1, got {window!r}"),
@@ -295,6 +298,8 @@ class Word2Vec:
             (isinstance(max_sentence_length, int) and max_sentence_length >= 1,
              f"max_sentence_length must be an int >= 1, got {max_sentence_length!r}"),
             (isinstance(chunk_words, int) and chunk_words >= 1, f"chunk_words must be an int >= 1, got {chunk_words!r}"),
+            (isinstance(init_scale, (int, float)) and math.isfinite(init_scale) and init_scale > 0,
+             f"init_scale must be a finite number > 0, got {init_scale!r}"),
         ]
         for ok, msg in checks:
             if not ok:
@@ -309,6 +314,7 @@ class Word2Vec:
         self.backend = backend
         self.device = torch.device("cpu") if device is None else torch.device(device)
         self.threads = threads
+        self.init_scale = float(init_scale)
         self.words: list[str] = []
         self.counts: Optional[torch.Tensor] = None
         self.w_in: Optional[torch.Tensor] = None
@@ -353,7 +359,7 @@ class Word2Vec:
         self.vocab_stats = stats
         gen = torch.Generator().manual_seed(p.seed)
         n = len(self.words)
-        self.w_in = torch.empty(n, p.dim).uniform_(-0.5 / p.dim, 0.5 / p.dim, generator=gen)
+        self.w_in = torch.empty(n, p.dim).uniform_(-self.init_scale / p.dim, self.init_scale / p.dim, generator=gen)
         self.w_out = torch.zeros(n, p.dim)
         if self.device.type != "cpu":  # same initial values on every device
             self.w_in, self.w_out = self.w_in.to(self.device), self.w_out.to(self.device)

@@ -82,14 +82,47 @@ def reference(tables, sw, off, src, row, ew, ids, renormalize):
 # the op
 # ---------------------------------------------------------------------------------------------------------
 
+ALLOC_ENV = "EMBEDFAST_LARGE_ALLOC_MIN_BYTES"
+
+
+@pytest.fixture(params=["default", "mmap"])
+def alloc_path(request, monkeypatch):
+    """Runs a test twice: with the default size threshold (these small outputs come from at::empty / at::zeros)
+    and with every output on the huge-page mmap path (threshold 0)."""
+    if request.param == "mmap":
+        monkeypatch.setenv(ALLOC_ENV, "0")
+    else:
+        monkeypatch.delenv(ALLOC_ENV, raising=False)
+    return request.param
+
+
+def _mapping_of(ptr):
+    """(start, end, VmFlags) of the mapping in /proc/self/smaps that holds address ptr, or None."""
+    cur = None
+    with open("/proc/self/smaps") as f:
+        for line in f:
+            head = line.split()[0]
+            if "-" in head and all(c in "0123456789abcdef-" for c in head):
+                lo, hi = (int(x, 16) for x in head.split("-"))
+                cur = (lo, hi) if lo <= ptr < hi else None
+            elif cur is not None and line.startswith("VmFlags:"):
+                return cur[0], cur[1], line.split()[1:]
+    return None
+
+
+def _on_huge_page_mapping(t):
+    m = _mapping_of(t.data_ptr())
+    return m is not None and "hg" in m[2]
+
 
 @pytest.mark.parametrize("dtype", ALL_DTYPES)
 @pytest.mark.parametrize("renormalize", [True, False])
 @pytest.mark.parametrize("seed", [0, 1])
-def test_forward_matches_reference(poisoned, dtype, renormalize, seed):
+def test_forward_matches_reference(poisoned, alloc_path, dtype, renormalize, seed):
     seed = seed * 1000 + random.randrange(1000)  # fresh seeds each run, reported on failure
     tables, sw, off, src, row, ew, ids = sample(seed, dtype)
     out = gather_bags(tables, sw, off, src, row, ew, ids, renormalize=renormalize)
+    assert _on_huge_page_mapping(out) == (alloc_path == "mmap")
     assert out.dtype == dtype and out.shape == (ids.numel(), tables[0].shape[1])
     assert torch.isfinite(out).all(), f"seed {seed}: unwritten (NaN-poisoned) elements"
     ref = reference([t.double() for t in tables], sw, off, src, row, ew, ids, renormalize)
@@ -126,7 +159,7 @@ def test_zero_weight_sum_gives_zeros():
 @pytest.mark.parametrize("dtype", ALL_DTYPES)
 @pytest.mark.parametrize("renormalize", [True, False])
 @pytest.mark.parametrize("sparse", [False, True])
-def test_backward_matches_reference(poisoned, dtype, renormalize, sparse):
+def test_backward_matches_reference(poisoned, alloc_path, dtype, renormalize, sparse):
     seed = random.randrange(10**6)
     tables, sw, off, src, row, ew, ids = sample(seed, dtype, requires_grad=True)
     tables[2].requires_grad_(False)  # a frozen table gets no gradient
@@ -168,7 +201,8 @@ def test_gradcheck_double():
         assert torch.autograd.gradcheck(f, (*tables[:2], sw, ew))
 
 
-def test_backward_deterministic_across_threads():
+@pytest.mark.parametrize("sparse", [False, True])
+def test_backward_deterministic_across_threads(alloc_path, sparse):
     tables, sw, off, src, row, ew, ids = sample(11, torch.float32, B=300, N=4000, requires_grad=True)
     prev = torch.get_num_threads()
     grads = []
@@ -177,12 +211,74 @@ def test_backward_deterministic_across_threads():
             torch.set_num_threads(threads)
             for t in tables + [sw, ew]:
                 t.grad = None
-            gather_bags(tables, sw, off, src, row, ew, ids).backward(torch.ones(ids.numel(), tables[0].shape[1]))
-            grads.append([t.grad.clone() for t in tables + [sw, ew]])
+            g = torch.randn(ids.numel(), tables[0].shape[1], generator=torch.Generator().manual_seed(3))
+            gather_bags(tables, sw, off, src, row, ew, ids, sparse_grad=sparse).backward(g)
+            grads.append([(t.grad.to_dense() if t.grad.is_sparse else t.grad).clone() for t in tables + [sw, ew]])
     finally:
         torch.set_num_threads(prev)
     for a, b in zip(*grads):
         assert torch.equal(a, b)
+
+
+def test_huge_page_output_is_an_ordinary_tensor(monkeypatch):
+    """An output on the mmap path: right values, resizable (data kept), writable, and unmapped when freed."""
+    tables, sw, off, src, row, ew, ids = sample(21, torch.float32, N=300)
+    want = gather_bags(tables, sw, off, src, row, ew, ids)
+    monkeypatch.setenv(ALLOC_ENV, "0")
+    out = gather_bags(tables, sw, off, src, row, ew, ids)
+    assert _on_huge_page_mapping(out) and out.is_contiguous()
+    torch.testing.assert_close(out, want, rtol=0, atol=0)
+    start, end, _ = _mapping_of(out.data_ptr())
+    assert out.data_ptr() % (2 << 20) == 0 and (end - start) % (2 << 20) == 0  # 2 MiB-aligned block
+    out.add_(1)
+    torch.testing.assert_close(out, want + 1)
+    n, d = out.shape
+    out.resize_(3000, d)  # beyond the mapping: moves to torch's allocator, keeps the data
+    torch.testing.assert_close(out[:n], want + 1)
+    out[n:] = 2
+    assert bool((out[n:] == 2).all())
+    m = _mapping_of(start)
+    assert m is None or "hg" not in m[2] or m[:2] != (start, end), "the old mapping was not released"
+    # the backward's table gradients (accumulated in place into fresh zero pages): same values on both paths
+    g = torch.randn(out.shape[0] // 10, out.shape[1])
+    ids = ids[: g.shape[0]].contiguous()
+    for sparse in (False, True):
+        args = (g, tables, sw, off, src, row, ew, ids, True, True, [True, False, True], sparse)
+        got = torch.ops.embedfast.gather_bags_backward(*args)
+        monkeypatch.delenv(ALLOC_ENV)
+        ref = torch.ops.embedfast.gather_bags_backward(*args)
+        monkeypatch.setenv(ALLOC_ENV, "0")
+        for k in (0, 2):
+            assert got[2][k].numel() > 0 and _on_huge_page_mapping(got[2][k])
+            assert not _on_huge_page_mapping(ref[2][k])
+            assert torch.equal(got[2][k], ref[2][k]) and torch.equal(got[3][k], ref[3][k])
+        assert got[2][1].numel() == 0
+    out2 = gather_bags(tables, sw, off, src, row, ew, ids)
+    ptr = out2.data_ptr()
+    del out2
+    m = _mapping_of(ptr)
+    assert m is None or "hg" not in m[2], "freed output still mapped"
+
+
+def test_large_alloc_threshold_env(monkeypatch):
+    tables, sw, off, src, row, ew, ids = sample(22, torch.float32, N=300)
+    monkeypatch.setenv(ALLOC_ENV, "-1")  # off: even huge outputs use at::empty
+    assert not _on_huge_page_mapping(gather_bags(tables, sw, off, src, row, ew, ids))
+    monkeypatch.setenv(ALLOC_ENV, "12kB")
+    with pytest.raises(ValueError, match=ALLOC_ENV + ".*12kB"):
+        gather_bags(tables, sw, off, src, row, ew, ids)
+
+
+def test_large_outputs_use_huge_pages_by_default(monkeypatch):
+    """At the default threshold (2 MiB) a 2 MiB+ output is on the mmap path, a small one is not."""
+    monkeypatch.delenv(ALLOC_ENV, raising=False)
+    t = [torch.randn(50, 256)]
+    one = torch.ones(1)
+    off, src, row = torch.tensor([0, 1]), torch.tensor([0]), torch.tensor([7])
+    big = gather_bags(t, one, off, src, row, one, torch.zeros(4200, dtype=torch.int64))  # 4.3 MB
+    small = gather_bags(t, one, off, src, row, one, torch.zeros(100, dtype=torch.int64))
+    assert _on_huge_page_mapping(big) and not _on_huge_page_mapping(small)
+    assert torch.equal(big, t[0][7].expand(4200, 256)) and torch.equal(small, t[0][7].expand(100, 256))
 
 
 def test_opcheck():
@@ -635,3 +731,48 @@ def test_from_vectors_with_embedfast_vectors(tmp_path):
     m = MultiSourceEmbedding.from_vectors(["The", "cat"], [a, b], learn_weights=False)
     torch.testing.assert_close(m(torch.arange(2)), torch.tensor([[1.0, 1.5], [4.0, 6.0]]))
     assert m.coverage["sources"][0]["found_lowercase"] == 1
+
+
+def _anon_huge_kb(ptr):
+    """AnonHugePages (kB) of the mapping that holds address ptr."""
+    found = False
+    with open("/proc/self/smaps") as f:
+        for line in f:
+            head = line.split()[0]
+            if "-" in head and all(c in "0123456789abcdef-" for c in head):
+                lo, hi = (int(x, 16) for x in head.split("-"))
+                found = lo <= ptr < hi
+            elif found and line.startswith("AnonHugePages:"):
+                return int(line.split()[1])
+    return 0
+
+
+def test_advise_huge_pages_keeps_values_and_collapses():
+    from embedfast.fusion import advise_huge_pages
+
+    t = torch.randn(7000, 300)  # 8.4 MB: at least 3 whole 2 MiB pages inside
+    want = t.clone()
+    view = t[5:9]
+    n = advise_huge_pages(t)
+    if n == 0:
+        pytest.skip("this kernel / platform does not collapse anonymous memory into huge pages (MADV_COLLAPSE)")
+    assert n % (2 << 20) == 0 and n >= 3 * (2 << 20)
+    assert _anon_huge_kb(t.data_ptr() + t.numel() * 2) > 0
+    assert torch.equal(t, want) and torch.equal(view, want[5:9])
+    t[3] = 1.5  # still an ordinary, writable tensor sharing its memory with views
+    assert bool((t[3] == 1.5).all())
+    assert advise_huge_pages(torch.randn(10, 3)) == 0  # smaller than one huge page: nothing to do
+    with pytest.raises(TypeError, match="'t' must be a tensor"):
+        advise_huge_pages([1.0])
+
+
+def test_module_huge_pages_option_keeps_sharing():
+    tables = [torch.randn(4000, 300) for _ in range(2)]
+    index = torch.stack([torch.arange(4000), torch.arange(4000).flip(0)], 1)
+    ids = torch.randint(0, 4000, (50,))
+    outs = []
+    for hp in (True, False):
+        emb = MultiSourceEmbedding(tables, index, huge_pages=hp)
+        assert emb.table_0.data_ptr() == tables[0].data_ptr()  # frozen tables still share the given memory
+        outs.append(emb(ids))
+    torch.testing.assert_close(outs[0], outs[1], rtol=0, atol=0)

@@ -7,14 +7,11 @@
 // and zeros for an empty bag (or, renormalised, a bag whose s_e sum to exactly zero). Accumulation is in
 // float32 (float64 for float64 tables); the output has the tables' dtype.
 //
-// Backward (one op): the rows of `grad` are first summed per distinct bag (ids sorted, stable), since every
-// gradient is linear in grad and the coefficients depend only on the bag. Then
-//   - weight gradients: per distinct bag, d_e = <G_b, x_e>; ds_e = d_e (or (d_e - sum_e' c_e' d_e') / S);
-//     grad_entry_weight[e] = ds_e * source_weight[k]; grad_source_weight[k] += ds_e * w_e (per fixed-size block
-//     of bags, blocks summed in order: the result does not depend on the thread count);
-//   - table gradients (only for tables that need them): the (row, bag, coefficient) contributions are sorted by
-//     row (stable) and each row is summed by one thread: race-free and deterministic, no [N, K, D] tensor.
-//     Dense: a [V_k, D] gradient; sparse: the distinct rows (sorted) and their summed gradient rows.
+// Forward: per block of ids, the chain ids -> bag_offsets -> entries is resolved first (independent loads, many
+// misses in flight), then the table rows are streamed into the output, which lives on huge pages (alloc.h).
+// Backward (one op, no sort): a token pass computes the weight-gradient terms per id and lists the table-gradient
+// contributions; table gradients are then accumulated by row range, one range per thread, in id order.
+// Every sum runs in a fixed order, so results do not depend on the thread count (see backward_impl).
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <ATen/cpu/vec/functional.h>
@@ -28,15 +25,14 @@
 #include <type_traits>
 #include <vector>
 
+#include "embedfast/alloc.h"
 #include "embedfast/common.h"
 #include "embedfast/parallel.h"
+#include "embedfast/vecops.h"
 
 namespace embedfast {
 namespace {
 
-constexpr int64_t kBlock = 256;
-constexpr int64_t kPrefetchBag = 8;  // ids ahead whose bag entries are prefetched
-constexpr int64_t kPrefetchRow = 2;  // ids ahead whose table rows are prefetched  // fixed block of distinct bags for the deterministic source-weight sum
 
 template <typename T>
 using acc_type_t = std::conditional_t<std::is_same_v<T, double>, double, float>;
@@ -207,20 +203,60 @@ inline void prefetch_row(const A* p, int64_t D) {
   for (int64_t x = 0; x < D * static_cast<int64_t>(sizeof(A)); x += 64) __builtin_prefetch(c + x);
 }
 
-// Prefetch (the cache lines of) the table rows of bag b; entries with bad indices are skipped here and reported
-// where they are used.
-template <typename T>
-inline void prefetch_bag_rows(int64_t b, const int64_t* off, const int64_t* src, const int64_t* row,
-                              const std::vector<const T*>& tab, const std::vector<int64_t>& tstride, const Checked& c,
-                              int64_t D) {
-  const int64_t e1 = std::min(off[b + 1], off[b] + 8);
-  for (int64_t e = off[b]; e < e1; ++e) {
-    const int64_t k = src[e], r = row[e];
-    if (!entry_ok(k, r, c)) continue;
-    const char* p = reinterpret_cast<const char*>(tab[k] + r * tstride[k]);
-    const int64_t bytes = D * static_cast<int64_t>(sizeof(T));
-    for (int64_t x = 0; x < bytes; x += 64) __builtin_prefetch(p + x);
+// The forward runs over blocks of kTokBlock ids in two phases. Phase 1 resolves the dependent chain
+// ids -> bag_offsets -> entries (source, row, weight) of the whole block into a flat list of (row pointer,
+// coefficient), one independent-load loop per link so many misses are in flight at once; phase 2 streams over
+// that list like a plain embedding-bag kernel, combining rows straight into the output and prefetching the
+// table rows a fixed number of entries ahead. (A per-id chain with software prefetch ran ~2x slower: every id
+// waits on 2 dependent misses before its rows can even be prefetched.)
+constexpr int64_t kTokBlock = 256;
+constexpr int64_t kRowAhead = 8;  // entries ahead whose table rows are prefetched in phase 2
+
+// Phase 1 for ids [n0, n1): ptrs/coefs get the block's entries in order, start[i]..start[i+1] those of id n0+i
+// (none for an empty bag, a renormalised bag with zero weight sum or a bag with a bad entry, noted in `bad`).
+template <typename T, typename A>
+void resolve_block(int64_t n0, int64_t n1, const int64_t* idp, const int64_t* off, const int64_t* src,
+                   const int64_t* row, const A* ew, const A* sw, const std::vector<const T*>& tab,
+                   const std::vector<int64_t>& tstride, const Checked& c, bool renormalize, BadEntry& bad,
+                   int64_t* e0s, int64_t* e1s, std::vector<const T*>& ptrs, std::vector<A>& coefs,
+                   std::vector<int64_t>& start, std::vector<int64_t>* ents = nullptr,
+                   std::vector<A>* invs = nullptr) {
+  const int64_t m = n1 - n0;
+  for (int64_t i = 0; i < m; ++i) __builtin_prefetch(off + idp[n0 + i]);
+  for (int64_t i = 0; i < m; ++i) {
+    const int64_t b = idp[n0 + i];
+    e0s[i] = off[b];
+    e1s[i] = off[b + 1];
+    __builtin_prefetch(src + e0s[i]);
+    __builtin_prefetch(row + e0s[i]);
+    __builtin_prefetch(ew + e0s[i]);
   }
+  ptrs.clear();
+  coefs.clear();
+  if (ents) ents->clear();
+  if (invs) invs->assign(m, A(0));
+  start.resize(m + 1);
+  for (int64_t i = 0; i < m; ++i) {
+    start[i] = static_cast<int64_t>(ptrs.size());
+    const int64_t e0 = e0s[i], e1 = e1s[i];
+    A S = 0;
+    bool ok = true;
+    for (int64_t e = e0; e < e1; ++e) {
+      const int64_t k = src[e];
+      if (!entry_ok(k, row[e], c)) { bad.note(e); ok = false; break; }
+      S += sw[k] * ew[e];
+    }
+    if (!ok || e0 == e1 || (renormalize && S == A(0))) continue;
+    const A inv = renormalize ? A(1) / S : A(1);
+    if (invs) (*invs)[i] = inv;
+    for (int64_t e = e0; e < e1; ++e) {
+      const int64_t k = src[e];
+      ptrs.push_back(tab[k] + row[e] * tstride[k]);
+      coefs.push_back(sw[k] * ew[e] * inv);
+      if (ents) ents->push_back(e);
+    }
+  }
+  start[m] = static_cast<int64_t>(ptrs.size());
 }
 
 template <typename T>
@@ -229,7 +265,8 @@ at::Tensor forward_impl(const Checked& c, const at::Tensor& source_weight, const
                         const at::Tensor& ids, bool renormalize) {
   using A = acc_type_t<T>;
   const char* op = "gather_bags";
-  auto out = at::empty({c.N, c.D}, c.tables[0].options());
+  // a large output on huge pages: with 4 KiB pages the faults of a fresh [N, D] block cost more than the gather
+  auto out = empty_large({c.N, c.D}, c.tables[0].options());
   auto sw_t = source_weight.contiguous();
   auto off_t = bag_offsets.contiguous(), src_t = entry_source.contiguous(), row_t = entry_row.contiguous();
   auto ew_t = entry_weight.contiguous(), ids_t = ids.contiguous();
@@ -245,45 +282,44 @@ at::Tensor forward_impl(const Checked& c, const at::Tensor& source_weight, const
   }
   T* o = out.data_ptr<T>();
   const int64_t D = c.D;
+  const int64_t row_bytes = D * static_cast<int64_t>(sizeof(T));
   BadEntry bad;
   parallel_for(0, c.N, 64, [&](int64_t n0, int64_t n1) {
-    std::vector<A> acc(D);
-    for (int64_t n = n0; n < n1; ++n) {
-      // software prefetch: the bag of a later id, and the first rows of the next id's bag (the chain
-      // ids -> bag_offsets -> entries -> table row is dependent, so the hardware cannot run ahead by itself)
-      if (n + kPrefetchBag < n1) {
-        const int64_t bb = idp[n + kPrefetchBag];
-        __builtin_prefetch(off + bb);
-        const int64_t ee = off[bb];  // usually in cache by now from an earlier prefetch of a nearby bag
-        __builtin_prefetch(src + ee);
-        __builtin_prefetch(row + ee);
-        __builtin_prefetch(ew + ee);
+    std::vector<A> acc(std::is_same_v<T, float> ? 0 : D);
+    int64_t e0s[kTokBlock], e1s[kTokBlock];
+    std::vector<const T*> ptrs;
+    std::vector<A> coefs;
+    std::vector<int64_t> start;
+    for (int64_t nb = n0; nb < n1; nb += kTokBlock) {
+      const int64_t nbe = std::min(n1, nb + kTokBlock);
+      resolve_block<T, A>(nb, nbe, idp, off, src, row, ew, sw, tab, tstride, c, renormalize, bad, e0s, e1s, ptrs,
+                          coefs, start);
+      const int64_t P = static_cast<int64_t>(ptrs.size());
+      for (int64_t j = 0; j < std::min(P, kRowAhead); ++j) {
+        const char* p = reinterpret_cast<const char*>(ptrs[j]);
+        for (int64_t x = 0; x < row_bytes; x += 64) __builtin_prefetch(p + x);
       }
-      if (n + kPrefetchRow < n1) prefetch_bag_rows(idp[n + kPrefetchRow], off, src, row, tab, tstride, c, D);
-      const int64_t b = idp[n], e0 = off[b], e1 = off[b + 1];
-      T* orow = o + n * D;
-      A S = 1;
-      bool ok = true;
-      if (renormalize) {
-        S = 0;
-        for (int64_t e = e0; e < e1; ++e) {
-          const int64_t k = src[e];
-          if (!entry_ok(k, row[e], c)) { bad.note(e); ok = false; break; }
-          S += sw[k] * ew[e];
+      for (int64_t n = nb; n < nbe; ++n) {
+        const int64_t s0 = start[n - nb], s1 = start[n - nb + 1];
+        T* orow = o + n * D;
+        for (int64_t j = s0 + kRowAhead; j < std::min(P, s1 + kRowAhead); ++j) {
+          const char* p = reinterpret_cast<const char*>(ptrs[j]);
+          for (int64_t x = 0; x < row_bytes; x += 64) __builtin_prefetch(p + x);
+        }
+        if (s0 == s1) {
+          std::fill(orow, orow + D, T(0));
+          continue;
+        }
+        if constexpr (std::is_same_v<T, float>) {
+          // accumulate straight into the output row, up to 8 table rows per pass over it
+          for (int64_t s = s0; s < s1; s += 8)
+            combine_rows_f32(orow, s > s0, coefs.data() + s, 1, ptrs.data() + s, std::min<int64_t>(8, s1 - s), D);
+        } else {
+          std::fill(acc.begin(), acc.end(), A(0));
+          for (int64_t s = s0; s < s1; ++s) axpy<T, A>(acc.data(), coefs[s], ptrs[s], D);
+          store_row<T, A>(orow, acc.data(), D);
         }
       }
-      if (!ok || e0 == e1 || S == A(0)) {
-        std::fill(orow, orow + D, T(0));
-        continue;
-      }
-      const A inv = A(1) / S;
-      std::fill(acc.begin(), acc.end(), A(0));
-      for (int64_t e = e0; e < e1; ++e) {
-        const int64_t k = src[e], r = row[e];
-        if (!renormalize && !entry_ok(k, r, c)) { bad.note(e); break; }
-        axpy<T, A>(acc.data(), sw[k] * ew[e] * inv, tab[k] + r * tstride[k], D);
-      }
-      store_row<T, A>(orow, acc.data(), D);
     }
   });
   bad.raise_if_any(op, src, row, c);
@@ -303,43 +339,27 @@ at::Tensor gather_bags_cpu(at::TensorList tables, const at::Tensor& source_weigh
   }
 }
 
-// Stable LSD radix sort of (key, position) pairs by key (keys in [0, 2^63)): returns the positions in sorted
-// order and the sorted keys. Serial, O(n * passes) with 11-bit digits; deterministic.
-void radix_sort_keys(const int64_t* keys, int64_t n, std::vector<int64_t>& sorted_keys, std::vector<int64_t>& order) {
-  order.resize(n);
-  sorted_keys.resize(n);
-  int64_t maxk = 0;
-  for (int64_t i = 0; i < n; ++i) maxk = std::max(maxk, keys[i]);
-  int bits = 0;
-  while (bits < 63 && (maxk >> bits) != 0) ++bits;
-  constexpr int kDigit = 11;
-  constexpr int64_t kBuckets = int64_t(1) << kDigit;
-  std::vector<int64_t> k0(keys, keys + n), k1(n), o0(n), o1(n);
-  for (int64_t i = 0; i < n; ++i) o0[i] = i;
-  std::vector<int64_t> hist(kBuckets);
-  for (int shift = 0; shift < bits; shift += kDigit) {
-    std::fill(hist.begin(), hist.end(), 0);
-    for (int64_t i = 0; i < n; ++i) ++hist[(k0[i] >> shift) & (kBuckets - 1)];
-    int64_t sum = 0;
-    for (int64_t b = 0; b < kBuckets; ++b) {
-      const int64_t h = hist[b];
-      hist[b] = sum;
-      sum += h;
-    }
-    for (int64_t i = 0; i < n; ++i) {
-      const int64_t pos = hist[(k0[i] >> shift) & (kBuckets - 1)]++;
-      k1[pos] = k0[i];
-      o1[pos] = o0[i];
-    }
-    k0.swap(k1);
-    o0.swap(o1);
-  }
-  sorted_keys.swap(k0);
-  order.swap(o0);
-}
-
 using BackwardResult = std::tuple<at::Tensor, at::Tensor, std::vector<at::Tensor>, std::vector<at::Tensor>>;
 
+// One table-gradient contribution: coef * grad[n] goes to row r of table k.
+template <typename A>
+struct Contribution {
+  int64_t k, r, n;
+  A coef;
+};
+
+// Backward without sorting. Every gradient is a sum over ids n of terms that depend on n's bag and grad[n], so
+//   1. a token pass (parallel over fixed blocks of kTokBlock ids, the same chain resolution as the forward)
+//      computes, per id, the dot products d_e = <grad[n], x_e> and from them the entry-weight terms (kept per
+//      block as (entry, value) lists) and the source-weight terms (summed per block), and lists the
+//      table-gradient contributions (table, row, id, coefficient) of the block;
+//   2. grad_entry_weight adds the per-block lists in id order; grad_source_weight adds the block sums in order;
+//   3. table gradients: the global row space sum_k V_k is cut into one range per thread; each thread walks all
+//      contributions in id order and applies those of its range (race-free). Dense gradients accumulate straight
+//      into a fresh zero block (rows never written stay untouched zero pages); sparse gradients first mark the
+//      touched rows, number them in row order, then accumulate into their [M_k, D] values.
+// Every sum is taken in id order (or block order), whatever the thread count: the results are deterministic.
+// Repeated ids are not merged first (a sort would cost more than it saves: a repeated id's rows are in cache).
 template <typename T>
 BackwardResult backward_impl(const Checked& c, const at::Tensor& grad, const at::Tensor& source_weight,
                              const at::Tensor& bag_offsets, const at::Tensor& entry_source,
@@ -347,15 +367,17 @@ BackwardResult backward_impl(const Checked& c, const at::Tensor& grad, const at:
                              bool renormalize, bool weights_grad, const std::vector<bool>& table_grad, bool sparse) {
   using A = acc_type_t<T>;
   const char* op = "gather_bags_backward";
-  const int64_t D = c.D, K = c.K;
+  const int64_t D = c.D, K = c.K, N = c.N;
   auto wopt = at::TensorOptions().dtype(c.wdtype);
   auto topt = c.tables[0].options();
+  auto aopt = at::TensorOptions().dtype(c.wdtype);
   auto sw_t = source_weight.contiguous();
   auto off_t = bag_offsets.contiguous(), src_t = entry_source.contiguous(), row_t = entry_row.contiguous();
-  auto ew_t = entry_weight.contiguous();
+  auto ew_t = entry_weight.contiguous(), ids_t = ids.contiguous();
   const A* sw = sw_t.data_ptr<A>();
   const int64_t *off = off_t.data_ptr<int64_t>(), *src = src_t.data_ptr<int64_t>(), *row = row_t.data_ptr<int64_t>();
   const A* ew = ew_t.data_ptr<A>();
+  const int64_t* idp = ids_t.data_ptr<int64_t>();
   std::vector<const T*> tab(K);
   std::vector<int64_t> tstride(K);
   for (int64_t k = 0; k < K; ++k) {
@@ -366,210 +388,161 @@ BackwardResult backward_impl(const Checked& c, const at::Tensor& grad, const at:
   for (int64_t k = 0; k < K; ++k) any_table = any_table || table_grad[k];
 
   at::Tensor gsw = weights_grad ? at::zeros({K}, wopt) : at::empty({0}, wopt);
-  at::Tensor gew = weights_grad ? at::zeros({c.E}, wopt) : at::empty({0}, wopt);
+  at::Tensor gew = weights_grad ? zeros_large({c.E}, wopt) : at::empty({0}, wopt);
   std::vector<at::Tensor> tgrads(K), trows(K);
   for (int64_t k = 0; k < K; ++k) {
     tgrads[k] = at::empty({0, D}, topt);
     trows[k] = at::empty({0}, at::kLong);
   }
-  if (c.N == 0 || (!weights_grad && !any_table)) {
+  if (N == 0 || (!weights_grad && !any_table)) {
     for (int64_t k = 0; k < K; ++k)
-      if (table_grad[k] && !sparse) tgrads[k] = at::zeros({c.rows[k], D}, topt);
+      if (table_grad[k] && !sparse) tgrads[k] = zeros_large({c.rows[k], D}, topt);
     return {gsw, gew, tgrads, trows};
   }
 
-  // 1. distinct bags and the summed gradient row of each (G_u).
   auto g = grad.to(c.wdtype).contiguous();
   const A* gp = g.data_ptr<A>();
-  auto ids_c = ids.contiguous();
-  std::vector<int64_t> sids_v, perm_v;
-  radix_sort_keys(ids_c.data_ptr<int64_t>(), c.N, sids_v, perm_v);
-  const int64_t *sids = sids_v.data(), *perm = perm_v.data();
-  std::vector<int64_t> seg;  // segment starts into the sorted ids; U+1 entries
-  seg.reserve(c.N + 1);
-  for (int64_t i = 0; i < c.N; ++i)
-    if (i == 0 || sids[i] != sids[i - 1]) seg.push_back(i);
-  const int64_t U = static_cast<int64_t>(seg.size());
-  seg.push_back(c.N);
-  std::vector<int64_t> multi_slot(U, -1);  // slot in `gbuf` of a bag seen more than once
-  int64_t n_multi = 0;
-  for (int64_t u = 0; u < U; ++u)
-    if (seg[u + 1] - seg[u] > 1) multi_slot[u] = n_multi++;
-  // G_u: the gradient row itself for a bag seen once, else the sum (in id order) written to `dst`.
-  auto bag_grad = [&](int64_t u, A* dst) -> const A* {
-    if (seg[u + 1] - seg[u] == 1) return gp + perm[seg[u]] * D;
-    std::fill(dst, dst + D, A(0));
-    for (int64_t i = seg[u]; i < seg[u + 1]; ++i) {
-      const A* gr = gp + perm[i] * D;
-      for (int64_t j = 0; j < D; ++j) dst[j] += gr[j];
-    }
-    return dst;
-  };
-  // The table pass needs every G_u at once; the weight pass alone makes them on the fly (one parallel region
-  // fewer).
-  std::vector<A> gbuf(any_table ? static_cast<size_t>(n_multi) * D : 0);
-  std::vector<const A*> G(any_table ? U : 0);
-  if (any_table) {
-    parallel_for(0, U, 64, [&](int64_t u0, int64_t u1) {
-      for (int64_t u = u0; u < u1; ++u)
-        G[u] = bag_grad(u, multi_slot[u] < 0 ? nullptr : gbuf.data() + multi_slot[u] * D);
-    });
-  }
+  const int64_t row_bytes = D * static_cast<int64_t>(sizeof(T));
+  const int64_t nblocks = (N + kTokBlock - 1) / kTokBlock;
+  const int64_t KP = (K + 15) / 16 * 16;  // per-block stride of the source-weight sums, whole cache lines
+  std::vector<A> part(weights_grad ? static_cast<size_t>(nblocks) * KP : 0, A(0));
+  std::vector<std::vector<std::pair<int64_t, A>>> gew_terms(weights_grad ? nblocks : 0);
+  std::vector<std::vector<Contribution<A>>> contrib(any_table ? nblocks : 0);
   BadEntry bad;
 
-  // 2. weight gradients.
+  // 1. token pass
+  parallel_for(0, nblocks, 1, [&](int64_t b0, int64_t b1) {
+    int64_t e0s[kTokBlock], e1s[kTokBlock];
+    std::vector<const T*> ptrs;
+    std::vector<A> coefs, invs, d;
+    std::vector<int64_t> start, ents;
+    for (int64_t blk = b0; blk < b1; ++blk) {
+      const int64_t nb = blk * kTokBlock, nbe = std::min(N, nb + kTokBlock);
+      resolve_block<T, A>(nb, nbe, idp, off, src, row, ew, sw, tab, tstride, c, renormalize, bad, e0s, e1s, ptrs,
+                          coefs, start, &ents, &invs);
+      const int64_t P = static_cast<int64_t>(ptrs.size());
+      if (any_table) {
+        auto& cb = contrib[blk];
+        cb.reserve(P);
+        for (int64_t n = nb; n < nbe; ++n)
+          for (int64_t s = start[n - nb]; s < start[n - nb + 1]; ++s) {
+            const int64_t e = ents[s], k = src[e];
+            if (table_grad[k]) cb.push_back({k, row[e], n, coefs[s]});
+          }
+      }
+      if (!weights_grad) continue;
+      A* pb = part.data() + blk * KP;
+      auto& terms = gew_terms[blk];
+      terms.reserve(P);
+      for (int64_t j = 0; j < std::min(P, kRowAhead); ++j) {
+        const char* p = reinterpret_cast<const char*>(ptrs[j]);
+        for (int64_t x = 0; x < row_bytes; x += 64) __builtin_prefetch(p + x);
+      }
+      for (int64_t n = nb; n < nbe; ++n) {
+        const int64_t s0 = start[n - nb], s1 = start[n - nb + 1];
+        for (int64_t j = s0 + kRowAhead; j < std::min(P, s1 + kRowAhead); ++j) {
+          const char* p = reinterpret_cast<const char*>(ptrs[j]);
+          for (int64_t x = 0; x < row_bytes; x += 64) __builtin_prefetch(p + x);
+        }
+        if (s0 == s1) continue;
+        const A* gr = gp + n * D;
+        d.resize(s1 - s0);
+        if constexpr (std::is_same_v<T, float>) {
+          multi_dot_f32(gr, ptrs.data() + s0, s1 - s0, D, d.data());
+        } else {
+          for (int64_t s = s0; s < s1; ++s) d[s - s0] = dot<T, A>(gr, ptrs[s], D);
+        }
+        const A inv = invs[n - nb];
+        A t = 0;
+        if (renormalize)
+          for (int64_t s = s0; s < s1; ++s) t += coefs[s] * d[s - s0];
+        for (int64_t s = s0; s < s1; ++s) {
+          const int64_t e = ents[s], k = src[e];
+          const A ds = renormalize ? (d[s - s0] - t) * inv : d[s - s0];
+          terms.emplace_back(e, ds * sw[k]);
+          pb[k] += ds * ew[e];
+        }
+      }
+    }
+  });
+  bad.raise_if_any(op, src, row, c);
+
+  // 2. weight gradients, summed in id order
   if (weights_grad) {
     A* gswp = gsw.data_ptr<A>();
     A* gewp = gew.data_ptr<A>();
-    const int64_t nblocks = (U + kBlock - 1) / kBlock;
-    const int64_t KP = (K + 15) / 16 * 16;  // per-block stride padded to whole cache lines
-    std::vector<A> partial(static_cast<size_t>(nblocks) * KP, A(0));
-    parallel_for(0, nblocks, 1, [&](int64_t b0, int64_t b1) {
-      std::vector<A> d, gtmp(any_table ? 0 : D);
-      for (int64_t blk = b0; blk < b1; ++blk) {
-        A* part = partial.data() + blk * KP;
-        const int64_t uend = std::min(U, (blk + 1) * kBlock);
-        for (int64_t u = blk * kBlock; u < uend; ++u) {
-          if (u + kPrefetchRow < uend) {
-            prefetch_bag_rows(sids[seg[u + kPrefetchRow]], off, src, row, tab, tstride, c, D);
-            prefetch_row(gp + perm[seg[u + kPrefetchRow]] * D, D);  // gradient rows come in id order: random
-          }
-          const int64_t b = sids[seg[u]], e0 = off[b], e1 = off[b + 1];
-          if (e0 == e1) continue;
-          d.resize(e1 - e0);
-          const A* Gu = any_table ? G[u] : bag_grad(u, gtmp.data());
-          A S = 0, t = 0;
-          bool ok = true;
-          for (int64_t e = e0; e < e1; ++e) {
-            const int64_t k = src[e], r = row[e];
-            if (!entry_ok(k, r, c)) { bad.note(e); ok = false; break; }
-            d[e - e0] = dot<T, A>(Gu, tab[k] + r * tstride[k], D);
-            S += sw[k] * ew[e];
-          }
-          if (!ok) continue;
-          A inv = 1;
-          if (renormalize) {
-            if (S == A(0)) continue;  // constant zero output: zero gradients
-            inv = A(1) / S;
-            for (int64_t e = e0; e < e1; ++e) t += sw[src[e]] * ew[e] * inv * d[e - e0];
-          }
-          for (int64_t e = e0; e < e1; ++e) {
-            const int64_t k = src[e];
-            const A ds = (d[e - e0] - t) * inv;
-            gewp[e] = ds * sw[k];
-            part[k] += ds * ew[e];
-          }
-        }
-      }
-    });
-    for (int64_t blk = 0; blk < nblocks; ++blk)
-      for (int64_t k = 0; k < K; ++k) gswp[k] += partial[blk * KP + k];
-  }
-
-  // 3. table gradients: contributions (global row key, distinct bag, coefficient), sorted by key.
-  if (any_table) {
-    std::vector<int64_t> base(K + 1, 0);
-    for (int64_t k = 0; k < K; ++k) base[k + 1] = base[k] + c.rows[k];
-    std::vector<int64_t> count(U + 1, 0);  // contributions per distinct bag (prefix sums below)
-    parallel_for(0, U, 1024, [&](int64_t u0, int64_t u1) {
-      for (int64_t u = u0; u < u1; ++u) {
-        const int64_t b = sids[seg[u]];
-        int64_t m = 0;
-        for (int64_t e = off[b]; e < off[b + 1]; ++e) {
-          const int64_t k = src[e];
-          if (k >= 0 && k < K && table_grad[k]) ++m;
-        }
-        count[u + 1] = m;
-      }
-    });
-    for (int64_t u = 0; u < U; ++u) count[u + 1] += count[u];
-    const int64_t C = count[U];
-    std::vector<int64_t> keys_v(C);
-    std::vector<int64_t> cbag(C);
-    std::vector<A> coef(C);
-    int64_t* keys = keys_v.data();
-    parallel_for(0, U, 256, [&](int64_t u0, int64_t u1) {
-      for (int64_t u = u0; u < u1; ++u) {
-        const int64_t b = sids[seg[u]], e0 = off[b], e1 = off[b + 1];
-        A S = 1;
-        bool ok = true;
-        if (renormalize) {
-          S = 0;
-          for (int64_t e = e0; e < e1; ++e) {
-            if (!entry_ok(src[e], row[e], c)) { bad.note(e); ok = false; break; }
-            S += sw[src[e]] * ew[e];
-          }
-        }
-        const A inv = (ok && S != A(0)) ? A(1) / S : A(0);
-        int64_t i = count[u];
-        for (int64_t e = e0; e < e1; ++e) {
-          const int64_t k = src[e], r = row[e];
-          if (!(k >= 0 && k < K && table_grad[k])) continue;
-          if (!entry_ok(k, r, c)) { bad.note(e); keys[i] = base[k]; cbag[i] = u; coef[i++] = 0; continue; }
-          keys[i] = base[k] + r;
-          cbag[i] = u;
-          coef[i++] = sw[k] * ew[e] * inv;
-        }
-      }
-    });
-    bad.raise_if_any(op, src, row, c);
-    std::vector<int64_t> skeys_v, kperm_v;
-    radix_sort_keys(keys, C, skeys_v, kperm_v);
-    const int64_t *skeys = skeys_v.data(), *kperm = kperm_v.data();
-    std::vector<int64_t> rseg;
-    rseg.reserve(C + 1);
-    for (int64_t i = 0; i < C; ++i)
-      if (i == 0 || skeys[i] != skeys[i - 1]) rseg.push_back(i);
-    const int64_t R = static_cast<int64_t>(rseg.size());
-    rseg.push_back(C);
-    // per table: first segment and count (segments are ordered by key, so by table then row)
-    std::vector<int64_t> tfirst(K + 1, R);
-    {
-      int64_t s = 0;
-      for (int64_t k = 0; k <= K; ++k) {
-        while (s < R && skeys[rseg[s]] < base[k]) ++s;
-        tfirst[k] = s;
-      }
+    for (int64_t blk = 0; blk < nblocks; ++blk) {
+      for (int64_t k = 0; k < K; ++k) gswp[k] += part[blk * KP + k];
+      for (const auto& [e, v] : gew_terms[blk]) gewp[e] += v;
     }
-    std::vector<T*> dst(K, nullptr);
-    std::vector<int64_t*> dst_rows(K, nullptr);
+  }
+  if (!any_table) return {gsw, gew, tgrads, trows};
+
+  // 3. table gradients
+  std::vector<int64_t> base(K + 1, 0);
+  for (int64_t k = 0; k < K; ++k) base[k + 1] = base[k] + (table_grad[k] ? c.rows[k] : 0);
+  const int64_t R = base[K];
+  // sparse: slot[key] = position of a touched row among its table's touched rows (a zero block: 1 marks a
+  // touched row, then the numbering pass turns marks into positions)
+  at::Tensor slot_t;
+  int32_t* slot = nullptr;
+  std::vector<int64_t> M(K, 0);
+  if (sparse) {
+    slot_t = zeros_large({R}, at::TensorOptions().dtype(at::kInt));
+    slot = slot_t.data_ptr<int32_t>();
+    for (const auto& cb : contrib)
+      for (const auto& x : cb) slot[base[x.k] + x.r] = 1;
     for (int64_t k = 0; k < K; ++k) {
       if (!table_grad[k]) continue;
-      if (sparse) {
-        const int64_t M = tfirst[k + 1] - tfirst[k];
-        tgrads[k] = at::empty({M, D}, topt);
-        trows[k] = at::empty({M}, at::kLong);
-        dst_rows[k] = trows[k].data_ptr<int64_t>();
-      } else {
-        tgrads[k] = at::zeros({c.rows[k], D}, topt);
+      int64_t m = 0;
+      for (int64_t key = base[k]; key < base[k + 1]; ++key) m += slot[key];
+      M[k] = m;
+      trows[k] = at::empty({m}, at::kLong);
+      int64_t* rp = trows[k].data_ptr<int64_t>();
+      int32_t pos = 0;
+      for (int64_t key = base[k]; key < base[k + 1]; ++key) {
+        if (slot[key] == 0) continue;
+        *rp++ = key - base[k];
+        slot[key] = pos++;
       }
-      dst[k] = tgrads[k].data_ptr<T>();
     }
-    parallel_for(0, R, 64, [&](int64_t s0, int64_t s1) {
-      std::vector<A> acc(D);
-      int64_t k = std::upper_bound(tfirst.begin(), tfirst.end(), s0) - tfirst.begin() - 1;
-      for (int64_t s = s0; s < s1; ++s) {
-        while (s >= tfirst[k + 1]) ++k;
-        std::fill(acc.begin(), acc.end(), A(0));
-        for (int64_t i = rseg[s]; i < rseg[s + 1]; ++i) {
-          if (i + 4 < C) prefetch_row(G[cbag[kperm[i + 4]]], D);
-          const int64_t ci = kperm[i];
-          const A cf = coef[ci];
-          const A* gr = G[cbag[ci]];
-          for (int64_t j = 0; j < D; ++j) acc[j] += cf * gr[j];
+  }
+  // accumulation targets: the gradient itself for float32 / float64 tables, a float32 block otherwise
+  std::vector<at::Tensor> accs(K);
+  std::vector<A*> dst(K, nullptr);
+  for (int64_t k = 0; k < K; ++k) {
+    if (!table_grad[k]) continue;
+    const int64_t rows_k = sparse ? M[k] : c.rows[k];
+    accs[k] = std::is_same_v<T, A> ? zeros_large({rows_k, D}, topt) : zeros_large({rows_k, D}, aopt);
+    dst[k] = accs[k].data_ptr<A>();
+  }
+  const int parts = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(num_threads(), R / 64)));
+  run_parts(parts, [&](int p) {
+    const int64_t lo = R * p / parts, hi = R * (p + 1) / parts;
+    for (const auto& cb : contrib) {
+      const int64_t C = static_cast<int64_t>(cb.size());
+      for (int64_t i = 0; i < C; ++i) {
+        if (i + 8 < C) {
+          const auto& y = cb[i + 8];
+          const int64_t ky = base[y.k] + y.r;
+          if (ky >= lo && ky < hi)
+            prefetch_row(dst[y.k] + (sparse ? static_cast<int64_t>(slot[ky]) : y.r) * D, D);
         }
-        const int64_t r = skeys[rseg[s]] - base[k];
-        if (sparse) {
-          const int64_t m = s - tfirst[k];
-          dst_rows[k][m] = r;
-          store_row<T, A>(dst[k] + m * D, acc.data(), D);
+        const auto& x = cb[i];
+        const int64_t key = base[x.k] + x.r;
+        if (key < lo || key >= hi) continue;
+        A* out = dst[x.k] + (sparse ? static_cast<int64_t>(slot[key]) : x.r) * D;
+        const A* gr = gp + x.n * D;
+        if constexpr (std::is_same_v<A, float>) {
+          axpy_f32(x.coef, gr, out, D);
         } else {
-          store_row<T, A>(dst[k] + r * D, acc.data(), D);
+          for (int64_t j = 0; j < D; ++j) out[j] += x.coef * gr[j];
         }
       }
-    });
-  }
-  bad.raise_if_any(op, src, row, c);
+    }
+  });
+  for (int64_t k = 0; k < K; ++k)
+    if (table_grad[k]) tgrads[k] = std::is_same_v<T, A> ? accs[k] : accs[k].to(c.dtype);
   return {gsw, gew, tgrads, trows};
 }
 
