@@ -34,10 +34,12 @@ TORCH_LIBRARY(embedfast, m) {
       "corpus_build_vocab(str path, Tensor data, int min_count, int max_vocab, int num_threads) -> "
       "(Tensor word_bytes, Tensor word_offsets, Tensor counts, Tensor stats)");
   //   corpus_encode: int32 ids of in-vocabulary tokens and int64 sentence offsets [S+1]; lines with more than
-  //   max_sentence_length kept tokens are cut into pieces. stats: see ENCODE_STATS.
+  //   max_sentence_length kept tokens are cut into pieces. stats: see ENCODE_STATS. start / max_bytes: encode
+  //   only the whole lines from byte `start` through the first '\n' at or after start + max_bytes - 1 (-1: to
+  //   the end); stats[bytes] is the length of that block (streaming).
   m.def(
       "corpus_encode(str path, Tensor data, Tensor word_bytes, Tensor word_offsets, int max_sentence_length, "
-      "int num_threads) -> (Tensor ids, Tensor sentence_offsets, Tensor stats)");
+      "int num_threads, int start=0, int max_bytes=-1) -> (Tensor ids, Tensor sentence_offsets, Tensor stats)");
   // Alias table for negative sampling from counts^exponent.
   m.def("sgns_unigram_table(Tensor counts, float exponent) -> (Tensor threshold, Tensor alias)");
   // Fused training pass over the sentences of `sentence_offsets` (offsets into ids), updating w_in and w_out

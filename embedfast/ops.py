@@ -98,7 +98,7 @@ VOCAB_STATS = (
 
 #: Meaning of each entry of the `stats` tensor of ``corpus_encode``.
 ENCODE_STATS = (
-    "bytes",  # bytes of text read
+    "bytes",  # bytes of text read (of the block when start / max_bytes are given)
     "lines",  # lines read, blank ones included
     "blank_lines",  # empty or whitespace-only lines
     "tokens",  # all tokens
@@ -141,7 +141,8 @@ def _corpus_build_vocab_fake(path, data, min_count, max_vocab, num_threads):
 
 
 @torch.library.register_fake("embedfast::corpus_encode")
-def _corpus_encode_fake(path, data, word_bytes, word_offsets, max_sentence_length, num_threads):
+def _corpus_encode_fake(path, data, word_bytes, word_offsets, max_sentence_length, num_threads, start=0,
+                        max_bytes=-1):
     ctx = torch.library.get_ctx()
     n = ctx.new_dynamic_size()
     s1 = ctx.new_dynamic_size(min=1)  # sentences + 1
@@ -199,10 +200,17 @@ def corpus_build_vocab(path=None, *, data: torch.Tensor | None = None, min_count
 
 
 def corpus_encode(path=None, *, data: torch.Tensor | None = None, word_bytes: torch.Tensor,
-                  word_offsets: torch.Tensor, max_sentence_length: int = 10000, num_threads: int = 0):
-    """Encode a text to int32 word ids -> (ids, sentence_offsets, stats); see :data:`ENCODE_STATS`."""
+                  word_offsets: torch.Tensor, max_sentence_length: int = 10000, num_threads: int = 0,
+                  start: int = 0, max_bytes: int = -1):
+    """Encode a text to int32 word ids -> (ids, sentence_offsets, stats); see :data:`ENCODE_STATS`.
+
+    ``start`` / ``max_bytes`` encode one block of whole lines: from byte ``start`` (0 or just after a newline)
+    through the first newline at or after byte ``start + max_bytes - 1`` (``max_bytes=-1``: to the end).
+    ``stats[0]`` (bytes) is the block's length, so the next block starts at ``start + stats[0]``.
+    """
     p, d = _text_args(path, data)
-    return _ops.corpus_encode(p, d, word_bytes, word_offsets, int(max_sentence_length), int(num_threads))
+    return _ops.corpus_encode(p, d, word_bytes, word_offsets, int(max_sentence_length), int(num_threads),
+                              int(start), int(max_bytes))
 
 
 def sgns_unigram_table(counts: torch.Tensor, exponent: float = 0.75):

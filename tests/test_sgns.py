@@ -398,6 +398,73 @@ def test_corpus_bad_inputs(tmp_path):
         ops.corpus_encode(data=text, word_bytes=wb, word_offsets=torch.tensor([0, 0, 2]))
 
 
+@pytest.mark.parametrize("source", ["file", "bytes"])
+def test_corpus_encode_blocks_join_to_whole(tmp_path, source):
+    """Encoding block by block (start / max_bytes) gives the whole encoding: no line lost or read twice."""
+    rng = random.Random()  # fresh seed each run
+    seed = rng.randrange(1 << 30)
+    rng = random.Random(seed)
+    text = messy_text(rng, rng.randint(200, 800), [f"w{i}" for i in range(40)])
+    raw = text.encode()
+    path = tmp_path / "c.txt"
+    path.write_bytes(raw)
+    kw = dict(data=torch.frombuffer(bytearray(raw), dtype=torch.uint8)) if source == "bytes" else {}
+    p = str(path) if source == "file" else None
+    wb, wo, _, _ = ops.corpus_build_vocab(p, min_count=2, **kw)
+    max_len = rng.choice([3, 10000])
+    ids, off, st = ops.corpus_encode(p, word_bytes=wb, word_offsets=wo, max_sentence_length=max_len, **kw)
+    start, parts_ids, lengths, total = 0, [], [], torch.zeros_like(st)
+    while start < len(raw):
+        step = rng.choice([1, 2, 7, 50, 500, 10**6])
+        b_ids, b_off, b_st = ops.corpus_encode(p, word_bytes=wb, word_offsets=wo, max_sentence_length=max_len,
+                                               num_threads=rng.choice([1, 2, 3]), start=start, max_bytes=step, **kw)
+        n = int(b_st[0])
+        assert n >= 1 and (start + n == len(raw) or raw[start + n - 1:start + n] == b"\n"), seed
+        assert n >= min(step, len(raw) - start), seed  # at least max_bytes, then to the end of that line
+        assert b_off[0] == 0 and b_off[-1] == b_ids.numel()
+        parts_ids.append(b_ids)
+        lengths += torch.diff(b_off).tolist()
+        total += b_st
+        start += n
+    assert torch.equal(torch.cat(parts_ids), ids), seed
+    assert lengths == torch.diff(off).tolist(), seed
+    assert total.tolist() == st.tolist(), seed  # every count, bytes included, adds up to the whole text's
+
+
+def test_corpus_encode_block_bad_inputs(tmp_path):
+    raw = b"a b\nb a\n"
+    data = torch.frombuffer(bytearray(raw), dtype=torch.uint8)
+    wb, wo, _, _ = ops.corpus_build_vocab(data=data, min_count=1)
+    with pytest.raises(ValueError, match="start = 2 is not the beginning of a line"):
+        ops.corpus_encode(data=data, word_bytes=wb, word_offsets=wo, start=2)
+    with pytest.raises(IndexError, match=r"start = 9 is outside \[0, 8\]"):
+        ops.corpus_encode(data=data, word_bytes=wb, word_offsets=wo, start=9)
+    with pytest.raises(IndexError, match="start = -1"):
+        ops.corpus_encode(data=data, word_bytes=wb, word_offsets=wo, start=-1)
+    with pytest.raises(ValueError, match="max_bytes must be -1 .* got 0"):
+        ops.corpus_encode(data=data, word_bytes=wb, word_offsets=wo, max_bytes=0)
+    ids, off, st = ops.corpus_encode(data=data, word_bytes=wb, word_offsets=wo, start=8)  # the end: empty
+    assert ids.numel() == 0 and off.tolist() == [0] and int(st[0]) == 0
+
+
+def test_corpus_encode_vocabulary_table_is_not_reused_wrongly():
+    """The op keeps the last vocabulary's lookup table; another vocabulary, or the same one changed in place,
+    must not be served from it."""
+    data = torch.frombuffer(bytearray(b"x y z\nz y\n"), dtype=torch.uint8)
+
+    def enc(words):
+        wb = torch.tensor(list("".join(words).encode()), dtype=torch.uint8)
+        wo = torch.tensor([0, *np.cumsum([len(w) for w in words]).tolist()])
+        return wb, wo, ops.corpus_encode(data=data, word_bytes=wb, word_offsets=wo)[0].tolist()
+
+    assert enc(["x", "y", "z"])[2] == [0, 1, 2, 2, 1]
+    assert enc(["z", "y", "x"])[2] == [2, 1, 0, 0, 1]
+    wb, wo, got = enc(["x", "y", "z"])
+    assert got == [0, 1, 2, 2, 1]
+    wb[0] = ord("q")  # in place: now "q", "y", "z"
+    assert ops.corpus_encode(data=data, word_bytes=wb, word_offsets=wo)[0].tolist() == [1, 2, 2, 1]
+
+
 # ---------------------------------------------------------------------------------------------------------
 # sgns_loss
 # ---------------------------------------------------------------------------------------------------------
@@ -594,6 +661,151 @@ def test_resume_from_checkpoint_equals_uninterrupted(tmp_path):
     other = Word2Vec.load_checkpoint(ckpt)
     with pytest.raises(ValueError, match="not the corpus"):
         other.train(sents[:-5], progress=False)
+
+
+def _streamed_corpus(tmp_path, rng, lines=900):
+    """A text file with long lines (cut by max_sentence_length), blank lines and rare (OOV) words."""
+    words = [f"w{i}" for i in range(150)]
+    out = []
+    for _ in range(lines):
+        n = rng.choice([0, 1, 4, 9, 30, 70])
+        out.append(" ".join(rng.choice(words[:rng.randint(3, 150)]) for _ in range(n)))
+    path = tmp_path / "stream.txt"
+    path.write_text("\n".join(out) + "\n")
+    return str(path), [line.split() for line in out]
+
+
+def _chunks_reference(offsets: torch.Tensor, chunk_words: int) -> list:
+    """The chunk cut of the in-memory trainer before streaming (searchsorted of multiples of chunk_words)."""
+    starts = offsets[:-1]
+    marks = torch.arange(0, int(offsets[-1]), chunk_words, dtype=torch.int64)
+    bounds = torch.cat([torch.searchsorted(starts, marks), torch.tensor([offsets.numel() - 1])]).unique()
+    if bounds[0] != 0:
+        bounds = torch.cat([torch.tensor([0]), bounds])
+    return bounds.tolist()
+
+
+@pytest.mark.parametrize("stream_bytes", [1, 37, 1000, 1 << 30])
+def test_streamed_chunks_are_the_whole_corpus_chunks(tmp_path, stream_bytes):
+    """Streaming in blocks (1 byte: one line per block) yields exactly the chunks of the whole encoded corpus:
+    every token once, in order, sentences split across block boundaries neither lost nor duplicated."""
+    rng = random.Random()
+    seed = rng.randrange(1 << 30)
+    path, _ = _streamed_corpus(tmp_path, random.Random(seed))
+    w = Word2Vec(dim=4, min_count=2, epochs=1, threads=1, max_sentence_length=13, chunk_words=rng.choice([1, 50, 333]))
+    w.stream_bytes = stream_bytes
+    w.build_vocab(path)
+    ids, off, _ = ops.corpus_encode(path, word_bytes=w._word_bytes, word_offsets=w._word_offsets,
+                                    max_sentence_length=13)
+    bounds = _chunks_reference(off, w.params.chunk_words)
+    chunks = list(w._epoch_chunks())
+    assert len(chunks) == len(bounds) - 1 == w._n_chunks, seed
+    assert [last for _, _, last in chunks] == [False] * (len(chunks) - 1) + [True]
+    got_ids, got_len = [], []
+    for (c_ids, c_off, _), s0, s1 in zip(chunks, bounds[:-1], bounds[1:]):
+        got_ids.append(c_ids[int(c_off[0]):int(c_off[-1])])
+        got_len.append(torch.diff(c_off))
+        assert torch.equal(torch.diff(c_off), torch.diff(off[s0:s1 + 1])), seed  # the same sentences
+    assert torch.equal(torch.cat(got_ids), ids), seed  # every token once, in order
+    assert torch.cat(got_len).sum() == ids.numel() == w.vocab_stats["vocab_tokens"]
+    assert w.corpus_stats["encoded_tokens"] == ids.numel() and w.corpus_stats["split_lines"] > 0
+
+
+def test_streamed_training_does_not_depend_on_block_size(tmp_path):
+    """threads=1: file streamed in tiny blocks, in one block, re-encoded each epoch, kept in memory or spilled to
+    a temporary file after the first epoch, and the same corpus as an iterable (encoded in memory) all give
+    bit-identical models, losses and corpus counts."""
+    path, sents = _streamed_corpus(tmp_path, random.Random(11))
+    runs = []
+    for corpus, stream_bytes, cache, spill in [(path, 1 << 30, 0, False), (path, 1, 0, False), (path, 150, 10**9, True),
+                                               (path, 4096, 0, True), (path, 1, 0, True), (sents, 1, 0, True)]:
+        w = Word2Vec(dim=10, min_count=2, epochs=3, threads=1, seed=2, max_sentence_length=13, chunk_words=400)
+        w.stream_bytes, w.cache_tokens, w.spill, w.spill_dir = stream_bytes, cache, spill, str(tmp_path)
+        w.train(corpus, progress=False)
+        runs.append(w)
+    ref = runs[0]
+    assert ref.corpus_stats["split_lines"] > 0 and ref.corpus_stats["blank_lines"] > 0
+    for w in runs[1:]:
+        assert torch.equal(w.w_in, ref.w_in) and torch.equal(w.w_out, ref.w_out)
+        assert w.loss_history == ref.loss_history
+        stats = dict(w.corpus_stats)
+        if w._source.path is None:  # the iterable is joined with single spaces: fewer bytes
+            stats["bytes"] = ref.corpus_stats["bytes"]
+        assert stats == ref.corpus_stats
+    assert runs[2]._cache is not None and runs[1]._cache is None and runs[1]._spill is None
+    assert runs[3]._spill is not None and runs[3]._spill.complete and len(runs[3]._spill.index) > 1
+    assert runs[4]._spill.end == 4 * ref.corpus_stats["encoded_tokens"] + 8 * sum(
+        n_off for _, _, n_off, _ in runs[4]._spill.index)
+    assert list(tmp_path.iterdir()) == [tmp_path / "stream.txt"]  # the spill file is unlinked
+
+
+@pytest.mark.parametrize("stops", [[900], [2500, 700], [1, 1, 5000]])
+def test_streamed_resume_equals_uninterrupted(tmp_path, stops):
+    """Checkpoints inside the first epoch (chunk count not known yet) and later ones, tiny blocks, and
+    max_words continuation in the same process all finish exactly as an uninterrupted run."""
+    path, _ = _streamed_corpus(tmp_path, random.Random(5))
+    kw = dict(dim=8, min_count=2, epochs=3, threads=1, seed=7, max_sentence_length=13, chunk_words=300)
+    full = Word2Vec(**kw)
+    full.stream_bytes = 97
+    full.train(path, progress=False)
+    w = Word2Vec(**kw)
+    w.stream_bytes, w.cache_tokens, w.spill_dir = 97, 0, str(tmp_path)  # later epochs from the spill file
+    ckpt = str(tmp_path / "s.ckpt")
+    for i, n in enumerate(stops):
+        w.train(path, progress=False, max_words=n)
+        if i % 2 == 0:  # every other stop goes through a checkpoint
+            w.save_checkpoint(ckpt)
+            w = Word2Vec.load_checkpoint(ckpt)
+            w.stream_bytes, w.cache_tokens, w.spill_dir = 61, 0, str(tmp_path)
+    assert not w.done
+    w.train(path, progress=False)
+    assert w.done
+    assert torch.equal(w.w_in, full.w_in) and torch.equal(w.w_out, full.w_out)
+    assert w.loss_history == full.loss_history
+
+
+def test_streamed_corpus_checks(tmp_path):
+    path, sents = _streamed_corpus(tmp_path, random.Random(3))
+    w = Word2Vec(dim=4, min_count=2, epochs=2, threads=1, chunk_words=200)
+    w.train(path, progress=False, max_words=500)
+    ckpt = str(tmp_path / "c.ckpt")
+    w.save_checkpoint(ckpt)
+    other = tmp_path / "other.txt"
+    other.write_text("\n".join(" ".join(s) for s in sents[:-3]) + "\n")
+    with pytest.raises(ValueError, match="not the corpus this checkpoint"):
+        Word2Vec.load_checkpoint(ckpt).train(str(other), progress=False)
+    # the file changes between the vocabulary pass and the end of the epoch
+    v = Word2Vec(dim=4, min_count=2, epochs=1, threads=1, chunk_words=200)
+    v.build_vocab(str(other))
+    with open(other, "a") as f:
+        f.write(" ".join(sents[0]) + "\n")
+    with pytest.raises(ValueError, match="the file changed during training"):
+        v.train(str(other), progress=False)
+    # training on another file than the vocabulary's: its own totals (a counting pass), lr over the whole run
+    u = Word2Vec(dim=4, min_count=1, epochs=2, threads=1, chunk_words=200)
+    u.build_vocab(path)
+    u.train(str(other), progress=False)
+    assert u.done and u._source.tokens == u.corpus_stats["encoded_tokens"]
+    assert u._pos["words_done"] == 2 * u._source.tokens
+    for name, bad in (("stream_bytes", 0), ("stream_bytes", 1.5), ("cache_tokens", -1)):
+        b = Word2Vec(dim=4, min_count=1, epochs=1)
+        setattr(b, name, bad)
+        with pytest.raises(ValueError, match=f"{name} must be an int >= ., got {bad}"):
+            b.train(path, progress=False)
+
+
+def test_encoded_property_gives_the_whole_corpus(tmp_path):
+    """embedfast.distributed reads `_encoded` (the whole corpus in memory) from a streamed trainer."""
+    path, _ = _streamed_corpus(tmp_path, random.Random(8))
+    w = Word2Vec(dim=4, min_count=2, epochs=1, threads=1, max_sentence_length=13, chunk_words=250)
+    assert w._encoded is None
+    w.build_vocab(path)
+    ids, off, bounds, fp = w._encoded
+    ref_ids, ref_off, _ = ops.corpus_encode(path, word_bytes=w._word_bytes, word_offsets=w._word_offsets,
+                                            max_sentence_length=13)
+    assert torch.equal(ids, ref_ids) and torch.equal(off, ref_off)
+    assert bounds == _chunks_reference(ref_off, 250)
+    assert fp == w._source.fingerprint and fp[3] == ids.numel()
 
 
 def test_progress_bar_runs(capsys):
