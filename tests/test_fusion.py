@@ -96,8 +96,8 @@ def alloc_path(request, monkeypatch):
     return request.param
 
 
-def _mapping_of(ptr):
-    """(start, end, VmFlags) of the mapping in /proc/self/smaps that holds address ptr, or None."""
+def _smaps_field(ptr, field):
+    """(start, end, the fields after `field:`) of the mapping in /proc/self/smaps that holds address ptr, or None."""
     cur = None
     with open("/proc/self/smaps") as f:
         for line in f:
@@ -105,9 +105,14 @@ def _mapping_of(ptr):
             if "-" in head and all(c in "0123456789abcdef-" for c in head):
                 lo, hi = (int(x, 16) for x in head.split("-"))
                 cur = (lo, hi) if lo <= ptr < hi else None
-            elif cur is not None and line.startswith("VmFlags:"):
+            elif cur is not None and line.startswith(field + ":"):
                 return cur[0], cur[1], line.split()[1:]
     return None
+
+
+def _mapping_of(ptr):
+    """(start, end, VmFlags) of the mapping that holds address ptr, or None."""
+    return _smaps_field(ptr, "VmFlags")
 
 
 def _on_huge_page_mapping(t):
@@ -760,17 +765,9 @@ def test_from_vectors_with_embedfast_vectors(tmp_path):
 
 
 def _anon_huge_kb(ptr):
-    """AnonHugePages (kB) of the mapping that holds address ptr."""
-    found = False
-    with open("/proc/self/smaps") as f:
-        for line in f:
-            head = line.split()[0]
-            if "-" in head and all(c in "0123456789abcdef-" for c in head):
-                lo, hi = (int(x, 16) for x in head.split("-"))
-                found = lo <= ptr < hi
-            elif found and line.startswith("AnonHugePages:"):
-                return int(line.split()[1])
-    return 0
+    """AnonHugePages (kB) of the mapping that holds address ptr (0 if none)."""
+    m = _smaps_field(ptr, "AnonHugePages")
+    return int(m[2][0]) if m else 0
 
 
 def test_advise_huge_pages_keeps_values_and_collapses():
