@@ -700,6 +700,10 @@ class Word2Vec:
     def load_checkpoint(cls, path: str) -> "Word2Vec":
         """Load a checkpoint; ``train(corpus)`` with the same corpus then finishes the run."""
         state = torch.load(path, map_location="cpu", weights_only=True)
+        if isinstance(state, dict) and isinstance(state.get("version"), int) and state["version"] < _CHECKPOINT_VERSION:
+            raise ValueError(f"Word2Vec.load_checkpoint: {path!r} was written by an older embedfast (checkpoint format "
+                             f"{state['version']}, before the streaming trainer); this version reads format "
+                             f"{_CHECKPOINT_VERSION}: train again, or finish the run with the embedfast that wrote it")
         if not isinstance(state, dict) or state.get("version") != _CHECKPOINT_VERSION:
             raise ValueError(f"Word2Vec.load_checkpoint: {path!r} is not an embedfast Word2Vec checkpoint "
                              f"(version {_CHECKPOINT_VERSION})")

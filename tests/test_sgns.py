@@ -919,3 +919,19 @@ def test_demo_step(capsys, tmp_path):
     assert r["vocab"] > 10000 and r["words_per_s"] > 0
     assert "raw words/s" in out and "water:" in out
     assert embedfast.load_vectors(r["vectors_path"]).dim == 100
+
+
+def test_checkpoint_bad_or_older_format(tmp_path):
+    sents, _ = planted_corpus(sentences=60)
+    w = Word2Vec(dim=4, min_count=1, epochs=1, threads=1, seed=3)
+    w.train(sents, progress=False)
+    ckpt = str(tmp_path / "w.ckpt")
+    w.save_checkpoint(ckpt)
+    state = torch.load(ckpt, weights_only=True)
+    state["version"] = 1  # the format before the streaming trainer
+    torch.save(state, ckpt)
+    with pytest.raises(ValueError, match="older embedfast .*format 1"):
+        Word2Vec.load_checkpoint(ckpt)
+    torch.save({"something": "else"}, ckpt)
+    with pytest.raises(ValueError, match="is not an embedfast Word2Vec checkpoint"):
+        Word2Vec.load_checkpoint(ckpt)
