@@ -259,6 +259,31 @@ void resolve_block(int64_t n0, int64_t n1, const int64_t* idp, const int64_t* of
   start[m] = static_cast<int64_t>(ptrs.size());
 }
 
+// The bag arguments as contiguous tensors (kept alive here) and raw pointers, and each table's rows.
+template <typename T>
+struct BagView {
+  using A = acc_type_t<T>;
+  at::Tensor sw_t, off_t, src_t, row_t, ew_t, ids_t;
+  const A* sw;
+  const int64_t *off, *src, *row, *idp;
+  const A* ew;
+  std::vector<const T*> tab;
+  std::vector<int64_t> tstride;
+  BagView(const Checked& c, const at::Tensor& source_weight, const at::Tensor& bag_offsets,
+          const at::Tensor& entry_source, const at::Tensor& entry_row, const at::Tensor& entry_weight,
+          const at::Tensor& ids)
+      : sw_t(source_weight.contiguous()), off_t(bag_offsets.contiguous()), src_t(entry_source.contiguous()),
+        row_t(entry_row.contiguous()), ew_t(entry_weight.contiguous()), ids_t(ids.contiguous()),
+        sw(sw_t.data_ptr<A>()), off(off_t.data_ptr<int64_t>()), src(src_t.data_ptr<int64_t>()),
+        row(row_t.data_ptr<int64_t>()), idp(ids_t.data_ptr<int64_t>()), ew(ew_t.data_ptr<A>()), tab(c.K),
+        tstride(c.K) {
+    for (int64_t k = 0; k < c.K; ++k) {
+      tab[k] = c.tables[k].data_ptr<T>();
+      tstride[k] = c.tables[k].stride(0);
+    }
+  }
+};
+
 template <typename T>
 at::Tensor forward_impl(const Checked& c, const at::Tensor& source_weight, const at::Tensor& bag_offsets,
                         const at::Tensor& entry_source, const at::Tensor& entry_row, const at::Tensor& entry_weight,
@@ -267,19 +292,12 @@ at::Tensor forward_impl(const Checked& c, const at::Tensor& source_weight, const
   const char* op = "gather_bags";
   // a large output on huge pages: with 4 KiB pages the faults of a fresh [N, D] block cost more than the gather
   auto out = empty_large({c.N, c.D}, c.tables[0].options());
-  auto sw_t = source_weight.contiguous();
-  auto off_t = bag_offsets.contiguous(), src_t = entry_source.contiguous(), row_t = entry_row.contiguous();
-  auto ew_t = entry_weight.contiguous(), ids_t = ids.contiguous();
-  const A* sw = sw_t.data_ptr<A>();
-  const int64_t *off = off_t.data_ptr<int64_t>(), *src = src_t.data_ptr<int64_t>(), *row = row_t.data_ptr<int64_t>();
-  const A* ew = ew_t.data_ptr<A>();
-  const int64_t* idp = ids_t.data_ptr<int64_t>();
-  std::vector<const T*> tab(c.K);
-  std::vector<int64_t> tstride(c.K);
-  for (int64_t k = 0; k < c.K; ++k) {
-    tab[k] = c.tables[k].data_ptr<T>();
-    tstride[k] = c.tables[k].stride(0);
-  }
+  const BagView<T> v(c, source_weight, bag_offsets, entry_source, entry_row, entry_weight, ids);
+  const A* sw = v.sw;
+  const int64_t *off = v.off, *src = v.src, *row = v.row, *idp = v.idp;
+  const A* ew = v.ew;
+  const auto& tab = v.tab;
+  const auto& tstride = v.tstride;
   T* o = out.data_ptr<T>();
   const int64_t D = c.D;
   const int64_t row_bytes = D * static_cast<int64_t>(sizeof(T));
@@ -371,20 +389,12 @@ BackwardResult backward_impl(const Checked& c, const at::Tensor& grad, const at:
   const int64_t D = c.D, K = c.K, N = c.N;
   auto wopt = at::TensorOptions().dtype(c.wdtype);
   auto topt = c.tables[0].options();
-  auto aopt = at::TensorOptions().dtype(c.wdtype);
-  auto sw_t = source_weight.contiguous();
-  auto off_t = bag_offsets.contiguous(), src_t = entry_source.contiguous(), row_t = entry_row.contiguous();
-  auto ew_t = entry_weight.contiguous(), ids_t = ids.contiguous();
-  const A* sw = sw_t.data_ptr<A>();
-  const int64_t *off = off_t.data_ptr<int64_t>(), *src = src_t.data_ptr<int64_t>(), *row = row_t.data_ptr<int64_t>();
-  const A* ew = ew_t.data_ptr<A>();
-  const int64_t* idp = ids_t.data_ptr<int64_t>();
-  std::vector<const T*> tab(K);
-  std::vector<int64_t> tstride(K);
-  for (int64_t k = 0; k < K; ++k) {
-    tab[k] = c.tables[k].data_ptr<T>();
-    tstride[k] = c.tables[k].stride(0);
-  }
+  const BagView<T> v(c, source_weight, bag_offsets, entry_source, entry_row, entry_weight, ids);
+  const A* sw = v.sw;
+  const int64_t *off = v.off, *src = v.src, *row = v.row, *idp = v.idp;
+  const A* ew = v.ew;
+  const auto& tab = v.tab;
+  const auto& tstride = v.tstride;
   bool any_table = false;
   for (int64_t k = 0; k < K; ++k) any_table = any_table || table_grad[k];
 
@@ -516,7 +526,7 @@ BackwardResult backward_impl(const Checked& c, const at::Tensor& grad, const at:
   for (int64_t k = 0; k < K; ++k) {
     if (!table_grad[k]) continue;
     const int64_t rows_k = sparse ? M[k] : c.rows[k];
-    accs[k] = std::is_same_v<T, A> ? zeros_large({rows_k, D}, topt) : zeros_large({rows_k, D}, aopt);
+    accs[k] = std::is_same_v<T, A> ? zeros_large({rows_k, D}, topt) : zeros_large({rows_k, D}, wopt);
     dst[k] = accs[k].data_ptr<A>();
   }
   const int parts = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(num_threads(), R / 64)));
