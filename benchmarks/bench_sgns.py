@@ -149,6 +149,7 @@ def zipf_corpus(tokens: int) -> str:
 
 
 def count_tokens(path: str) -> int:
+    """Whitespace-separated tokens of a text file (what word2vec/gensim call raw words)."""
     n = 0
     with open(path, "rb") as f:
         for line in f:

@@ -32,18 +32,10 @@ sys.path.insert(0, os.path.dirname(HERE))
 
 import embedfast  # noqa: E402
 from embedfast.data import default_corpus_path  # noqa: E402
+from bench_sgns import count_tokens as count_raw_words  # noqa: E402  (same folder)
 
 HP = dict(dim=100, window=5, negative=5, sample=1e-4, min_count=5, alpha=0.025, min_alpha=0.0001, threads=2,
           seed=1, epochs=5)
-
-
-def count_raw_words(path: str) -> int:
-    """Whitespace-separated tokens of a text file (what word2vec/gensim call raw words)."""
-    n = 0
-    with open(path, "rb") as f:
-        for line in f:
-            n += len(line.split())
-    return n
 
 
 class _PlainVectors:

@@ -3,6 +3,7 @@ torch.compile treats as constants."""
 from __future__ import annotations
 
 import sys
+from typing import Callable
 
 import torch
 
@@ -39,3 +40,62 @@ def triton_state(module: str) -> int:
     if mod is not None:
         return 2 if mod.INTERPRETED else 1
     return 3 if interpret_mode() else 1
+
+
+def select_backend(op: str, backend: str, device: "torch.device | str", backends: tuple,
+                   cuda_built: "Callable[[], bool]", triton_state_of: "Callable[[], int]", triton_module: str) -> str:
+    """The kernels ``op`` runs for tensors on ``device``: ``"cpu"``, ``"cuda"`` or ``"triton"``; shared by every op
+    family with CPU, CUDA and Triton kernels.
+
+    ``backend`` is one of ``backends`` ("auto", optionally "cpu", "cuda", "triton"); ``cuda_built()``: the op has a
+    CUDA kernel in this build; ``triton_state_of()``: ``triton_state(triton_module)``. Both are called only when
+    the answer depends on them (the common CPU "auto" case calls neither: this runs on every op call). "auto": CPU tensors use the C++ op, CUDA
+    tensors the CUDA kernel when built, else the Triton kernels. A forced backend that cannot run on ``device``
+    raises ValueError; one that is not available in this installation raises RuntimeError.
+    """
+    if backend not in backends:
+        raise ValueError(f"{op}: argument 'backend' must be one of {backends}, got {backend!r}")
+    dev = torch.device(device)
+    interpreted = ("the Triton kernels run in Triton's interpreter in this process (TRITON_INTERPRET=1): CPU "
+                   "tensors only")
+    if backend == "cpu":
+        if dev.type != "cpu":
+            raise ValueError(f"{op}: backend='cpu' needs CPU tensors, got tensors on {dev}")
+        return "cpu"
+    if backend == "cuda":
+        if dev.type != "cuda":
+            raise ValueError(f"{op}: backend='cuda' needs CUDA tensors, got tensors on {dev}")
+        if not cuda_built():
+            raise RuntimeError(f"{op}: backend='cuda' is not available: embedfast was built without CUDA kernels "
+                               f"for {op} (use backend='triton' or 'auto')")
+        return "cuda"
+    if backend == "triton":
+        triton = triton_state_of()
+        if triton == 0:
+            raise RuntimeError(f"{op}: backend='triton' needs the triton package (pip install triton)")
+        if dev.type == "cuda":
+            if triton >= 2:
+                raise RuntimeError(f"{op}: {interpreted}")
+            return "triton"
+        if dev.type == "cpu":
+            if triton < 2:
+                raise RuntimeError(f"{op}: backend='triton' on CPU tensors runs only in Triton's interpreter: set "
+                                   f"TRITON_INTERPRET=1 before {triton_module} is imported (for testing; use "
+                                   "backend='auto' for the C++ CPU op)")
+            return "triton"
+        raise ValueError(f"{op}: backend='triton' supports CUDA tensors (or CPU tensors in the interpreter), got "
+                         f"tensors on {dev}")
+    # auto
+    if dev.type == "cuda":
+        if cuda_built():
+            return "cuda"
+        triton = triton_state_of()
+        if triton == 1:
+            return "triton"
+        if triton >= 2:
+            raise RuntimeError(f"{op}: no CUDA kernel in this build and {interpreted}")
+        raise RuntimeError(f"{op}: no GPU kernels for CUDA tensors: embedfast was built without CUDA kernels for "
+                           f"{op} and triton is not installed (pip install triton)")
+    if dev.type != "cpu":
+        raise ValueError(f"{op}: no kernel for tensors on {dev} (CPU and CUDA are supported)")
+    return "cpu"

@@ -380,6 +380,17 @@ def evaluate_analogies(
 # ---------------------------------------------------------------------------------------------------------
 
 
+def _index_of(vocab: Sequence[str], words: Sequence[str]) -> dict[str, int]:
+    """Row of each vocabulary word (its first occurrence); KeyError naming every word of ``words`` not in it."""
+    index: dict[str, int] = {}
+    for i, w in enumerate(vocab):
+        index.setdefault(w, i)
+    missing = [w for w in words if w not in index]
+    if missing:
+        raise KeyError(f"not in the vocabulary: {', '.join(repr(w) for w in missing)}")
+    return index
+
+
 def nearest_neighbours(
     vectors: Any,
     words: Union[str, Iterable[str]],
@@ -406,12 +417,7 @@ def nearest_neighbours(
         raise ValueError(f"topn: expected a positive int, got {topn!r}")
     vocab, matrix = _words_matrix(vectors)
     queries = [words] if isinstance(words, str) else list(words)
-    index: dict[str, int] = {}
-    for i, w in enumerate(vocab):
-        index.setdefault(w, i)
-    missing = [w for w in queries if w not in index]
-    if missing:
-        raise KeyError(f"not in the vocabulary: {', '.join(repr(w) for w in missing)}")
+    index = _index_of(vocab, queries)
     if not queries:
         return {}
     n = len(vocab) if restrict_vocab is None else min(restrict_vocab, len(vocab))
@@ -470,12 +476,7 @@ def plot_loss(points: Sequence[tuple[float, float]], path: PathLike, *, title: s
 def project_2d(vectors: Any, words: Sequence[str]) -> torch.Tensor:
     """PCA projection of the given words' vectors onto their first two principal components: [len(words), 2]."""
     vocab, matrix = _words_matrix(vectors)
-    index: dict[str, int] = {}
-    for i, w in enumerate(vocab):
-        index.setdefault(w, i)
-    missing = [w for w in words if w not in index]
-    if missing:
-        raise KeyError(f"not in the vocabulary: {', '.join(repr(w) for w in missing)}")
+    index = _index_of(vocab, words)
     if len(words) < 2:
         raise ValueError(f"words: need at least 2 words to project, got {len(words)}")
     x = matrix[[index[w] for w in words]].double()

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import torch
 
-from ._compile import has_cuda_kernel, triton_state
+from ._compile import has_cuda_kernel, select_backend, triton_state
 from ._ext import ops as _ops
 
 # =====================================================================================================
@@ -348,39 +348,8 @@ def gather_backend(backend: str, device: "torch.device | str") -> str:
     cannot run on ``device``. The Triton kernels run on CPU tensors only through Triton's interpreter
     (``TRITON_INTERPRET=1`` set before ``embedfast.triton.gather`` is first imported), for testing.
     """
-    if backend not in GATHER_BACKENDS:
-        raise ValueError(f"gather_bags: argument 'backend' must be one of {GATHER_BACKENDS}, got {backend!r}")
-    dev = torch.device(device)
-    if backend == "cuda":
-        if dev.type != "cuda":
-            raise ValueError(f"gather_bags: backend='cuda' needs CUDA tensors, got tensors on {dev}")
-        if not _has_cuda_kernel("gather_bags"):
-            raise RuntimeError("gather_bags: backend='cuda' is not available: embedfast was built without CUDA "
-                               "kernels for gather_bags (use backend='triton' or 'auto')")
-        return "cuda"
-    if backend == "triton":
-        state = _triton_state()
-        if state == 0:
-            raise RuntimeError("gather_bags: backend='triton' needs the triton package (pip install triton)")
-        if dev.type == "cuda":
-            return "triton"
-        if dev.type == "cpu":
-            if state < 2:
-                raise RuntimeError("gather_bags: backend='triton' on CPU tensors runs only in Triton's interpreter: "
-                                   "set TRITON_INTERPRET=1 before embedfast.triton.gather is imported (for "
-                                   "testing; use backend='auto' for the C++ CPU op)")
-            return "triton"
-        raise ValueError(f"gather_bags: backend='triton' supports CUDA tensors (or CPU tensors in the "
-                         f"interpreter), got tensors on {dev}")
-    # auto
-    if dev.type == "cuda":
-        if _has_cuda_kernel("gather_bags"):
-            return "cuda"
-        if _triton_state() > 0:
-            return "triton"
-        raise RuntimeError("gather_bags: no GPU kernels for CUDA tensors: embedfast was built without CUDA kernels "
-                           "and triton is not installed (pip install triton)")
-    return "cpu"
+    return select_backend("gather_bags", backend, device, GATHER_BACKENDS, lambda: _has_cuda_kernel("gather_bags"),
+                          lambda: _triton_state(), "embedfast.triton.gather")
 
 
 def _gather_op(kind: str):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from ._compile import has_cuda_kernel, triton_state
+from ._compile import has_cuda_kernel, select_backend, triton_state
 
 __all__ = ["SGNS_BACKENDS", "sgns_backend", "train_op", "loss_op"]
 
@@ -31,48 +31,8 @@ def sgns_backend(backend: str, device: "torch.device | str", op: str = "sgns_tra
     Raises ValueError for an unknown backend or a device it cannot serve, RuntimeError when the backend is not
     available in this installation (no CUDA kernel built, triton missing, no interpreter for CPU tensors).
     """
-    if backend not in SGNS_BACKENDS:
-        raise ValueError(f"{op}: argument 'backend' must be one of {SGNS_BACKENDS}, got {backend!r}")
-    dev = torch.device(device)
-    if backend == "cpu":
-        if dev.type != "cpu":
-            raise ValueError(f"{op}: backend='cpu' needs CPU tensors, got tensors on {dev}")
-        return "cpu"
-    if backend == "cuda":
-        if dev.type != "cuda":
-            raise ValueError(f"{op}: backend='cuda' needs CUDA tensors, got tensors on {dev}")
-        if not _has_cuda_kernel(op):
-            raise RuntimeError(f"{op}: backend='cuda' is not available: embedfast has no CUDA kernel for {op} "
-                               "in this build (use backend='triton' or 'auto')")
-        return "cuda"
-    if backend == "triton":
-        state = _triton_state()
-        if state == 0:
-            raise RuntimeError(f"{op}: backend='triton' needs the triton package (pip install triton)")
-        if dev.type == "cuda":
-            if state == 2:
-                raise RuntimeError(f"{op}: the Triton kernels were imported under TRITON_INTERPRET=1 and run only "
-                                   "on CPU tensors in this process")
-            return "triton"
-        if dev.type == "cpu":
-            if state < 2:
-                raise RuntimeError(f"{op}: backend='triton' on CPU tensors runs only in Triton's interpreter: set "
-                                   "TRITON_INTERPRET=1 before embedfast.triton.sgns is imported (for testing; "
-                                   "use backend='auto' or 'cpu' for the C++ CPU op)")
-            return "triton"
-        raise ValueError(f"{op}: backend='triton' supports CUDA tensors (or CPU tensors in the interpreter), got "
-                         f"tensors on {dev}")
-    # auto
-    if dev.type == "cuda":
-        if _has_cuda_kernel(op):
-            return "cuda"
-        if _triton_state() == 1:
-            return "triton"
-        raise RuntimeError(f"{op}: no GPU kernel for CUDA tensors: embedfast has no CUDA kernel for {op} in this "
-                           "build and triton is not installed (pip install triton)")
-    if dev.type != "cpu":
-        raise ValueError(f"{op}: no kernel for tensors on {dev} (CPU and CUDA are supported)")
-    return "cpu"
+    return select_backend(op, backend, device, SGNS_BACKENDS, lambda: _has_cuda_kernel(op), lambda: _triton_state(),
+                          "embedfast.triton.sgns")
 
 
 def train_op(kind: str):
