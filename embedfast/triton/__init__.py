@@ -40,3 +40,17 @@ def has_triton(device: "str | None" = None) -> bool:
     if dev.type == "cpu":
         return interpret_mode()
     return False
+
+
+def keep_opaque_when_interpreted(ops) -> None:
+    """Make AOTAutograd keep each of these ``triton_op`` ops as one opaque node (fake kernel for the shapes, the
+    interpreter at run time). Interpreted kernels cannot be captured by ``wrap_triton``'s tracing (it needs
+    compiled JITFunctions), so without this torch.compile could not decompose the ops into their kernels.
+    Called by the kernel modules only when their kernels were defined under TRITON_INTERPRET=1."""
+    from torch._subclasses.functional_tensor import FunctionalTensorMode
+
+    def opaque(mode, op, types, args, kwargs):
+        return mode.__torch_dispatch__(op, types, args, kwargs)
+
+    for op in ops:
+        op.register_torch_dispatch(FunctionalTensorMode, opaque)

@@ -43,6 +43,7 @@ import triton.language as tl
 from torch.library import triton_op, wrap_triton
 
 from .. import ops as _ops
+from . import keep_opaque_when_interpreted
 
 __all__ = [
     "MAX_TABLES",
@@ -774,16 +775,5 @@ def gather_bags_fused_update(tables: Sequence[torch.Tensor], source_weight: torc
 INTERPRETED = not isinstance(_gather_fwd_kernel, triton.runtime.jit.JITFunction)
 
 
-def _opaque_in_functional_mode(mode, op, types, args, kwargs):
-    # Interpreted kernels cannot be captured by wrap_triton's tracing (it needs compiled JITFunctions), so
-    # instead of decomposing the op into its kernels (what triton_op does for torch.compile), AOTAutograd keeps
-    # it as one opaque node whose fake kernel gives the shapes and whose eager implementation runs the
-    # interpreter at run time.
-    return mode.__torch_dispatch__(op, types, args, kwargs)
-
-
 if INTERPRETED:
-    from torch._subclasses.functional_tensor import FunctionalTensorMode
-
-    for _op in (gather_bags_triton, gather_bags_triton_backward, gather_bags_triton_backward_update):
-        _op.register_torch_dispatch(FunctionalTensorMode, _opaque_in_functional_mode)
+    keep_opaque_when_interpreted((gather_bags_triton, gather_bags_triton_backward, gather_bags_triton_backward_update))

@@ -47,6 +47,8 @@ import triton
 import triton.language as tl
 from torch.library import triton_op, wrap_triton
 
+from . import keep_opaque_when_interpreted
+
 __all__ = [
     "INTERPRETED",
     "sgns_train_triton",
@@ -594,17 +596,8 @@ sgns_loss_triton.register_autograd(_loss_backward, setup_context=_loss_setup)
 INTERPRETED = not isinstance(_sgns_train_kernel, triton.runtime.jit.JITFunction)
 
 
-def _opaque_in_functional_mode(mode, op, types, args, kwargs):
-    # Interpreted kernels cannot be captured by wrap_triton's tracing (it needs compiled JITFunctions), so in
-    # that mode AOTAutograd keeps the op as one opaque node (fake kernel for shapes, interpreter at run time).
-    return mode.__torch_dispatch__(op, types, args, kwargs)
-
-
 if INTERPRETED:
-    from torch._subclasses.functional_tensor import FunctionalTensorMode
-
-    for _op in (sgns_train_triton, sgns_loss_triton, sgns_loss_triton_backward):
-        _op.register_torch_dispatch(FunctionalTensorMode, _opaque_in_functional_mode)
+    keep_opaque_when_interpreted((sgns_train_triton, sgns_loss_triton, sgns_loss_triton_backward))
 
 
 def compile_for_target(arch: int = 90, *, dim: int = 100, window: int = 5, negative: int = 5) -> dict:
