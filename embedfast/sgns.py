@@ -15,9 +15,12 @@ from __future__ import annotations
 
 import gzip
 import math
+import numbers
 import os
+import signal
 import tempfile
 import time
+import zlib
 from dataclasses import asdict, dataclass
 from typing import Iterable, Optional, Sequence, Union
 
@@ -25,6 +28,7 @@ import torch
 from torch import nn
 
 from . import ops
+from ._io import WORD_ERRORS, atomic_save_with, check_input_file, check_output_path, decode_blob, encode_word
 
 Corpus = Union[str, "os.PathLike[str]", Iterable[Sequence[str]]]
 
@@ -91,7 +95,19 @@ def _sentences_to_bytes(corpus: Iterable[Sequence[str]]) -> bytes:
             if not tok or any(ch in tok for ch in _WHITESPACE):
                 raise ValueError(f"corpus sentence {i}: token {tok!r} is empty or contains whitespace")
         lines.append(" ".join(sentence))
-    return ("\n".join(lines) + "\n").encode("utf-8") if lines else b""
+    if not lines:
+        return b""
+    text = "\n".join(lines) + "\n"
+    try:  # str tokens holding surrogate escapes (words read with decode_word) go back to their original bytes
+        return text.encode("utf-8", WORD_ERRORS)
+    except UnicodeEncodeError:
+        for i, line in enumerate(lines):
+            for tok in line.split(" "):
+                try:
+                    encode_word(tok)
+                except ValueError as exc:
+                    raise ValueError(f"corpus sentence {i}: {exc}") from None
+        raise
 
 
 @dataclass
@@ -104,15 +120,19 @@ class _Text:
 def _open_text(corpus: Corpus) -> _Text:
     """A file path (gzip decompressed in memory) or an iterable of token lists -> the op's text arguments."""
     if _is_path(corpus):
-        path = os.fsdecode(corpus)
-        with open(path, "rb") as f:  # FileNotFoundError / PermissionError / IsADirectoryError name the path
-            magic = f.read(2)
+        # a named pipe, a folder or a device is refused before it is opened (a FIFO without a writer would block)
+        path = check_input_file(corpus, "corpus")
+        try:
+            with open(path, "rb") as f:
+                magic = f.read(2)
+        except OSError as exc:
+            raise OSError(exc.errno, f"corpus {path!r}: cannot read: {exc.strerror or exc}") from None
         if magic == b"\x1f\x8b":
             try:
                 with gzip.open(path, "rb") as f:
                     raw = f.read()
-            except (OSError, EOFError) as exc:
-                raise ValueError(f"corpus {path!r}: cannot decompress gzip: {exc}") from exc
+            except (OSError, EOFError, zlib.error) as exc:  # truncated, corrupt, CRC or length mismatch
+                raise ValueError(f"corpus {path!r}: cannot decompress gzip: {exc or type(exc).__name__}") from None
             return _Text(None, torch.frombuffer(bytearray(raw), dtype=torch.uint8) if raw else
                          torch.empty(0, dtype=torch.uint8), path)
         return _Text(path, None, path)
@@ -121,6 +141,17 @@ def _open_text(corpus: Corpus) -> _Text:
     raw = _sentences_to_bytes(corpus)
     return _Text(None, torch.frombuffer(bytearray(raw), dtype=torch.uint8) if raw else
                  torch.empty(0, dtype=torch.uint8), "<iterable corpus>")
+
+
+def _decode_words(word_bytes: torch.Tensor, word_offsets: torch.Tensor) -> tuple:
+    """(words, how many hold bytes that are not UTF-8) of the vocabulary's bytes: embedfast's word rule (bytes
+    that are not UTF-8 are kept as surrogate escapes, so distinct byte strings stay distinct words)."""
+    raw = bytes(word_bytes.numpy())
+    off = word_offsets.tolist()
+    if len(off) <= 1:
+        return [], 0
+    text, bad = decode_blob(b"\n".join(raw[off[i]:off[i + 1]] for i in range(len(off) - 1)))
+    return text.split("\n"), bad
 
 
 @dataclass
@@ -214,6 +245,108 @@ def keep_probabilities(counts: torch.Tensor, sample: float) -> torch.Tensor:
 # ---------------------------------------------------------------------------------------------------------
 
 
+class Terminated(KeyboardInterrupt):
+    """Raised by ``Word2Vec.train(checkpoint=...)`` (and the ``embedfast`` command line) on SIGTERM, after the
+    running chunk is recorded, so the checkpoint is written and ``finally`` blocks run; a KeyboardInterrupt
+    subclass, so code that handles Ctrl-C handles it too."""
+
+
+class _SignalGuard:
+    """Holds SIGINT (and SIGTERM) back while ``critical`` is set, and raises it at ``safe_point()``.
+
+    Installed for one ``train`` call, in the main thread only (signals are delivered there). The previous
+    Python-level handler is kept and called at the safe point (for SIGINT that is ``default_int_handler``, which
+    raises KeyboardInterrupt); SIGTERM with its default action (terminate) is taken over only when there is a
+    checkpoint to write, and then raises :class:`Terminated`. Handlers set to SIG_IGN are left alone.
+    """
+
+    def __init__(self, terminate: bool) -> None:
+        self.terminate = terminate
+        self.critical = False
+        self.pending = None
+        self._saved: dict = {}
+
+    def __enter__(self) -> "_SignalGuard":
+        import threading
+
+        if threading.current_thread() is not threading.main_thread():
+            return self
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            prev = signal.getsignal(sig)
+            if callable(prev) or (sig == signal.SIGTERM and prev == signal.SIG_DFL and self.terminate):
+                self._saved[sig] = prev
+                signal.signal(sig, self._handler)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for sig, prev in self._saved.items():
+            signal.signal(sig, prev)
+        self._saved.clear()
+        self.critical = False
+
+    def _deliver(self, signum: int, frame) -> None:
+        prev = self._saved.get(signum)
+        if callable(prev):
+            prev(signum, frame)
+        elif signum == signal.SIGTERM:
+            raise Terminated(f"terminated by SIGTERM")
+        else:
+            raise KeyboardInterrupt
+
+    def _handler(self, signum: int, frame) -> None:
+        if self.critical:
+            self.pending = signum
+            return
+        self._deliver(signum, frame)
+
+    def safe_point(self) -> None:
+        """End of the critical step: deliver a signal that arrived during it."""
+        self.critical = False
+        if self.pending is not None:
+            signum, self.pending = self.pending, None
+            self._deliver(signum, None)
+
+
+# Bounds of the trainer's arguments: the op's own limits (threads), what fits the types the ops take (int32
+# vocabulary ids and sentence lengths, int64 counts and seeds), and sizes far beyond any useful setting whose
+# per-thread buffers (2 * window * dim floats) would otherwise end in an allocation failure deep in a chunk.
+_INT32_MAX = (1 << 31) - 1
+_INT64_MAX = (1 << 63) - 1
+_MAX_DIM = 10_000
+_MAX_WINDOW = 1_000
+_MAX_NEGATIVE = 1_000
+_MAX_EPOCHS = 100_000
+_MAX_VOCAB = _INT32_MAX
+_MAX_THREADS = 1024  # sgns_train's num_threads limit
+_MAX_ALPHA = 1.0
+_MAX_NS_EXPONENT = 10.0
+_MAX_INIT_SCALE = 1000.0
+
+
+def _int(name: str, v, low: int, high: int) -> int:
+    """``v`` as int after checking it is an integer (not a bool or float) in [low, high]."""
+    if isinstance(v, bool) or not isinstance(v, numbers.Integral) or not low <= v <= high:
+        raise ValueError(f"Word2Vec: {name} must be an int in [{low:,}, {high:,}], got {v!r}")
+    return int(v)
+
+
+def _real(name: str, v, low: float, high: float, *, low_open: bool = False, high_name: Optional[str] = None) -> float:
+    """``v`` as float after checking it is a finite real number in [low, high] ((low, high] with low_open)."""
+    ok = not isinstance(v, bool) and isinstance(v, numbers.Real) and math.isfinite(v) and \
+        (low < v if low_open else low <= v) and v <= high
+    if not ok:
+        hi = f"{high_name}={high!r}" if high_name else f"{high:g}"
+        raise ValueError(f"Word2Vec: {name} must be a finite number in {'(' if low_open else '['}{low:g}, {hi}], "
+                         f"got {v!r}")
+    return float(v)
+
+
+def _flag(name: str, v) -> bool:
+    if not (isinstance(v, bool) or (isinstance(v, numbers.Integral) and v in (0, 1))):
+        raise ValueError(f"Word2Vec: {name} must be True or False, got {v!r}")
+    return bool(v)
+
+
 @dataclass
 class _Params:
     dim: int
@@ -281,38 +414,35 @@ class Word2Vec:
                  max_sentence_length: int = 10000, chunk_words: int = 200_000, shared_negatives: bool = True,
                  exact_sigmoid: bool = False, backend: str = "auto", device: "torch.device | str | None" = None,
                  init_scale: float = 0.5) -> None:
-        checks = [
-            (isinstance(dim, int) and dim >= 1, f"dim must be an int >= 1, got {dim!r}"),
-            (isinstance(window, int) and window >= 1, f"window must be an int >= 1, got {window!r}"),
-            (isinstance(negative, int) and negative >= 0, f"negative must be an int >= 0, got {negative!r}"),
-            (sample >= 0 and math.isfinite(sample), f"sample must be >= 0, got {sample!r}"),
-            (isinstance(min_count, int) and min_count >= 1, f"min_count must be an int >= 1, got {min_count!r}"),
-            (max_vocab is None or (isinstance(max_vocab, int) and max_vocab >= 1),
-             f"max_vocab must be None or an int >= 1, got {max_vocab!r}"),
-            (isinstance(epochs, int) and epochs >= 1, f"epochs must be an int >= 1, got {epochs!r}"),
-            (alpha > 0 and 0 <= min_alpha <= alpha, f"need alpha > 0 and 0 <= min_alpha <= alpha, got alpha={alpha!r}, "
-             f"min_alpha={min_alpha!r}"),
-            (math.isfinite(ns_exponent), f"ns_exponent must be finite, got {ns_exponent!r}"),
-            (threads is None or (isinstance(threads, int) and threads >= 1),
-             f"threads must be None or an int >= 1, got {threads!r}"),
-            (isinstance(max_sentence_length, int) and max_sentence_length >= 1,
-             f"max_sentence_length must be an int >= 1, got {max_sentence_length!r}"),
-            (isinstance(chunk_words, int) and chunk_words >= 1, f"chunk_words must be an int >= 1, got {chunk_words!r}"),
-            (isinstance(init_scale, (int, float)) and math.isfinite(init_scale) and init_scale > 0,
-             f"init_scale must be a finite number > 0, got {init_scale!r}"),
-        ]
-        for ok, msg in checks:
-            if not ok:
-                raise ValueError(f"Word2Vec: {msg}")
-        self.params = _Params(dim, window, negative, float(sample), min_count, max_vocab, epochs, float(alpha),
-                              float(min_alpha), float(ns_exponent), int(seed), max_sentence_length, chunk_words,
-                              bool(shared_negatives), bool(exact_sigmoid))
+        alpha_f = _real("alpha", alpha, 0.0, _MAX_ALPHA, low_open=True)
+        self.params = _Params(
+            dim=_int("dim", dim, 1, _MAX_DIM), window=_int("window", window, 1, _MAX_WINDOW),
+            negative=_int("negative", negative, 0, _MAX_NEGATIVE), sample=_real("sample", sample, 0.0, 1.0),
+            min_count=_int("min_count", min_count, 1, _INT64_MAX),
+            max_vocab=None if max_vocab is None else _int("max_vocab", max_vocab, 1, _MAX_VOCAB),
+            epochs=_int("epochs", epochs, 1, _MAX_EPOCHS), alpha=alpha_f,
+            min_alpha=_real("min_alpha", min_alpha, 0.0, alpha_f, high_name="alpha"),
+            ns_exponent=_real("ns_exponent", ns_exponent, -_MAX_NS_EXPONENT, _MAX_NS_EXPONENT),
+            seed=_int("seed", seed, 0, _INT64_MAX),
+            max_sentence_length=_int("max_sentence_length", max_sentence_length, 1, _INT32_MAX),
+            chunk_words=_int("chunk_words", chunk_words, 1, _INT32_MAX),
+            shared_negatives=_flag("shared_negatives", shared_negatives),
+            exact_sigmoid=_flag("exact_sigmoid", exact_sigmoid))
+        if threads is not None:
+            threads = _int("threads", threads, 1, _MAX_THREADS)
+        if isinstance(init_scale, bool) or not isinstance(init_scale, numbers.Real) or \
+                not math.isfinite(init_scale) or not 0 < init_scale <= _MAX_INIT_SCALE:
+            raise ValueError(f"Word2Vec: init_scale must be a finite number > 0 (at most {_MAX_INIT_SCALE:g}), "
+                             f"got {init_scale!r}")
         from .sgns_backend import SGNS_BACKENDS
 
         if backend not in SGNS_BACKENDS:
             raise ValueError(f"Word2Vec: backend must be one of {SGNS_BACKENDS}, got {backend!r}")
         self.backend = backend
-        self.device = torch.device("cpu") if device is None else torch.device(device)
+        try:
+            self.device = torch.device("cpu") if device is None else torch.device(device)
+        except (RuntimeError, TypeError) as exc:
+            raise ValueError(f"Word2Vec: device {device!r} is not a torch device: {exc}") from None
         self.threads = threads
         self.init_scale = float(init_scale)
         self.words: list[str] = []
@@ -324,6 +454,7 @@ class Word2Vec:
         self.loss_history: list[tuple[int, float]] = []  # (words_done, mean loss per pair of the chunk)
         self.train_seconds = 0.0
         self._pos = dict(epoch=0, chunk_in_epoch=0, words_done=0)
+        self._diverged: Optional[str] = None  # the divergence error once the weights stopped being finite
         self._reset_data()
         self._tables = None
 
@@ -351,9 +482,7 @@ class Word2Vec:
         if stats["vocab_words"] == 0:
             raise ValueError(f"Word2Vec.build_vocab: all {stats['unique_words']} distinct words of {text.name!r} "
                              f"occur fewer than min_count={p.min_count} times; lower min_count")
-        raw = bytes(wb.numpy())
-        off = wo.tolist()
-        self.words = [raw[off[i]:off[i + 1]].decode("utf-8", errors="replace") for i in range(len(off) - 1)]
+        self.words, stats["non_utf8_words"] = _decode_words(wb, wo)
         self._word_bytes, self._word_offsets = wb, wo
         self.counts = counts
         self.vocab_stats = stats
@@ -366,6 +495,7 @@ class Word2Vec:
         self.loss_history = []
         self.train_seconds = 0.0
         self._pos = dict(epoch=0, chunk_in_epoch=0, words_done=0)
+        self._diverged = None
         self._tables = None
         self._reset_data()
         if text.path is not None:  # a plain file: streamed; its totals are those of the vocabulary pass
@@ -522,7 +652,11 @@ class Word2Vec:
                     raise ValueError(f"Word2Vec.train: the corpus has fewer than {k + 1} chunks in an epoch; it is "
                                      "not the corpus this run was trained on")
             live = self._live = [e, k, gen]
-        item = next(live[2], None)
+        try:
+            item = next(live[2], None)
+        except BaseException:  # an interrupt or error inside the reader ends the generator: re-read next time
+            self._live = None
+            raise
         if item is None:
             raise ValueError(f"Word2Vec.train: the corpus ended before chunk {k} of the epoch; it is not the corpus "
                              "this run was trained on")
@@ -539,13 +673,37 @@ class Word2Vec:
         Args:
             corpus: a text file (one sentence per line, whitespace-tokenised; ``.gz`` is decompressed) or an
                 iterable of token lists. Optional when ``build_vocab`` got the corpus. The vocabulary is built
-                first when there is none.
+                first when there is none. A path that is not a regular file (a named pipe, a folder) is refused.
             progress: show a tqdm bar (words/s, loss, learning rate).
-            max_words: stop after about this many more tokens (at the next chunk boundary); ``train`` again
-                continues where it stopped, exactly as if it had not stopped.
-            checkpoint / checkpoint_every: write a checkpoint there every that many seconds, at the end, and on
-                KeyboardInterrupt.
+            max_words: stop after about this many more tokens (at the next chunk boundary; 0 trains nothing);
+                ``train`` again continues where it stopped, exactly as if it had not stopped.
+            checkpoint / checkpoint_every: write a checkpoint there every that many seconds (0: after every
+                chunk; ``inf``: only at the end), at the end, and on KeyboardInterrupt (and SIGTERM, which then
+                raises :class:`Terminated`). The path is checked before training starts. Saves are atomic.
+
+        Interrupts: a Ctrl-C (SIGINT) that arrives while a chunk is trained is held back until the chunk's
+        weights and the position after it are both recorded, so a checkpoint written on the interrupt always
+        resumes exactly (``threads=1``: bit for bit the uninterrupted run).
+
+        Divergence: when the weights stop being finite (too high a learning rate), training stops with a
+        ValueError naming the epoch, the chunk, the words done and ``alpha``; the model is then unusable (its
+        ``vectors``, ``save`` and ``save_checkpoint`` refuse) and the checkpoint file keeps the last good state.
         """
+        if self._diverged is not None:
+            raise ValueError(self._diverged)
+        if max_words is not None and (isinstance(max_words, bool) or not isinstance(max_words, numbers.Integral)
+                                      or max_words < 0):
+            raise ValueError(f"Word2Vec.train: max_words must be None or an int >= 0, got {max_words!r}")
+        if isinstance(checkpoint_every, bool) or not isinstance(checkpoint_every, numbers.Real) or \
+                math.isnan(checkpoint_every) or checkpoint_every < 0:
+            raise ValueError(f"Word2Vec.train: checkpoint_every must be a number of seconds >= 0, got "
+                             f"{checkpoint_every!r}")
+        if checkpoint is not None:
+            if not isinstance(checkpoint, (str, os.PathLike)):
+                raise TypeError(f"Word2Vec.train: checkpoint must be a path, got {type(checkpoint).__name__}")
+            inputs = [os.fsdecode(c) for c in (corpus, None if self._source is None else self._source.path)
+                      if c is not None and _is_path(c)]
+            checkpoint = check_output_path(checkpoint, inputs=inputs, what="checkpoint")
         if self.w_in is None:
             if corpus is None:
                 raise ValueError("Word2Vec.train: no corpus given and no vocabulary built")
@@ -592,54 +750,97 @@ class Word2Vec:
 
             bar = tqdm(total=total, initial=self._pos["words_done"], unit="word", unit_scale=True,
                        desc="word2vec", dynamic_ncols=True)
+            bad = self.vocab_stats.get("non_utf8_words", 0)
+            if bad:
+                bar.write(f"word2vec: {bad:,} vocabulary words hold bytes that are not UTF-8 (kept byte for byte; "
+                          "shown as surrogate escapes)")
         start_words = self._pos["words_done"]
         t_last_ckpt = time.perf_counter()
+        guard = _SignalGuard(terminate=checkpoint is not None)
         try:
-            while self._pos["epoch"] < p.epochs:
-                if max_words is not None and self._pos["words_done"] - start_words >= max_words:
-                    break
-                e, k = self._pos["epoch"], self._pos["chunk_in_epoch"]
-                if e > 0 and self._n_chunks is None:  # resumed after the first epoch without its chunk count
-                    for _ in self._epoch_chunks():
-                        pass
-                    self._live = None
-                ids, offsets, last = self._next_chunk()
-                if ids is not ids_host:  # a new block
-                    ids_host, ids_d = ids, (ids if on_cpu else ids.to(dev))
-                chunk_index = k if e == 0 else e * self._n_chunks + k  # the RNG stream of this chunk
-                t0 = time.perf_counter()
-                st = ops.sgns_train(self.w_in, self.w_out, ids_d, offsets if on_cpu else offsets.to(dev), keep, thr,
-                                    alias, window=p.window, negative=p.negative, alpha=p.alpha, min_alpha=p.min_alpha,
-                                    words_done=self._pos["words_done"], total_words=total, seed=p.seed,
-                                    chunk=chunk_index, num_threads=threads,
-                                    shared_negatives=p.shared_negatives, exact_sigmoid=p.exact_sigmoid,
-                                    backend=self.backend)
-                self.train_seconds += time.perf_counter() - t0
-                stats = dict(zip(ops.TRAIN_STATS, st.tolist()))
-                chunk_tokens = int(offsets[-1]) - int(offsets[0])
-                self._pos["words_done"] += chunk_tokens
-                k += 1
-                if last:
-                    e, k = e + 1, 0
-                self._pos["epoch"], self._pos["chunk_in_epoch"] = e, k
-                mean_loss = stats["loss"] / max(stats["pairs"], 1.0)
-                self.loss_history.append((self._pos["words_done"], mean_loss))
-                if bar is not None:
-                    bar.update(chunk_tokens)
-                    bar.set_postfix(loss=f"{mean_loss:.4f}", alpha=f"{stats['last_alpha']:.5f}", epoch=e + (k > 0))
-                if checkpoint and time.perf_counter() - t_last_ckpt >= checkpoint_every:
-                    self.save_checkpoint(checkpoint)
-                    t_last_ckpt = time.perf_counter()
-        except KeyboardInterrupt:
-            if checkpoint:
-                self.save_checkpoint(checkpoint)
+            with guard:
+                while self._pos["epoch"] < p.epochs:
+                    if max_words is not None and self._pos["words_done"] - start_words >= max_words:
+                        break
+                    e, k = self._pos["epoch"], self._pos["chunk_in_epoch"]
+                    if e > 0 and self._n_chunks is None:  # resumed after the first epoch without its chunk count
+                        for _ in self._epoch_chunks():
+                            pass
+                        self._live = None
+                    ids, offsets, last = self._next_chunk()
+                    if ids is not ids_host:  # a new block
+                        ids_host, ids_d = ids, (ids if on_cpu else ids.to(dev))
+                    chunk_index = k if e == 0 else e * self._n_chunks + k  # the RNG stream of this chunk
+                    t0 = time.perf_counter()
+                    # one step: the op's in-place update and the position after it, recorded together (an
+                    # interrupt arriving meanwhile is raised after it, at guard.safe_point())
+                    guard.critical = True
+                    try:
+                        st = ops.sgns_train(self.w_in, self.w_out, ids_d, offsets if on_cpu else offsets.to(dev),
+                                            keep, thr, alias, window=p.window, negative=p.negative, alpha=p.alpha,
+                                            min_alpha=p.min_alpha, words_done=self._pos["words_done"],
+                                            total_words=total, seed=p.seed, chunk=chunk_index, num_threads=threads,
+                                            shared_negatives=p.shared_negatives, exact_sigmoid=p.exact_sigmoid,
+                                            backend=self.backend)
+                    except (ValueError, RuntimeError) as exc:
+                        if "diverge" not in str(exc) and "finite" not in str(exc):
+                            raise
+                        self._diverge(e, k, total, checkpoint, str(exc).splitlines()[0])
+                    self.train_seconds += time.perf_counter() - t0
+                    stats = dict(zip(ops.TRAIN_STATS, st.tolist()))
+                    if not math.isfinite(stats["loss"]):  # NaN/inf scores (the exact sigmoid lets them through)
+                        self._diverge(e, k, total, checkpoint, f"the chunk's loss is {stats['loss']}")
+                    chunk_tokens = int(offsets[-1]) - int(offsets[0])
+                    mean_loss = stats["loss"] / max(stats["pairs"], 1.0)
+                    k += 1
+                    if last:
+                        e, k = e + 1, 0
+                    self._pos = dict(epoch=e, chunk_in_epoch=k, words_done=self._pos["words_done"] + chunk_tokens)
+                    self.loss_history.append((self._pos["words_done"], mean_loss))
+                    guard.safe_point()
+                    if bar is not None:
+                        bar.update(chunk_tokens)
+                        bar.set_postfix(loss=f"{mean_loss:.4f}", alpha=f"{stats['last_alpha']:.5f}", epoch=e + (k > 0))
+                    if checkpoint and time.perf_counter() - t_last_ckpt >= checkpoint_every:
+                        self._checked_checkpoint(checkpoint, total)
+                        t_last_ckpt = time.perf_counter()
+                if checkpoint:
+                    self._checked_checkpoint(checkpoint, total)
+        except KeyboardInterrupt:  # Ctrl-C, or Terminated (SIGTERM): keep the work done so far
+            if checkpoint and self._diverged is None:
+                self._checked_checkpoint(checkpoint, total)
             raise
         finally:
             if bar is not None:
                 bar.close()
-        if checkpoint:
-            self.save_checkpoint(checkpoint)
+        if not checkpoint:
+            self._check_finite(total)
         return self
+
+    def _diverge(self, epoch: int, chunk: int, total: int, checkpoint: Optional[str], detail: str) -> None:
+        """Mark the model as diverged (its weights are not finite any more) and raise the error that says so."""
+        p = self.params
+        where = (f"epoch {epoch + 1} of {p.epochs}, chunk {chunk}"
+                 + (f" of {self._n_chunks}" if self._n_chunks else "")
+                 + f", {self._pos['words_done']:,} of {total:,} words done")
+        ck = f"; the checkpoint {checkpoint!r} keeps the last good state" if checkpoint else ""
+        self._diverged = (f"Word2Vec.train: training diverged in {where} at learning rate alpha={p.alpha:g} "
+                          f"({detail}): the weights are no longer finite. Train again with a lower alpha (e.g. "
+                          f"{p.alpha / 4:g}; word2vec's default is 0.025){ck}")
+        raise ValueError(self._diverged)
+
+    def _check_finite(self, total: int) -> None:
+        """Raise the divergence error when a weight is NaN/inf (once per save or train call: a pass over the
+        tables, nothing per chunk)."""
+        if not (bool(torch.isfinite(self.w_in).all()) and bool(torch.isfinite(self.w_out).all())):
+            if self._diverged is None:
+                self._diverge(self._pos["epoch"], self._pos["chunk_in_epoch"], total, None,
+                              "NaN/inf found in the tables")
+            raise ValueError(self._diverged)
+
+    def _checked_checkpoint(self, path: str, total: int) -> None:
+        self._check_finite(total)
+        self.save_checkpoint(path)
 
     @property
     def matrix(self) -> torch.Tensor:
@@ -664,6 +865,8 @@ class Word2Vec:
         """The input vectors as ``embedfast.Vectors(words, matrix)`` (a copy)."""
         if self.w_in is None:
             raise ValueError("Word2Vec.vectors: nothing trained yet (call build_vocab/train)")
+        if self._diverged is not None:
+            raise ValueError(f"Word2Vec.vectors: no result, {self._diverged}")
         from .vectors import Vectors
 
         return Vectors(list(self.words), self.w_in.to("cpu", copy=True))
@@ -682,9 +885,17 @@ class Word2Vec:
 
     # -- checkpoints ---------------------------------------------------------------------------------------------
     def save_checkpoint(self, path: str) -> None:
-        """Write everything needed to resume (weights, vocabulary, position, RNG positions are implied)."""
+        """Write everything needed to resume (weights, vocabulary, position, RNG positions are implied).
+
+        The save is atomic (a unique temporary file next to ``path``, renamed over it when complete): an
+        interrupted or failed save, or another process saving to the same path, leaves a whole checkpoint.
+        A model whose training diverged is refused (the file keeps its last good state).
+        """
         if self.w_in is None:
             raise ValueError("Word2Vec.save_checkpoint: nothing to save (no vocabulary built)")
+        if self._diverged is not None:
+            raise ValueError(f"Word2Vec.save_checkpoint: not saved, the weights are not finite: {self._diverged}")
+        path = check_output_path(path, what="checkpoint")
         state = dict(
             version=_CHECKPOINT_VERSION, params=asdict(self.params), threads=self.threads, words=self.words,
             word_bytes=self._word_bytes, word_offsets=self._word_offsets, counts=self.counts, w_in=self.w_in,
@@ -692,32 +903,148 @@ class Word2Vec:
             train_seconds=self.train_seconds, vocab_stats=self.vocab_stats, corpus_stats=self.corpus_stats,
             fingerprint=None if self._source is None else self._source.fingerprint, chunks_per_epoch=self._n_chunks,
         )
-        tmp = f"{path}.tmp"
-        torch.save(state, tmp)
-        os.replace(tmp, path)
+        atomic_save_with(path, lambda tmp: torch.save(state, tmp))
 
     @classmethod
     def load_checkpoint(cls, path: str) -> "Word2Vec":
-        """Load a checkpoint; ``train(corpus)`` with the same corpus then finishes the run."""
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        """Load a checkpoint; ``train(corpus)`` with the same corpus then finishes the run.
+
+        Every field is checked (types, shapes, value ranges, consistency of vocabulary, tables and position)
+        before anything reaches the ops: a truncated, foreign or crafted file is a ValueError naming the file
+        and the field.
+        """
+        path = check_input_file(path, "checkpoint")
+        where = f"Word2Vec.load_checkpoint: {path!r}"
+        if os.path.getsize(path) == 0:
+            raise ValueError(f"{where} is empty (0 bytes): not a checkpoint (an interrupted copy?)")
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except MemoryError:
+            raise
+        except Exception as exc:  # EOFError, UnpicklingError, RuntimeError (zip), ...: a damaged or foreign file
+            msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ValueError(f"{where} cannot be read as a checkpoint (truncated or not a checkpoint): "
+                             f"{type(exc).__name__}: {msg[:300]}") from None
         if isinstance(state, dict) and isinstance(state.get("version"), int) and state["version"] < _CHECKPOINT_VERSION:
-            raise ValueError(f"Word2Vec.load_checkpoint: {path!r} was written by an older embedfast (checkpoint format "
+            raise ValueError(f"{where} was written by an older embedfast (checkpoint format "
                              f"{state['version']}, before the streaming trainer); this version reads format "
                              f"{_CHECKPOINT_VERSION}: train again, or finish the run with the embedfast that wrote it")
         if not isinstance(state, dict) or state.get("version") != _CHECKPOINT_VERSION:
-            raise ValueError(f"Word2Vec.load_checkpoint: {path!r} is not an embedfast Word2Vec checkpoint "
-                             f"(version {_CHECKPOINT_VERSION})")
-        p = state["params"]
-        self = cls(**{k: p[k] for k in ("dim", "window", "negative", "sample", "min_count", "max_vocab", "epochs",
-                                        "alpha", "min_alpha", "ns_exponent", "seed")}, threads=state["threads"],
-                   **{k: p[k] for k in ("max_sentence_length", "chunk_words", "shared_negatives", "exact_sigmoid")})
-        self.words = list(state["words"])
-        self._word_bytes, self._word_offsets = state["word_bytes"], state["word_offsets"]
-        self.counts, self.w_in, self.w_out = state["counts"], state["w_in"], state["w_out"]
-        self._pos = dict(state["position"])
-        self.loss_history = [tuple(x) for x in state["loss_history"]]
-        self.train_seconds = float(state["train_seconds"])
-        self.vocab_stats, self.corpus_stats = dict(state["vocab_stats"]), dict(state["corpus_stats"])
-        self._expect_fingerprint = None if state["fingerprint"] is None else tuple(state["fingerprint"])
-        self._n_chunks = state["chunks_per_epoch"]
+            raise ValueError(f"{where} is not an embedfast Word2Vec checkpoint (version {_CHECKPOINT_VERSION})")
+        return cls._from_state(state, where)
+
+    @classmethod
+    def _from_state(cls, state: dict, where: str) -> "Word2Vec":
+        def bad(field: str, msg: str):
+            raise ValueError(f"{where}: field {field!r} {msg}")
+
+        def get(field: str, types, allow_none: bool = False):
+            if field not in state:
+                bad(field, "is missing")
+            v = state[field]
+            if v is None and allow_none:
+                return v
+            if not isinstance(v, types) or isinstance(v, bool) and bool not in (types if isinstance(types, tuple)
+                                                                                 else (types,)):
+                bad(field, f"has type {type(v).__name__}")
+            return v
+
+        def tensor(field: str, dtype: torch.dtype, dims: int) -> torch.Tensor:
+            t = get(field, torch.Tensor)
+            if t.dtype != dtype or t.dim() != dims or t.layout != torch.strided:
+                bad(field, f"must be a {dims}-D {dtype} tensor, got {t.dim()}-D {t.dtype}")
+            return t.contiguous()
+
+        p = get("params", dict)
+        names = ("dim", "window", "negative", "sample", "min_count", "max_vocab", "epochs", "alpha", "min_alpha",
+                 "ns_exponent", "seed", "max_sentence_length", "chunk_words", "shared_negatives", "exact_sigmoid")
+        missing = [k for k in names if k not in p]
+        if missing:
+            bad("params", f"lacks {missing}")
+        try:
+            self = cls(**{k: p[k] for k in names}, threads=get("threads", int, allow_none=True))
+        except ValueError as exc:
+            bad("params", f"is out of range: {exc}")
+        word_bytes = tensor("word_bytes", torch.uint8, 1)
+        word_offsets = tensor("word_offsets", torch.int64, 1)
+        n = word_offsets.numel() - 1
+        if n < 1:
+            bad("word_offsets", f"must have at least 2 entries, got {n + 1}")
+        if int(word_offsets[0]) != 0 or int(word_offsets[-1]) != word_bytes.numel():
+            bad("word_offsets", f"must start at 0 and end at len(word_bytes)={word_bytes.numel()}, got "
+                f"{int(word_offsets[0])} ... {int(word_offsets[-1])}")
+        if n > 1 and not bool((word_offsets[1:] > word_offsets[:-1]).all()):
+            i = int((word_offsets[1:] <= word_offsets[:-1]).nonzero()[0])
+            bad("word_offsets", f"must be strictly increasing (no empty word), but [{i + 1}] = "
+                f"{int(word_offsets[i + 1])} <= [{i}] = {int(word_offsets[i])}")
+        if n > _MAX_VOCAB:
+            bad("word_offsets", f"holds {n} words, more than {_MAX_VOCAB}")
+        if bool(torch.isin(word_bytes, torch.tensor([9, 10, 11, 12, 13, 32], dtype=torch.uint8)).any()):
+            bad("word_bytes", "holds whitespace (words are whitespace-separated tokens)")
+        words, _ = _decode_words(word_bytes, word_offsets)
+        if len(set(words)) != n:
+            bad("word_bytes", "holds a word twice")
+        stored = state.get("words")
+        if stored is not None and list(stored) != words:
+            bad("words", "does not match word_bytes / word_offsets")
+        counts = tensor("counts", torch.int64, 1)
+        if counts.numel() != n:
+            bad("counts", f"has {counts.numel()} entries for {n} words")
+        if not bool((counts >= 1).all()):
+            bad("counts", f"must be >= 1, got {int(counts.min())}")
+        dim = self.params.dim
+        w = {}
+        for field in ("w_in", "w_out"):
+            t = tensor(field, torch.float32, 2)
+            if tuple(t.shape) != (n, dim):
+                bad(field, f"has shape {tuple(t.shape)}, expected ({n}, {dim}) (words x dim)")
+            if not bool(torch.isfinite(t).all()):
+                bad(field, "holds NaN or inf (a diverged run)")
+            w[field] = t
+        if w["w_in"].untyped_storage().data_ptr() == w["w_out"].untyped_storage().data_ptr():
+            w["w_out"] = w["w_out"].clone()
+        fp = get("fingerprint", (tuple, list), allow_none=True)
+        if fp is not None and (len(fp) != 4 or any(isinstance(x, bool) or not isinstance(x, int) or x < 0
+                                                    for x in fp)):
+            bad("fingerprint", f"must be 4 ints >= 0, got {fp!r}")
+        n_chunks = get("chunks_per_epoch", int, allow_none=True)
+        if n_chunks is not None and n_chunks < 1:
+            bad("chunks_per_epoch", f"must be >= 1, got {n_chunks}")
+        pos = get("position", dict)
+        keys = ("epoch", "chunk_in_epoch", "words_done")
+        if sorted(pos) != sorted(keys) or any(isinstance(pos[k], bool) or not isinstance(pos[k], int) for k in keys):
+            bad("position", f"must hold the ints {keys}, got {pos!r}")
+        epochs = self.params.epochs
+        if not 0 <= pos["epoch"] <= epochs:
+            bad("position", f"epoch {pos['epoch']} is outside [0, {epochs}]")
+        limit = n_chunks if n_chunks is not None else None
+        if pos["chunk_in_epoch"] < 0 or (limit is not None and pos["chunk_in_epoch"] >= limit) or \
+                (pos["epoch"] == epochs and pos["chunk_in_epoch"] != 0):
+            bad("position", f"chunk_in_epoch {pos['chunk_in_epoch']} is outside the run ({limit} chunks per epoch)")
+        most = epochs * fp[3] if fp is not None else None
+        if pos["words_done"] < 0 or (most is not None and pos["words_done"] > most):
+            bad("position", f"words_done {pos['words_done']} is outside [0, {most}] (epochs x tokens)")
+        history = get("loss_history", list)
+        try:
+            history = [(int(a), float(b)) for a, b in history]
+        except (TypeError, ValueError):
+            bad("loss_history", "must be a list of (words, loss) pairs")
+        seconds = get("train_seconds", (int, float))
+        if not math.isfinite(seconds) or seconds < 0:
+            bad("train_seconds", f"must be a finite number >= 0, got {seconds!r}")
+        stats = {}
+        for field in ("vocab_stats", "corpus_stats"):
+            d = get(field, dict)
+            if any(not isinstance(k, str) or isinstance(v, bool) or not isinstance(v, (int, float)) for k, v in d.items()):
+                bad(field, "must map names to numbers")
+            stats[field] = dict(d)
+        self.words = words
+        self._word_bytes, self._word_offsets = word_bytes, word_offsets
+        self.counts, self.w_in, self.w_out = counts, w["w_in"], w["w_out"]
+        self._pos = dict(pos)
+        self.loss_history = history
+        self.train_seconds = float(seconds)
+        self.vocab_stats, self.corpus_stats = stats["vocab_stats"], stats["corpus_stats"]
+        self._expect_fingerprint = None if fp is None else tuple(fp)
+        self._n_chunks = n_chunks
         return self
