@@ -6,20 +6,26 @@ format detection, gzip, word decoding, duplicates, vocabulary filtering, dtypes 
 """
 from __future__ import annotations
 
+import collections.abc
 import dataclasses
 import gzip
 import json
 import logging
+import math
+import operator
 import os
 import shutil
 import struct
 import tempfile
 import time
+import zlib
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
 
+from ._io import (WORD_ERRORS, atomic_save_with, atomic_write, check_input_file, check_output_path, count_non_utf8,
+                  decode_blob, decode_word, encode_word)
 from .ops import LOAD_STATS, SKIP_REASONS, load_vectors_raw
 
 logger = logging.getLogger("embedfast.vectors")
@@ -51,6 +57,110 @@ _PARSE_DTYPES = (torch.float32, torch.float64)
 
 
 # =========================================================================================================
+# Vocabularies given by the user
+# =========================================================================================================
+
+#: Spellings of a padding token recognised in a task vocabulary (``to_embedding`` makes it ``padding_idx``).
+PAD_SPELLINGS = ("<pad>", "<PAD>", "<Pad>", "[PAD]", "[pad]", "<|pad|>", "__PAD__", "__pad__")
+#: Spellings of an unknown-word token recognised in a task vocabulary (not looked up in the vectors).
+UNK_SPELLINGS = ("<unk>", "<UNK>", "<Unk>", "[UNK]", "[unk]", "<|unk|>", "__UNK__", "__unk__", "<oov>", "<OOV>")
+
+
+def _short(x: Any, n: int = 40) -> str:
+    r = repr(x)
+    return r if len(r) <= n else r[:n] + "..."
+
+
+def _vocab_words(vocab: Any, what: str, *, ordered: bool = True, allow_gaps: bool = True) -> List[Optional[str]]:
+    """The one reader of every vocabulary argument of embedfast's vectors and fusion API.
+
+    - a ``{word: id}`` mapping: ids are the user's and are kept: the result has ``max id + 1`` entries, the
+      word of each id, ``None`` for ids no word uses (an error when ``allow_gaps`` is False). Ids must be
+      non-negative ints (bool refused); two words with one id, or a key that is not a str: an error naming them.
+    - a sequence or other ordered iterable of words: position = id. A word twice: an error naming both indices.
+    - with ``ordered=False`` (a filter such as ``load_vectors(vocab=...)``, where ids do not matter) a set is
+      accepted too and repeated words are merged; the result holds each distinct word once.
+
+    Always refused (TypeError): a str or bytes (it would be read as a list of characters), an unordered set
+    where ids are derived from the order (they would change from run to run), items that are not str.
+    """
+    if vocab is None:
+        raise TypeError(f"{what}: vocab must be a sequence of words or a {{word: id}} mapping, got None")
+    if isinstance(vocab, (str, bytes, bytearray)):
+        kind = type(vocab).__name__
+        raise TypeError(f"{what}: vocab must be a sequence of words, not a {kind}; did you mean "
+                        f"[{_short(vocab)}] or {_short(vocab)}.split()?")
+    if isinstance(vocab, Mapping):
+        if not ordered:
+            vocab = list(vocab.keys())
+        else:
+            by_id: Dict[int, str] = {}
+            for w, i in vocab.items():
+                if not isinstance(w, str):
+                    raise TypeError(f"{what}: a vocab mapping must map str words to int ids ({{word: id}}); key "
+                                    f"{_short(w)} is a {type(w).__name__}")
+                try:
+                    if isinstance(i, bool):
+                        raise TypeError
+                    j = operator.index(i)
+                except TypeError:
+                    raise TypeError(f"{what}: the id of {w!r} must be an int, got {type(i).__name__} "
+                                    f"{_short(i)}") from None
+                if j < 0:
+                    raise ValueError(f"{what}: the id of {w!r} is {j}; ids must be >= 0")
+                if j in by_id:
+                    raise ValueError(f"{what}: words {by_id[j]!r} and {w!r} both have id {j}; each id must "
+                                     "belong to one word")
+                by_id[j] = w
+            n = max(by_id) + 1 if by_id else 0
+            if not allow_gaps and n != len(by_id):
+                gap = next(k for k in range(n) if k not in by_id)
+                raise ValueError(f"{what}: the vocab mapping's ids must be 0..{len(by_id) - 1} without gaps; "
+                                 f"id {gap} has no word (the largest id is {n - 1})")
+            if n > 2 * len(by_id) + (1 << 20):
+                raise ValueError(f"{what}: the vocab mapping has {len(by_id)} words but its largest id is {n - 1} "
+                                 f"(word {by_id[n - 1]!r}); ids leave {n - len(by_id)} rows without a word")
+            words: List[Optional[str]] = [None] * n
+            for j, w in by_id.items():
+                words[j] = w
+            return words
+    elif isinstance(vocab, collections.abc.Set) and not isinstance(vocab, collections.abc.KeysView):
+        if ordered:
+            raise TypeError(f"{what}: vocab is a {type(vocab).__name__}, whose order (and so every word's id) "
+                            "changes from run to run; pass sorted(vocab) or a list in the order you want")
+    if not isinstance(vocab, collections.abc.Iterable):
+        raise TypeError(f"{what}: vocab must be a sequence of words or a {{word: id}} mapping, got "
+                        f"{type(vocab).__name__}")
+    out = vocab if type(vocab) is list else list(vocab)
+    if not all(type(w) is str for w in out):
+        for i, w in enumerate(out):
+            if not isinstance(w, str):
+                raise TypeError(f"{what}: vocab[{i}] must be a str, got {type(w).__name__} {_short(w)}")
+    if not ordered:
+        return list(dict.fromkeys(out))
+    if len(set(out)) != len(out):
+        first: Dict[str, int] = {}
+        for i, w in enumerate(out):
+            if w in first:
+                raise ValueError(f"{what}: word {w!r} appears twice in vocab (indices {first[w]} and {i}); "
+                                 "each word needs one id")
+            first[w] = i
+    return list(out)
+
+
+def _check_rows_fit(rows: int, dim: int, itemsize: int, what: str) -> None:
+    """Refuse, before allocating, a table that could not fit in this machine's memory."""
+    try:
+        phys = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - not POSIX
+        return
+    need = rows * max(dim, 1) * itemsize
+    if need > phys:
+        raise MemoryError(f"{what}: a [{rows}, {dim}] table needs {need / 2**30:.1f} GiB, more than this "
+                          f"machine's {phys / 2**30:.1f} GiB of memory")
+
+
+# =========================================================================================================
 # Load report
 # =========================================================================================================
 
@@ -60,7 +170,8 @@ class LoadReport:
     """Everything ``load_vectors`` noticed about a file. ``str(report)`` gives a readable multi-line summary.
 
     Nothing in the file is dropped silently: every blank line, skipped row (with its 1-based line number and
-    reason), duplicate word, invalid UTF-8 word, and row left out by ``vocab=`` / ``limit=`` is counted here.
+    reason), duplicate word, word whose bytes are not UTF-8, and row left out by ``vocab=`` / ``limit=`` is
+    counted here.
     """
 
     path: str
@@ -76,7 +187,9 @@ class LoadReport:
     skipped: List[Tuple[int, str]] = dataclasses.field(default_factory=list)  #: (line, reason) per skipped row
     duplicates: int = 0  #: later occurrences of a word that were dropped (the first occurrence wins)
     duplicate_examples: List[str] = dataclasses.field(default_factory=list)
-    invalid_utf8: int = 0  #: words that were not valid UTF-8 (kept, decoded with U+FFFD replacement)
+    #: words whose bytes are not valid UTF-8: kept, each invalid byte as a lone surrogate (``surrogateescape``),
+    #: so distinct byte strings stay distinct words and are saved back byte for byte
+    non_utf8_words: int = 0
     spaced_words: int = 0  #: words containing spaces
     bom: bool = False
     crlf_lines: int = 0
@@ -86,6 +199,11 @@ class LoadReport:
     vocab_found: Optional[int] = None
     vocab_missing: List[str] = dataclasses.field(default_factory=list)
     seconds: float = 0.0
+
+    @property
+    def invalid_utf8(self) -> int:
+        """Former name of :attr:`non_utf8_words`."""
+        return self.non_utf8_words
 
     @property
     def skipped_rows(self) -> int:
@@ -102,7 +220,7 @@ class LoadReport:
         parts = [f"{self.rows} x {self.dim} {self.dtype} from {self.path} ({self.format}"
                  f"{', gzip' if self.gzip else ''}) in {self.seconds:.3f} s"]
         counts = [("blank lines", self.blank_lines), ("skipped rows", self.skipped_rows),
-                  ("duplicates", self.duplicates), ("invalid UTF-8 words", self.invalid_utf8),
+                  ("duplicates", self.duplicates), ("non-UTF-8 words", self.non_utf8_words),
                   ("words with spaces", self.spaced_words), ("CRLF lines", self.crlf_lines),
                   ("BOM", int(self.bom)), ("truncated last line", int(self.truncated_last_line))]
         extra = [f"{name}: {n}" for name, n in counts if n]
@@ -130,7 +248,7 @@ class LoadReport:
         lines += [
             f"duplicates dropped:  {self.duplicates}"
             + (f" (e.g. {', '.join(map(repr, self.duplicate_examples[:5]))})" if self.duplicates else ""),
-            f"invalid UTF-8 words: {self.invalid_utf8}",
+            f"non-UTF-8 words:     {self.non_utf8_words} (bytes kept)",
             f"words with spaces:   {self.spaced_words}",
             f"BOM:                 {'yes' if self.bom else 'no'}",
             f"CRLF lines:          {self.crlf_lines}",
@@ -147,6 +265,7 @@ class LoadReport:
         """The report as plain data (JSON-serialisable)."""
         d = dataclasses.asdict(self)
         d["skipped_rows"] = self.skipped_rows
+        d["invalid_utf8"] = self.non_utf8_words
         return d
 
 
@@ -167,6 +286,23 @@ class Vectors:
     """
 
     def __init__(self, words: Sequence[str], matrix: torch.Tensor, *, report: Optional[LoadReport] = None):
+        if not isinstance(words, _LazyWords):
+            if isinstance(words, (str, bytes)) or not isinstance(words, collections.abc.Iterable):
+                raise TypeError(f"Vectors: words must be a sequence of str, got {type(words).__name__}")
+            words = words if isinstance(words, list) else list(words)
+            if not all(type(w) is str for w in words):
+                i, w = next((i, w) for i, w in enumerate(words) if not isinstance(w, str))
+                raise TypeError(f"Vectors: words[{i}] must be a str, got {type(w).__name__} {_short(w)}")
+        self._setup(words, matrix, report)
+
+    @classmethod
+    def _trusted(cls, words: Any, matrix: torch.Tensor, report: Optional[LoadReport]) -> "Vectors":
+        """For the loader: words known to be a list of str (or _LazyWords)."""
+        self = cls.__new__(cls)
+        self._setup(words, matrix, report)
+        return self
+
+    def _setup(self, words: Any, matrix: torch.Tensor, report: Optional[LoadReport]) -> None:
         if not isinstance(matrix, torch.Tensor):
             raise TypeError(f"Vectors: matrix must be a torch.Tensor, got {type(matrix).__name__}")
         if matrix.dim() != 2:
@@ -268,7 +404,9 @@ class Vectors:
 
     def to(self, dtype: torch.dtype) -> "Vectors":
         """A copy with the matrix converted to ``dtype`` (words shared)."""
-        out = Vectors(self._words, self._matrix.to(dtype), report=self.report)
+        if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+            raise TypeError(f"Vectors.to: dtype must be a floating-point torch.dtype, got {dtype!r}")
+        out = Vectors._trusted(self._words, self._matrix.to(dtype), self.report)
         out._index = self._index
         return out
 
@@ -290,11 +428,19 @@ class Vectors:
         Same meaning as gensim's ``KeyedVectors.most_similar``: ``positive`` / ``negative`` are a word, a
         vector, or lists of words, vectors or ``(word, weight)`` pairs; the query words are not returned;
         ``restrict_vocab`` searches only the first rows. Returns ``[(word, cosine), ...]`` best first, or, with
-        ``topn=None``, the tensor of cosines to every (searched) row.
+        ``topn=None``, the tensor of cosines to every (searched) row. ``topn=0`` gives ``[]``; a negative
+        ``topn``, a ``restrict_vocab`` below 1, a query vector that is not finite and a query that sums to zero
+        (e.g. the same word positive and negative) are errors. Rows whose cosine is NaN (a NaN in the matrix)
+        are never returned as neighbours.
         """
         positive = _as_list(positive)
         negative = _as_list(negative)
-        if isinstance(topn, int) and topn < 1:
+        if topn is not None and (isinstance(topn, bool) or not isinstance(topn, (int, np.integer)) or topn < 0):
+            raise ValueError(f"most_similar: topn must be an int >= 0 or None, got {topn!r}")
+        if restrict_vocab is not None and (isinstance(restrict_vocab, bool)
+                                           or not isinstance(restrict_vocab, (int, np.integer)) or restrict_vocab < 1):
+            raise ValueError(f"most_similar: restrict_vocab must be an int >= 1 or None, got {restrict_vocab!r}")
+        if topn == 0:
             return []
         if not positive and not negative:
             raise ValueError("most_similar: give at least one positive or negative word")
@@ -317,20 +463,30 @@ class Vectors:
                     raise ValueError(f"most_similar: a query vector must have shape ({self.dim},), "
                                      f"got {tuple(vec.shape)}")
                 vec = vec.to(normed.dtype)
+                if not bool(torch.isfinite(vec).all()):
+                    raise ValueError("most_similar: a query vector holds NaN or inf")
+            if not isinstance(weight, (int, float, np.floating, np.integer)) or not math.isfinite(weight):
+                raise ValueError(f"most_similar: the weight of a query item must be a finite number, got {weight!r}")
             mean += weight * vec
             total += abs(weight)
         if total > 0:
             mean /= total
-        mean = mean / torch.linalg.vector_norm(mean).clamp_min(torch.finfo(mean.dtype).tiny)
-        end = len(self) if not restrict_vocab else min(int(restrict_vocab), len(self))
+        norm = torch.linalg.vector_norm(mean)
+        if not bool(norm > 0) or not bool(torch.isfinite(norm)):
+            raise ValueError("most_similar: the query (positive minus negative) is a zero vector (or holds NaN); "
+                             "no direction to compare with")
+        mean = mean / norm
+        end = len(self) if restrict_vocab is None else min(int(restrict_vocab), len(self))
         sims = normed[:end] @ mean
+        if topn is not None and bool(torch.isnan(sims).any()):
+            sims = sims.nan_to_num(nan=float("-inf"))
         if topn is None:
             return sims
         k = min(end, int(topn) + len(exclude))
         vals, idx = torch.topk(sims, k)
         out = []
         for s, i in zip(vals.tolist(), idx.tolist()):
-            if i in exclude:
+            if i in exclude or s == float("-inf"):  # -inf: a NaN row
                 continue
             out.append((self._words[i], float(s)))
             if len(out) == topn:
@@ -344,56 +500,123 @@ class Vectors:
 
     # ---- nn.Embedding ------------------------------------------------------------------------------
     def to_embedding(self, vocab: Union[Sequence[str], Mapping[str, int]], *, oov: str = "normal",
-                     scale: float = 0.6, freeze: bool = False, specials: Sequence[str] = ("<pad>", "<unk>"),
+                     scale: float = 0.6, freeze: bool = False, specials: Optional[Sequence[str]] = None,
+                     padding_idx: Union[int, None, str] = "auto", pad_token: Optional[str] = None,
                      lowercase: bool = True, generator: Optional[torch.Generator] = None,
                      dtype: Optional[torch.dtype] = None) -> torch.nn.Embedding:
         """An ``nn.Embedding`` for a task vocabulary, initialised from these vectors.
 
+        The ids are the user's, never shifted: row ``i`` of the weight is the word whose id is ``i``.
+
+        - ``vocab`` a ``{word: id}`` mapping: ids are kept as given; the weight has ``max id + 1`` rows; ids no
+          word uses get the OOV initialisation and are listed in ``coverage.unused_ids`` (and logged). Two words
+          with one id, an id that is negative or not an int, or a key that is not a str: an error naming them.
+        - ``vocab`` a sequence (list, tuple, ``dict.keys()``, an iterator): the word at position ``i`` has id
+          ``i`` (as torchtext's ``itos`` and gensim's ``index_to_key``). A word twice: an error. A str, bytes or
+          an unordered ``set``: TypeError (a str would be read as characters; a set's order changes from run
+          to run; pass ``sorted(...)``).
+
+        Nothing is added unless asked: ``specials=("<pad>", "<unk>")`` adds those of them missing from
+        ``vocab`` *after* its last id, in order (put them at the front of your list to have them first).
+
+        Padding row (``padding_idx``, zero row, no gradient):
+
+        - ``padding_idx="auto"`` (default): the vocab's pad token, if it holds one of the usual spellings
+          (``PAD_SPELLINGS``: ``<pad>``, ``<PAD>``, ``[PAD]``, ...); two different spellings: an error (say which
+          with ``pad_token=``); none: no padding row.
+        - ``pad_token="<blank>"``: that word's id (it must be in ``vocab`` or in ``specials``).
+        - ``padding_idx=3``: that id (``0 <= padding_idx < rows``); ``padding_idx=None``: no padding row.
+
+        Special tokens are not looked up in the vectors and not counted in ``coverage``: the padding token, the
+        ``specials`` given, and, when ``specials`` is None, the usual spellings of pad and unknown tokens
+        present in ``vocab`` (``PAD_SPELLINGS``, ``UNK_SPELLINGS``: ``<unk>``, ``<UNK>``, ``[UNK]``, ...). They
+        get the OOV initialisation (the padding row: zeros).
+
         Args:
-            vocab: the task words in index order (a sequence), or a ``{word: index}`` mapping with indices
-                0..V-1. ``specials`` missing from it are put first, in order.
-            oov: initialisation of words not found (and of specials other than ``<pad>``): ``"normal"``
-                (N(0, scale^2)), ``"zeros"``, or ``"mean"`` (mean of all pretrained vectors).
-            scale: standard deviation for ``oov="normal"``.
+            vocab: the task vocabulary (see above).
+            oov: initialisation of words not found, specials and unused ids: ``"normal"`` (N(0, scale^2)),
+                ``"zeros"``, or ``"mean"`` (mean of all pretrained vectors).
+            scale: standard deviation for ``oov="normal"`` (finite, >= 0).
             freeze: if True the weight does not require grad.
-            specials: special tokens; ``"<pad>"`` becomes ``padding_idx`` with a zero row.
+            specials: special tokens (see above); None: recognise the usual spellings, add nothing.
+            padding_idx, pad_token: the padding row (see above).
             lowercase: look up ``word.lower()`` when ``word`` itself is absent.
             generator: random generator for ``oov="normal"`` (reproducible initialisation).
             dtype: weight dtype (default: the matrix dtype).
 
         Returns:
-            ``nn.Embedding`` with extra attributes ``itos`` (list of words by index), ``stoi`` (dict) and
-            ``coverage`` (an :class:`EmbeddingCoverage`: found / found after lowercasing / missing).
+            ``nn.Embedding`` with extra attributes ``itos`` (list of words by id, None at unused ids), ``stoi``
+            (dict) and ``coverage`` (an :class:`EmbeddingCoverage`: found / found after lowercasing / missing,
+            unused ids, specials, padding_idx).
         """
+        what = "to_embedding"
         if oov not in ("normal", "zeros", "mean"):
-            raise ValueError(f"to_embedding: oov must be 'normal', 'zeros' or 'mean', got {oov!r}")
-        if isinstance(vocab, Mapping):
-            itos: List[Optional[str]] = [None] * len(vocab)
-            for w, i in vocab.items():
-                if not isinstance(i, int) or not 0 <= i < len(vocab) or itos[i] is not None:
-                    raise ValueError(f"to_embedding: vocab mapping must use each index 0..{len(vocab) - 1} once; "
-                                     f"{w!r} -> {i!r}")
-                itos[i] = w
-            words = list(itos)  # type: ignore[arg-type]
+            raise ValueError(f"{what}: oov must be 'normal', 'zeros' or 'mean', got {oov!r}")
+        if isinstance(scale, bool) or not isinstance(scale, (int, float, np.floating, np.integer)) \
+                or not math.isfinite(scale) or scale < 0:
+            raise ValueError(f"{what}: scale must be a finite number >= 0, got {scale!r}")
+        if dtype is not None and (not isinstance(dtype, torch.dtype) or not dtype.is_floating_point):
+            raise TypeError(f"{what}: dtype must be a floating-point torch.dtype, got {dtype!r}")
+        words = _vocab_words(vocab, what)
+        stoi: Dict[str, int] = {w: i for i, w in enumerate(words) if w is not None}
+        if specials is None:
+            special_set = {w for w in (*PAD_SPELLINGS, *UNK_SPELLINGS) if w in stoi}
         else:
-            if isinstance(vocab, str):
-                raise TypeError("to_embedding: vocab must be a sequence of words, not a string")
-            words = list(vocab)
-        present = set(words)
-        words = [s for s in specials if s not in present] + words
-        stoi: Dict[str, int] = {}
-        for i, w in enumerate(words):
-            if w in stoi:
-                raise ValueError(f"to_embedding: word {w!r} appears twice in vocab (indices {stoi[w]} and {i})")
-            stoi[w] = i
-        special_set = set(specials)
+            extra = _vocab_words(specials, f"{what}(specials)", ordered=False)
+            for w in extra:
+                if w not in stoi:
+                    stoi[w] = len(words)
+                    words.append(w)
+            special_set = set(extra)
+        # the padding row
+        if pad_token is not None and not isinstance(pad_token, str):
+            raise TypeError(f"{what}: pad_token must be a str, got {type(pad_token).__name__}")
+        pad: Optional[int]
+        if isinstance(padding_idx, str):
+            if padding_idx != "auto":
+                raise ValueError(f"{what}: padding_idx must be an int, None or 'auto', got {padding_idx!r}")
+            if pad_token is not None:
+                if pad_token not in stoi:
+                    raise ValueError(f"{what}: pad_token {pad_token!r} is not in vocab (add it to vocab or to "
+                                     "specials=)")
+                pad = stoi[pad_token]
+            else:
+                found_pads = [w for w in PAD_SPELLINGS if w in stoi]
+                if len(found_pads) > 1:
+                    raise ValueError(f"{what}: vocab holds several padding tokens {found_pads}; say which one is "
+                                     "the padding row with pad_token= (or padding_idx=)")
+                pad = stoi[found_pads[0]] if found_pads else None
+        elif padding_idx is None:
+            if pad_token is not None:
+                raise ValueError(f"{what}: pad_token={pad_token!r} conflicts with padding_idx=None")
+            pad = None
+        else:
+            try:
+                if isinstance(padding_idx, bool):
+                    raise TypeError
+                pad = operator.index(padding_idx)
+            except TypeError:
+                raise TypeError(f"{what}: padding_idx must be an int, None or 'auto', got "
+                                f"{type(padding_idx).__name__}") from None
+            if not 0 <= pad < len(words):
+                raise ValueError(f"{what}: padding_idx={pad} is outside the {len(words)} rows of the embedding")
+            if pad_token is not None and stoi.get(pad_token) != pad:
+                raise ValueError(f"{what}: pad_token={pad_token!r} (id {stoi.get(pad_token)}) and "
+                                 f"padding_idx={pad} disagree")
+        if pad is not None and words[pad] is not None:
+            special_set.add(words[pad])  # type: ignore[arg-type]
         dtype = dtype or self._matrix.dtype
         key_to_index = self.key_to_index
         rows_to: List[int] = []
         rows_from: List[int] = []
         found = found_lower = 0
         missing: List[str] = []
+        unused: List[int] = []
         for i, w in enumerate(words):
+            if w is None:
+                if i != pad:
+                    unused.append(i)
+                continue
             if w in special_set:
                 continue
             j = key_to_index.get(w)
@@ -407,6 +630,7 @@ class Vectors:
             rows_to.append(i)
             rows_from.append(j)
         V, D = len(words), self.dim
+        _check_rows_fit(V, D, torch.empty(0, dtype=dtype).element_size(), what)
         if oov == "normal":
             weight = torch.randn(V, D, generator=generator, dtype=torch.float32) * scale
             weight = weight.to(dtype)
@@ -417,15 +641,19 @@ class Vectors:
             weight = mean.to(dtype).expand(V, D).clone()
         if rows_to:
             weight[torch.tensor(rows_to)] = self._matrix[torch.tensor(rows_from)].to(dtype)
-        pad = stoi.get("<pad>") if "<pad>" in special_set else None
         if pad is not None:
             weight[pad] = 0
+        if unused:
+            logger.warning("to_embedding: %d ids of the vocab mapping have no word (e.g. %s); their rows get the "
+                           "'%s' initialisation", len(unused), unused[:5], oov)
         emb = torch.nn.Embedding.from_pretrained(weight, freeze=freeze, padding_idx=pad)
         emb.itos = words  # type: ignore[assignment]
         emb.stoi = stoi  # type: ignore[assignment]
-        emb.coverage = EmbeddingCoverage(total=V - sum(1 for s in specials if s in stoi), found=found,
+        specials_used = [w for w in words if w is not None and w in special_set]
+        emb.coverage = EmbeddingCoverage(total=found + found_lower + len(missing), found=found,
                                          found_lowercase=found_lower, missing=len(missing),
-                                         missing_words=missing)  # type: ignore[assignment]
+                                         missing_words=missing, unused_ids=unused, specials=specials_used,
+                                         padding_idx=pad)  # type: ignore[assignment]
         return emb
 
     # ---- gensim ------------------------------------------------------------------------------------
@@ -462,10 +690,19 @@ class Vectors:
                 The word2vec formats are read by gensim's ``KeyedVectors.load_word2vec_format``.
             precision: significant digits for text formats. Default: the fewest of 6 or 9 digits per row that
                 give back exactly the same float32 values.
+
+        Every save is atomic: the file is written under a unique temporary name in the target's folder and
+        renamed over ``path`` only when complete, so a failed save (full disk, Ctrl-C) leaves the previous file
+        as it was, two processes saving to one path never mix their rows, and a reader that mapped the old file
+        (``load_vectors(..., mmap=True)``) keeps reading the old contents. The output folder is checked first.
+        Words are written as their original bytes (words loaded from bytes that are not UTF-8 included).
         """
-        path = os.fspath(path)
         if format not in SAVE_FORMATS:
             raise ValueError(f"Vectors.save: format must be one of {SAVE_FORMATS}, got {format!r}")
+        if precision is not None and (isinstance(precision, bool) or not isinstance(precision, int)
+                                      or not 1 <= precision <= 17):
+            raise ValueError(f"Vectors.save: precision must be an int from 1 to 17 or None, got {precision!r}")
+        path = check_output_path(path, what="Vectors.save: output")
         for w in self._words:
             if not w or "\n" in w or w != w.strip(" \t\r\v\f"):
                 raise ValueError(f"Vectors.save: word {w!r} cannot be written (empty, a newline, or "
@@ -478,14 +715,21 @@ class Vectors:
         if format == "native":
             _save_native(self, path)
             return
-        opener = gzip.open if path.endswith(".gz") else open
-        tmp = path + ".tmp"
-        with opener(tmp, "wb") as f:
+
+        def write(f) -> None:
             if format == "word2vec-bin":
                 _write_word2vec_binary(self, f)
             else:
                 _write_text(self, f, header=(format == "word2vec"), precision=precision)
-        os.replace(tmp, path)
+
+        if path.endswith(".gz"):
+            def write_gz(tmp: str) -> None:
+                with gzip.open(tmp, "wb") as g:
+                    write(g)
+            atomic_save_with(path, write_gz)
+        else:
+            with atomic_write(path, "wb") as f:
+                write(f)
 
     @classmethod
     def load(cls, path: PathLike, **kwargs: Any) -> "Vectors":
@@ -500,18 +744,37 @@ class _LazyWords:
         self.blob, self.n = blob, n
 
     def decode(self) -> List[str]:
-        return self.blob.decode("utf-8", "replace").split("\n") if self.n else []
+        return _split_words(self.blob, self.n)[0]
+
+    def count_non_utf8(self) -> int:
+        """Words holding bytes that are not UTF-8 (one strict decode when there are none)."""
+        try:
+            self.blob.decode("utf-8")
+            return 0
+        except UnicodeDecodeError:
+            return _split_words(self.blob, self.n)[1]
+
+
+def _split_words(blob: bytes, n: int) -> Tuple[List[str], int]:
+    """``n`` words joined by newlines -> (words, how many hold bytes that are not UTF-8), by ``_io``'s rule."""
+    if not n:
+        return [], 0
+    text, bad = decode_blob(blob)
+    return text.split("\n"), bad
 
 
 @dataclasses.dataclass
 class EmbeddingCoverage:
     """How much of a task vocabulary ``Vectors.to_embedding`` found (specials not counted)."""
 
-    total: int
+    total: int  #: words of the vocabulary that are not special tokens
     found: int
     found_lowercase: int
     missing: int
     missing_words: List[str]
+    unused_ids: List[int] = dataclasses.field(default_factory=list)  #: ids of a mapping that no word uses
+    specials: List[str] = dataclasses.field(default_factory=list)  #: special tokens (not looked up)
+    padding_idx: Optional[int] = None
 
     @property
     def ratio(self) -> float:
@@ -519,8 +782,15 @@ class EmbeddingCoverage:
         return (self.found + self.found_lowercase) / self.total if self.total else 1.0
 
     def __str__(self) -> str:
-        return (f"{self.found + self.found_lowercase}/{self.total} words have vectors ({100 * self.ratio:.1f}%): "
-                f"{self.found} exact, {self.found_lowercase} after lowercasing, {self.missing} missing")
+        out = (f"{self.found + self.found_lowercase}/{self.total} words have vectors ({100 * self.ratio:.1f}%): "
+               f"{self.found} exact, {self.found_lowercase} after lowercasing, {self.missing} missing")
+        if self.specials:
+            out += f"; specials {self.specials}"
+        if self.padding_idx is not None:
+            out += f"; padding_idx {self.padding_idx}"
+        if self.unused_ids:
+            out += f"; {len(self.unused_ids)} ids without a word (e.g. {self.unused_ids[:5]})"
+        return out
 
 
 def _as_list(x: Any) -> list:
@@ -579,7 +849,7 @@ def _write_text(v: Vectors, f, *, header: bool, precision: Optional[int]) -> Non
                      for w, t, good, r in zip(words, text, ok.tolist(), rows)]
         else:
             lines = [w + " " + fmt_wide % tuple(r) for w, r in zip(words, rows)]
-        f.write("".join(lines).encode("utf-8"))
+        f.write(_encode_words_text("".join(lines), words))
 
 
 def _write_word2vec_binary(v: Vectors, f) -> None:
@@ -589,19 +859,36 @@ def _write_word2vec_binary(v: Vectors, f) -> None:
     for start in range(0, n, _CHUNK_ROWS):
         block = arr[start:start + _CHUNK_ROWS]
         words = v.words[start:start + _CHUNK_ROWS]
-        f.write(b"".join(w.encode("utf-8") + b" " + row.tobytes() + b"\n" for w, row in zip(words, block)))
+        f.write(b"".join(encode_word(w) + b" " + row.tobytes() + b"\n" for w, row in zip(words, block)))
 
 
 def _align(x: int) -> int:
     return (x + _ALIGN - 1) // _ALIGN * _ALIGN
 
 
-def _join_words(words: List[str]) -> Tuple[bytes, np.ndarray]:
-    """UTF-8 words joined by newlines, and int64 offsets [N+1] of each word in the unseparated byte string."""
-    blob = "\n".join(words).encode("utf-8")
+def _encode_words_text(text: str, words: Sequence[str]) -> bytes:
+    """``text`` (words and ASCII numbers) as bytes, every word as its original bytes (``_io.encode_word``'s rule,
+    in one call for the whole text); a word that cannot be written is named."""
+    try:
+        return text.encode("utf-8", WORD_ERRORS)
+    except UnicodeEncodeError:
+        for w in words:
+            encode_word(w)  # raises ValueError naming the word
+        raise
+
+
+def _join_words(words: List[str]) -> Tuple[bytes, np.ndarray, int]:
+    """Words (their original bytes) joined by newlines, int64 offsets [N+1] of each word in the unseparated
+    byte string, and how many words hold bytes that are not UTF-8."""
+    text = "\n".join(words)
+    try:
+        blob, non_utf8 = text.encode("utf-8"), 0
+    except UnicodeEncodeError:
+        blob, non_utf8 = _encode_words_text(text, words), count_non_utf8(words)
+    del text
     n = len(words)
     if n == 0:
-        return b"", np.zeros(1, np.int64)
+        return b"", np.zeros(1, np.int64), 0
     raw = np.frombuffer(blob, np.uint8)
     seps = np.flatnonzero(raw == 10)
     if len(seps) != n - 1:
@@ -612,7 +899,7 @@ def _join_words(words: List[str]) -> Tuple[bytes, np.ndarray]:
     ends[-1] = len(blob)
     offsets = np.zeros(n + 1, np.int64)
     offsets[1:] = ends - np.arange(n, dtype=np.int64)
-    return blob, offsets
+    return blob, offsets, non_utf8
 
 
 def _save_native(v: Vectors, path: str) -> None:
@@ -620,13 +907,13 @@ def _save_native(v: Vectors, path: str) -> None:
     dtype_name = str(m.dtype).replace("torch.", "")
     if dtype_name not in _NATIVE_DTYPES:
         raise ValueError(f"Vectors.save: native format stores float32/float64/float16/bfloat16, not {m.dtype}")
-    blob, offsets = _join_words(v.words)
+    blob, offsets, non_utf8 = _join_words(v.words)
     n, d = m.shape
     mat_bytes = m.numel() * m.element_size()
     header: Dict[str, Any] = {"rows": int(n), "dim": int(d), "dtype": dtype_name, "byteorder": "little",
                               "matrix_offset": 0, "matrix_nbytes": mat_bytes, "words_offset": 0,
                               "words_nbytes": len(blob), "offsets_offset": 0, "offsets_nbytes": 8 * (n + 1),
-                              "file_size": 0, "writer": "embedfast",
+                              "file_size": 0, "writer": "embedfast", "non_utf8_words": int(non_utf8),
                               "unique": len(set(v.words)) == len(v)}
     # offsets depend on the header length, which depends on the offsets: fix the width by padding numbers
     for _ in range(3):
@@ -639,8 +926,7 @@ def _save_native(v: Vectors, path: str) -> None:
     hjson = json.dumps(header, sort_keys=True).encode()
     if 16 + len(hjson) > header["matrix_offset"]:  # pragma: no cover - 32 bytes of slack covers digit growth
         raise RuntimeError("native header does not fit")
-    tmp = path + ".tmp"
-    with open(tmp, "wb") as f:
+    with atomic_write(path, "wb") as f:
         f.write(_NATIVE_MAGIC + struct.pack("<II", _NATIVE_VERSION, len(hjson)) + hjson)
         f.write(b"\0" * (header["matrix_offset"] - f.tell()))
         if mat_bytes:
@@ -650,16 +936,27 @@ def _save_native(v: Vectors, path: str) -> None:
         f.write(blob)
         f.write(b"\0" * (header["offsets_offset"] - f.tell()))
         f.write(offsets.astype("<i8").tobytes())
-    os.replace(tmp, path)
 
 
 def _native_error(path: str, msg: str) -> ValueError:
     return ValueError(f"'{path}': not a valid embedfast native vectors file: {msg}")
 
 
-def _load_native(path: str, *, limit: Optional[int] = None) -> Tuple[Any, torch.Tensor, Dict[str, Any]]:
-    size = os.path.getsize(path)
-    with open(path, "rb") as f:
+def _read_exactly(fd: int, buf: memoryview, path: str) -> None:
+    """Fill ``buf`` from the start of ``fd`` with pread (no mapping: a file truncated or rewritten meanwhile
+    gives an error or old/new bytes, never a signal)."""
+    pos, size = 0, len(buf)
+    while pos < size:
+        got = os.preadv(fd, [buf[pos:pos + (1 << 30)]], pos)
+        if got == 0:
+            raise _native_error(path, f"truncated while being read: {pos} of {size} bytes could be read")
+        pos += got
+
+
+def _load_native(path: str, *, limit: Optional[int] = None, mmap: bool = False) -> Tuple[Any, torch.Tensor, Dict[str, Any]]:
+    with open(path, "rb", buffering=0) as f:
+        st0 = os.fstat(f.fileno())
+        size = st0.st_size
         head = f.read(16)
         if len(head) < 16 or head[:8] != _NATIVE_MAGIC:
             raise _native_error(path, "bad magic bytes (or file shorter than 16 bytes)")
@@ -668,27 +965,41 @@ def _load_native(path: str, *, limit: Optional[int] = None) -> Tuple[Any, torch.
             raise _native_error(path, f"format version {version}, this embedfast reads version {_NATIVE_VERSION}")
         if 16 + hlen > size:
             raise _native_error(path, f"truncated: the JSON header needs {16 + hlen} bytes, file has {size}")
+        hbytes = f.read(hlen)
         try:
-            h = json.loads(f.read(hlen).decode())
+            h = json.loads(hbytes.decode())
             n, d, dtype_name = int(h["rows"]), int(h["dim"]), h["dtype"]
             sections = {k: (int(h[k + "_offset"]), int(h[k + "_nbytes"])) for k in ("matrix", "words", "offsets")}
             file_size = int(h["file_size"])
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise _native_error(path, f"corrupt JSON header ({exc})") from None
-    if dtype_name not in _NATIVE_DTYPES:
-        raise _native_error(path, f"unknown dtype {dtype_name!r}")
-    dtype = _NATIVE_DTYPES[dtype_name]
-    if size != file_size:
-        raise _native_error(path, f"{'truncated' if size < file_size else 'has trailing bytes'}: the header says "
-                                  f"{file_size} bytes, the file has {size}")
-    itemsize = torch.empty(0, dtype=dtype).element_size()
-    if n < 0 or d < 0 or sections["matrix"][1] != n * d * itemsize or sections["offsets"][1] != 8 * (n + 1):
-        raise _native_error(path, f"section sizes do not match {n} rows x {d} {dtype_name}")
-    for name, (off, nb) in sections.items():
-        if off < 16 + hlen or off + nb > size or off % _ALIGN:
-            raise _native_error(path, f"section {name} [{off}, {off + nb}) lies outside the file or is misaligned")
-    # map the whole file privately (copy-on-write): pages are read lazily, the tensors are writable
-    whole = torch.from_file(path, shared=False, size=size, dtype=torch.uint8) if size else torch.empty(0, dtype=torch.uint8)
+        if dtype_name not in _NATIVE_DTYPES:
+            raise _native_error(path, f"unknown dtype {dtype_name!r}")
+        dtype = _NATIVE_DTYPES[dtype_name]
+        if size != file_size:
+            raise _native_error(path, f"{'truncated' if size < file_size else 'has trailing bytes'}: the header "
+                                      f"says {file_size} bytes, the file has {size}")
+        itemsize = torch.empty(0, dtype=dtype).element_size()
+        if n < 0 or d < 0 or sections["matrix"][1] != n * d * itemsize or sections["offsets"][1] != 8 * (n + 1):
+            raise _native_error(path, f"section sizes do not match {n} rows x {d} {dtype_name}")
+        for name, (off, nb) in sections.items():
+            if off < 16 + hlen or off + nb > size or off % _ALIGN:
+                raise _native_error(path, f"section {name} [{off}, {off + nb}) lies outside the file or is "
+                                          "misaligned")
+        if mmap:
+            # map the whole file privately (copy-on-write): pages are read lazily, the tensors are writable.
+            # The file must not be modified in place while mapped (embedfast's saves replace it: safe).
+            whole = (torch.from_file(path, shared=False, size=size, dtype=torch.uint8) if size
+                     else torch.empty(0, dtype=torch.uint8))
+        else:
+            # copy into memory with pread: a later change of the file cannot reach the loaded Vectors
+            whole = torch.empty(size, dtype=torch.uint8)
+            if size:
+                _read_exactly(f.fileno(), memoryview(whole.numpy()), path)
+            st1 = os.fstat(f.fileno())
+            if (st1.st_size, st1.st_mtime_ns) != (st0.st_size, st0.st_mtime_ns) \
+                    or bytes(whole[:16 + hlen].numpy()) != head + hbytes:
+                raise _native_error(path, "the file changed while it was being read; load it again")
     mo, mb = sections["matrix"]
     matrix = whole[mo:mo + mb].view(dtype).view(n, d)
     oo, ob = sections["offsets"]
@@ -703,6 +1014,8 @@ def _load_native(path: str, *, limit: Optional[int] = None) -> Tuple[Any, torch.
     if limit is not None and limit < n:
         cut = int(offsets[limit]) + limit  # bytes of the first `limit` words and their separators
         raw, n, matrix = raw[:max(cut - 1, 0)], limit, matrix[:limit]
+        h = dict(h)
+        h.pop("non_utf8_words", None)  # counted for the whole file
     # words are decoded on first use (most of the reload time otherwise); the check above already
     # guarantees n words
     return _LazyWords(raw.tobytes(), n), matrix, h
@@ -778,28 +1091,34 @@ def _gunzip_to_temp(path: str) -> str:
     try:
         with os.fdopen(fd, "wb") as out, gzip.open(path, "rb") as src:
             shutil.copyfileobj(src, out, length=1 << 22)
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:  # type: ignore[attr-defined]
+    except (OSError, EOFError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
         os.unlink(tmp)
-        raise ValueError(f"'{path}': cannot decompress gzip data: {exc}") from None
+        if isinstance(exc, OSError) and exc.errno is not None:  # the disk, not the data (e.g. /tmp full)
+            raise OSError(exc.errno, f"'{path}': cannot decompress into a temporary file: "
+                                     f"{exc.strerror or exc}") from None
+        raise ValueError(f"'{path}': corrupt gzip data, cannot decompress: {exc or type(exc).__name__}") from None
     except BaseException:
         os.unlink(tmp)
         raise
     return tmp
 
 
-def _decode_words(word_bytes: torch.Tensor, offsets: torch.Tensor) -> List[str]:
-    """Decode the op's words (bytes back to back + offsets) to str with U+FFFD replacement, without a Python
-    loop: newlines are inserted between the words with numpy, then one decode and one split."""
+def _decode_words(word_bytes: torch.Tensor, offsets: torch.Tensor) -> Tuple[List[str], int]:
+    """Decode the op's words (bytes back to back + offsets) by ``_io``'s rule (bytes that are not UTF-8 kept as
+    surrogates); returns the words and how many needed it. No Python loop: newlines are inserted between the
+    words with numpy, then one decode and one split."""
     n = offsets.numel() - 1
     if n <= 0:
-        return []
+        return [], 0
     wb = word_bytes.numpy()
     off = offsets.numpy()
     if n == 1:
-        return [wb.tobytes().decode("utf-8", "replace")]
+        words = [decode_word(wb.tobytes())]
+        return words, count_non_utf8(words)
     if np.any(wb == 10):  # a word with a newline (possible only in word2vec binary): decode one by one
         raw = wb.tobytes()
-        return [raw[off[i]:off[i + 1]].decode("utf-8", "replace") for i in range(n)]
+        words = [decode_word(raw[off[i]:off[i + 1]]) for i in range(n)]
+        return words, count_non_utf8(words)
     total = wb.size + n - 1
     # the separator after word i lands at offsets[i+1] + i; everything else is the words' bytes in order
     keep = np.ones(total, bool)
@@ -807,97 +1126,179 @@ def _decode_words(word_bytes: torch.Tensor, offsets: torch.Tensor) -> List[str]:
     out = np.full(total, 10, np.uint8)
     out[keep] = wb
     del keep
-    text = out.tobytes().decode("utf-8", "replace")
+    blob = out.tobytes()
     del out  # keep the peak memory low: only the text and the list exist while splitting
-    return text.split("\n")
+    return _split_words(blob, n)
 
 
-def _resolve_format(path: str, fmt: str) -> Tuple[str, bool]:
-    """(format, is_gzip) for ``path``; format is one of text/glove/word2vec/fasttext/word2vec-bin/native."""
-    head = _sniff(path, 1 << 12)
-    gz = head[:2] == _GZIP_MAGIC
-    if fmt != "auto":
-        return fmt, gz
-    if gz:
-        with gzip.open(path, "rb") as g:
-            try:
-                head = g.read(_SNIFF_BYTES)
-            except (OSError, EOFError) as exc:
-                raise ValueError(f"'{path}': cannot decompress gzip data: {exc}") from None
-    else:
-        head = _sniff(path)
+_FORMAT_DESCRIPTIONS = {"text": "glove text", "glove": "glove text", "word2vec": "word2vec text",
+                        "fasttext": "fastText text", "word2vec-bin": "word2vec binary",
+                        "native": "an embedfast native cache"}
+
+
+def _detect_kind(head: bytes) -> str:
     if head[:8] == _NATIVE_MAGIC:
-        return "native", gz
+        return "native"
     if _is_word2vec_binary(head):
-        return "word2vec-bin", gz
-    return "text", gz
+        return "word2vec-bin"
+    return "text"
+
+
+def _looks_like_word2vec_text(head: bytes) -> bool:
+    """An "N D" header line, then a line of a word and D numbers."""
+    lines = head.split(b"\n", 2)
+    if len(lines) < 3:
+        return False
+    fields = lines[0].split()
+    if len(fields) != 2 or not all(f.isdigit() for f in fields):
+        return False
+    dim, row = int(fields[1]), lines[1].split()
+    if dim <= 0 or len(row) < dim + 1:
+        return False
+    try:
+        [float(x) for x in row[-dim:]]
+    except ValueError:
+        return False
+    return True
+
+
+def _resolve_format(parse_path: str, path: str, requested: str) -> str:
+    """The format to parse ``parse_path`` (the user's ``path``, decompressed) with: detected for ``"auto"``;
+    otherwise the requested one, refused when the file is clearly of another kind."""
+    head = _sniff(parse_path)
+    kind = _detect_kind(head)
+    if requested == "auto":
+        return kind
+    if kind == "native" and requested != "native":
+        raise ValueError(f"'{path}' is an embedfast native cache, not {_FORMAT_DESCRIPTIONS[requested]}; "
+                         "use format='native' or 'auto'")
+    if requested == "native" and kind != "native":
+        raise ValueError(f"'{path}' is not an embedfast native cache (it does not start with the magic bytes "
+                         f"{_NATIVE_MAGIC!r}; it looks like {_FORMAT_DESCRIPTIONS[kind]}); use format='auto'")
+    if requested == "word2vec-bin" and kind == "text" and _looks_like_word2vec_text(head):
+        raise ValueError(f"'{path}' is word2vec text (an 'N D' header, then a word and D numbers per line), not "
+                         "word2vec binary; use format='word2vec' or 'auto'")
+    return requested
+
+
+def _exception_like(exc: BaseException, msg: str) -> BaseException:
+    """An exception of ``exc``'s type with message ``msg`` when that type can be built from one message, else of
+    the closest standard type (a UnicodeDecodeError, for one, needs five arguments)."""
+    for cls in (type(exc), ValueError, RuntimeError, OSError, MemoryError):
+        if not isinstance(exc, cls):
+            continue
+        try:
+            new = cls(msg)
+        except Exception:
+            continue
+        if str(new) == msg:
+            return new
+    return RuntimeError(msg)
+
+
+def _check_int_arg(value: Any, name: str, lo: int, hi: Optional[int] = None) -> Optional[int]:
+    if value is None:
+        return None
+    try:
+        if isinstance(value, bool):
+            raise TypeError
+        v = operator.index(value)
+    except TypeError:
+        raise TypeError(f"load_vectors: {name} must be an int or None, got {type(value).__name__} "
+                        f"{_short(value)}") from None
+    if v < lo or (hi is not None and v > hi):
+        rng = f">= {lo}" if hi is None else f"from {lo} to {hi}"
+        raise ValueError(f"load_vectors: {name} must be {rng} (or None), got {v}")
+    return v
+
+
+_MAX_THREADS = 1024
 
 
 def load_vectors(path: PathLike, *, format: str = "auto", limit: Optional[int] = None,
                  vocab: Optional[Iterable[str]] = None, dtype: torch.dtype = torch.float32,
-                 on_error: str = "raise", threads: Optional[int] = None) -> Vectors:
+                 on_error: str = "raise", threads: Optional[int] = None, mmap: bool = False) -> Vectors:
     """Load pretrained word vectors.
 
     Args:
         path: a GloVe / word2vec / fastText text file, a word2vec binary file, an embedfast native file, or
-            any of these gzip-compressed.
+            any of these gzip-compressed. It must be a regular file (a named pipe, folder or device is
+            refused without being opened).
         format: ``"auto"`` (detect), ``"text"`` / ``"glove"`` (text, an "N D" header is detected),
             ``"word2vec"`` / ``"fasttext"`` (text with a required "N D" header), ``"word2vec-bin"``, ``"native"``.
-        limit: read only the first ``limit`` rows of the file.
-        vocab: keep only these words (the report says how many were found and lists the missing ones).
+            A file that is clearly of another kind than the one requested (a native cache read as text, text read
+            as word2vec binary, ...) is refused with an error saying what it is.
+        limit: read only the first ``limit`` rows of the file (an int >= 0).
+        vocab: keep only these words (any collection of str, a set included: the result keeps the file's row
+            order; repeated words count once; a str is refused). The report says how many were found and lists
+            the missing ones.
         dtype: float32 / float64 (parsed directly), float16 / bfloat16 (converted after parsing).
         on_error: ``"raise"``: a malformed row raises ValueError naming the file and line; ``"skip"``: it is
             skipped, and listed (line number, reason) in ``report.skipped``.
-        threads: parser threads (default: ``torch.get_num_threads()``).
+        threads: parser threads, 1 to 1024 (default or 0: ``torch.get_num_threads()``).
+        mmap: native caches only. False (default): the file is read into memory (pread, no mapping), so the
+            loaded Vectors never changes and the process never gets a signal, whatever later happens to the
+            file. True: the matrix is mapped from the file (copy-on-write, pages read lazily on first use:
+            zero-copy, near-instant). Then the file must not be modified in place (``cp`` over it, truncation)
+            while the Vectors is alive: such a change shows through or ends the process with SIGBUS. Saving
+            with embedfast over that path is safe: embedfast's saves always write a new file and rename it over
+            the old one, so the mapped Vectors keeps reading the old contents. Gzip-compressed caches and the
+            text / binary formats are always read into memory.
 
     Returns:
-        :class:`Vectors` with ``.report`` (a :class:`LoadReport`). Words are decoded from UTF-8 with
-        replacement of invalid bytes (counted). A word that occurs twice keeps its first row (counted).
+        :class:`Vectors` with ``.report`` (a :class:`LoadReport`). Words are decoded from UTF-8; bytes that are
+        not UTF-8 are kept as lone surrogates (``surrogateescape``), so distinct byte strings stay distinct
+        words and are saved back byte for byte; they are counted in ``report.non_utf8_words``. A word that
+        occurs twice keeps its first row (counted).
     """
     t0 = time.perf_counter()
-    path = os.fspath(path)
-    if format not in LOAD_FORMATS:
+    try:
+        path = os.fspath(path)
+    except TypeError:
+        raise TypeError(f"load_vectors: path must be a str or os.PathLike, got {type(path).__name__}") from None
+    if isinstance(path, bytes):
+        path = os.fsdecode(path)
+    if not isinstance(format, str) or format not in LOAD_FORMATS:
         raise ValueError(f"load_vectors: format must be one of {LOAD_FORMATS}, got {format!r}")
-    if on_error not in ("raise", "skip"):
+    if not isinstance(on_error, str) or on_error not in ("raise", "skip"):
         raise ValueError(f"load_vectors: on_error must be 'raise' or 'skip', got {on_error!r}")
-    if dtype not in (torch.float32, torch.float64, torch.float16, torch.bfloat16):
-        raise ValueError(f"load_vectors: dtype must be float32, float64, float16 or bfloat16, got {dtype}")
-    if limit is not None and (not isinstance(limit, int) or limit < 0):
-        raise ValueError(f"load_vectors: limit must be a non-negative int or None, got {limit!r}")
-    if threads is not None and (not isinstance(threads, int) or threads < 0):
-        raise ValueError(f"load_vectors: threads must be a non-negative int or None, got {threads!r}")
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"load_vectors: no such file: '{path}'")
-    if os.path.isdir(path):
-        raise IsADirectoryError(f"load_vectors: '{path}' is a directory, not a vectors file")
+    if not isinstance(dtype, torch.dtype) or dtype not in (torch.float32, torch.float64, torch.float16,
+                                                           torch.bfloat16):
+        raise ValueError(f"load_vectors: dtype must be torch.float32, float64, float16 or bfloat16, got {dtype!r}")
+    limit = _check_int_arg(limit, "limit", 0)
+    threads = _check_int_arg(threads, "threads", 0, _MAX_THREADS)
+    if not isinstance(mmap, bool):
+        raise TypeError(f"load_vectors: mmap must be True or False, got {mmap!r}")
+    wanted = None if vocab is None else _vocab_words(vocab, "load_vectors", ordered=False)
+    path = check_input_file(path, what="load_vectors: vectors file")
     if os.path.getsize(path) == 0:
         raise ValueError(f"load_vectors: '{path}' is empty (0 bytes): no vectors to load")
 
-    fmt, gz = _resolve_format(path, format)
+    gz = _sniff(path, 2) == _GZIP_MAGIC
     parse_path, tmp = path, None
-    if gz:
-        tmp = _gunzip_to_temp(path)
-        parse_path = tmp
-        if os.path.getsize(tmp) == 0:
-            os.unlink(tmp)
-            raise ValueError(f"load_vectors: '{path}' decompresses to an empty file: no vectors to load")
-        if format == "auto" and fmt == "text" and _sniff(tmp, 8) == _NATIVE_MAGIC:
-            fmt = "native"
-    report = LoadReport(path=path, format=fmt, gzip=gz, limit=limit)
     try:
+        if gz:
+            tmp = _gunzip_to_temp(path)
+            parse_path = tmp
+            if os.path.getsize(tmp) == 0:
+                raise ValueError(f"load_vectors: '{path}' decompresses to an empty file: no vectors to load")
+        fmt = _resolve_format(parse_path, path, format)
+        report = LoadReport(path=path, format=fmt, gzip=gz, limit=limit)
         if fmt == "native":
-            words, matrix, h = _load_native(parse_path, limit=limit)
+            words, matrix, h = _load_native(parse_path, limit=limit, mmap=mmap and not gz)
             report.rows_parsed = report.lines = words.n
             report.dim = int(h["dim"])
-            if h.get("unique") and vocab is None:
+            if h.get("unique") and wanted is None:
                 # saved without duplicates: nothing to decode or check now
+                nu = h.get("non_utf8_words")
+                report.non_utf8_words = int(nu) if isinstance(nu, int) else words.count_non_utf8()
                 if matrix.dtype != dtype:
                     matrix = matrix.to(dtype)
                 report.rows, report.dtype = words.n, str(dtype).replace("torch.", "")
                 report.seconds = time.perf_counter() - t0
                 _log_report(report)
-                return Vectors(words, matrix, report=report)
-            words = words.decode()
+                return Vectors._trusted(words, matrix, report)
+            words, report.non_utf8_words = _split_words(words.blob, words.n)
             dup_rows = None
         else:
             words, matrix, dup_rows = _parse(parse_path, path, fmt, report, limit=limit, on_error=on_error,
@@ -906,8 +1307,8 @@ def load_vectors(path: PathLike, *, format: str = "auto", limit: Optional[int] =
         if tmp is not None:
             os.unlink(tmp)
 
-    # duplicates: the first occurrence wins. The parser finds repeated words (as bytes); words decoded with
-    # replacement characters, and native files, are checked here on the decoded strings.
+    # duplicates: the first occurrence wins. The parser finds repeated words (as bytes, which is the same as on
+    # the decoded words: distinct bytes decode to distinct str); native files are checked here.
     if dup_rows is None and _may_have_duplicates(words):
         index = dict(zip(reversed(words), range(len(words) - 1, -1, -1)))
         dup_mask = np.ones(len(words), bool)
@@ -923,12 +1324,12 @@ def load_vectors(path: PathLike, *, format: str = "auto", limit: Optional[int] =
         words = [words[i] for i in keep]
         matrix = matrix[torch.from_numpy(keep)]
 
-    if vocab is not None:
-        wanted = list(dict.fromkeys(vocab))
+    if wanted is not None:
         full = dict(zip(reversed(words), range(len(words) - 1, -1, -1)))
         hits = [full.get(w) for w in wanted]
         report.vocab_requested = len(wanted)
-        report.vocab_missing = [w for w, i in zip(wanted, hits) if i is None]
+        missing = [w for w, i in zip(wanted, hits) if i is None]
+        report.vocab_missing = sorted(missing) if isinstance(vocab, collections.abc.Set) else missing
         keep = np.sort(np.array([i for i in hits if i is not None], dtype=np.int64))
         report.vocab_found = int(keep.size)
         del full
@@ -940,24 +1341,28 @@ def load_vectors(path: PathLike, *, format: str = "auto", limit: Optional[int] =
     report.rows, report.dim = len(words), int(matrix.shape[1])
     report.dtype = str(dtype).replace("torch.", "")
     report.seconds = time.perf_counter() - t0
-    out = Vectors(words, matrix, report=report)
+    out = Vectors._trusted(words, matrix, report)
     _log_report(report)
     return out
 
 
 def _parse(parse_path: str, path: str, fmt: str, report: LoadReport, *, limit: Optional[int], on_error: str,
            threads: Optional[int], parse_dtype: torch.dtype) -> Tuple[List[str], torch.Tensor, Optional[np.ndarray]]:
-    """Runs the op; returns (words, matrix, duplicate rows, or None when they must be found on the decoded words)."""
+    """Runs the op; returns (words, matrix, duplicate rows)."""
     header = {"text": -1, "glove": -1, "word2vec": 1, "fasttext": 1}.get(fmt, -1)
     try:
         matrix, word_bytes, offsets, stats, skipped, duplicates = load_vectors_raw(
             parse_path, header=header, limit=-1 if limit is None else limit, binary=(fmt == "word2vec-bin"),
             skip_errors=(on_error == "skip"), num_threads=threads or 0, dtype=parse_dtype)
-    except (ValueError, RuntimeError) as exc:
+    except Exception as exc:  # the op's errors, whatever their type's constructor takes
         msg = str(exc)
         if parse_path != path:  # gzip: name the user's file, not the temporary one
             msg = msg.replace(parse_path, path)
-        raise type(exc)(msg) from None
+        if path not in msg:
+            msg = f"'{path}': {msg}"
+        if fmt in TEXT_FORMATS and _is_word2vec_binary(_sniff(parse_path)):
+            msg += f" ('{path}' looks like a word2vec binary file: use format='word2vec-bin' or 'auto')"
+        raise _exception_like(exc, msg) from None
     s = dict(zip(LOAD_STATS, stats.tolist()))
     report.lines = s["lines"]
     report.rows_parsed = s["rows"]
@@ -965,16 +1370,13 @@ def _parse(parse_path: str, path: str, fmt: str, report: LoadReport, *, limit: O
     report.header = (s["header_rows"], s["header_dim"]) if s["header_rows"] >= 0 else None
     report.blank_lines = s["blank_lines"]
     report.spaced_words = s["spaced_words"]
-    report.invalid_utf8 = s["invalid_utf8"]
     report.bom = bool(s["bom"])
     report.crlf_lines = s["crlf_lines"]
     report.truncated_last_line = bool(s["truncated_last_line"])
     report.skipped = [(int(line), SKIP_REASONS.get(int(code), f"reason {int(code)}"))
                       for line, code in skipped.tolist()]
-    words = _decode_words(word_bytes, offsets)
-    # Distinct invalid byte sequences can decode to the same string: then check the decoded words instead.
-    dup_rows = duplicates.numpy() if report.invalid_utf8 == 0 else None
-    return words, matrix, dup_rows
+    words, report.non_utf8_words = _decode_words(word_bytes, offsets)
+    return words, matrix, duplicates.numpy()
 
 
 def _may_have_duplicates(words: List[str]) -> bool:

@@ -125,11 +125,11 @@ def test_messy_file_every_case_counted(tmp_path, caplog):
         load_vectors(path)
     with caplog.at_level(logging.INFO, logger="embedfast.vectors"):
         v = load_vectors(path, on_error="skip")
-    assert v.words == ["the", "of", "new york", "caf\ufffd", "last"]
+    assert v.words == ["the", "of", "new york", "caf\udce9", "last"]  # the byte kept (surrogateescape)
     assert v.matrix.tolist() == [[1, 2, 3], [4, 5, 6], [7, 8, 9], [1, 1, 1], [3, 3, 3]]
     r = v.report
     assert r.bom and r.crlf_lines == 1 and r.blank_lines == 2 and r.spaced_words == 1
-    assert r.invalid_utf8 == 1 and r.duplicates == 1 and r.duplicate_examples == ["the"]
+    assert r.non_utf8_words == 1 and r.invalid_utf8 == 1 and r.duplicates == 1 and r.duplicate_examples == ["the"]
     assert r.skipped == [(8, "too few values"), (9, "not a number")] and r.truncated_last_line
     assert r.rows == 5 and r.rows_parsed == 6 and r.lines == 10
     text = str(r)
@@ -161,7 +161,7 @@ def test_empty_missing_directory(tmp_path):
         load_vectors(write(tmp_path, b"\n \n", "blank.txt"))
     with pytest.raises(FileNotFoundError, match="nope.txt"):
         load_vectors(os.path.join(tmp_path, "nope.txt"))
-    with pytest.raises(IsADirectoryError):
+    with pytest.raises(ValueError, match="is a directory"):
         load_vectors(str(tmp_path))
     with pytest.raises(ValueError, match="empty"):
         load_vectors(write(tmp_path, gzip.compress(b""), "e.txt.gz"))
@@ -360,8 +360,9 @@ def test_to_embedding_coverage_and_padding():
     v = Vectors(words, torch.from_numpy(mat))
     task = ["w1", "W2", "paris", "Paris", "unknown", "w19"]
     g = torch.Generator().manual_seed(0)
-    emb = v.to_embedding(task, generator=g)
+    emb = v.to_embedding(["<pad>", "<unk>"] + task, generator=g)
     assert emb.itos == ["<pad>", "<unk>"] + task and emb.padding_idx == 0
+    assert emb.coverage.specials == ["<pad>", "<unk>"] and emb.coverage.padding_idx == 0
     W = emb.weight.detach()
     assert torch.equal(W[0], torch.zeros(6))
     assert torch.equal(W[2], v["w1"]) and torch.equal(W[3], v["w2"]) and torch.equal(W[5], v["Paris"])
