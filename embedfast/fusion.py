@@ -15,8 +15,10 @@ present.
 """
 from __future__ import annotations
 
+import collections.abc
 import ctypes
 import math
+import os
 import sys
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Optional, Sequence, Union
@@ -25,7 +27,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ._io import check_output_path
 from .ops import GATHER_BACKENDS, gather_bags
+from .vectors import PAD_SPELLINGS, UNK_SPELLINGS, Vectors, _vocab_words, load_vectors
 
 Vocab = Union[Sequence[str], Mapping[str, int]]
 
@@ -70,19 +74,11 @@ class Source:
         return self.offsets[1:] > self.offsets[:-1]
 
 
-def _vocab_list(vocab: Vocab) -> list[str]:
-    if isinstance(vocab, Mapping):
-        words = [None] * len(vocab)
-        for w, i in vocab.items():
-            if not (0 <= int(i) < len(vocab)) or words[int(i)] is not None:
-                raise ValueError(f"vocab: ids must be a permutation of 0..{len(vocab) - 1}; bad id {i} for {w!r}")
-            words[int(i)] = w
-        return words  # type: ignore[return-value]
-    words = list(vocab)
-    for i, w in enumerate(words):
-        if not isinstance(w, str):
-            raise TypeError(f"vocab: entry {i} must be a str, got {type(w).__name__}")
-    return words
+def _vocab_list(vocab: Vocab, what: str) -> list[Optional[str]]:
+    """The target vocabulary by id (``embedfast.vectors._vocab_words``: a sequence's positions or a mapping's own
+    ids; ``None`` at ids of a mapping that no word uses, which are in no source). str, bytes, sets and items
+    that are not str are refused."""
+    return _vocab_words(vocab, what)
 
 
 def _word_index(vectors: Any, what: str) -> tuple[dict, torch.Tensor]:
@@ -114,11 +110,13 @@ def _csr(bags: list[list[tuple[int, float]]], dtype=torch.float32) -> tuple[torc
 
 def vector_source(vocab: Vocab, vectors: Any, *, lowercase_fallback: bool = True, name: Optional[str] = None) -> Source:
     """A word-level source: each target word looked up in ``vectors`` (then lower-cased, if allowed)."""
-    words = _vocab_list(vocab)
+    words = _vocab_list(vocab, "vector_source")
     index, matrix = _word_index(vectors, "vector_source")
     rows = torch.full((len(words),), -1, dtype=torch.int64)
     found = lower = 0
     for i, w in enumerate(words):
+        if w is None:
+            continue
         r = index.get(w)
         if r is not None:
             found += 1
@@ -150,12 +148,15 @@ def subword_source(vocab: Vocab, vectors: Any, *, tokenize: Optional[Callable[[s
     Pieces are ``tokenize(word)`` or, by default, the fastText character n-grams of ``<word>``. A word none of
     whose pieces are known is missing; ``coverage`` also counts pieces looked up and found.
     """
-    words = _vocab_list(vocab)
+    words = _vocab_list(vocab, "subword_source")
     index, matrix = _word_index(vectors, "subword_source")
     split = tokenize or (lambda w: char_ngrams(w, *ngrams))
     bags: list[list[tuple[int, float]]] = []
     found = lower = pieces = pieces_found = 0
     for w in words:
+        if w is None:
+            bags.append([])
+            continue
         rows = [index[p] for p in split(w) if p in index]
         pieces += len(split(w))
         if not rows and lowercase_fallback and w.lower() != w:
@@ -172,13 +173,66 @@ def subword_source(vocab: Vocab, vectors: Any, *, tokenize: Optional[Callable[[s
     return Source(name, matrix, off, rows_t, wts, cov)
 
 
+_USUAL_SPECIALS = frozenset(PAD_SPELLINGS + UNK_SPELLINGS + (
+    "<s>", "</s>", "<bos>", "<eos>", "<BOS>", "<EOS>", "[CLS]", "[SEP]", "[MASK]", "<mask>", "<MASK>",
+    "<|endoftext|>", "<cls>", "<sep>"))
+
+
+def _tokenizer_specials(tokenizer: Any) -> tuple[set, Optional[int], Callable[[str], Optional[int]]]:
+    """(special tokens of a Hugging Face-like tokenizer, its unknown-token id, token -> own id or None)."""
+    specials = set()
+    for attr in ("all_special_tokens", "additional_special_tokens"):
+        try:
+            specials.update(t for t in (getattr(tokenizer, attr, None) or ()) if isinstance(t, str))
+        except TypeError:
+            pass
+    unk = getattr(tokenizer, "unk_token_id", None)
+    unk = int(unk) if isinstance(unk, int) and not isinstance(unk, bool) else None
+    unk_token = getattr(tokenizer, "unk_token", None)
+    vocab = None
+    if hasattr(tokenizer, "get_vocab"):
+        try:
+            vocab = tokenizer.get_vocab()
+        except Exception:  # noqa: BLE001 - a tokenizer without a readable vocabulary: ask convert_tokens_to_ids
+            vocab = None
+
+    def own_id(token: str) -> Optional[int]:
+        i = vocab.get(token) if isinstance(vocab, Mapping) else None
+        if i is None and hasattr(tokenizer, "convert_tokens_to_ids"):
+            try:
+                i = tokenizer.convert_tokens_to_ids(token)
+            except Exception:  # noqa: BLE001 - no id for it
+                i = None
+        if isinstance(i, list):
+            i = i[0] if len(i) == 1 else None
+        if i is None or isinstance(i, bool) or not isinstance(i, int):
+            return None
+        if unk is not None and i == unk and token != unk_token:
+            return None  # the tokenizer maps unknown tokens to its unknown id: not the token's own row
+        return int(i)
+
+    return specials, unk, own_id
+
+
 def huggingface_source(vocab: Vocab, model: Any, tokenizer: Any = None, *, name: str = "huggingface",
-                       lowercase_fallback: bool = False) -> Source:
+                       lowercase_fallback: bool = False, unk_token_id: Optional[int] = None) -> Source:
     """A transformer's input embeddings as a source: each word is the mean of its sub-word tokens' rows.
 
     ``model`` is a model object with ``get_input_embeddings()`` or a local model directory (loaded offline with
     ``transformers``, imported only here). ``tokenizer`` has ``encode(text, add_special_tokens=False)``
     (a Hugging Face tokenizer) or is a callable ``word -> list[int]``; by default the tokenizer of the directory.
+
+    Special tokens and unknown pieces:
+
+    - a vocabulary word that is a special token (one of the tokenizer's ``all_special_tokens``, or a usual
+      spelling such as ``<pad>``, ``[UNK]``, ``<s>``, ``[CLS]``) is not tokenised: it gets the tokenizer's own
+      row for that token when the tokenizer has one (``get_vocab()`` / ``convert_tokens_to_ids``, or a callable
+      that returns a single id), else it is missing (``<pad>`` is never the mean of ``<``, ``pad``, ``>``).
+    - pieces that are the unknown token (``tokenizer.unk_token_id``, or ``unk_token_id=``) are dropped; a word
+      with no known piece is missing.
+
+    ``coverage`` counts found / found after lowercasing / missing words, ``specials`` (special words found
+    with their own row) and ``unknown_pieces`` (pieces dropped).
     """
     if isinstance(model, str):
         try:
@@ -201,25 +255,66 @@ def huggingface_source(vocab: Vocab, model: Any, tokenizer: Any = None, *, name:
         encode = lambda w: list(tokenizer(w))  # noqa: E731
     else:
         raise TypeError("huggingface_source: tokenizer must have encode() or be callable")
-    words = _vocab_list(vocab)
+    if unk_token_id is not None and (isinstance(unk_token_id, bool) or not isinstance(unk_token_id, int)):
+        raise TypeError(f"huggingface_source: unk_token_id must be an int or None, got {unk_token_id!r}")
+    if hasattr(tokenizer, "encode"):
+        tok_specials, unk, own_id = _tokenizer_specials(tokenizer)
+    else:
+        tok_specials, unk = set(), None
+
+        def own_id(token: str) -> Optional[int]:
+            ids = encode(token)
+            return int(ids[0]) if len(ids) == 1 and ids[0] != unk else None
+    if unk_token_id is not None:
+        unk = unk_token_id
+    specials = tok_specials | _USUAL_SPECIALS
+    words = _vocab_list(vocab, "huggingface_source")
     bags: list[list[tuple[int, float]]] = []
-    found = lower = 0
+    found = lower = special_found = unknown_pieces = 0
     V = table.shape[0]
-    for w in words:
-        ids = encode(w)
-        if not ids and lowercase_fallback:
-            ids = encode(w.lower())
-            lower += bool(ids)
-        else:
-            found += bool(ids)
-        for t in ids:
-            if not (0 <= int(t) < V):
+
+    def known_pieces(w: str) -> list[int]:
+        nonlocal unknown_pieces
+        ids = []
+        for t in encode(w):
+            if isinstance(t, bool) or not isinstance(t, int):
+                try:
+                    t = int(t)
+                except (TypeError, ValueError):
+                    raise TypeError(f"huggingface_source: tokenizer gave {t!r} for {w!r}, not an int id") from None
+            if not 0 <= t < V:
                 raise ValueError(f"huggingface_source: tokenizer gave id {t} for {w!r}, outside the {V} "
                                  "rows of the input embeddings")
-        bags.append([(int(t), 1.0 / len(ids)) for t in ids])
+            if unk is not None and t == unk:
+                unknown_pieces += 1
+                continue
+            ids.append(t)
+        return ids
+
+    for w in words:
+        if w is None:
+            bags.append([])
+            continue
+        if w in specials:
+            i = own_id(w)
+            if i is not None and not 0 <= i < V:
+                raise ValueError(f"huggingface_source: the tokenizer's id {i} for special token {w!r} is outside "
+                                 f"the {V} rows of the input embeddings")
+            found += i is not None
+            special_found += i is not None
+            bags.append([(i, 1.0)] if i is not None else [])
+            continue
+        ids = known_pieces(w)
+        if ids:
+            found += 1
+        elif lowercase_fallback and w.lower() != w:
+            ids = known_pieces(w.lower())
+            lower += bool(ids)
+        bags.append([(t, 1.0 / len(ids)) for t in ids])
     off, rows_t, wts = _csr(bags)
     return Source(name, table, off, rows_t, wts, dict(found=found, found_lowercase=lower,
-                                                      missing=len(words) - found - lower))
+                                                      missing=len(words) - found - lower, specials=special_found,
+                                                      unknown_pieces=unknown_pieces))
 
 
 def procrustes(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -240,7 +335,7 @@ def alignment_source(vocab: Vocab, source_vectors: Any, alignment: Mapping[str, 
     ``(source word, target word)``) and ``target_vectors``, the source table is first mapped into the target
     space by the orthogonal Procrustes solution learned from the seed pairs found in both.
     """
-    words = _vocab_list(vocab)
+    words = _vocab_list(vocab, "alignment_source")
     index, matrix = _word_index(source_vectors, "alignment_source")
     cov: dict = {}
     if seed_dictionary is not None:
@@ -262,7 +357,7 @@ def alignment_source(vocab: Vocab, source_vectors: Any, alignment: Mapping[str, 
     bags: list[list[tuple[int, float]]] = []
     dropped = found = 0
     for w in words:
-        pairs = alignment.get(w, ())
+        pairs = alignment.get(w, ()) if w is not None else ()
         bag = []
         for s, p in pairs:
             r = index.get(s)
@@ -326,6 +421,49 @@ def _libc():
         return None
 
 
+def _check_tables(tables: Any) -> list[torch.Tensor]:
+    if isinstance(tables, torch.Tensor) or not isinstance(tables, (list, tuple)):
+        raise TypeError(f"MultiSourceEmbedding: tables must be a list of 2-D tensors, got {type(tables).__name__}")
+    tables = list(tables)
+    if not tables:
+        raise ValueError("MultiSourceEmbedding: at least one table is needed")
+    for k, t in enumerate(tables):
+        if not isinstance(t, torch.Tensor) or t.dim() != 2:
+            raise ValueError(f"MultiSourceEmbedding: tables[{k}] must be a 2-D tensor [V_k, D], got "
+                             f"{tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__}")
+        if not t.is_floating_point():
+            raise ValueError(f"MultiSourceEmbedding: tables[{k}] must be floating-point, got {t.dtype}")
+        if t.dtype != tables[0].dtype:
+            raise ValueError(f"MultiSourceEmbedding: tables must share one dtype; tables[{k}] is {t.dtype}, "
+                             f"tables[0] is {tables[0].dtype}")
+        if t.device != tables[0].device:
+            raise ValueError(f"MultiSourceEmbedding: tables must be on one device; tables[{k}] is on {t.device}, "
+                             f"tables[0] on {tables[0].device}")
+    return tables
+
+
+def _check_weights(weights: Any, K: int, dtype: torch.dtype) -> torch.Tensor:
+    """K source weights as a tensor: finite, >= 0, not all zero (one value per source)."""
+    if isinstance(weights, (str, bytes)):
+        raise TypeError(f"MultiSourceEmbedding: weights must be {K} numbers, got a {type(weights).__name__} "
+                        f"{weights!r}")
+    try:
+        w0 = torch.as_tensor(weights, dtype=torch.float64).flatten()
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise TypeError(f"MultiSourceEmbedding: weights must be {K} numbers, got {weights!r} ({exc})") from None
+    if w0.numel() != K:
+        raise ValueError(f"MultiSourceEmbedding: weights must have one value per source ({K}), got {w0.numel()}")
+    for k, x in enumerate(w0.tolist()):
+        if not math.isfinite(x):
+            raise ValueError(f"MultiSourceEmbedding: weights[{k}] = {x} is not finite; weights must be finite "
+                             "numbers >= 0")
+        if x < 0:
+            raise ValueError(f"MultiSourceEmbedding: weights[{k}] = {x} is negative; weights must be >= 0")
+    if not bool((w0 > 0).any()):
+        raise ValueError(f"MultiSourceEmbedding: weights are all zero ({w0.tolist()}); at least one must be > 0")
+    return w0.to(dtype)
+
+
 class MultiSourceEmbedding(nn.Module):
     """Fused embedding from K pretrained tables (one ``gather_bags`` op forward and backward).
 
@@ -364,7 +502,7 @@ class MultiSourceEmbedding(nn.Module):
                              f"{getattr(index, 'shape', type(index).__name__)}")
         if index.dtype not in (torch.int64, torch.int32):
             raise ValueError(f"MultiSourceEmbedding: index must be int64 (or int32), got {index.dtype}")
-        tables = list(tables)
+        tables = _check_tables(tables)
         if index.shape[1] != len(tables):
             raise ValueError(f"MultiSourceEmbedding: index has {index.shape[1]} columns but there are "
                              f"{len(tables)} tables")
@@ -465,17 +603,9 @@ class MultiSourceEmbedding(nn.Module):
     def _init(self, tables, offsets, src, rows, wts, *, weights=None, learn_weights=True, freeze_tables=True,
               renormalize=True, sparse=False, oov="zeros", oov_scale=0.1, mode="weighted", project_to=None,
               names=None, generator=None, backend="auto", huge_pages=True):
-        if not tables:
-            raise ValueError("MultiSourceEmbedding: at least one table is needed")
+        tables = _check_tables(tables)
         K = len(tables)
         dtype = tables[0].dtype
-        for k, t in enumerate(tables):
-            if not isinstance(t, torch.Tensor) or t.dim() != 2:
-                raise ValueError(f"MultiSourceEmbedding: tables[{k}] must be a 2-D tensor [V_k, D], got "
-                                 f"{getattr(t, 'shape', type(t).__name__)}")
-            if t.dtype != dtype:
-                raise ValueError(f"MultiSourceEmbedding: tables must share one dtype; tables[{k}] is {t.dtype}, "
-                                 f"tables[0] is {dtype}")
         if mode not in ("weighted", "attention"):
             raise ValueError(f"MultiSourceEmbedding: mode must be 'weighted' or 'attention', got {mode!r}")
         if oov not in ("zeros", "random", "mean"):
@@ -514,9 +644,7 @@ class MultiSourceEmbedding(nn.Module):
         if weights is None:
             w0 = torch.full((K,), 1.0 / K, dtype=self.wdtype)
         else:
-            w0 = torch.as_tensor(weights, dtype=self.wdtype).flatten()
-            if w0.numel() != K:
-                raise ValueError(f"MultiSourceEmbedding: weights must have one value per source ({K}), got {w0.numel()}")
+            w0 = _check_weights(weights, K, self.wdtype)
         self.learn_weights = bool(learn_weights) and mode == "weighted"
         if self.learn_weights:
             if bool((w0 <= 0).any()):
@@ -714,52 +842,39 @@ def _demo_step(quick: bool = True, workdir: Optional[str] = None) -> dict:
 # ----------------------------------------------------------------------------------------------------------
 
 
-class _FileVectors:
-    """Minimal Vectors-like result of the raw loader (used until embedfast.load_vectors is available)."""
-
-    def __init__(self, words: list, matrix: torch.Tensor):
-        self.words, self.matrix = words, matrix
-
-
-def _load_vectors_file(path: str, binary: bool = False) -> Any:
-    try:
-        from . import load_vectors  # type: ignore[attr-defined]  # the "vec" family's loader, when present
-    except ImportError:
-        load_vectors = None
-    if load_vectors is not None:
-        return load_vectors(path, format="word2vec-bin" if binary else "auto")
-    from .ops import load_vectors_raw
-
-    matrix, wb, wo, _, _ = load_vectors_raw(path, binary=binary)
-    raw = wb.numpy().tobytes()
-    offs = wo.tolist()
-    words = [raw[offs[i]:offs[i + 1]].decode("utf-8", "replace") for i in range(len(offs) - 1)]
-    return _FileVectors(words, matrix)
-
-
 def fuse_files(paths: Sequence[str], out: str, *, weights: Optional[Sequence[float]] = None,
                vocab: Optional[Sequence[str]] = None, lowercase_fallback: bool = True, renormalize: bool = True,
                binary: bool = False) -> dict:
-    """Fuse vectors files (same dimension) into one GloVe-format text file ``out``.
+    """Fuse vectors files (same dimension) into one GloVe-format text file ``out`` (``.gz``: compressed).
 
-    The vocabulary is ``vocab`` or the union of the files' words (first file's order, then new words of the
-    next ones). Returns the coverage dict. Words in no source cannot happen with the union vocabulary; with a
-    given vocabulary they are written as zeros and counted in ``coverage['no_source']``.
+    The vocabulary is ``vocab`` (a sequence of words, or a ``{word: id}`` mapping with ids 0..V-1) or the union
+    of the files' words (first file's order, then new words of the next ones). Returns the coverage dict. Words
+    in no source cannot happen with the union vocabulary; with a given vocabulary they are written as zeros and
+    counted in ``coverage['no_source']``. ``weights``: one per file, finite, >= 0, not all zero.
+
+    ``out`` is checked before any file is read (its folder exists and is writable, it is not one of the
+    inputs) and written atomically (``Vectors.save``): a failed write leaves a previous ``out`` as it was.
     """
-    vecs = [_load_vectors_file(p, binary=binary) for p in paths]
-    if vocab is None:
+    if isinstance(paths, (str, bytes)) or not isinstance(paths, collections.abc.Iterable):
+        raise TypeError(f"fuse_files: paths must be a list of files, got {type(paths).__name__} {paths!r}")
+    paths = [os.fspath(p) for p in paths]
+    if not paths:
+        raise ValueError("fuse_files: no input files given")
+    out = check_output_path(out, inputs=paths, what="fuse_files: output")
+    if weights is not None:
+        _check_weights(weights, len(paths), torch.float64)
+    words = None if vocab is None else _vocab_words(vocab, "fuse_files", allow_gaps=False)
+    vecs = [load_vectors(p, format="word2vec-bin" if binary else "auto") for p in paths]
+    if words is None:
         seen: dict = {}
         for v in vecs:
             for w in v.words:
                 seen.setdefault(w, None)
-        vocab = list(seen)
-    m = MultiSourceEmbedding.from_vectors(vocab, vecs, weights=weights, learn_weights=False,
+        words = list(seen)
+    m = MultiSourceEmbedding.from_vectors(words, vecs, weights=weights, learn_weights=False,
                                           lowercase_fallback=lowercase_fallback, renormalize=renormalize)
-    names = [str(p) for p in paths]
-    for s, n in zip(m.coverage["sources"], names):
+    for s, n in zip(m.coverage["sources"], paths):
         s["name"] = n
     w = m.materialize().weight.detach().float()
-    with open(out, "w", encoding="utf-8") as f:
-        for word, row in zip(vocab, w.tolist()):
-            f.write(word + " " + " ".join(f"{x:.6g}" for x in row) + "\n")
+    Vectors(words, w).save(out, format="glove")
     return m.coverage
