@@ -153,14 +153,22 @@ def subword_source(vocab: Vocab, vectors: Any, *, tokenize: Optional[Callable[[s
     split = tokenize or (lambda w: char_ngrams(w, *ngrams))
     bags: list[list[tuple[int, float]]] = []
     found = lower = pieces = pieces_found = 0
+    def pieces_of(w: str) -> list:
+        ps = split(w)
+        if isinstance(ps, (str, bytes)) or not isinstance(ps, collections.abc.Iterable):
+            raise TypeError(f"subword_source: tokenize({w!r}) must return a list of str pieces, got "
+                            f"{type(ps).__name__}")
+        return list(ps)
+
     for w in words:
         if w is None:
             bags.append([])
             continue
-        rows = [index[p] for p in split(w) if p in index]
-        pieces += len(split(w))
+        ps = pieces_of(w)
+        rows = [index[p] for p in ps if p in index]
+        pieces += len(ps)
         if not rows and lowercase_fallback and w.lower() != w:
-            rows = [index[p] for p in split(w.lower()) if p in index]
+            rows = [index[p] for p in pieces_of(w.lower()) if p in index]
             if rows:
                 lower += 1
         elif rows:
@@ -442,6 +450,36 @@ def _check_tables(tables: Any) -> list[torch.Tensor]:
     return tables
 
 
+def _check_bags(tables: list, offsets: torch.Tensor, src: torch.Tensor, rows: torch.Tensor, wts: torch.Tensor) -> None:
+    """The CSR of bags is consistent with the tables (once per construction, vectorised)."""
+    for name, t in (("bag_offsets", offsets), ("entry_source", src), ("entry_row", rows), ("entry_weight", wts)):
+        if not isinstance(t, torch.Tensor) or t.dim() != 1:
+            raise ValueError(f"MultiSourceEmbedding: {name} must be a 1-D tensor, got "
+                             f"{tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__}")
+    E = rows.numel()
+    if src.numel() != E or wts.numel() != E:
+        raise ValueError(f"MultiSourceEmbedding: entry_source ({src.numel()}), entry_row ({E}) and entry_weight "
+                         f"({wts.numel()}) must have one value per entry")
+    if offsets.numel() < 1 or int(offsets[0]) != 0 or int(offsets[-1]) != E or bool((offsets[1:] < offsets[:-1]).any()):
+        raise ValueError(f"MultiSourceEmbedding: bag_offsets must start at 0, never decrease and end at the number "
+                         f"of entries ({E}); got {offsets[:3].tolist()}...{offsets[-2:].tolist()}")
+    if E == 0:
+        return
+    K = len(tables)
+    if bool(((src < 0) | (src >= K)).any()):
+        e = int(((src < 0) | (src >= K)).nonzero()[0, 0])
+        raise IndexError(f"MultiSourceEmbedding: entry_source[{e}] = {int(src[e])} is not a source (0..{K - 1})")
+    sizes = torch.tensor([t.shape[0] for t in tables], dtype=torch.int64, device=src.device)
+    bad = (rows < 0) | (rows >= sizes[src])
+    if bool(bad.any()):
+        e = int(bad.nonzero()[0, 0])
+        raise IndexError(f"MultiSourceEmbedding: entry_row[{e}] = {int(rows[e])} is out of range for source "
+                         f"{int(src[e])} ({int(sizes[src[e]])} rows)")
+    if wts.is_floating_point() and not bool(torch.isfinite(wts).all()):
+        e = int((~torch.isfinite(wts)).nonzero()[0, 0])
+        raise ValueError(f"MultiSourceEmbedding: entry_weight[{e}] = {float(wts[e])} is not finite")
+
+
 def _check_weights(weights: Any, K: int, dtype: torch.dtype) -> torch.Tensor:
     """K source weights as a tensor: finite, >= 0, not all zero (one value per source)."""
     if isinstance(weights, (str, bytes)):
@@ -532,11 +570,18 @@ class MultiSourceEmbedding(nn.Module):
     def from_bags(cls, tables: Sequence[torch.Tensor], bag_offsets: torch.Tensor, entry_source: torch.Tensor,
                   entry_row: torch.Tensor, entry_weight: Optional[torch.Tensor] = None, **kwargs) -> "MultiSourceEmbedding":
         """Build from bags directly (CSR: ``bag_offsets`` [V+1], ``entry_source``/``entry_row``/``entry_weight`` [E])."""
-        self = cls.__new__(cls)
-        nn.Module.__init__(self)
+        for name, t in (("bag_offsets", bag_offsets), ("entry_source", entry_source), ("entry_row", entry_row)):
+            if not isinstance(t, torch.Tensor) or t.is_floating_point() or t.is_complex() or t.dtype == torch.bool:
+                raise TypeError(f"MultiSourceEmbedding.from_bags: {name} must be an integer tensor, got "
+                                f"{t.dtype if isinstance(t, torch.Tensor) else type(t).__name__}")
         if entry_weight is None:
             entry_weight = torch.ones(entry_row.numel())
-        self._init(list(tables), bag_offsets.long(), entry_source.long(), entry_row.long(), entry_weight, **kwargs)
+        elif not isinstance(entry_weight, torch.Tensor) or not entry_weight.is_floating_point():
+            raise TypeError("MultiSourceEmbedding.from_bags: entry_weight must be a floating-point tensor, got "
+                            f"{entry_weight.dtype if isinstance(entry_weight, torch.Tensor) else type(entry_weight).__name__}")
+        self = cls.__new__(cls)
+        nn.Module.__init__(self)
+        self._init(tables, bag_offsets.long(), entry_source.long(), entry_row.long(), entry_weight, **kwargs)
         return self
 
     @classmethod
@@ -575,6 +620,11 @@ class MultiSourceEmbedding(nn.Module):
     def from_vectors(cls, vocab: Vocab, vectors: Sequence[Any], *, lowercase_fallback: bool = True,
                      project_to: Optional[int] = None, **kwargs) -> "MultiSourceEmbedding":
         """Fuse several ``embedfast.Vectors`` for a target vocabulary (list of words, or word -> id)."""
+        vocab = _vocab_list(vocab, "MultiSourceEmbedding.from_vectors")
+        if isinstance(vectors, (str, bytes)) or not isinstance(vectors, collections.abc.Iterable) \
+                or hasattr(vectors, "matrix"):
+            raise TypeError("MultiSourceEmbedding.from_vectors: vectors must be a list of Vectors, got "
+                            f"{type(vectors).__name__}")
         sources = [vector_source(vocab, v, lowercase_fallback=lowercase_fallback, name=f"source{k}")
                    for k, v in enumerate(vectors)]
         return cls.from_sources(sources, project_to=project_to, **kwargs)
@@ -583,6 +633,7 @@ class MultiSourceEmbedding(nn.Module):
     def from_huggingface(cls, vocab: Vocab, model: Any, tokenizer: Any = None, **kwargs) -> "MultiSourceEmbedding":
         """A vocabulary's embedding from a transformer's input embeddings (each word: mean of its sub-word rows)."""
         kwargs.setdefault("learn_weights", False)
+        vocab = _vocab_list(vocab, "MultiSourceEmbedding.from_huggingface")
         return cls.from_sources([huggingface_source(vocab, model, tokenizer)], **kwargs)
 
     @classmethod
@@ -590,6 +641,7 @@ class MultiSourceEmbedding(nn.Module):
                        *, seed_dictionary=None, target_vectors=None, **kwargs) -> "MultiSourceEmbedding":
         """A vocabulary (e.g. another language) from aligned source words; see ``alignment_source``."""
         kwargs.setdefault("learn_weights", False)
+        vocab = _vocab_list(vocab, "MultiSourceEmbedding.from_alignment")
         src = alignment_source(vocab, source_vectors, alignment, seed_dictionary=seed_dictionary,
                                target_vectors=target_vectors)
         return cls.from_sources([src], **kwargs)
@@ -598,6 +650,7 @@ class MultiSourceEmbedding(nn.Module):
     def from_subwords(cls, vocab: Vocab, vectors: Any, *, tokenize=None, ngrams=(3, 6), **kwargs) -> "MultiSourceEmbedding":
         """A vocabulary from sub-word vectors: each word the mean of its pieces; see ``subword_source``."""
         kwargs.setdefault("learn_weights", False)
+        vocab = _vocab_list(vocab, "MultiSourceEmbedding.from_subwords")
         return cls.from_sources([subword_source(vocab, vectors, tokenize=tokenize, ngrams=ngrams)], **kwargs)
 
     def _init(self, tables, offsets, src, rows, wts, *, weights=None, learn_weights=True, freeze_tables=True,
@@ -610,6 +663,17 @@ class MultiSourceEmbedding(nn.Module):
             raise ValueError(f"MultiSourceEmbedding: mode must be 'weighted' or 'attention', got {mode!r}")
         if oov not in ("zeros", "random", "mean"):
             raise ValueError(f"MultiSourceEmbedding: oov must be 'zeros', 'random' or 'mean', got {oov!r}")
+        if isinstance(oov_scale, bool) or not isinstance(oov_scale, (int, float)) or not math.isfinite(oov_scale) \
+                or oov_scale < 0:
+            raise ValueError(f"MultiSourceEmbedding: oov_scale must be a finite number >= 0, got {oov_scale!r}")
+        if project_to is not None and (isinstance(project_to, bool) or not isinstance(project_to, int)
+                                       or project_to < 1):
+            raise ValueError(f"MultiSourceEmbedding: project_to must be an int >= 1 or None, got {project_to!r}")
+        if names is not None:
+            names = list(names)
+            if len(names) != K:
+                raise ValueError(f"MultiSourceEmbedding: {len(names)} names for {K} sources")
+        _check_bags(tables, offsets, src, rows, wts)
         dims = [t.shape[1] for t in tables]
         if project_to is None and (len(set(dims)) > 1 or mode == "attention"):
             if mode == "attention":
@@ -621,7 +685,7 @@ class MultiSourceEmbedding(nn.Module):
             raise ValueError(f"MultiSourceEmbedding: backend must be one of {GATHER_BACKENDS}, got {backend!r}")
         self.backend = backend
         self.num_sources = K
-        self.names = list(names) if names is not None else [f"source{k}" for k in range(K)]
+        self.names = names if names is not None else [f"source{k}" for k in range(K)]
         self.renormalize = bool(renormalize)
         self.sparse = bool(sparse)
         self.mode = mode

@@ -14,6 +14,8 @@ from typing import List, Optional, Tuple
 
 import numpy as np
 
+from ._io import atomic_save_with, atomic_write, encode_word
+
 COMMON = (
     "the , . of to and in a \" 's for - that on is was said with he it as at by from his '' `` an be has are have "
     "but were not this who they had i which will their : or its one after new been also we would two more ' first "
@@ -145,9 +147,9 @@ def write_vectors(path: str, rows: int, dim: int, *, seed: int = 0, format: str 
         raise ValueError(f"format must be glove, word2vec or word2vec-bin, got {format!r}")
     words = make_words(rows, seed) if words is None else words
     matrix = generate_matrix(rows, dim, seed, clusters) if matrix is None else matrix
-    opener = gzip.open if path.endswith(".gz") else open
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with opener(path, "wb") as f:
+
+    def write(f) -> None:
         if format != "glove":
             f.write(f"{rows} {dim}\n".encode())
         for start in range(0, rows, block):
@@ -155,13 +157,23 @@ def write_vectors(path: str, rows: int, dim: int, *, seed: int = 0, format: str 
             mat = matrix[start:start + block]
             if format == "word2vec-bin":
                 le = mat.astype("<f4")
-                f.write(b"".join(w.encode() + b" " + r.tobytes() + b"\n" for w, r in zip(ws, le)))
+                f.write(b"".join(encode_word(w) + b" " + r.tobytes() + b"\n" for w, r in zip(ws, le)))
                 continue
-            enc = [w.encode() + b" " for w in ws]
+            enc = [encode_word(w) + b" " for w in ws]
             wl = max(len(x) for x in enc)
             wa = np.frombuffer(b"".join(x.ljust(wl, b"\0") for x in enc), np.uint8).reshape(len(ws), wl)
             full = np.concatenate([wa, format_g5(mat)], axis=1)
             f.write(full[full != 0].tobytes())
+
+    # written whole or not at all (a unique temporary file renamed over `path`)
+    if path.endswith(".gz"):
+        def write_gz(tmp: str) -> None:
+            with gzip.open(tmp, "wb") as g:
+                write(g)
+        atomic_save_with(path, write_gz)
+    else:
+        with atomic_write(path, "wb") as f:
+            write(f)
     return words, matrix
 
 

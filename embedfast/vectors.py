@@ -71,6 +71,10 @@ def _short(x: Any, n: int = 40) -> str:
     return r if len(r) <= n else r[:n] + "..."
 
 
+class _CheckedVocab(list):
+    """A vocabulary already read by :func:`_vocab_words` (words by id, None at unused ids): passed on as is."""
+
+
 def _vocab_words(vocab: Any, what: str, *, ordered: bool = True, allow_gaps: bool = True) -> List[Optional[str]]:
     """The one reader of every vocabulary argument of embedfast's vectors and fusion API.
 
@@ -84,6 +88,10 @@ def _vocab_words(vocab: Any, what: str, *, ordered: bool = True, allow_gaps: boo
     Always refused (TypeError): a str or bytes (it would be read as a list of characters), an unordered set
     where ids are derived from the order (they would change from run to run), items that are not str.
     """
+    if isinstance(vocab, _CheckedVocab):
+        if not allow_gaps and None in vocab:
+            raise ValueError(f"{what}: id {vocab.index(None)} of the vocab has no word")
+        return list(dict.fromkeys(w for w in vocab if w is not None)) if not ordered else vocab
     if vocab is None:
         raise TypeError(f"{what}: vocab must be a sequence of words or a {{word: id}} mapping, got None")
     if isinstance(vocab, (str, bytes, bytearray)):
@@ -120,7 +128,7 @@ def _vocab_words(vocab: Any, what: str, *, ordered: bool = True, allow_gaps: boo
             if n > 2 * len(by_id) + (1 << 20):
                 raise ValueError(f"{what}: the vocab mapping has {len(by_id)} words but its largest id is {n - 1} "
                                  f"(word {by_id[n - 1]!r}); ids leave {n - len(by_id)} rows without a word")
-            words: List[Optional[str]] = [None] * n
+            words: List[Optional[str]] = _CheckedVocab([None] * n)
             for j, w in by_id.items():
                 words[j] = w
             return words
@@ -145,7 +153,7 @@ def _vocab_words(vocab: Any, what: str, *, ordered: bool = True, allow_gaps: boo
                 raise ValueError(f"{what}: word {w!r} appears twice in vocab (indices {first[w]} and {i}); "
                                  "each word needs one id")
             first[w] = i
-    return list(out)
+    return _CheckedVocab(out)
 
 
 def _check_rows_fit(rows: int, dim: int, itemsize: int, what: str) -> None:
@@ -557,7 +565,7 @@ class Vectors:
             raise ValueError(f"{what}: scale must be a finite number >= 0, got {scale!r}")
         if dtype is not None and (not isinstance(dtype, torch.dtype) or not dtype.is_floating_point):
             raise TypeError(f"{what}: dtype must be a floating-point torch.dtype, got {dtype!r}")
-        words = _vocab_words(vocab, what)
+        words = list(_vocab_words(vocab, what))
         stoi: Dict[str, int] = {w: i for i, w in enumerate(words) if w is not None}
         if specials is None:
             special_set = {w for w in (*PAD_SPELLINGS, *UNK_SPELLINGS) if w in stoi}
