@@ -5,6 +5,46 @@ import argparse
 
 from .cli import command
 
+
+# ---- argument types (argparse turns their ValueError into "argument --x: invalid ... value") ----------------
+
+
+def _int_at_least(low: int):
+    def parse(text: str) -> int:
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if v < low:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got {v}")
+        return v
+
+    parse.__name__ = f"int >= {low}"
+    return parse
+
+
+_nonneg_int = _int_at_least(0)
+_positive_int = _int_at_least(1)
+
+
+def _finite_float(text: str) -> float:
+    import math
+
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(v):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return v
+
+
+def _outputs_checked(output: str, inputs) -> str:
+    """The output path after checking, before any work, that it can be written and is not an input."""
+    from ._io import check_output_path
+
+    return check_output_path(output, inputs=[i for i in inputs if i])
+
 # ---- demo -------------------------------------------------------------------------------------------
 
 
@@ -29,10 +69,10 @@ def _demo(sub: argparse._SubParsersAction) -> None:
 def _vectors_input_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--format", default="auto", help="input format: auto (default), text, glove, word2vec, "
                    "fasttext, word2vec-bin, native (gzip is detected)")
-    p.add_argument("--limit", type=int, default=None, help="read only the first N rows")
+    p.add_argument("--limit", type=_nonneg_int, default=None, help="read only the first N rows")
     p.add_argument("--on-error", choices=["raise", "skip"], default="raise",
                    help="malformed rows: stop with an error naming the line (raise), or skip and report them")
-    p.add_argument("--threads", type=int, default=None, help="parser threads (default: torch's)")
+    p.add_argument("--threads", type=_positive_int, default=None, help="parser threads (default: torch's)")
 
 
 @command
@@ -51,6 +91,7 @@ def _convert(sub: argparse._SubParsersAction) -> None:
 
         from .vectors import load_vectors
 
+        _outputs_checked(args.output, [args.input])
         v = load_vectors(args.input, format=args.format, limit=args.limit, on_error=args.on_error,
                          threads=args.threads)
         t = time.perf_counter()
@@ -68,7 +109,7 @@ def _info(sub: argparse._SubParsersAction) -> None:
                        description="Load a vectors file and print rows, dimension, format, the full load report "
                        "(blank lines, skipped rows, duplicates, invalid UTF-8, ...), a few words and the load time.")
     p.add_argument("file", help="vectors file")
-    p.add_argument("--words", type=int, default=8, help="how many words to show (default 8)")
+    p.add_argument("--words", type=_nonneg_int, default=8, help="how many words to show (default 8)")
     _vectors_input_args(p)
 
     def run(args):
@@ -104,19 +145,24 @@ def _train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--epochs", type=int, default=5, help="passes over the corpus (default 5)")
     p.add_argument("--alpha", type=float, default=0.025, help="initial learning rate (default 0.025)")
     p.add_argument("--min-alpha", type=float, default=0.0001, help="final learning rate (default 0.0001)")
-    p.add_argument("--threads", type=int, default=None, metavar="N", help="worker threads (default: all cores)")
+    p.add_argument("--threads", type=_positive_int, default=None, metavar="N",
+                   help="worker threads (default: all cores)")
     p.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (default 0)")
     p.add_argument("--distributed", action="store_true",
                    help="data-parallel over the processes of a torchrun launch (gloo on CPU, NCCL on GPUs); "
                         "rank 0 writes the output")
-    p.add_argument("--sync-every", type=int, default=1_000_000, metavar="N",
+    p.add_argument("--sync-every", type=_positive_int, default=1_000_000, metavar="N",
                    help="with --distributed: tokens per rank between averages of the tables (default 1000000)")
 
     def run(args):
         import time
 
+        from ._io import check_input_file
         from .sgns import Word2Vec
 
+        # the corpus is readable and a regular file, the output can be written: checked before any training
+        check_input_file(args.corpus, "corpus")
+        _outputs_checked(args.output, [args.corpus])
         device, rank = None, 0
         if args.distributed:
             import os
@@ -126,8 +172,6 @@ def _train(sub: argparse._SubParsersAction) -> None:
 
             from .distributed import init_from_env, train_distributed
 
-            if args.sync_every < 1:
-                raise ValueError(f"--sync-every: expected a positive number, got {args.sync_every}")
             if torch.cuda.is_available():
                 device = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
             init_from_env(device)
@@ -150,6 +194,9 @@ def _train(sub: argparse._SubParsersAction) -> None:
         print(f"vocabulary: {vs['vocab_words']:,} words (of {vs['unique_words']:,}; {vs['min_count_words']:,} below "
               f"min-count {args.min_count}); {cs['tokens']:,} tokens in {cs['lines']:,} lines"
               + (f", {cs['split_lines']:,} long lines split" if cs["split_lines"] else ""))
+        if vs.get("non_utf8_words"):
+            print(f"non-UTF-8: {vs['non_utf8_words']:,} vocabulary words hold bytes that are not UTF-8 (kept as "
+                  "distinct words and written back byte for byte)")
         print(f"trained {args.epochs} epoch(s): {raw:,} raw words in {seconds:.2f}s ({raw / seconds:,.0f} words/s), "
               f"final loss {w2v.loss_history[-1][1]:.4f}")
         w2v.save(args.output, format=args.format)
@@ -176,7 +223,7 @@ def _eval(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--similarity", metavar="FILE", action="append", default=[],
                    help="word-pair file 'word1<TAB>word2<TAB>score' ('#' comments); repeat for several")
     p.add_argument("--analogy", metavar="FILE", default=None, help="analogy file in questions-words.txt format")
-    p.add_argument("--restrict-vocab", metavar="N", type=int, default=300000,
+    p.add_argument("--restrict-vocab", metavar="N", type=_positive_int, default=300000,
                    help="only the first N (most frequent) words count as known and as answers (default 300000)")
     p.add_argument("--method", choices=("3cosadd", "3cosmul"), default="3cosadd", help="analogy method")
     p.add_argument("--case-sensitive", action="store_true", help="match words exactly (default: ignore case)")
@@ -193,15 +240,14 @@ def _eval(sub: argparse._SubParsersAction) -> None:
             from . import load_vectors
         except ImportError as exc:  # pragma: no cover - only before the loader API exists
             raise RuntimeError("embedfast.load_vectors is not available in this build") from exc
-        if args.restrict_vocab < 1:
-            raise ValueError(f"--restrict-vocab: expected a positive number, got {args.restrict_vocab}")
         sim_files, ana_file = list(args.similarity), args.analogy
         if not sim_files and ana_file is None:
             sim_files = [evaluation_file("wordsim353.tsv"), evaluation_file("simlex999.txt")]
             ana_file = evaluation_file("questions-words.txt")
+        from ._io import check_input_file
+
         for f in sim_files + ([ana_file] if ana_file else []):
-            if not os.path.isfile(f):
-                raise FileNotFoundError(f"{f}: no such file")
+            check_input_file(f, "evaluation file")
         vectors = load_vectors(args.vectors)
         ci = not args.case_sensitive
         out: dict = {"vectors": args.vectors, "words": len(vectors.words), "similarity": {}, "analogy": None}
@@ -213,8 +259,8 @@ def _eval(sub: argparse._SubParsersAction) -> None:
             r = evaluate.evaluate_analogies(vectors, ana_file, restrict_vocab=args.restrict_vocab,
                                             method=args.method, case_insensitive=ci)
             out["analogy"] = {"file": ana_file, **r}
-        if args.json:
-            print(json.dumps(out, indent=1))
+        if args.json:  # strict JSON: NaN / inf (a correlation of constant scores) are written as null
+            print(json.dumps(_json_safe(out), indent=1, allow_nan=False))
             return 0
         print(f"{args.vectors}: {out['words']} words, restrict_vocab={args.restrict_vocab}")
         for f, r in out["similarity"].items():
@@ -230,6 +276,19 @@ def _eval(sub: argparse._SubParsersAction) -> None:
         return 0
 
     p.set_defaults(func=run)
+
+
+def _json_safe(x):
+    """``x`` with every non-finite float replaced by None (JSON has no NaN or Infinity)."""
+    import math
+
+    if isinstance(x, float):
+        return x if math.isfinite(x) else None
+    if isinstance(x, dict):
+        return {k: _json_safe(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_json_safe(v) for v in x]
+    return x
 
 
 # ---- fusion ------------------------------------------------------------------------------------------
@@ -249,19 +308,22 @@ def _fuse(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--binary", action="store_true", help="inputs are word2vec binary")
 
     def run(args):
+        from ._io import WORD_ERRORS, check_input_file
         from .fusion import fuse_files
 
+        _outputs_checked(args.output, [*args.inputs, args.vocab])
         weights = None
         if args.weights:
             try:
-                weights = [float(x) for x in args.weights.split(",")]
-            except ValueError:
-                raise ValueError(f"--weights must be comma-separated numbers, got {args.weights!r}") from None
+                weights = [_finite_float(x) for x in args.weights.split(",")]
+            except argparse.ArgumentTypeError as exc:
+                raise ValueError(f"--weights must be comma-separated finite numbers, got {args.weights!r} ({exc})") \
+                    from None
             if len(weights) != len(args.inputs):
                 raise ValueError(f"--weights has {len(weights)} values for {len(args.inputs)} inputs")
         vocab = None
-        if args.vocab:
-            with open(args.vocab, encoding="utf-8") as f:
+        if args.vocab:  # words are read with embedfast's word rule (bytes that are not UTF-8 kept as escapes)
+            with open(check_input_file(args.vocab, "--vocab"), encoding="utf-8", errors=WORD_ERRORS) as f:
                 vocab = [line.strip() for line in f if line.strip()]
         cov = fuse_files(args.inputs, args.output, weights=weights, vocab=vocab,
                          lowercase_fallback=not args.no_lowercase, renormalize=not args.no_renormalize,

@@ -757,8 +757,8 @@ class Word2Vec:
         start_words = self._pos["words_done"]
         t_last_ckpt = time.perf_counter()
         guard = _SignalGuard(terminate=checkpoint is not None)
-        try:
-            with guard:
+        with guard:
+            try:
                 while self._pos["epoch"] < p.epochs:
                     if max_words is not None and self._pos["words_done"] - start_words >= max_words:
                         break
@@ -802,17 +802,17 @@ class Word2Vec:
                         bar.update(chunk_tokens)
                         bar.set_postfix(loss=f"{mean_loss:.4f}", alpha=f"{stats['last_alpha']:.5f}", epoch=e + (k > 0))
                     if checkpoint and time.perf_counter() - t_last_ckpt >= checkpoint_every:
-                        self._checked_checkpoint(checkpoint, total)
+                        self._checked_checkpoint(checkpoint, total, guard)
                         t_last_ckpt = time.perf_counter()
                 if checkpoint:
-                    self._checked_checkpoint(checkpoint, total)
-        except KeyboardInterrupt:  # Ctrl-C, or Terminated (SIGTERM): keep the work done so far
-            if checkpoint and self._diverged is None:
-                self._checked_checkpoint(checkpoint, total)
-            raise
-        finally:
-            if bar is not None:
-                bar.close()
+                    self._checked_checkpoint(checkpoint, total, guard)
+            except KeyboardInterrupt:  # Ctrl-C, or Terminated (SIGTERM): keep the work done so far
+                if checkpoint and self._diverged is None:
+                    self._checked_checkpoint(checkpoint, total, guard)
+                raise
+            finally:
+                if bar is not None:
+                    bar.close()
         if not checkpoint:
             self._check_finite(total)
         return self
@@ -838,9 +838,17 @@ class Word2Vec:
                               "NaN/inf found in the tables")
             raise ValueError(self._diverged)
 
-    def _checked_checkpoint(self, path: str, total: int) -> None:
-        self._check_finite(total)
-        self.save_checkpoint(path)
+    def _checked_checkpoint(self, path: str, total: int, guard: "_SignalGuard") -> None:
+        """Save a checkpoint of finite tables; an interrupt arriving meanwhile is delivered once it is written
+        (so no interrupt leaves a temporary file or skips the save)."""
+        guard.critical = True
+        try:
+            self._check_finite(total)
+            self.save_checkpoint(path)
+        except BaseException:
+            guard.critical = False
+            raise
+        guard.safe_point()
 
     @property
     def matrix(self) -> torch.Tensor:
