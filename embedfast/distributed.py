@@ -76,6 +76,27 @@ def _average(tensors, world: int, group=None) -> None:
         t.div_(world)
 
 
+def _raise_failure(w2v: Word2Vec, failure: Optional[BaseException], loss_finite: bool, epoch: int, r: int,
+                   n_rounds: int, rank: int, failed: int, done: int, total: int) -> None:
+    """Every rank stops after a round in which some rank failed: a divergence (NaN/inf) becomes the trainer's
+    divergence error, any other error is re-raised on its rank; the other ranks say which rank to look at."""
+    text = "" if failure is None else str(failure).splitlines()[0] if str(failure) else type(failure).__name__
+    if failure is None:  # another rank failed: it diverged when the summed loss is not finite
+        diverged = not loss_finite
+    else:
+        diverged = isinstance(failure, (ValueError, RuntimeError)) and (
+            "diverge" in text or "finite" in text or "loss of rank" in text)
+    if diverged:
+        w2v._pos = dict(epoch=epoch, chunk_in_epoch=r, words_done=done)
+        w2v._n_chunks = n_rounds
+        w2v._diverge(epoch, r, total, None, f"rank {rank}: {text or 'another rank diverged'}",
+                     who="train_distributed", unit="round")
+    if failure is not None:
+        raise failure
+    raise RuntimeError(f"train_distributed: {failed} other rank(s) failed in epoch {epoch + 1}, round {r}; rank "
+                       f"{rank} stopped with them (see the failed rank's error)")
+
+
 def train_distributed(w2v: Word2Vec, corpus: Corpus, *, sync_every: int = 1_000_000, combine: str = "sum",
                       progress: bool = True, group: Optional[dist.ProcessGroup] = None) -> Word2Vec:
     """Train ``w2v`` data-parallel across the ranks of the default process group (see the module docstring).
@@ -92,6 +113,11 @@ def train_distributed(w2v: Word2Vec, corpus: Corpus, *, sync_every: int = 1_000_
         progress: tqdm bar on rank 0 (tokens of all ranks, words/s, loss).
     Returns ``w2v`` with the averaged tables (the same on every rank); ``w2v.loss_history`` holds the mean loss
     per pair over all ranks at each average, ``w2v.dist_stats`` the figures of the run.
+
+    Failures: when a rank fails in a round (its weights stop being finite, or any error), every rank stops after
+    that round's collective instead of waiting for it: a divergence raises the trainer's divergence error
+    (epoch, round, words done, alpha; the model is then unusable), another error is re-raised on its rank and
+    the others raise a RuntimeError naming the round.
     """
     if not dist.is_initialized():
         raise RuntimeError("train_distributed: no process group (call torch.distributed.init_process_group or "
@@ -146,23 +172,35 @@ def train_distributed(w2v: Word2Vec, corpus: Corpus, *, sync_every: int = 1_000_
     try:
         for epoch in range(p.epochs):
             for r in range(n_rounds):
-                acc = torch.zeros(3, dtype=torch.float64)  # loss, pairs, tokens of this round
+                # loss, pairs, tokens of this round, and how many ranks failed in it: a failure (divergence or any
+                # error) is reported through the round's collective, so every rank stops there instead of the
+                # others waiting forever for the failed one
+                acc = torch.zeros(4, dtype=torch.float64)
+                failure = None
                 a, b = rounds[r], rounds[r + 1]
                 c = a
                 while c < b:  # chunks of about chunk_words tokens inside the round
                     limit = int(offsets[c]) + p.chunk_words
                     e = max(c + 1, min(b, int(torch.searchsorted(offsets[c:b + 1], limit, right=True)) + c - 1))
-                    st = ops.sgns_train(w2v.w_in, w2v.w_out, ids_d, off_d[c:e + 1], keep, thr, alias,
-                                        window=p.window, negative=p.negative, alpha=p.alpha, min_alpha=p.min_alpha,
-                                        words_done=done, total_words=total, seed=p.seed,
-                                        chunk=rank * _RANK_STREAM + chunk, num_threads=threads,
-                                        shared_negatives=p.shared_negatives, exact_sigmoid=p.exact_sigmoid,
-                                        backend=w2v.backend)
+                    try:
+                        st = ops.sgns_train(w2v.w_in, w2v.w_out, ids_d, off_d[c:e + 1], keep, thr, alias,
+                                            window=p.window, negative=p.negative, alpha=p.alpha,
+                                            min_alpha=p.min_alpha, words_done=done, total_words=total, seed=p.seed,
+                                            chunk=rank * _RANK_STREAM + chunk, num_threads=threads,
+                                            shared_negatives=p.shared_negatives, exact_sigmoid=p.exact_sigmoid,
+                                            backend=w2v.backend)
+                    except Exception as exc:  # noqa: BLE001 - re-raised after the round's collective
+                        failure = exc
+                        acc[3] = 1.0
+                        break
                     n = int(offsets[e]) - int(offsets[c])
                     done += n
                     chunk += 1
-                    acc += torch.tensor([float(st[0]), float(st[1]), float(n)], dtype=torch.float64)
+                    acc[:3] += torch.tensor([float(st[0]), float(st[1]), float(n)], dtype=torch.float64)
                     c = e
+                if failure is None and not math.isfinite(float(acc[0])):
+                    failure = ValueError(f"the loss of rank {rank} is {float(acc[0])}")
+                    acc[3] = 1.0
                 t0 = time.perf_counter()
                 if snap is None:
                     _average((w2v.w_in, w2v.w_out), world, group)
@@ -175,7 +213,10 @@ def train_distributed(w2v: Word2Vec, corpus: Corpus, *, sync_every: int = 1_000_
                 acc_d = acc.to(dev)
                 dist.all_reduce(acc_d, op=dist.ReduceOp.SUM, group=group)
                 t_sync += time.perf_counter() - t0
-                loss, pairs, toks = acc_d.tolist()
+                loss, pairs, toks, failed = acc_d.tolist()
+                if failed or not math.isfinite(loss):
+                    _raise_failure(w2v, failure, math.isfinite(loss), epoch, r, n_rounds, rank, int(failed), done,
+                                   total)
                 w2v.loss_history.append((int(toks), loss / max(pairs, 1.0)))
                 if bar is not None:
                     bar.update(int(toks))

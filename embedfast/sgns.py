@@ -817,14 +817,15 @@ class Word2Vec:
             self._check_finite(total)
         return self
 
-    def _diverge(self, epoch: int, chunk: int, total: int, checkpoint: Optional[str], detail: str) -> None:
+    def _diverge(self, epoch: int, chunk: int, total: int, checkpoint: Optional[str], detail: str, *,
+                 who: str = "Word2Vec.train", unit: str = "chunk") -> None:
         """Mark the model as diverged (its weights are not finite any more) and raise the error that says so."""
         p = self.params
-        where = (f"epoch {epoch + 1} of {p.epochs}, chunk {chunk}"
+        where = (f"epoch {epoch + 1} of {p.epochs}, {unit} {chunk}"
                  + (f" of {self._n_chunks}" if self._n_chunks else "")
                  + f", {self._pos['words_done']:,} of {total:,} words done")
         ck = f"; the checkpoint {checkpoint!r} keeps the last good state" if checkpoint else ""
-        self._diverged = (f"Word2Vec.train: training diverged in {where} at learning rate alpha={p.alpha:g} "
+        self._diverged = (f"{who}: training diverged in {where} at learning rate alpha={p.alpha:g} "
                           f"({detail}): the weights are no longer finite. Train again with a lower alpha (e.g. "
                           f"{p.alpha / 4:g}; word2vec's default is 0.025){ck}")
         raise ValueError(self._diverged)
