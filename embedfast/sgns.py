@@ -136,8 +136,9 @@ def _open_text(corpus: Corpus) -> _Text:
             return _Text(None, torch.frombuffer(bytearray(raw), dtype=torch.uint8) if raw else
                          torch.empty(0, dtype=torch.uint8), path)
         return _Text(path, None, path)
-    if isinstance(corpus, torch.Tensor):
-        raise TypeError("corpus must be a file path or an iterable of token lists, got a Tensor")
+    if isinstance(corpus, torch.Tensor) or not isinstance(corpus, Iterable):
+        raise TypeError(f"corpus must be a file path or an iterable of token lists, got a "
+                        f"{type(corpus).__name__}")
     raw = _sentences_to_bytes(corpus)
     return _Text(None, torch.frombuffer(bytearray(raw), dtype=torch.uint8) if raw else
                  torch.empty(0, dtype=torch.uint8), "<iterable corpus>")
@@ -910,7 +911,8 @@ class Word2Vec:
             word_bytes=self._word_bytes, word_offsets=self._word_offsets, counts=self.counts, w_in=self.w_in,
             w_out=self.w_out, position=dict(self._pos), loss_history=self.loss_history,
             train_seconds=self.train_seconds, vocab_stats=self.vocab_stats, corpus_stats=self.corpus_stats,
-            fingerprint=None if self._source is None else self._source.fingerprint, chunks_per_epoch=self._n_chunks,
+            fingerprint=self._expect_fingerprint if self._source is None else self._source.fingerprint,
+            chunks_per_epoch=self._n_chunks,
         )
         atomic_save_with(path, lambda tmp: torch.save(state, tmp))
 
@@ -1033,6 +1035,11 @@ class Word2Vec:
         most = epochs * fp[3] if fp is not None else None
         if pos["words_done"] < 0 or (most is not None and pos["words_done"] > most):
             bad("position", f"words_done {pos['words_done']} is outside [0, {most}] (epochs x tokens)")
+        if fp is not None:  # every chunk holds at least one token: the words of this epoch bound its chunks
+            in_epoch = pos["words_done"] - pos["epoch"] * fp[3]
+            if in_epoch < 0 or pos["chunk_in_epoch"] > in_epoch:
+                bad("position", f"chunk_in_epoch {pos['chunk_in_epoch']} / words_done {pos['words_done']} do not "
+                    f"fit epoch {pos['epoch']} of a corpus of {fp[3]} tokens")
         history = get("loss_history", list)
         try:
             history = [(int(a), float(b)) for a, b in history]
