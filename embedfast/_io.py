@@ -133,16 +133,23 @@ def check_output_path(path: PathLike, *, inputs: Sequence[PathLike] = (), what: 
 
 def _temp_next_to(p: str) -> Tuple[int, str]:
     """A unique temporary file in ``p``'s folder, with the permissions a plain ``open(p, "w")`` would give
-    (0666 minus the umask), or those of the file it will replace."""
+    (0666 minus the umask), or those of the file it will replace. Removed again if anything (even a
+    KeyboardInterrupt) interrupts this function after it was created."""
     folder = os.path.dirname(os.path.abspath(p))
     fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(p)}.", suffix=".tmp", dir=folder)
     try:
-        perm = stat.S_IMODE(os.stat(p).st_mode)
-    except OSError:
-        umask = os.umask(0)
-        os.umask(umask)
-        perm = 0o666 & ~umask
-    os.fchmod(fd, perm)
+        try:
+            perm = stat.S_IMODE(os.stat(p).st_mode)
+        except OSError:
+            umask = os.umask(0)
+            os.umask(umask)
+            perm = 0o666 & ~umask
+        os.fchmod(fd, perm)
+    except BaseException:
+        os.close(fd)
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
     return fd, tmp
 
 
@@ -158,7 +165,7 @@ def atomic_write(path: PathLike, mode: str = "wb") -> Iterator[IO]:
     p = os.fsdecode(path)
     fd, tmp = _temp_next_to(p)
     done = False
-    try:
+    try:  # nothing between the call above and this line can raise but an asynchronous signal
         with os.fdopen(fd, mode, encoding="utf-8" if mode == "w" else None) as f:
             yield f
             f.flush()
@@ -177,9 +184,9 @@ def atomic_save_with(path: PathLike, write_to_path: Callable[[str], object]) -> 
     (same guarantees as :func:`atomic_write`)."""
     p = os.fsdecode(path)
     fd, tmp = _temp_next_to(p)
-    os.close(fd)
     done = False
     try:
+        os.close(fd)
         write_to_path(tmp)
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
