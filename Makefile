@@ -3,20 +3,29 @@
 #   make test           same set-up, then the whole test suite
 #   make build          (re)build the C++ extension in place after editing csrc/
 #   make bench          side-by-side benchmark tables (see benchmarks/README.md)
+#   make fuzz           every fuzz target for FUZZ_SECONDS each, FUZZ_JOBS at a time (FUZZ_ASAN=1: against the
+#                       sanitizer build); summary in fuzz/last-run.txt, inputs that fail in fuzz/crashes/
+#   make asan           the C++ extension built with ASan+UBSan in build/asan/, the op tests run under it
 # Variables: PYTHON (interpreter for the venv), VENV (its folder), TORCH (pip spec used only when the venv has
 # no importable torch; the default takes the CPU wheel lying on these machines), PYTEST_ARGS.
+SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 TORCH ?= torch==2.13.0
 PYTEST_ARGS ?=
 MAX_JOBS ?= 2
+FUZZ_SECONDS ?= 720
+FUZZ_JOBS ?= 2
+FUZZ_ASAN ?= 0
+FUZZ_TARGETS ?=
+ASAN_TESTS ?= tests/test_load_vectors_op.py tests/test_sgns.py tests/test_fusion.py tests/test_vectors.py tests/faults
 
 BIN := $(VENV)/bin
 PY := $(BIN)/python
 DEPS := $(VENV)/.embedfast-deps
 SOURCES := $(wildcard csrc/*.cpp csrc/cpu/*.cpp csrc/cuda/*.cu csrc/include/embedfast/*.h) setup.py
 
-.PHONY: run test build bench clean venv
+.PHONY: run test build bench clean venv fuzz asan asan-build asan-avx512
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +55,44 @@ test: build
 
 bench: build
 	$(PY) benchmarks/run.py
+
+# ---- fuzzing (fuzz/run.py; targets in fuzz/targets.py) ------------------------------------------------------
+fuzz: build $(if $(filter-out 0,$(FUZZ_ASAN)),asan-build)
+	$(PY) fuzz/run.py --seconds $(FUZZ_SECONDS) --jobs $(FUZZ_JOBS) $(if $(filter-out 0,$(FUZZ_ASAN)),--asan) $(FUZZ_TARGETS)
+
+# ---- sanitizers ---------------------------------------------------------------------------------------------
+# The extension is built with -fsanitize=address,undefined into build/asan/lib (setup.py, EMBEDFAST_SANITIZE=1),
+# then copied with the package's Python files and the tests into build/asan/tree, where the tests run: the
+# in-place embedfast/_C*.so is never touched. python itself is not instrumented, so gcc's ASan and UBSan
+# runtimes are preloaded; python's own allocations are not leaks to report (detect_leaks=0).
+ASAN_DIR := build/asan
+ASAN_TREE := $(ASAN_DIR)/tree
+SANITIZER_ENV = LD_PRELOAD="$$(realpath $$(gcc -print-file-name=libasan.so)) $$(realpath $$(gcc -print-file-name=libubsan.so))" \
+	ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:detect_odr_violation=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+
+$(ASAN_DIR)/.stamp: $(DEPS) $(SOURCES)
+	EMBEDFAST_SANITIZE=1 MAX_JOBS=$(MAX_JOBS) $(PY) setup.py --quiet build_ext
+	touch $@
+
+asan-build: $(ASAN_DIR)/.stamp
+	rm -rf $(ASAN_TREE) && mkdir -p $(ASAN_TREE)
+	cp -r embedfast tests pyproject.toml $(ASAN_TREE)/
+	find $(ASAN_TREE) -name __pycache__ -prune -exec rm -rf {} + ; rm -f $(ASAN_TREE)/embedfast/_C*.so
+	cp $(ASAN_DIR)/lib/embedfast/_C*.so $(ASAN_TREE)/embedfast/
+
+# Any sanitizer report fails the target (the runtimes abort; the log is searched as well, in case a child
+# process' report was swallowed by a test that expected it to fail).
+asan: asan-build
+	@rm -f $(ASAN_DIR)/test.log
+	cd $(ASAN_TREE) && $(SANITIZER_ENV) $(abspath $(PY)) -m pytest -q -p no:cacheprovider \
+	  $(PYTEST_ARGS) $(ASAN_TESTS) 2>&1 | tee $(abspath $(ASAN_DIR))/test.log; test $${PIPESTATUS[0]} -eq 0
+	@if grep -nE "ERROR: AddressSanitizer|runtime error:|ERROR: LeakSanitizer|SUMMARY: UndefinedBehaviorSanitizer" \
+	  $(ASAN_DIR)/test.log; then echo "make asan: sanitizer reports above (log: $(ASAN_DIR)/test.log)"; exit 1; fi
+	@echo "make asan: no sanitizer report (log: $(ASAN_DIR)/test.log)"
+
+# AVX-512 paths (csrc/include/embedfast/vecops.h) compile under the sanitizers even on a machine without AVX-512.
+asan-avx512: $(DEPS)
+	$(PY) fuzz/compile_check.py -march=x86-64-v4
 
 clean:
 	rm -rf build .build-stamp embedfast/_C*.so *.egg-info

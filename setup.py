@@ -3,17 +3,30 @@
 CPU sources (csrc/*.cpp, csrc/cpu/*.cpp) always build. CUDA sources (csrc/cuda/*.cu) build when torch has
 CUDA and nvcc is found; EMBEDFAST_CUDA=0/1 overrides. EMBEDFAST_PORTABLE=1 drops -march=native (use it when
 the build machine is not the machine that runs the code, e.g. when making a wheel).
+EMBEDFAST_SANITIZE=1 builds the CPU extension with AddressSanitizer and UndefinedBehaviorSanitizer (-O1 -g, no
+recovery from UB, CUDA off) into build/asan/ instead of in place (`make asan` does this and runs the op tests
+under it; an in-place build is refused so that the normal embedfast/_C*.so is never replaced by it).
 Build against the installed torch: pip install --no-build-isolation -e .
 """
 import glob
 import os
+import sys
 
 from setuptools import setup
 from torch.utils.cpp_extension import CUDA_HOME, BuildExtension, CppExtension, CUDAExtension
 
 
+SANITIZE = os.environ.get("EMBEDFAST_SANITIZE", "0") not in ("", "0")
+SANITIZE_FLAGS = ["-fsanitize=address,undefined", "-fno-sanitize-recover=undefined", "-fno-omit-frame-pointer", "-g",
+                  "-O1"]
+SANITIZE_DIR = os.path.join("build", "asan")
+
+
 def _want_cuda() -> bool:
     import torch
+
+    if SANITIZE:
+        return False
 
     flag = os.environ.get("EMBEDFAST_CUDA")
     if flag is not None:
@@ -27,12 +40,16 @@ def _extension():
     cxx = ["-O3", "-std=c++20", "-fvisibility=hidden", "-Wall", "-Wno-sign-compare"]
     if os.environ.get("EMBEDFAST_PORTABLE", "0") in ("", "0"):
         cxx.append("-march=native")
+    if SANITIZE:
+        cxx = [f for f in cxx if f != "-O3"] + SANITIZE_FLAGS
     include_dirs = [os.path.join(here, "csrc", "include")]
     kwargs = dict(
         name="embedfast._C",
         include_dirs=include_dirs,
         py_limited_api=False,
     )
+    if SANITIZE:
+        kwargs["extra_link_args"] = ["-fsanitize=address,undefined"]
     if _want_cuda():
         sources += sorted(glob.glob("csrc/cuda/*.cu"))
         nvcc = ["-O3", "-std=c++20", "--expt-relaxed-constexpr", "-lineinfo"]
@@ -42,7 +59,15 @@ def _extension():
 
 # EMBEDFAST_NO_EXT=1: install the Python package only (the Makefile builds the extension in place afterwards,
 # so it is compiled once, incrementally, instead of once per pip call).
+_options = {}
+if SANITIZE:
+    if any(a in ("--inplace", "-i", "develop", "install", "bdist_wheel", "editable_wheel") for a in sys.argv):
+        sys.exit("setup.py: EMBEDFAST_SANITIZE=1 builds into build/asan/ only (setup.py build_ext), never in place "
+                 "or into a package")
+    _options = {"build_ext": {"build_lib": os.path.join(SANITIZE_DIR, "lib"),
+                              "build_temp": os.path.join(SANITIZE_DIR, "tmp")}}
 setup(
     ext_modules=[] if os.environ.get("EMBEDFAST_NO_EXT") == "1" else [_extension()],
     cmdclass={"build_ext": BuildExtension.with_options(use_ninja=True)},
+    options=_options,
 )
