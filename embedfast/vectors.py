@@ -950,6 +950,9 @@ def _native_error(path: str, msg: str) -> ValueError:
     return ValueError(f"'{path}': not a valid embedfast native vectors file: {msg}")
 
 
+_HUGE_PAGE_MIN_BYTES = 64 << 20  # above glibc's largest mmap threshold (32 MiB): always a mapping of its own
+
+
 def _read_exactly(fd: int, buf: memoryview, path: str) -> None:
     """Fill ``buf`` from the start of ``fd`` with pread (no mapping: a file truncated or rewritten meanwhile
     gives an error or old/new bytes, never a signal)."""
@@ -1002,8 +1005,12 @@ def _load_native(path: str, *, limit: Optional[int] = None, mmap: bool = False) 
         else:
             # copy into memory with pread: a later change of the file cannot reach the loaded Vectors
             whole = torch.empty(size, dtype=torch.uint8)
-            from .fusion import advise_huge_pages  # here: fusion imports this module
-            advise_huge_pages(whole)  # before the first touch: fewer page faults while reading, fewer TLB misses
+            if size >= _HUGE_PAGE_MIN_BYTES:
+                # before the first touch: fewer page faults while reading, fewer TLB misses later. Only for
+                # buffers so large that malloc gives them their own mapping (freed with them): advising part of
+                # the shared heap would leave it marked for every later small allocation.
+                from .fusion import advise_huge_pages  # here: fusion imports this module
+                advise_huge_pages(whole)
             if size:
                 _read_exactly(f.fileno(), memoryview(whole.numpy()), path)
             st1 = os.fstat(f.fileno())
