@@ -39,6 +39,16 @@ def _finite_float(text: str) -> float:
     return v
 
 
+def _save(obj, path: str, fmt: str) -> None:
+    """``obj.save(path, format=fmt)``; a write error that does not say which file (a full disk) names it."""
+    try:
+        obj.save(path, format=fmt)
+    except OSError as exc:
+        if exc.filename is None:
+            raise OSError(exc.errno, f"cannot write {fmt} vectors: {exc.strerror or exc}", path) from None
+        raise
+
+
 def _outputs_checked(output: str, inputs) -> str:
     """The output path after checking, before any work, that it can be written and is not an input."""
     from ._io import check_output_path
@@ -95,7 +105,7 @@ def _convert(sub: argparse._SubParsersAction) -> None:
         v = load_vectors(args.input, format=args.format, limit=args.limit, on_error=args.on_error,
                          threads=args.threads)
         t = time.perf_counter()
-        v.save(args.output, format=args.to)
+        _save(v, args.output, args.to)
         print(f"read {v.report.summary()}")
         print(f"wrote {args.output} ({args.to}) in {time.perf_counter() - t:.3f} s")
         return 0
@@ -199,7 +209,7 @@ def _train(sub: argparse._SubParsersAction) -> None:
                   "distinct words and written back byte for byte)")
         print(f"trained {args.epochs} epoch(s): {raw:,} raw words in {seconds:.2f}s ({raw / seconds:,.0f} words/s), "
               f"final loss {w2v.loss_history[-1][1]:.4f}")
-        w2v.save(args.output, format=args.format)
+        _save(w2v, args.output, args.format)
         print(f"wrote {args.output} ({args.format})")
         if args.distributed:
             print(f"distributed: {dist.get_world_size()} ranks, {w2v.dist_stats['rounds_per_epoch']} averages per "

@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from . import ops
-from ._io import WORD_ERRORS, atomic_save_with, check_input_file, check_output_path, decode_blob, encode_word
+from ._io import WORD_ERRORS, atomic_write, check_input_file, check_output_path, decode_blob, encode_word
 
 Corpus = Union[str, "os.PathLike[str]", Iterable[Sequence[str]]]
 
@@ -167,6 +167,25 @@ class _Source:
     ids: Optional[torch.Tensor] = None
     offsets: Optional[torch.Tensor] = None
     stats: Optional[dict] = None
+
+
+class _WriteErrors:
+    """A file object for ``torch.save`` that keeps the OSError of a failed write (torch replaces it by a
+    RuntimeError that does not say why)."""
+
+    def __init__(self, f) -> None:
+        self.f = f
+        self.error: Optional[OSError] = None
+
+    def write(self, data) -> int:
+        try:
+            return self.f.write(data)
+        except OSError as exc:
+            self.error = exc
+            raise
+
+    def flush(self) -> None:
+        self.f.flush()
 
 
 class _Spill:
@@ -914,7 +933,19 @@ class Word2Vec:
             fingerprint=self._expect_fingerprint if self._source is None else self._source.fingerprint,
             chunks_per_epoch=self._n_chunks,
         )
-        atomic_save_with(path, lambda tmp: torch.save(state, tmp))
+        try:
+            with atomic_write(path, "wb") as f:
+                out = _WriteErrors(f)
+                try:
+                    torch.save(state, out)
+                except RuntimeError:  # torch's writer reports a failed write as "unexpected pos ...": say why
+                    if out.error is not None:
+                        raise out.error from None
+                    raise
+        except OSError as exc:  # a full disk, a quota: name the checkpoint (the previous one is untouched)
+            if exc.filename is None:
+                raise OSError(exc.errno, f"cannot write checkpoint: {exc.strerror or exc}", path) from None
+            raise
 
     @classmethod
     def load_checkpoint(cls, path: str) -> "Word2Vec":
