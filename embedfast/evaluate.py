@@ -20,6 +20,8 @@ from typing import Any, Iterable, Optional, Sequence, Union
 import numpy as np
 import torch
 
+from ._io import WORD_ERRORS, atomic_save_with, check_input_file, check_output_path
+
 __all__ = [
     "evaluate_word_pairs",
     "evaluate_analogies",
@@ -59,7 +61,14 @@ def _words_matrix(vectors: Any) -> tuple[list[str], torch.Tensor]:
         raise ValueError(f"vectors.matrix: expected a floating-point dtype, got {matrix.dtype}")
     if matrix.dtype not in (torch.float32, torch.float64):
         matrix = matrix.float()
-    return words, matrix.detach().cpu()
+    matrix = matrix.detach().cpu()
+    finite = torch.isfinite(matrix).all(dim=1)
+    if not bool(finite.all()):  # a NaN row would turn every score into NaN without saying why
+        bad = (~finite).nonzero().flatten()
+        r = int(bad[0])
+        raise ValueError(f"vectors.matrix: {bad.numel()} row(s) hold NaN or inf, the first row {r} "
+                         f"(word {words[r]!r}); a diverged training?")
+    return words, matrix
 
 
 def _unit_rows(m: torch.Tensor) -> torch.Tensor:
@@ -137,6 +146,13 @@ def spearman(x: Sequence[float], y: Sequence[float]) -> float:
 # ---------------------------------------------------------------------------------------------------------
 
 
+def _open_words_file(path: PathLike, what: str):
+    """A text file of words, opened after checking it is a readable regular file (a named pipe would block);
+    bytes that are not UTF-8 are kept as surrogate escapes, the rule of every word embedfast reads, so they match
+    the vocabulary's words."""
+    return open(check_input_file(path, what), encoding="utf-8", errors=WORD_ERRORS)
+
+
 def read_word_pairs(path: PathLike, *, delimiter: Optional[str] = None) -> list[tuple[str, str, float]]:
     """Read a word-pair similarity file: ``word1 <TAB> word2 <TAB> score`` per line.
 
@@ -145,7 +161,7 @@ def read_word_pairs(path: PathLike, *, delimiter: Optional[str] = None) -> list[
     file and the line number (1-based).
     """
     pairs: list[tuple[str, str, float]] = []
-    with open(path, encoding="utf-8") as fin:
+    with _open_words_file(path, "word-pair file") as fin:
         for line_no, line in enumerate(fin, 1):
             text = line.rstrip("\r\n")
             if not text.strip() or text.lstrip().startswith("#"):
@@ -240,7 +256,7 @@ def read_analogies(path: PathLike) -> list[tuple[str, list[tuple[str, str, str, 
     ValueError naming the file and the line number (1-based).
     """
     sections: list[tuple[str, list[tuple[str, str, str, str]]]] = []
-    with open(path, encoding="utf-8") as fin:
+    with _open_words_file(path, "analogy file") as fin:
         for line_no, line in enumerate(fin, 1):
             text = line.strip()
             if not text:
@@ -442,6 +458,15 @@ def nearest_neighbours(
 # ---------------------------------------------------------------------------------------------------------
 
 
+def _save_png(fig, path: PathLike) -> None:
+    """Save a figure atomically (the previous file stays whole if the save fails) and close it."""
+    try:
+        p = check_output_path(path)
+        atomic_save_with(p, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
+    finally:
+        _pyplot().close(fig)
+
+
 def _pyplot():
     try:
         import matplotlib
@@ -468,8 +493,7 @@ def plot_loss(points: Sequence[tuple[float, float]], path: PathLike, *, title: s
     ax.set_title(title)
     ax.grid(True, alpha=0.3)
     fig.tight_layout()
-    fig.savefig(os.fspath(path), format="png", dpi=100)
-    plt.close(fig)
+    _save_png(fig, path)
     return os.fspath(path)
 
 
@@ -501,6 +525,5 @@ def plot_projection(vectors: Any, words: Sequence[str], path: PathLike, *, title
     ax.set_xlabel("PC 1")
     ax.set_ylabel("PC 2")
     fig.tight_layout()
-    fig.savefig(os.fspath(path), format="png", dpi=100)
-    plt.close(fig)
+    _save_png(fig, path)
     return os.fspath(path)

@@ -495,6 +495,53 @@ def test_cli_eval_errors(tmp_path, capsys, loadable):
     bad = write(tmp_path / "bad.tsv", "a\tb\n")
     assert cli_main(["eval", vec, "--similarity", bad]) == 2
     assert "bad.tsv:1" in capsys.readouterr().err
-    assert cli_main(["eval", vec, "--analogy", bad, "--restrict-vocab", "0"]) == 2
+    with pytest.raises(SystemExit) as ei:  # an argparse error now: "--restrict-vocab: expected an integer >= 1"
+        cli_main(["eval", vec, "--analogy", bad, "--restrict-vocab", "0"])
+    assert ei.value.code == 2 and "--restrict-vocab" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         cli_main(["eval", vec, "--method", "cosine"])
+
+
+def test_eval_files_fifo_refused_in_a_child(tmp_path):
+    """A named pipe as a pair or analogy file used to block forever in open(); it is refused without opening."""
+    import os
+    import subprocess
+    import sys
+
+    fifo = str(tmp_path / "pairs")
+    os.mkfifo(fifo)
+    code = (f"import torch; from types import SimpleNamespace as N; from embedfast import evaluate as ev\n"
+            f"v = N(words=['a', 'b'], matrix=torch.eye(2))\n"
+            f"for f in (ev.read_word_pairs, ev.read_analogies):\n"
+            f"    try:\n        f({fifo!r})\n    except ValueError as e:\n        print('REFUSED', e)\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and r.stdout.count("REFUSED") == 2 and "named pipe" in r.stdout, r.stderr[-2000:]
+
+
+def test_non_finite_vectors_are_an_error_not_nan_scores(tmp_path):
+    m = torch.eye(3)
+    m[1, 0] = float("nan")
+    f = write(tmp_path / "p.tsv", "a\tb\t1\na\tc\t2\nb\tc\t3\n")
+    with pytest.raises(ValueError, match=r"1 row\(s\) hold NaN or inf, the first row 1 \(word 'b'\)"):
+        ev.evaluate_word_pairs(V(["a", "b", "c"], m), f)
+    with pytest.raises(ValueError, match="NaN or inf"):
+        ev.nearest_neighbours(V(["a", "b", "c"], m), "a")
+
+
+def test_non_utf8_words_in_eval_files_match_the_vocabulary(tmp_path):
+    """Pair files are read with the word rule (bytes that are not UTF-8 kept as escapes), like vocabularies."""
+    p = tmp_path / "latin1.tsv"
+    p.write_bytes("caf\xe9\tth\xe9\t1\ncaf\xe9\tx\t2\nth\xe9\tx\t3\n".encode("latin-1"))
+    words = [b.decode("utf-8", "surrogateescape") for b in (b"caf\xe9", b"th\xe9", b"x")]
+    r = ev.evaluate_word_pairs(V(words, torch.randn(3, 4)), p, case_insensitive=False)
+    assert r["used"] == 3 and r["oov"] == 0
+
+
+def test_plot_output_checked_and_atomic(tmp_path):
+    pytest.importorskip("matplotlib")
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        ev.plot_loss([(0, 1.0), (1, 0.5)], tmp_path / "no" / "loss.png")
+    out = tmp_path / "loss.png"
+    ev.plot_loss([(0, 1.0), (1, 0.5)], out)
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert sorted(x.name for x in tmp_path.iterdir()) == ["loss.png"]
