@@ -164,7 +164,12 @@ def run_demo(quick: bool = False, workdir: Optional[str] = None) -> int:
     if workdir is None:
         with tempfile.TemporaryDirectory(prefix="embedfast-demo-") as tmp:
             return run_demo(quick=quick, workdir=tmp)
+    if os.path.exists(workdir) and not os.path.isdir(workdir):
+        raise ValueError(f"demo --workdir {workdir!r} is not a folder")
     os.makedirs(workdir, exist_ok=True)
+    from ._io import check_output_path
+
+    check_output_path(os.path.join(workdir, "wordnet-word2vec.txt"), what="demo file")  # writable, before any step
     ctx = DemoContext(quick=quick, workdir=workdir)
     t0 = time.perf_counter()
     for step in STEPS:

@@ -906,6 +906,10 @@ class Word2Vec:
 
     def skipgram(self) -> SkipGram:
         """A ``SkipGram`` module holding copies of the trained matrices (to fine-tune with autograd)."""
+        if self.w_in is None:
+            raise ValueError("Word2Vec.skipgram: nothing trained yet (call build_vocab/train)")
+        if self._diverged is not None:
+            raise ValueError(f"Word2Vec.skipgram: no result, {self._diverged}")
         m = SkipGram(len(self.words), self.params.dim)
         with torch.no_grad():
             m.in_embed.weight.copy_(self.w_in)

@@ -935,3 +935,110 @@ def test_checkpoint_bad_or_older_format(tmp_path):
     torch.save({"something": "else"}, ckpt)
     with pytest.raises(ValueError, match="is not an embedfast Word2Vec checkpoint"):
         Word2Vec.load_checkpoint(ckpt)
+
+
+def _interrupting_op(real, at_call):
+    """ops.sgns_train that sends SIGINT to this process right after its `at_call`-th call returns: the
+    KeyboardInterrupt lands between the op's in-place update and the trainer's position update."""
+    import os
+    import signal
+
+    calls = [0]
+
+    def op(*a, **k):
+        st = real(*a, **k)
+        calls[0] += 1
+        if calls[0] == at_call:
+            os.kill(os.getpid(), signal.SIGINT)
+        return st
+
+    return op
+
+
+@pytest.mark.parametrize("at_call", [1, 4, 9])
+def test_sigint_right_after_the_op_checkpoints_a_consistent_state(tmp_path, monkeypatch, at_call):
+    """The issue's Ctrl-C case, made deterministic: before the fix the checkpoint held the chunk's weights with
+    the position before it, so the resumed run trained that chunk twice."""
+    sents, _ = planted_corpus(sentences=400)
+    kw = dict(dim=8, min_count=1, epochs=2, threads=1, seed=2, chunk_words=500)
+    full = Word2Vec(**kw).train(sents, progress=False)
+    ckpt = str(tmp_path / "w.ckpt")
+    monkeypatch.setattr(ops, "sgns_train", _interrupting_op(ops.sgns_train, at_call))
+    w = Word2Vec(**kw)
+    with pytest.raises(KeyboardInterrupt):
+        w.train(sents, progress=False, checkpoint=ckpt, checkpoint_every=float("inf"))
+    monkeypatch.undo()
+    back = Word2Vec.load_checkpoint(ckpt)
+    assert back._pos["words_done"] > 0 and len(back.loss_history) == at_call
+    assert torch.equal(back.w_in, w.w_in)  # the in-memory model and the file agree
+    back.train(sents, progress=False)
+    assert torch.equal(back.w_in, full.w_in) and torch.equal(back.w_out, full.w_out)
+    assert back.loss_history == full.loss_history
+    w.train(sents, progress=False)  # the interrupted object itself goes on correctly too
+    assert torch.equal(w.w_in, full.w_in)
+
+
+def test_op_divergence_error_becomes_the_trainers_error(tmp_path, monkeypatch):
+    """The C++ op raises on NaN/inf scores (trust-sgns); the trainer names epoch, chunk, words and alpha, keeps
+    the last good checkpoint and refuses to present the weights."""
+    sents, _ = planted_corpus(sentences=400)
+    real = ops.sgns_train
+    calls = [0]
+
+    def op(w_in, *a, **k):
+        calls[0] += 1
+        if calls[0] == 3:
+            w_in[0, 0] = float("nan")
+            raise ValueError("sgns_train: training diverged (score NaN at position 17)")
+        return real(w_in, *a, **k)
+
+    ckpt = str(tmp_path / "w.ckpt")
+    monkeypatch.setattr(ops, "sgns_train", op)
+    w = Word2Vec(dim=8, min_count=1, epochs=2, threads=1, chunk_words=500, alpha=0.3)
+    with pytest.raises(ValueError, match=r"training diverged in epoch 1 of 2, chunk 2, 1,\d{3} of [\d,]+ words done "
+                                         r"at learning rate alpha=0\.3 \(sgns_train: training diverged.*lower alpha"):
+        w.train(sents, progress=False, checkpoint=ckpt, checkpoint_every=0)
+    back = Word2Vec.load_checkpoint(ckpt)
+    assert back._pos["chunk_in_epoch"] == 2 and bool(torch.isfinite(back.w_in).all())
+    for use in (lambda: w.vectors, lambda: w.skipgram(), lambda: w.save_checkpoint(ckpt)):
+        with pytest.raises(ValueError, match="diverged"):
+            use()
+    w.build_vocab(sents)  # a fresh start is allowed
+    assert w._diverged is None
+
+
+def test_non_finite_weights_found_at_the_end_of_train(monkeypatch):
+    sents, _ = planted_corpus(sentences=100)
+    real = ops.sgns_train
+
+    def op(w_in, *a, **k):
+        st = real(w_in, *a, **k)
+        w_in[3, 1] = float("inf")  # a kernel that lets inf through without a non-finite loss
+        return st
+
+    monkeypatch.setattr(ops, "sgns_train", op)
+    with pytest.raises(ValueError, match="NaN/inf found in the tables"):
+        Word2Vec(dim=4, min_count=1, epochs=1, threads=1).train(sents, progress=False)
+
+
+def test_checkpoint_save_is_atomic_with_a_unique_temporary(tmp_path, monkeypatch):
+    sents, _ = planted_corpus(sentences=60)
+    w = Word2Vec(dim=4, min_count=1, epochs=1, threads=1).train(sents, progress=False)
+    ck = tmp_path / "w.ckpt"
+    ck.write_bytes(b"previous")
+
+    def boom(*a, **k):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(torch, "save", boom)
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        w.save_checkpoint(str(ck))
+    assert ck.read_bytes() == b"previous" and sorted(p.name for p in tmp_path.iterdir()) == ["w.ckpt"]
+    monkeypatch.undo()
+    (tmp_path / "w.ckpt.tmp").write_bytes(b"another process's temporary")  # the old shared name is not used
+    w.save_checkpoint(str(ck))
+    assert (tmp_path / "w.ckpt.tmp").read_bytes() == b"another process's temporary"
+    assert Word2Vec.load_checkpoint(str(ck)).done
+    (tmp_path / "empty.ckpt").write_bytes(b"")
+    with pytest.raises(ValueError, match=r"empty\.ckpt' is empty \(0 bytes\)"):
+        Word2Vec.load_checkpoint(str(tmp_path / "empty.ckpt"))
