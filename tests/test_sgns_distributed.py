@@ -131,3 +131,61 @@ def test_cli_train_distributed_torchrun(tmp_path):
     assert "distributed: 2 ranks" in p.stdout
     lines = out.read_text().splitlines()
     assert lines[0].split() == ["72", "8"]  # word2vec text header: 12 groups x 6 words, dim 8
+
+
+def _diverging_worker(rank, world, port, path, out_dir, mode):
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", rank=rank, world_size=world, timeout=datetime.timedelta(seconds=60))
+    try:
+        if mode == "diverge":  # alpha 0.9 with the exact sigmoid: NaN losses within a few rounds
+            w2v = embedfast.Word2Vec(dim=32, min_count=2, epochs=1, threads=1, alpha=0.9, exact_sigmoid=True,
+                                     chunk_words=1000)
+        else:  # rank 1 fails with an ordinary error in its first round (an op refusing its arguments)
+            w2v = embedfast.Word2Vec(**KW)
+            if rank == 1:
+                from embedfast import ops
+
+                def broken(*a, **k):
+                    raise IndexError("sgns_train: 'ids' has value 99 at position 0")
+
+                ops.sgns_train = broken
+        try:
+            train_distributed(w2v, path, sync_every=2000, progress=False)
+            msg = "finished"
+        except (ValueError, RuntimeError, IndexError) as exc:
+            msg = f"{type(exc).__name__}: {exc}"
+        with open(os.path.join(out_dir, f"rank{rank}.txt"), "w") as f:
+            f.write(msg)
+    finally:
+        dist.destroy_process_group()
+
+
+@pytest.mark.parametrize("mode", ["diverge", "one rank fails"])
+def test_sgns_distributed_failure_stops_every_rank_without_hanging(tmp_path, mode):
+    """A rank that diverges or fails reports it through the round's collective: every rank raises after that
+    round (before: the others waited forever in all_reduce, or the divergence went unnoticed)."""
+    import gzip
+
+    if mode == "diverge":
+        src = os.path.join(os.path.dirname(embedfast.data.__file__), "wordnet_glosses.txt.gz")
+        with gzip.open(src, "rb") as f:
+            lines = f.read().split(b"\n")[:20000]
+        path = tmp_path / "wn.txt"
+        path.write_bytes(b"\n".join(lines) + b"\n")
+    else:
+        sents, _ = planted_corpus()
+        path = tmp_path / "corpus.txt"
+        path.write_text("\n".join(" ".join(s) for s in sents) + "\n")
+    out = tmp_path / "out"
+    out.mkdir()
+    spawn_with_timeout(_diverging_worker, lambda attempt: (2, _free_port(), str(path), str(out), mode), nprocs=2,
+                       timeout=180)
+    msgs = [(out / f"rank{r}.txt").read_text() for r in range(2)]
+    if mode == "diverge":
+        for m in msgs:
+            assert m.startswith("ValueError: train_distributed: training diverged in epoch 1 of 1, round "), m
+            assert "alpha=0.9" in m and "lower alpha" in m, m
+    else:
+        assert msgs[1].startswith("IndexError: sgns_train: 'ids' has value 99"), msgs[1]
+        assert msgs[0].startswith("RuntimeError: train_distributed: 1 other rank(s) failed in epoch 1, round 0"), msgs[0]
