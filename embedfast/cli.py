@@ -94,10 +94,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
         if debug:
             raise
+        note = getattr(args, "interrupt_note", None) or "files being written were left as they were"
         if isinstance(exc, Terminated):
-            print(f"{name}: terminated (SIGTERM); files being written were left as they were", file=sys.stderr)
+            print(f"{name}: terminated (SIGTERM); {note}", file=sys.stderr)
             return 128 + signal.SIGTERM
-        print(f"{name}: interrupted (Ctrl-C); files being written were left as they were", file=sys.stderr)
+        print(f"{name}: interrupted (Ctrl-C); {note}", file=sys.stderr)
         return 130
     except BrokenPipeError:  # `embedfast info ... | head`: the reader is gone, nothing to report to
         try:

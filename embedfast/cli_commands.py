@@ -49,6 +49,32 @@ def _save(obj, path: str, fmt: str) -> None:
         raise
 
 
+def _nonneg_float(text: str) -> float:
+    v = _finite_float(text) if text.strip().lower() not in ("inf", "infinity") else float("inf")
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
+    return v
+
+
+def _resume(fresh, checkpoint: str):
+    """The Word2Vec of ``checkpoint`` after checking that it was written with the settings of this command."""
+    from dataclasses import asdict
+
+    from .sgns import Word2Vec
+
+    w2v = Word2Vec.load_checkpoint(checkpoint)
+    ours, theirs = asdict(fresh.params), asdict(w2v.params)
+    diff = [f"{k}={theirs[k]!r} (this command: {ours[k]!r})" for k in ours if ours[k] != theirs[k]]
+    if diff:
+        raise ValueError(f"--checkpoint {checkpoint!r} was written with other settings: {', '.join(diff)}; pass the "
+                         "same settings, or remove the checkpoint to start again")
+    w2v.threads = fresh.threads
+    pos = w2v._pos
+    where = "the run is complete" if w2v.done else f"epoch {pos['epoch'] + 1} of {w2v.params.epochs}"
+    print(f"resuming from {checkpoint}: {where}, {pos['words_done']:,} words done", flush=True)
+    return w2v
+
+
 def _outputs_checked(output: str, inputs) -> str:
     """The output path after checking, before any work, that it can be written and is not an input."""
     from ._io import check_output_path
@@ -163,20 +189,30 @@ def _train(sub: argparse._SubParsersAction) -> None:
                         "rank 0 writes the output")
     p.add_argument("--sync-every", type=_positive_int, default=1_000_000, metavar="N",
                    help="with --distributed: tokens per rank between averages of the tables (default 1000000)")
+    p.add_argument("--checkpoint", metavar="PATH", default=None,
+                   help="write a checkpoint there (every --checkpoint-every seconds, at the end, on Ctrl-C and on "
+                        "SIGTERM); when it exists, training resumes from it (same corpus and settings required)")
+    p.add_argument("--checkpoint-every", type=_nonneg_float, default=600.0, metavar="SECONDS",
+                   help="seconds between checkpoints (default 600; 0: after every chunk)")
 
     def run(args):
+        import os
         import time
 
         from ._io import check_input_file
         from .sgns import Word2Vec
 
-        # the corpus is readable and a regular file, the output can be written: checked before any training
+        # the corpus is readable and a regular file, the outputs can be written: checked before any training
         check_input_file(args.corpus, "corpus")
         _outputs_checked(args.output, [args.corpus])
+        if args.checkpoint is not None:
+            if args.distributed:
+                raise ValueError("--checkpoint: not supported with --distributed")
+            from ._io import check_output_path
+
+            check_output_path(args.checkpoint, inputs=[args.corpus, args.output], what="--checkpoint")
         device, rank = None, 0
         if args.distributed:
-            import os
-
             import torch
             import torch.distributed as dist
 
@@ -190,14 +226,23 @@ def _train(sub: argparse._SubParsersAction) -> None:
                        min_count=args.min_count, epochs=args.epochs, alpha=args.alpha, min_alpha=args.min_alpha,
                        threads=args.threads, seed=args.seed, device=device)
         t0 = time.perf_counter()
-        w2v.build_vocab(args.corpus)
+        resumed = args.checkpoint is not None and os.path.exists(args.checkpoint)
+        if resumed:
+            w2v = _resume(w2v, args.checkpoint)
+        else:
+            w2v.build_vocab(args.corpus)
         if args.distributed:
             train_distributed(w2v, args.corpus, sync_every=args.sync_every, progress=True)
             if rank != 0:
                 dist.destroy_process_group()
                 return 0
         else:
-            w2v.train(progress=True)
+            if args.checkpoint is not None:  # what the one-line message of Ctrl-C / SIGTERM adds
+                args.interrupt_note = (f"the checkpoint {args.checkpoint!r} holds the work so far: run the same "
+                                       "command again to resume")
+            start_words = w2v._pos["words_done"]
+            w2v.train(args.corpus if resumed else None, progress=True, checkpoint=args.checkpoint,
+                      checkpoint_every=args.checkpoint_every)
         seconds = time.perf_counter() - t0
         vs, cs = w2v.vocab_stats, w2v.corpus_stats
         raw = cs["tokens"] * args.epochs
@@ -207,8 +252,12 @@ def _train(sub: argparse._SubParsersAction) -> None:
         if vs.get("non_utf8_words"):
             print(f"non-UTF-8: {vs['non_utf8_words']:,} vocabulary words hold bytes that are not UTF-8 (kept as "
                   "distinct words and written back byte for byte)")
-        print(f"trained {args.epochs} epoch(s): {raw:,} raw words in {seconds:.2f}s ({raw / seconds:,.0f} words/s), "
-              f"final loss {w2v.loss_history[-1][1]:.4f}")
+        if resumed:
+            print(f"trained {w2v._pos['words_done'] - start_words:,} more words after the checkpoint in "
+                  f"{seconds:.2f}s, final loss {w2v.loss_history[-1][1]:.4f}")
+        else:
+            print(f"trained {args.epochs} epoch(s): {raw:,} raw words in {seconds:.2f}s ({raw / seconds:,.0f} "
+                  f"words/s), final loss {w2v.loss_history[-1][1]:.4f}")
         _save(w2v, args.output, args.format)
         print(f"wrote {args.output} ({args.format})")
         if args.distributed:

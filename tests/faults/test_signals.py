@@ -203,3 +203,42 @@ def test_cli_train_signal_is_one_line_and_leaves_nothing(tmp_path, sig, code, wo
     assert len(lines) == 1 and word in lines[0], err[-2000:]
     assert out.read_text() == "previous output\n"
     assert sorted(os.listdir(tmp_path)) == ["c.txt", "v.txt"]
+
+
+def test_cli_train_checkpoint_survives_ctrl_c_and_resumes_exactly(tmp_path):
+    """`embedfast train --checkpoint`: Ctrl-C exits 130 saying the checkpoint holds the work; the same command
+    again resumes and writes exactly the vectors of an uninterrupted run (threads=1)."""
+    sents, _ = planted_corpus(seed=2, sentences=6000, groups=20)
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("\n".join(" ".join(s) for s in sents) + "\n")
+    common = ["--dim", "16", "--epochs", "40", "--min-count", "1", "--threads", "1", "--seed", "3"]
+    ref = tmp_path / "ref.txt"
+    r = subprocess.run(CLI_CHILD + [str(corpus), "-o", str(ref), *common], capture_output=True, text=True,
+                       timeout=300, env=_env())
+    assert r.returncode == 0, r.stderr[-2000:]
+    out, ck = tmp_path / "v.txt", tmp_path / "w.ckpt"
+    cmd = CLI_CHILD + [str(corpus), "-o", str(out), *common, "--checkpoint", str(ck), "--checkpoint-every", "0"]
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env())
+    try:
+        seen, deadline = "", time.monotonic() + 120
+        while "word2vec" not in seen:
+            assert p.poll() is None and time.monotonic() < deadline, (p.poll(), seen[-2000:])
+            if select.select([p.stderr], [], [], 1.0)[0]:
+                seen += os.read(p.stderr.fileno(), 4096).decode(errors="replace")
+        time.sleep(0.3)
+        p.send_signal(signal.SIGINT)
+        _, err = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    err = seen + err
+    if p.returncode == 0:
+        pytest.skip("the run finished before the signal (machine too fast for this timing)")
+    assert p.returncode == 130, err[-2000:]
+    assert "Traceback" not in err and "run the same command again to resume" in err, err[-2000:]
+    assert ck.exists() and not out.exists()
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=_env())
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "resuming from" in r.stdout
+    assert out.read_bytes() == ref.read_bytes()
+    assert sorted(os.listdir(tmp_path)) == ["c.txt", "ref.txt", "v.txt", "w.ckpt"]
