@@ -1,8 +1,14 @@
 """Pretrained word vectors: load (GloVe / word2vec / fastText text, word2vec binary, gzip, native cache), save,
 look up, turn into an ``nn.Embedding``, nearest neighbours, gensim interop.
 
-The parsing is done by the C++ op ``torch.ops.embedfast.load_vectors`` (mmap, multi-threaded); this module adds
+The parsing is done by the C++ op ``torch.ops.embedfast.load_vectors`` (multi-threaded); this module adds
 format detection, gzip, word decoding, duplicates, vocabulary filtering, dtypes and the load report.
+
+Guarantees (details in the docstrings): a native cache is read into memory by default (``mmap=True`` maps it:
+then it must not be modified in place while loaded); every save is atomic (a unique temporary file renamed over
+the target); words are the file's bytes, decoded as UTF-8 with bytes that are not UTF-8 kept as lone surrogates
+(``embedfast._io``), so they stay distinct and are written back byte for byte; ``to_embedding`` never shifts
+a user-given id.
 """
 from __future__ import annotations
 

@@ -133,32 +133,36 @@ def test_native_corrupt_json_header_is_a_clear_error(tmp_path):
 # ---- saves -------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("fmt,name", [("native", "v.efv"), ("glove", "v.txt"), ("word2vec", "v.w2v"),
-                                      ("word2vec-bin", "v.bin"), ("glove", "v.txt.gz")])
-def test_concurrent_saves_to_one_path_never_mix(tmp_path, fmt, name):
-    """Two processes saving different vectors to one path, repeatedly: no error in either, and the file is
-    always one writer's vectors, whole (before: a shared path + '.tmp' gave FileNotFoundError and mixed rows)."""
-    path = str(tmp_path / name)
+_SAVE_TARGETS = [("native", "v.efv"), ("glove", "v.txt"), ("word2vec", "v.w2v"), ("word2vec-bin", "v.bin"),
+                 ("glove", "v.txt.gz")]
+
+
+def test_concurrent_saves_to_one_path_never_mix(tmp_path):
+    """Two processes saving different vectors to one path, repeatedly, in every format: no error in either, and
+    each file is always one writer's vectors, whole (before: a shared path + '.tmp' gave FileNotFoundError and
+    mixed rows of both writers)."""
     code = textwrap.dedent("""
         import sys, torch, embedfast
-        seed, path, fmt = int(sys.argv[1]), sys.argv[2], sys.argv[3]
-        g = torch.Generator().manual_seed(seed)
+        seed, folder = int(sys.argv[1]), sys.argv[2]
+        targets = %r
         v = embedfast.Vectors([f"s{seed}w{i}" for i in range(3000)], torch.full((3000, 16), float(seed)))
-        for _ in range(8):
-            v.save(path, format=fmt)
+        for _ in range(6):
+            for fmt, name in targets:
+                v.save(folder + "/" + name, format=fmt)
         print("done")
-    """)
+    """ % (_SAVE_TARGETS,))
     env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    procs = [subprocess.Popen([sys.executable, "-c", code, str(s), path, fmt], env=env, stdout=subprocess.PIPE,
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(s), str(tmp_path)], env=env, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True) for s in (1, 2)]
-    outs = [p.communicate(timeout=180) for p in procs]
+    outs = [p.communicate(timeout=240) for p in procs]
     for p, (out, err) in zip(procs, outs):
         assert p.returncode == 0 and "done" in out, err[-3000:]
-    v = load_vectors(path)
-    seed = int(v.words[0][1])
-    assert v.words == [f"s{seed}w{i}" for i in range(3000)]
-    assert torch.equal(v.matrix, torch.full((3000, 16), float(seed)))
-    assert _listing(tmp_path) == [name], "a temporary file was left behind"
+    for fmt, name in _SAVE_TARGETS:
+        v = load_vectors(str(tmp_path / name))
+        seed = int(v.words[0][1])
+        assert v.words == [f"s{seed}w{i}" for i in range(3000)], name
+        assert torch.equal(v.matrix, torch.full((3000, 16), float(seed))), name
+    assert _listing(tmp_path) == sorted(name for _, name in _SAVE_TARGETS), "a temporary file was left behind"
 
 
 @pytest.mark.parametrize("fmt,name", [("native", "v.efv"), ("glove", "v.txt"), ("word2vec-bin", "v.bin"),
