@@ -119,6 +119,8 @@ def train_distributed(w2v: Word2Vec, corpus: Corpus, *, sync_every: int = 1_000_
     (epoch, round, words done, alpha; the model is then unusable), another error is re-raised on its rank and
     the others raise a RuntimeError naming the round.
     """
+    if not isinstance(w2v, Word2Vec):
+        raise TypeError(f"train_distributed: w2v must be an embedfast.Word2Vec, got {type(w2v).__name__}")
     if not dist.is_initialized():
         raise RuntimeError("train_distributed: no process group (call torch.distributed.init_process_group or "
                            "embedfast.distributed.init_from_env first)")

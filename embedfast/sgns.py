@@ -53,8 +53,8 @@ class SkipGram(nn.Module):
     def __init__(self, vocab_size: int, dim: int, *, generator: Optional[torch.Generator] = None,
                  dtype: torch.dtype = torch.float32) -> None:
         super().__init__()
-        if vocab_size < 1 or dim < 1:
-            raise ValueError(f"SkipGram: vocab_size and dim must be >= 1, got {vocab_size} and {dim}")
+        if any(isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1 for v in (vocab_size, dim)):
+            raise ValueError(f"SkipGram: vocab_size and dim must be ints >= 1, got {vocab_size!r} and {dim!r}")
         self.in_embed = nn.Embedding(vocab_size, dim, dtype=dtype)
         self.out_weight = nn.Parameter(torch.zeros(vocab_size, dim, dtype=dtype))
         with torch.no_grad():
@@ -343,6 +343,14 @@ _MAX_NS_EXPONENT = 10.0
 _MAX_INIT_SCALE = 1000.0
 
 
+def _physical_memory() -> float:
+    """Bytes of RAM of this machine (inf when unknown)."""
+    try:
+        return float(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return math.inf
+
+
 def _int(name: str, v, low: int, high: int) -> int:
     """``v`` as int after checking it is an integer (not a bool or float) in [low, high]."""
     if isinstance(v, bool) or not isinstance(v, numbers.Integral) or not low <= v <= high:
@@ -508,8 +516,23 @@ class Word2Vec:
         self.vocab_stats = stats
         gen = torch.Generator().manual_seed(p.seed)
         n = len(self.words)
-        self.w_in = torch.empty(n, p.dim).uniform_(-self.init_scale / p.dim, self.init_scale / p.dim, generator=gen)
-        self.w_out = torch.zeros(n, p.dim)
+        need = 2 * n * p.dim * 4
+        if need > _physical_memory():  # would pass the allocator (overcommit) and end in the OOM killer
+            self.w_in = self.w_out = None
+            raise MemoryError(f"Word2Vec.build_vocab: the tables of {n:,} words x dim {p.dim} need "
+                              f"{need / 2**30:.1f} GiB (two float32 matrices), more than this machine's memory: "
+                              "lower dim, raise min_count or set max_vocab")
+        try:
+            self.w_in = torch.empty(n, p.dim).uniform_(-self.init_scale / p.dim, self.init_scale / p.dim,
+                                                       generator=gen)
+            self.w_out = torch.zeros(n, p.dim)
+        except (RuntimeError, MemoryError) as exc:  # torch's allocator reports a failed allocation as RuntimeError
+            self.w_in = self.w_out = None
+            if isinstance(exc, RuntimeError) and "alloc" not in str(exc):
+                raise
+            raise MemoryError(f"Word2Vec.build_vocab: the tables of {n:,} words x dim {p.dim} need "
+                              f"{2 * n * p.dim * 4 / 2**30:.1f} GiB (two float32 matrices) and could not be "
+                              "allocated: lower dim, raise min_count or set max_vocab") from None
         if self.device.type != "cpu":  # same initial values on every device
             self.w_in, self.w_out = self.w_in.to(self.device), self.w_out.to(self.device)
         self.loss_history = []
@@ -527,7 +550,7 @@ class Word2Vec:
         return self
 
     def _threads(self) -> int:
-        return self.threads if self.threads is not None else max(1, torch.get_num_threads())
+        return self.threads if self.threads is not None else min(_MAX_THREADS, max(1, torch.get_num_threads()))
 
     def _encode_block(self, path: Optional[str], data: Optional[torch.Tensor], start: int = 0, max_bytes: int = -1):
         p = self.params

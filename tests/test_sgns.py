@@ -907,7 +907,8 @@ def test_cli_train_errors(tmp_path, capsys):
 
     assert main(["train", str(tmp_path / "missing.txt"), "-o", str(tmp_path / "o.txt")]) == 2
     assert "missing.txt" in capsys.readouterr().err
-    assert main(["train", str(tmp_path / "missing.txt"), "-o", "o", "--window", "0"]) == 2
+    (tmp_path / "c.txt").write_text("a b c\n")
+    assert main(["train", str(tmp_path / "c.txt"), "-o", str(tmp_path / "o"), "--window", "0"]) == 2
     assert "window must be an int in [1, 1,000], got 0" in capsys.readouterr().err
 
 
