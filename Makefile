@@ -67,8 +67,10 @@ fuzz: build $(if $(filter-out 0,$(FUZZ_ASAN)),asan-build)
 # runtimes are preloaded; python's own allocations are not leaks to report (detect_leaks=0).
 ASAN_DIR := build/asan
 ASAN_TREE := $(ASAN_DIR)/tree
+# abort_on_error: a report ends the process with SIGABRT, which every test of a child process counts as a crash
 SANITIZER_ENV = LD_PRELOAD="$$(realpath $$(gcc -print-file-name=libasan.so)) $$(realpath $$(gcc -print-file-name=libubsan.so))" \
-	ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:detect_odr_violation=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+	ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:detect_odr_violation=0 \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:abort_on_error=1
 
 $(ASAN_DIR)/.stamp: $(DEPS) $(SOURCES)
 	EMBEDFAST_SANITIZE=1 MAX_JOBS=$(MAX_JOBS) $(PY) setup.py --quiet build_ext
@@ -76,19 +78,21 @@ $(ASAN_DIR)/.stamp: $(DEPS) $(SOURCES)
 
 asan-build: $(ASAN_DIR)/.stamp
 	rm -rf $(ASAN_TREE) && mkdir -p $(ASAN_TREE)
+	mkdir -p $(ASAN_TREE)/fuzz && cp fuzz/*.py $(ASAN_TREE)/fuzz/
 	cp -r embedfast tests pyproject.toml $(ASAN_TREE)/
 	find $(ASAN_TREE) -name __pycache__ -prune -exec rm -rf {} + ; rm -f $(ASAN_TREE)/embedfast/_C*.so
 	cp $(ASAN_DIR)/lib/embedfast/_C*.so $(ASAN_TREE)/embedfast/
 
-# Any sanitizer report fails the target (the runtimes abort; the log is searched as well, in case a child
-# process' report was swallowed by a test that expected it to fail).
+# Any sanitizer report fails the target: the process aborts (a test fails, or pytest itself dies), and the log is
+# searched for reports as well. --capture=sys leaves file descriptor 2 alone, so that a report of the pytest
+# process reaches the log instead of pytest's capture file.
+ASAN_REPORT_RE := ERROR: AddressSanitizer|runtime error:|SUMMARY: (Address|UndefinedBehavior)Sanitizer
 asan: asan-build
-	@rm -f $(ASAN_DIR)/test.log
-	cd $(ASAN_TREE) && $(SANITIZER_ENV) $(abspath $(PY)) -m pytest -q -p no:cacheprovider \
-	  $(PYTEST_ARGS) $(ASAN_TESTS) 2>&1 | tee $(abspath $(ASAN_DIR))/test.log; test $${PIPESTATUS[0]} -eq 0
-	@if grep -nE "ERROR: AddressSanitizer|runtime error:|ERROR: LeakSanitizer|SUMMARY: UndefinedBehaviorSanitizer" \
-	  $(ASAN_DIR)/test.log; then echo "make asan: sanitizer reports above (log: $(ASAN_DIR)/test.log)"; exit 1; fi
-	@echo "make asan: no sanitizer report (log: $(ASAN_DIR)/test.log)"
+	cd $(ASAN_TREE) && $(SANITIZER_ENV) $(abspath $(PY)) -m pytest -q -p no:cacheprovider --capture=sys \
+	  $(PYTEST_ARGS) $(ASAN_TESTS) 2>&1 | tee $(abspath $(ASAN_DIR))/test.log; rc=$${PIPESTATUS[0]}; \
+	if grep -qE "$(ASAN_REPORT_RE)" $(abspath $(ASAN_DIR))/test.log; then grep -nE "$(ASAN_REPORT_RE)" $(abspath $(ASAN_DIR))/test.log | head -20; \
+	  echo "make asan: sanitizer reports (log: $(ASAN_DIR)/test.log; tests exit $$rc)"; exit 1; fi; \
+	test $$rc -eq 0 && echo "make asan: no sanitizer report, tests passed (log: $(ASAN_DIR)/test.log)"
 
 # AVX-512 paths (csrc/include/embedfast/vecops.h) compile under the sanitizers even on a machine without AVX-512.
 asan-avx512: $(DEPS)

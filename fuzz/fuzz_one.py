@@ -1,4 +1,5 @@
-"""Run one fuzz target in this process: ``python fuzz/fuzz_one.py TARGET CORPUS_DIR [libFuzzer flags...]``.
+"""Run one fuzz target in this process: ``python fuzz/fuzz_one.py TARGET CORPUS_DIR [libFuzzer flags...]``, or
+replay one input: ``python fuzz/fuzz_one.py TARGET FILE`` (prints the traceback; exit 1 for a finding).
 
 With atheris (the default when it is installed) the embedfast package is instrumented for coverage and
 libFuzzer drives the mutations; flags such as ``-runs=N``, ``-max_total_time=S``, ``-timeout=S``, ``-seed=N``
@@ -150,7 +151,12 @@ def _write_seeds(t, corpus_dir: str) -> None:
         if not os.path.exists(p):
             with open(p, "wb") as f:
                 f.write(s)
-    with open(os.path.join(os.path.dirname(corpus_dir.rstrip("/")), f"{t.name}.dict"), "w") as f:
+    dict_path = os.path.join(os.path.dirname(corpus_dir.rstrip("/")), f"{t.name}.dict")
+    if not t.tokens:
+        if os.path.exists(dict_path):
+            os.unlink(dict_path)
+        return
+    with open(dict_path, "w") as f:
         for tok in t.tokens:
             f.write('"' + "".join(f"\\x{c:02x}" for c in tok) + '"\n')
 
@@ -164,13 +170,25 @@ def main() -> None:
         import atheris
     except ImportError:
         atheris = None
-    if atheris is not None:
+    if atheris is not None and not os.path.isfile(corpus_dir):
         with atheris.instrument_imports(include=["embedfast", "targets"]):
             _import_embedfast()
             import targets  # noqa: F401  (its checks' branches count as coverage too)
     from targets import TARGETS
 
     t = TARGETS[name]
+    if os.path.isfile(corpus_dir):  # replay one input, uninstrumented, with the whole traceback
+        with open(corpus_dir, "rb") as f:
+            data = f.read()
+        try:
+            t.run(data)
+        except Exception as exc:  # noqa: BLE001
+            clean = t.is_clean(exc)
+            traceback.print_exc()
+            print(f"{name}: {'a documented error (clean)' if clean else 'FINDING'}: {_key(exc)}")
+            sys.exit(0 if clean else 1)
+        print(f"{name}: accepted, the checks passed")
+        return
     _write_seeds(t, corpus_dir)
     if atheris is None:
         print(f"fuzz_one: atheris is not installed: random mutations without coverage ({name})", file=sys.stderr)

@@ -28,6 +28,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 ASAN_TREE = os.path.join(REPO, "build", "asan", "tree")
 ALL = ("text", "w2vbin", "native", "checkpoint", "corpus")
+EXTRA = ("selftest",)  # checks the harness (tests/faults/test_fuzz.py); not part of a fuzz run
+_NOISE = ("INFO: Instrumenting", "WARNING: Failed to find function")
 ARTIFACTS = ("crash-", "timeout-", "oom-", "leak-", "finding-")
 
 
@@ -83,6 +85,7 @@ class Job:
         self.t0 = self.t_end = None
         self.execs, self.starts, self.cov, self.ft, self.rss = 0, 0, 0, 0, 0
         self.deaths = []  # (kind, artifact path, log path)
+        self.repeats = 0  # deaths on an input that had killed it before
         self.proc = None
         self.log_path = None
 
@@ -110,7 +113,8 @@ class Job:
         self.log_path = os.path.join(self.logs, f"{self.target}-{self.starts}.log")
         self.log = open(self.log_path, "w")
         cmd = [sys.executable, os.path.join(HERE, "fuzz_one.py"), self.target, self.corpus, *flags]
-        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, env=self.env, cwd=self.args.cwd,
+        env = dict(self.env, FUZZ_FINDINGS=self.crash_dir)
+        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, env=env, cwd=self.args.cwd,
                                      stdin=subprocess.DEVNULL)
         self.starts += 1
         return True
@@ -132,6 +136,12 @@ class Job:
         self.cov, self.ft = max(self.cov, st.get("cov", 0)), max(self.ft, st.get("ft", 0))
         self.rss = max(self.rss, st.get("peak_rss_mb", 0))
         new = [p for p in _new_artifacts(self.crash_dir, self.before) if not os.path.basename(p).startswith("finding-")]
+        if not new and rc != 0:  # the same input again (libFuzzer names artifacts by their hash)
+            m = re.findall(r"Test unit written to (\S+)", text)
+            if m and os.path.exists(m[-1]):
+                self.repeats += 1
+                self.proc, self.t_end = None, time.time()
+                return self.start()
         current = os.path.join(self.crash_dir, ".current-input")
         if os.path.exists(current):  # the random engine died inside an input
             with open(current, "rb") as f:
@@ -139,6 +149,12 @@ class Job:
             dst = os.path.join(self.crash_dir, "crash-" + hashlib.sha1(data).hexdigest())
             os.replace(current, dst)
             new.append(dst)
+        if rc != 0 and not new and not st.get("number_of_executed_units") and "INITED" not in text:
+            # it never got to fuzzing (an import error, a bad flag): the harness is broken, not the code
+            self.deaths.append((f"harness error (exit {rc}) before the first input", None, self.log_path))
+            self.proc = None
+            self.t_end = time.time()
+            return False
         died = rc != 0 or new
         if died:
             for p in new or [None]:
@@ -172,7 +188,7 @@ def main(argv=None) -> int:
     ap.add_argument("--crashes", default=os.path.join(HERE, "crashes"), help="findings folder")
     ap.add_argument("--summary", default=os.path.join(HERE, "last-run.txt"), help="summary file")
     args = ap.parse_args(argv)
-    bad = [t for t in args.targets if t not in ALL]
+    bad = [t for t in args.targets if t not in ALL + EXTRA]
     if bad:
         ap.error(f"unknown target(s) {bad}; targets: {ALL}")
     if not args.rss_limit_mb:
@@ -223,9 +239,8 @@ def main(argv=None) -> int:
             details.append(f"[{j.target}] {p}\n    " + "\n    ".join(head[:3]))
         for kind, p, log in j.deaths:
             with open(log, errors="replace") as f:
-                tail = f.read()[-2500:]
-            details.append(f"[{j.target}] {kind}: {p or '(no artifact)'} (log {log})\n    "
-                           + "\n    ".join(tail.strip().split("\n")[-25:]))
+                tail = [ln for ln in f.read().split("\n") if ln.strip() and not ln.startswith(_NOISE)][-30:]
+            details.append(f"[{j.target}] {kind}: {p or '(no artifact)'} (log {log})\n    " + "\n    ".join(tail))
     lines.append(f"total: {sum(j.execs for j in jobs)} inputs, {total_found} finding(s)"
                  + ("" if total_found else ": clean"))
     report = "\n".join(lines + ([""] + details if details else [])) + "\n"

@@ -456,6 +456,21 @@ def _seed_corpus() -> List[bytes]:
             bytes([2, 2, 0, 0x7f, 0, 0]) + b"\x03abcde" + bytes([1, 2, 2]) + b"\0\0a bc de\n"]
 
 
+def run_selftest(data: bytes) -> None:
+    """Checks the harness itself (tests/faults/test_fuzz.py): a planted Python bug, a wrong result and a native
+    crash, each reached by one of its seeds; must be reported as findings / a crash, never as clean."""
+    if data.startswith(b"KEY"):
+        {}[data]
+    if data.startswith(b"BAD"):
+        check(False, "planted wrong result")
+    if data.startswith(b"SEGV"):
+        import ctypes
+
+        ctypes.string_at(0)
+    if data.startswith(b"ERR"):
+        raise ValueError("a documented error: not a finding")
+
+
 # =====================================================================================================
 
 class Target:
@@ -489,4 +504,5 @@ TARGETS: Dict[str, Target] = {
     "corpus": Target("corpus", run_corpus, (ValueError, TypeError), _seed_corpus, [b"\n", b" ", b"\t", b"\r", b"\v",
                      b"\f", b"\0\0", b"\xff", b"\xc3\xa9", b"\x7f"], allow_index_from=("corpus_encode",
                                                                                         "corpus_build_vocab")),
+    "selftest": Target("selftest", run_selftest, (ValueError,), lambda: [b"ERR", b"KEY", b"BAD", b"SEGV", b"ok"], []),
 }
