@@ -28,3 +28,22 @@ def test_import_does_not_load_dynamo():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_sanitizer_build_never_replaces_the_in_place_extension():
+    # `make asan` builds with EMBEDFAST_SANITIZE=1 into build/asan/; an in-place build with it is refused before
+    # anything is compiled, so the normal embedfast/_C*.so stays the optimised one
+    import glob
+    import os
+    import subprocess
+    import sys
+
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    so = glob.glob(os.path.join(repo, "embedfast", "_C*.so"))
+    before = [os.stat(p).st_mtime_ns for p in so]
+    env = dict(os.environ, EMBEDFAST_SANITIZE="1")
+    out = subprocess.run([sys.executable, "setup.py", "build_ext", "--inplace"], cwd=repo, env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode != 0
+    assert "never in place" in out.stderr
+    assert [os.stat(p).st_mtime_ns for p in so] == before
