@@ -1,11 +1,19 @@
 // embedfast::corpus_build_vocab / corpus_encode — the corpus pipeline of word2vec training.
 //
-// Input: whitespace-tokenised text, one sentence per line (a file, memory-mapped, or a uint8 buffer).
-// Tokens are separated by ' ', '\t', '\r', '\v', '\f'; '\n' ends a sentence. Nothing is dropped silently:
-// blank lines, out-of-vocabulary tokens and split lines are all counted in `stats`.
+// Input: whitespace-tokenised text, one sentence per line (a file, read with pread block by block, or a uint8
+// buffer). Tokens are separated by ' ', '\t', '\r', '\v', '\f'; '\n' ends a sentence; a UTF-8 byte-order mark
+// at byte 0 of the text is not part of the first token. Tokens are byte strings: bytes that are not UTF-8 are
+// kept as they are (two tokens that differ in any byte are two words). Nothing is dropped silently: blank
+// lines, out-of-vocabulary tokens and split lines are all counted in `stats`.
+//
+// Files: opened without blocking and refused unless regular (a FIFO, directory or device is an error naming
+// it); read with pread into per-thread buffers of 1 MiB cut after a separator (a token never straddles two
+// blocks; a line may), so a corpus of any size, even one line of 100 MB, keeps a few MiB resident; a file that
+// is truncated or rewritten while it is read gives an error naming it ("changed while it was being read"),
+// never SIGBUS (see embedfast/mapped_file.h).
 //
 // corpus_build_vocab: the text is cut into one byte range per thread at newline boundaries; each thread counts
-// its words in its own open-addressing hash table (keys point into the mapped text, no copies), the tables are
+// its words in its own open-addressing hash table (keys copied into the table's arena), the tables are
 // merged, words below min_count are dropped, the rest sorted by count (descending) then by their bytes
 // (ascending, so ties are broken the same way on every run), and cut to max_vocab.
 // corpus_encode: the same ranges, each thread maps its tokens to int32 ids through a read-only table of the
@@ -14,6 +22,11 @@
 // whole lines: from byte `start` (0 or just after a '\n') through the first '\n' at or after byte
 // start + max_bytes - 1 (or the end of the text); stats[bytes] is the block's length, so the next block starts
 // at start + stats[bytes]. The trainer streams a corpus of any size this way, one block at a time.
+//
+// Arguments are checked before anything is read (a crafted checkpoint reaches corpus_encode): word_offsets
+// must be 1-D int64, start at 0, be strictly increasing (no empty word), end at len(word_bytes); the words must
+// be distinct and hold no separator byte (they could never match a token); num_threads >= 0 (0: torch's
+// thread count; more than 256 is capped at 256).
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <torch/library.h>
@@ -154,50 +167,54 @@ class WordTable {
   size_t arena_used_ = 0;
 };
 
-// The text to read: a mapped file or a caller's buffer.
+// The text to read: a file (read with pread) or a caller's buffer.
 struct Source {
-  std::unique_ptr<ReadOnlyMap> map;
-  const char* data = nullptr;
+  std::unique_ptr<InputFile> file;
+  std::unique_ptr<TextInput> in;
   size_t size = 0;
+  size_t bom = 0;  // 3 when the text starts with a UTF-8 byte-order mark
 };
 
 Source open_source(const std::string& path, const at::Tensor& data, const char* op) {
   Source src;
   if (!path.empty()) {
-    src.map = std::make_unique<ReadOnlyMap>(path, op);
-    src.data = src.map->data();
-    src.size = src.map->size();
+    src.file = std::make_unique<InputFile>(path, op);
+    src.in = std::make_unique<TextInput>(src.file.get());
   } else {
     check_cpu(data, op, "data");
     check_dtype(data, at::kByte, op, "data");
     check_dim(data, 1, op, "data");
     TORCH_CHECK_VALUE(data.is_contiguous(), op, ": argument 'data' must be contiguous");
-    src.data = reinterpret_cast<const char*>(data.data_ptr<uint8_t>());
-    src.size = size_t(data.numel());
+    src.in = std::make_unique<TextInput>(reinterpret_cast<const char*>(data.data_ptr<uint8_t>()),
+                                         size_t(data.numel()));
   }
+  src.size = src.in->size();
+  if (src.size >= 3 && src.in->byte_at(0) == '\xEF' && src.in->byte_at(1) == '\xBB' && src.in->byte_at(2) == '\xBF')
+    src.bom = 3;
   return src;
 }
 
-// Cut [0, size) into `parts` byte ranges that start right after a '\n' (or at 0).
-std::vector<size_t> split_at_newlines(const char* data, size_t size, int parts) {
+// Cut [begin, begin + size) into `parts` byte ranges that start right after a '\n' (or at begin); offsets
+// relative to begin.
+std::vector<size_t> split_at_newlines(const TextInput& in, size_t begin, size_t size, int parts) {
   std::vector<size_t> cuts{0};
   for (int p = 1; p < parts; ++p) {
     const size_t pos = size * size_t(p) / size_t(parts);
     if (pos <= cuts.back()) continue;
-    const void* nl = std::memchr(data + pos, '\n', size - pos);
-    if (nl == nullptr) break;
-    const size_t next = size_t(static_cast<const char*>(nl) - data) + 1;
+    const size_t nl = in.find('\n', begin + pos, begin + size);
+    if (nl == begin + size) break;
+    const size_t next = nl - begin + 1;
     if (next > cuts.back() && next < size) cuts.push_back(next);
   }
   cuts.push_back(size);
   return cuts;
 }
 
-// Calls on_token(ptr, len) for every token and on_line_end(had_tokens) at every line end (including an
-// unterminated last line that has content).
+// Calls on_token(ptr, len) for every token of [p, end) and on_line_end(had_tokens) at every '\n'.
+// `line_has_content` carries the state of the current line from one piece of a range to the next; the caller
+// ends an unterminated last line that has content.
 template <typename OnToken, typename OnLineEnd>
-void scan(const char* p, const char* end, OnToken&& on_token, OnLineEnd&& on_line_end) {
-  bool line_has_content = false;
+void scan(const char* p, const char* end, bool& line_has_content, OnToken&& on_token, OnLineEnd&& on_line_end) {
   while (p < end) {
     const char c = *p;
     if (c == '\n') {
@@ -215,31 +232,36 @@ void scan(const char* p, const char* end, OnToken&& on_token, OnLineEnd&& on_lin
     on_token(start, size_t(p - start));
     line_has_content = true;
   }
+}
+
+inline bool is_separator(char c) { return c == '\n' || is_space(c); }
+
+// last_cut of the read blocks: after the last separator, so that no token straddles two blocks.
+inline const char* after_last_separator(const char* b, const char* e) {
+  for (const char* q = e; q > b; --q)
+    if (is_separator(q[-1])) return q;
+  return nullptr;
+}
+
+// scan() over the text's byte range [begin, end) (offsets), a file read in blocks of 1 MiB into a buffer kept
+// for the next call (see PooledBuffer), a memory text in place. A byte-order mark at byte 0 is skipped.
+template <typename OnToken, typename OnLineEnd>
+void scan_range(const Source& src, size_t begin, size_t end, OnToken&& on_token, OnLineEnd&& on_line_end) {
+  constexpr size_t kBlock = size_t(1) << 20;
+  if (begin == 0) begin = std::min(src.bom, end);
+  PooledBuffer buf;
+  TextInput::Blocks blocks(*src.in, begin, end, kBlock, buf.get());
+  bool line_has_content = false;
+  const char *b, *e;
+  size_t off;
+  while (blocks.next(b, e, off, after_last_separator)) scan(b, e, line_has_content, on_token, on_line_end);
   if (line_has_content) on_line_end(true);
 }
 
-// scan() over [begin, end) in blocks of about 8 MiB cut after a '\n'; the pages of a mapped file are dropped
-// from the process after each block (they stay in the page cache), so reading a corpus of any size keeps only
-// one block per thread resident instead of the whole file (8 MiB: 32 MiB cost ~50 MB more peak RSS on 2
-// threads and was no faster).
-template <typename OnToken, typename OnLineEnd>
-void scan_blocks(const Source& src, const char* begin, const char* end, OnToken&& on_token,
-                 OnLineEnd&& on_line_end) {
-  constexpr size_t kBlock = size_t(8) << 20;
-  while (begin < end) {
-    const char* stop = end;
-    if (size_t(end - begin) > kBlock) {
-      const void* nl = std::memchr(begin + kBlock, '\n', end - (begin + kBlock));
-      if (nl != nullptr) stop = static_cast<const char*>(nl) + 1;
-    }
-    scan(begin, stop, on_token, on_line_end);
-    if (src.map) src.map->release(begin, stop);
-    begin = stop;
-  }
-}
-
-int resolve_threads(int64_t num_threads) {
-  if (num_threads <= 0) return std::max(1, at::get_num_threads());
+int resolve_threads(int64_t num_threads, const char* op) {
+  TORCH_CHECK_VALUE(num_threads >= 0, op, ": num_threads must be >= 0 (0: torch.get_num_threads()), got ",
+                    num_threads);
+  if (num_threads == 0) return std::max(1, std::min(at::get_num_threads(), 256));
   return int(std::min<int64_t>(num_threads, 256));
 }
 
@@ -249,11 +271,11 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> corpus_build_vocab(
   TORCH_CHECK_VALUE(min_count >= 1, op, ": min_count must be >= 1, got ", min_count);
   TORCH_CHECK_VALUE(max_vocab >= -1 && max_vocab != 0, op, ": max_vocab must be -1 (no limit) or >= 1, got ",
                     max_vocab);
+  const int threads = resolve_threads(num_threads, op);
   Source src = open_source(path, data, op);
-  const int threads = resolve_threads(num_threads);
   // small inputs are not worth a thread each
   const int parts = int(std::max<size_t>(1, std::min<size_t>(threads, src.size / (size_t(1) << 16) + 1)));
-  const auto cuts = split_at_newlines(src.data, src.size, parts);
+  const auto cuts = split_at_newlines(*src.in, 0, src.size, parts);
   const int nranges = int(cuts.size()) - 1;
 
   std::vector<std::unique_ptr<WordTable>> tables(nranges);
@@ -261,8 +283,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> corpus_build_vocab(
   run_parts(nranges, [&](int r) {
     auto table = std::make_unique<WordTable>(1 << 14, /*copy_keys=*/true);
     int64_t lines = 0, blank = 0, tokens = 0;
-    scan_blocks(
-        src, src.data + cuts[r], src.data + cuts[r + 1],
+    scan_range(
+        src, cuts[r], cuts[r + 1],
         [&](const char* p, size_t n) {
           TORCH_CHECK_VALUE(n < (size_t(1) << 31), op, ": a token is longer than 2 GiB");
           table->upsert(p, uint32_t(n), hash_bytes(p, n)).value += 1;
@@ -275,6 +297,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> corpus_build_vocab(
     tables[r] = std::move(table);
     line_stats[r] = {lines, blank, tokens};
   });
+  src.in->check_unchanged();
 
   // merge into the first table
   WordTable& all = *tables[0];
@@ -355,25 +378,49 @@ struct VocabIndex {
   WordTable table;
 };
 
-std::shared_ptr<const VocabIndex> vocab_index(const char* wb, const int64_t* wo, int64_t nwords, const char* op) {
+// Checks a vocabulary (word_bytes [nbytes], word_offsets [nwords + 1]) completely before any word is read:
+// offsets start at 0, strictly increase (no empty word), end at nbytes; no word holds a separator byte.
+void check_vocabulary(const char* wb, const int64_t* wo, int64_t nwords, int64_t nbytes, const char* op) {
+  TORCH_CHECK_VALUE(wo[0] == 0, op, ": argument 'word_offsets' must start at 0, got word_offsets[0] = ", wo[0]);
+  for (int64_t i = 0; i < nwords; ++i) {
+    if (wo[i + 1] > wo[i] && wo[i + 1] <= nbytes && wo[i + 1] - wo[i] < (int64_t(1) << 31)) continue;
+    TORCH_CHECK_VALUE(wo[i + 1] > wo[i], op, ": argument 'word_offsets' must be strictly increasing (word ", i,
+                      " is empty or offsets go back: word_offsets[", i, "] = ", wo[i], ", word_offsets[", i + 1,
+                      "] = ", wo[i + 1], ")");
+    TORCH_CHECK_VALUE(wo[i + 1] <= nbytes, op, ": argument 'word_offsets' has word_offsets[", i + 1, "] = ",
+                      wo[i + 1], " beyond len(word_bytes) = ", nbytes);
+    TORCH_CHECK_VALUE(false, op, ": argument 'word_offsets': word ", i, " is 2 GiB or longer");
+  }
+  TORCH_CHECK_VALUE(wo[nwords] == nbytes, op, ": argument 'word_offsets' must end at len(word_bytes) = ", nbytes,
+                    ", got word_offsets[", nwords, "] = ", wo[nwords]);
+  for (int64_t k = 0; k < nbytes; ++k) {
+    if (!is_separator(wb[k])) continue;
+    const int64_t i = std::upper_bound(wo, wo + nwords + 1, k) - wo - 1;
+    TORCH_CHECK_VALUE(false, op, ": word ", i, " of the vocabulary ('", std::string(wb + wo[i], std::min<int64_t>(wo[i + 1] - wo[i], 40)),
+                      "') contains a whitespace byte (", int(static_cast<unsigned char>(wb[k])),
+                      "): it could never match a token");
+  }
+}
+
+std::shared_ptr<const VocabIndex> vocab_index(const char* wb, const int64_t* wo, int64_t nwords, int64_t nbytes_in,
+                                              const char* op) {
   static std::mutex mu;
   static std::shared_ptr<const VocabIndex> last;
-  const size_t nbytes = size_t(wo[nwords]);
+  const size_t nbytes = size_t(nbytes_in);
   {
     std::lock_guard<std::mutex> lock(mu);
     if (last && last->offsets.size() == size_t(nwords + 1) && last->bytes.size() == nbytes &&
         std::memcmp(last->offsets.data(), wo, sizeof(int64_t) * size_t(nwords + 1)) == 0 &&
         (nbytes == 0 || std::memcmp(last->bytes.data(), wb, nbytes) == 0))
-      return last;
+      return last;  // the same offsets and bytes as a vocabulary checked before
   }
+  check_vocabulary(wb, wo, nwords, nbytes_in, op);
   auto idx = std::make_shared<VocabIndex>();
   idx->bytes.assign(wb, wb + nbytes);
   idx->offsets.assign(wo, wo + nwords + 1);
   idx->table = WordTable(size_t(nwords) + 16);
   const char* base = idx->bytes.data();
   for (int64_t i = 0; i < nwords; ++i) {
-    TORCH_CHECK_VALUE(wo[i + 1] > wo[i], op, ": 'word_offsets' must be strictly increasing (word ", i,
-                      " is empty or offsets go back)");
     const char* p = base + wo[i];
     const uint32_t n = uint32_t(wo[i + 1] - wo[i]);
     auto& slot = idx->table.upsert(p, n, hash_bytes(p, n));
@@ -407,28 +454,26 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> corpus_encode(const std::string& 
   TORCH_CHECK_VALUE(nwords < (int64_t(1) << 31), op, ": vocabulary too large for int32 ids (", nwords, ")");
   const auto* wb = reinterpret_cast<const char*>(wb_c.data_ptr<uint8_t>());
   const auto* wo = wo_c.data_ptr<int64_t>();
-  TORCH_CHECK_VALUE(wo[0] == 0 && wo[nwords] == wb_c.numel(), op,
-                    ": 'word_offsets' must start at 0 and end at len(word_bytes)=", wb_c.numel());
-  const auto index = vocab_index(wb, wo, nwords, op);
+  const auto index = vocab_index(wb, wo, nwords, wb_c.numel(), op);
   const WordTable& vocab = index->table;
+  const int threads = resolve_threads(num_threads, op);
 
   Source src = open_source(path, data, op);
   TORCH_CHECK_INDEX(start >= 0 && size_t(start) <= src.size, op, ": start = ", start, " is outside [0, ", src.size,
-                    "] (the text's length)");
-  TORCH_CHECK_VALUE(start == 0 || src.data[start - 1] == '\n', op, ": start = ", start,
+                    "] (the text's length", src.file ? "; did the file change?" : "", ")");
+  TORCH_CHECK_VALUE(start == 0 || src.in->byte_at(size_t(start) - 1) == '\n', op, ": start = ", start,
                     " is not the beginning of a line (byte ", start - 1, " is not '\\n')");
   // the block: whole lines from `start`
   size_t block_end = src.size;
   if (max_bytes > 0 && size_t(max_bytes) < src.size - size_t(start)) {
     const size_t from = size_t(start) + size_t(max_bytes) - 1;
-    const void* nl = std::memchr(src.data + from, '\n', src.size - from);
-    if (nl != nullptr) block_end = size_t(static_cast<const char*>(nl) - src.data) + 1;
+    const size_t nl = src.in->find('\n', from, src.size);
+    if (nl < src.size) block_end = nl + 1;
   }
-  const char* base = src.data + start;
+  const size_t base = size_t(start);
   const size_t block_size = block_end - size_t(start);
-  const int threads = resolve_threads(num_threads);
   const int parts = int(std::max<size_t>(1, std::min<size_t>(threads, block_size / (size_t(1) << 16) + 1)));
-  const auto cuts = split_at_newlines(base, block_size, parts);
+  const auto cuts = split_at_newlines(*src.in, base, block_size, parts);
   const int nranges = int(cuts.size()) - 1;
 
   struct Part {
@@ -442,11 +487,12 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> corpus_encode(const std::string& 
     part.ids.reserve((cuts[r + 1] - cuts[r]) / 5 + 16);
     int64_t in_line = 0;  // kept tokens in the current piece
     int64_t pieces_in_line = 0;
-    scan_blocks(
+    scan_range(
         src, base + cuts[r], base + cuts[r + 1],
         [&](const char* p, size_t n) {
           ++part.tokens;
-          const auto* s = vocab.find(p, uint32_t(n), hash_bytes(p, n));
+          // (a token of 2 GiB or more is longer than any word: out of the vocabulary)
+          const auto* s = n < (size_t(1) << 31) ? vocab.find(p, uint32_t(n), hash_bytes(p, n)) : nullptr;
           if (s == nullptr) {
             ++part.oov;
             return;
@@ -478,6 +524,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> corpus_encode(const std::string& 
           pieces_in_line = 0;
         });
   });
+  src.in->check_unchanged();
 
   int64_t total_ids = 0, total_sent = 0;
   for (const auto& p : out) {

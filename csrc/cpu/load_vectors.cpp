@@ -1,13 +1,32 @@
-// embedfast::load_vectors — multi-threaded mmap parser for pretrained word vectors.
+// embedfast::load_vectors — multi-threaded parser for pretrained word vectors.
 //
-// Text (GloVe, word2vec/fastText text): the file is mapped, split into chunks at newline boundaries, and the
-// chunks are parsed in parallel with std::from_chars straight into one preallocated matrix. A first parallel
-// pass counts the lines of each chunk, which gives every chunk its first row and its first line number, so
-// rows land in file order and errors name their line. Pages are dropped from the mapping once a chunk is done
-// (MADV_DONTNEED), so the resident set stays near the size of the matrix rather than matrix + file.
+// Files are read with pread into per-thread buffers, never mapped (see embedfast/mapped_file.h): a file that is
+// truncated, appended to or rewritten while it is read gives an error naming it ("changed while it was being
+// read"), never SIGBUS and never silently fewer rows. FIFOs, directories and devices are refused at open.
 //
-// word2vec binary: a serial pass finds the records (a word, a space, D little-endian float32), then the
-// vectors are copied in parallel.
+// Text (GloVe, word2vec/fastText text): the file is split into chunks at newline boundaries, and the chunks are
+// parsed in parallel, block by block (a line straddling two blocks is carried over whole), with
+// std::from_chars-exact number parsing straight into one preallocated matrix. A first parallel pass counts the
+// lines of each chunk, which gives every chunk its first line number and its first row slot, so rows land in
+// file order and errors name their line. A chunk gets at most min(lines, bytes / (2D + 1)) slots (a row of D
+// values takes at least 2D + 1 bytes), so the matrix is bounded by the file's size whatever a header claims.
+//
+// Rules (strict mode raises ValueError "<file>:<line>: ..."; skip_errors lists the line and a reason code):
+// - dimension: dim=, else the header's, else the D that reads the most of the first 100 data lines as rows (by
+//   the next rule), which must be more than half of them and strictly more than any other D reads (otherwise,
+//   e.g. on a tie, an error naming the lines and their field counts, asking for dim=);
+// - a row with more fields than a word and D values is a word containing spaces (the last D fields are the
+//   vector: GloVe 840B has ". . ." and "at name@domain.com") unless the extra fields after the first are all
+//   numbers: then it is a row with too many values;
+// - NaN and infinite values ("nan", "inf", "infinity", in text or as float32 bits in binary) are refused
+//   (reason "not a number" for NaN, "value out of range" for infinities), like values beyond the dtype's range;
+// - a header "N D" is a promise: a file that ends before N rows (min(N, limit) with limit) is an error naming the
+//   counts and the last line; with skip_errors the rows read are kept, a last line without its newline (probably
+//   cut) is skipped as a truncated record, and one more "truncated record" entry is listed at the line after
+//   the last one. More rows than promised are read (and visible in the stats).
+//
+// word2vec binary: a serial pass reads the records (a word, a space, D little-endian float32) block by block and
+// copies the vectors into the matrix. The header's N is checked against the file's size before allocating.
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <torch/library.h>
@@ -15,12 +34,14 @@
 #include <algorithm>
 #include <atomic>
 #include <charconv>
+#include <cmath>
 #include <cstring>
 #include <limits>
 #include <map>
 #include <string>
 #include <vector>
 
+#include "embedfast/alloc.h"
 #include "embedfast/common.h"
 #include "embedfast/mapped_file.h"
 #include "embedfast/parallel.h"
@@ -34,9 +55,13 @@ enum Stat {
   kCrlfLines, kTruncatedLastLine, kDuplicateWords, kNumStats
 };
 // Reason codes; must match SKIP_REASONS in embedfast/ops.py.
-enum Reason { kOk = 0, kTooFew = 1, kNotNumber = 2, kMissingWord = 3, kTruncatedRecord = 4, kOutOfRange = 5 };
+enum Reason {
+  kOk = 0, kTooFew = 1, kNotNumber = 2, kMissingWord = 3, kTruncatedRecord = 4, kOutOfRange = 5, kTooMany = 6
+};
 
-constexpr size_t kChunkBytes = size_t(4) << 20;  // target chunk size: bounds the resident part of the file
+constexpr size_t kChunkBytes = size_t(4) << 20;  // target chunk size (parallel work items)
+constexpr size_t kReadBlock = size_t(1) << 20;   // pread block of the parse (fits in L2 with the parse)
+constexpr size_t kHeadBlock = size_t(64) << 10;  // pread block for the header, the dimension vote and limit
 
 inline bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f'; }
 
@@ -132,6 +157,15 @@ __attribute__((always_inline)) inline const char* read_digits(const char* p, con
   return p;
 }
 
+// std::from_chars that refuses NaN and infinities (an error; see the rules at the top). Only the slow paths of
+// parse_number get here, so the check costs nothing on the common fields.
+template <typename T>
+inline std::from_chars_result from_chars_finite(const char* s, const char* end, T& out) {
+  auto r = std::from_chars(s, end, out);
+  if (r.ec == std::errc() && !std::isfinite(out)) r.ec = std::errc::invalid_argument;
+  return r;
+}
+
 template <typename T>
 __attribute__((always_inline)) inline std::from_chars_result parse_number(const char* p, const char* end, T& out) {
   const char* s = p;
@@ -172,7 +206,7 @@ __attribute__((always_inline)) inline std::from_chars_result parse_number(const 
       p = e;
     }
   }
-  if (!(int_part || frac_part) || digits > 19) return std::from_chars(s, end, out);
+  if (!(int_part || frac_part) || digits > 19) return from_chars_finite(s, end, out);
   if constexpr (std::is_same_v<T, float>) {
     // float with a negative exponent (the common "-0.12345"): multiply by a rounded 10^-k in double
     // (relative error < 2^-52, i.e. within 2 double ulps of the exact value), which rounds to the correct
@@ -187,7 +221,7 @@ __attribute__((always_inline)) inline std::from_chars_result parse_number(const 
         out = static_cast<float>(neg ? -v : v);
         return {p, std::errc()};
       }
-      return std::from_chars(s, end, out);
+      return from_chars_finite(s, end, out);
     }
   }
   // Exact operands, one correctly rounded operation (see above).
@@ -197,7 +231,7 @@ __attribute__((always_inline)) inline std::from_chars_result parse_number(const 
     out = static_cast<T>(neg ? -v : v);
     return {p, std::errc()};
   }
-  return std::from_chars(s, end, out);
+  return from_chars_finite(s, end, out);
 }
 
 // The most common field of real files, "[-]D.FFFFFFF" (one integer digit, 1 to 7 fraction digits, no exponent),
@@ -245,7 +279,41 @@ struct LineResult {
   std::string detail;  // only filled for errors
 };
 
-// Parses one non-blank line (trailing whitespace already stripped) into out[0..D).
+// True if the token [b, e) is a whole finite number.
+template <typename T>
+bool is_number(const char* b, const char* e) {
+  T v;
+  auto res = parse_number<T>(b, e, v);
+  return res.ec == std::errc() && res.ptr == e;
+}
+
+// For a line of nf > D + 1 fields starting at p: the extra fields (2 .. nf - D) that would join the word, as
+// [b, e); `all_numbers` tells whether every one of them is a number (then the row has too many values rather
+// than a word containing spaces).
+template <typename T>
+void extra_fields(const char* p, const char* end, int64_t nf, int64_t D, const char*& b, const char*& e,
+                  bool& all_numbers) {
+  const char* t = skip_token(skip_spaces(p, end), end);
+  b = skip_spaces(t, end);
+  all_numbers = true;
+  for (int64_t f = 1; f < nf - D; ++f) {
+    t = skip_spaces(t, end);
+    const char* te = skip_token(t, end);
+    if (all_numbers && !is_number<T>(t, te)) all_numbers = false;
+    t = te;
+  }
+  e = t;
+}
+
+std::string too_many_detail(int64_t D, int64_t nf, const char* xb, const char* xe) {
+  return "expected a word and " + std::to_string(D) + " values, found " + std::to_string(nf - 1) +
+         " values: the fields after the word (" + quote_token(xb, xe) +
+         ") are numbers, so this is not a word containing spaces (give dim= if the dimension is not " +
+         std::to_string(D) + ")";
+}
+
+// Parses one non-blank line (trailing whitespace already stripped) into out[0..D). Writes at most
+// min(D, number of fields) values to `out`, also when the line turns out malformed.
 template <typename T>
 LineResult parse_line(const char* p, const char* end, int64_t D, T* out, bool want_detail) {
   LineResult r;
@@ -280,8 +348,7 @@ LineResult parse_line(const char* p, const char* end, int64_t D, T* out, bool wa
   const int64_t nf = count_fields(p, end);
   if (nf < D + 1) {
     // D fields that all start like numbers: the word is missing; otherwise values are missing.
-    T tmp;
-    const bool first_is_number = nf == D && parse_number<T>(wb, skip_token(wb, end), tmp).ec == std::errc();
+    const bool first_is_number = nf == D && is_number<T>(wb, skip_token(wb, end));
     r.reason = first_is_number ? kMissingWord : kTooFew;
     if (want_detail) {
       const int64_t nv = std::max<int64_t>(nf - 1, 0);
@@ -291,12 +358,16 @@ LineResult parse_line(const char* p, const char* end, int64_t D, T* out, bool wa
     }
     return r;
   }
-  // Word = the first nf - D fields with the bytes between them.
-  const char* t = wb;
-  for (int64_t f = 0; f < nf - D; ++f) {
-    t = skip_spaces(t, end);
-    we = skip_token(t, end);
-    t = we;
+  if (nf > D + 1) {
+    const char *xb, *xe;
+    bool all_numbers;
+    extra_fields<T>(p, end, nf, D, xb, xe, all_numbers);
+    if (all_numbers) {
+      r.reason = kTooMany;
+      if (want_detail) r.detail = too_many_detail(D, nf, xb, xe);
+      return r;
+    }
+    we = xe;
   }
   r.word_begin = wb;
   r.word_end = we;
@@ -315,9 +386,14 @@ LineResult parse_line(const char* p, const char* end, int64_t D, T* out, bool wa
       return r;
     }
     if (res.ec != std::errc() || res.ptr != tok_end) {
-      r.reason = kNotNumber;
+      auto raw = std::from_chars(q, tok_end, v);
+      const bool non_finite = raw.ec == std::errc() && raw.ptr == tok_end && !std::isfinite(v);
+      r.reason = non_finite && !std::isnan(v) ? kOutOfRange : kNotNumber;
       if (want_detail)
-        r.detail = quote_token(q, tok_end) + " (field " + std::to_string(nf - D + k + 1) + ") is not a number";
+        r.detail = non_finite ? "value " + quote_token(q, tok_end) + " (field " + std::to_string(nf - D + k + 1) +
+                                    ") is not finite (NaN and infinite values are refused)"
+                              : quote_token(q, tok_end) + " (field " + std::to_string(nf - D + k + 1) +
+                                    ") is not a number";
       return r;
     }
     out[k] = v;
@@ -327,11 +403,12 @@ LineResult parse_line(const char* p, const char* end, int64_t D, T* out, bool wa
 }
 
 struct ChunkOut {
-  const char* begin = nullptr;
-  const char* end = nullptr;
+  size_t begin = 0;         // byte range [begin, end) of whole lines
+  size_t end = 0;
   int64_t lines = 0;        // pass 1
   int64_t first_line = 0;   // 0-based line index of the chunk's first line in the file
   int64_t first_row = 0;    // row slot where the chunk writes
+  int64_t cap = 0;          // row slots of the chunk: min(lines, (end - begin) / (2D + 1))
   int64_t rows = 0;         // rows written
   std::string words;        // word bytes back to back
   std::vector<int64_t> word_len;
@@ -339,12 +416,41 @@ struct ChunkOut {
   int64_t blank = 0, spaced = 0, invalid_utf8 = 0, crlf = 0;
   int64_t error_line = -1;  // strict mode: first bad line of this chunk
   std::string error;
+  // the chunk's last row came from a last line without a newline (its line index, spaced, invalid UTF-8)
+  bool last_row_unterminated = false, last_spaced = false, last_invalid = false;
+  int64_t last_line = -1;
 };
 
 int resolve_threads(int64_t n) {
-  int t = n > 0 ? static_cast<int>(n) : at::get_num_threads();
+  int t = n > 0 ? static_cast<int>(std::min<int64_t>(n, 256)) : at::get_num_threads();
   return std::max(1, std::min(t, 256));
 }
+
+// Lines of [begin, end) of a text, one by one: [b, e) without its '\n'.
+class LineWalker {
+ public:
+  LineWalker(const TextInput& in, size_t begin, size_t end, std::vector<char>& buf, size_t block = kHeadBlock)
+      : blocks_(in, begin, end, block, buf) {}
+  bool next(const char*& b, const char*& e, bool& has_newline) {
+    if (q_ >= pe_) {
+      if (!blocks_.next(pb_, pe_, off_, after_last_newline)) return false;
+      q_ = pb_;
+    }
+    const char* le = line_end(q_, pe_);
+    b = q_;
+    e = le;
+    has_newline = le < pe_;
+    q_ = has_newline ? le + 1 : pe_;
+    return true;
+  }
+  // offset just after the last line returned (after its '\n')
+  size_t offset() const { return off_ + static_cast<size_t>(q_ - pb_); }
+
+ private:
+  TextInput::Blocks blocks_;
+  const char *pb_ = nullptr, *pe_ = nullptr, *q_ = nullptr;
+  size_t off_ = 0;
+};
 
 struct Header {
   bool present = false;
@@ -446,27 +552,41 @@ Result finish(at::Tensor matrix, int64_t rows, std::vector<ChunkOut>& chunks, st
   return {matrix, word_bytes, offsets, stats_t, skipped_t, duplicates};
 }
 
+std::string plural(int64_t n, const char* what) {
+  return std::to_string(n) + " " + what + (n == 1 ? "" : "s");
+}
+
 template <typename T>
-Result load_text(const ReadOnlyMap& f, const std::string& path, int64_t dim, int64_t header_mode, int64_t limit,
+Result load_text(const InputFile& f, const std::string& path, int64_t dim, int64_t header_mode, int64_t limit,
                  bool skip_errors, int threads, at::ScalarType dtype) {
   std::vector<int64_t> stats(kNumStats, 0);
   stats[kHeaderRows] = stats[kHeaderDim] = -1;
-  const char* p = f.data();
-  const char* end = p + f.size();
-  if (f.size() >= 3 && std::memcmp(p, "\xEF\xBB\xBF", 3) == 0) {
-    p += 3;
-    stats[kBom] = 1;
+  const TextInput in(&f);
+  const size_t fsize = f.size();
+  PooledBuffer head_buf;
+  std::vector<char>& hb = head_buf.get();
+  size_t p = 0;  // start of the data lines
+  if (fsize >= 3) {
+    char bom[3];
+    f.read(0, bom, 3);
+    if (std::memcmp(bom, "\xEF\xBB\xBF", 3) == 0) {
+      p = 3;
+      stats[kBom] = 1;
+    }
   }
   // Header.
   Header h;
   int64_t header_lines = 0;
   {
-    const char* le = line_end(p, end);
-    const char* content_end = rstrip(p, le);
-    bool is_header = header_mode != 0 && read_header(p, content_end, h);
+    LineWalker w(in, p, fsize, hb);
+    const char *b = nullptr, *e = nullptr;
+    bool nl = false;
+    const bool any = w.next(b, e, nl);
+    const char* content_end = any ? rstrip(b, e) : b;
+    bool is_header = any && header_mode != 0 && read_header(b, content_end, h);
     TORCH_CHECK_VALUE(header_mode != 1 || is_header, where(path, 1),
                       "expected a word2vec header 'N D' (two non-negative integers), found ",
-                      quote_token(p, content_end));
+                      any ? quote_token(b, content_end) : std::string("''"));
     if (is_header) {
       TORCH_CHECK_VALUE(h.dim > 0, where(path, 1), "the header gives dimension 0");
       TORCH_CHECK_VALUE(dim <= 0 || dim == h.dim, where(path, 1), "the header gives dimension ", h.dim,
@@ -474,57 +594,119 @@ Result load_text(const ReadOnlyMap& f, const std::string& path, int64_t dim, int
       stats[kHeaderRows] = h.rows;
       stats[kHeaderDim] = h.dim;
       header_lines = 1;
-      if (le < end && le > p && le[-1] == '\r') stats[kCrlfLines]++;
-      p = le < end ? le + 1 : end;
+      if (nl && e > b && e[-1] == '\r') stats[kCrlfLines]++;
+      p = w.offset();
     }
   }
-  // Dimension: requested, else the header's, else the most common field count of the first data lines.
+  // Dimension: requested, else the header's, else the field count of more than half of the first data lines.
   int64_t D = dim > 0 ? dim : (h.present ? h.dim : -1);
   if (D <= 0) {
-    std::map<int64_t, int64_t> votes;
-    const char* q = p;
-    for (int n = 0; n < 100 && q < end;) {
-      const char* le = line_end(q, end);
-      int64_t nf = count_fields(q, le);
-      if (nf > 0) {
-        votes[nf]++;
-        ++n;
-      }
-      q = le < end ? le + 1 : end;
-    }
-    TORCH_CHECK_VALUE(!votes.empty(), "load_vectors: '", path, "' has no data lines",
-                      h.present ? " after its header" : (f.size() == 0 ? " (the file is empty)" : ""));
-    int64_t best = 0, best_n = -1;
-    for (auto& [nf, n] : votes)
-      if (n > best_n) best = nf, best_n = n;
-    TORCH_CHECK_VALUE(best >= 2, where(path, header_lines + 1),
-                      "cannot infer the dimension: data lines have a single field (a word and no values?)");
-    D = best - 1;
-  } else if (h.present) {
-    // A wrong header is reported on the first data line, not as an error on every line.
-    const char* q = p;
+    // Each candidate D (a field count seen, minus the word) scores the lines it reads as rows: D + 1 fields, or
+    // more with extra fields that are not all numbers (a word with spaces). The best must fit more than half of
+    // the lines and strictly more than any other candidate.
+    struct VLine {
+      int64_t line, nf, lead;  // lead: numbers in a row from field 2 on
+    };
+    std::vector<VLine> vl;
     int64_t line = header_lines;
-    while (q < end) {
-      const char* le = line_end(q, end);
+    LineWalker w(in, p, fsize, hb);
+    const char *b, *e;
+    bool nl;
+    while (vl.size() < 100 && w.next(b, e, nl)) {
       ++line;
-      int64_t nf = count_fields(q, le);
+      const char* ce = rstrip(b, e);
+      const int64_t nf = count_fields(b, ce);
+      if (nf == 0) continue;
+      int64_t lead = 0;
+      for (const char* t = skip_spaces(skip_token(skip_spaces(b, ce), ce), ce); t < ce; ++lead) {
+        const char* te = skip_token(t, ce);
+        if (!is_number<T>(t, te)) break;
+        t = skip_spaces(te, ce);
+      }
+      vl.push_back({line, nf, lead});
+    }
+    TORCH_CHECK_VALUE(!vl.empty(), "load_vectors: '", path, "' has no data lines",
+                      h.present ? " after its header" : (fsize == 0 ? " (the file is empty)" : ""));
+    const int64_t voted = static_cast<int64_t>(vl.size());
+    std::map<int64_t, std::pair<int64_t, std::vector<int64_t>>> by_nf;  // fields -> (lines, first few lines)
+    for (auto& v : vl) {
+      auto& x = by_nf[v.nf];
+      if (x.first++ < 3) x.second.push_back(v.line);
+    }
+    int64_t best = 0, best_score = -1, second = -1;
+    for (auto& [nf, x] : by_nf) {
+      if (nf < 2) continue;
+      const int64_t Dc = nf - 1;
+      int64_t score = 0;
+      for (auto& v : vl) score += v.nf == Dc + 1 || (v.nf > Dc + 1 && v.lead < v.nf - Dc - 1);
+      if (score > best_score) {
+        second = best_score;
+        best = Dc;
+        best_score = score;
+      } else if (score > second) {
+        second = score;
+      }
+    }
+    TORCH_CHECK_VALUE(best_score >= 0, where(path, header_lines + 1),
+                      "cannot infer the dimension: data lines have a single field (a word and no values?)");
+    if (best_score * 2 <= voted || best_score == second) {
+      std::vector<std::pair<int64_t, int64_t>> order;  // (-lines, fields)
+      for (auto& [nf, x] : by_nf) order.emplace_back(-x.first, nf);
+      std::sort(order.begin(), order.end());
+      std::string counts;
+      for (size_t i = 0; i < order.size() && i < 6; ++i) {
+        const auto& x = by_nf[order[i].second];
+        counts += (i ? "; " : "") + plural(order[i].second, "field") + " on " + plural(x.first, "line") + " (line";
+        counts += x.second.size() > 1 ? "s " : " ";
+        for (size_t k = 0; k < x.second.size(); ++k) counts += (k ? ", " : "") + std::to_string(x.second[k]);
+        counts += x.first > static_cast<int64_t>(x.second.size()) ? ", ...)" : ")";
+      }
+      if (order.size() > 6) counts += "; ...";
+      TORCH_CHECK_VALUE(false, "load_vectors: '", path, "': cannot infer the dimension: the first ",
+                        plural(voted, "data line"), " do not agree on the number of fields (", counts,
+                        ") and no dimension fits more than half of them better than any other; give dim= (the "
+                        "number of values per row)");
+    }
+    D = best;
+  } else if (h.present) {
+    // a header that cannot be true is reported before anything is allocated
+    const size_t data_bytes = fsize - p;
+    const bool impossible = h.rows > 0 && data_bytes > 0 && static_cast<uint64_t>(D) > (data_bytes - 1) / 2;
+    TORCH_CHECK_VALUE(!impossible, "load_vectors: '", path, "': the header promises ", plural(h.rows, "row"), " of ", D,
+                      " values, but a row of ", D, " values takes at least ", D, "*2+1 bytes and the file has ",
+                      data_bytes, " bytes after its header (", fsize, " bytes in all)");
+    // A wrong header is reported on the first data line, not as an error on every line.
+    LineWalker w(in, p, fsize, hb);
+    const char *b, *e;
+    bool nl;
+    int64_t line = header_lines;
+    while (w.next(b, e, nl)) {
+      ++line;
+      const char* ce = rstrip(b, e);
+      const int64_t nf = count_fields(b, ce);
       if (nf > 0) {
-        TORCH_CHECK_VALUE(nf >= D + 1 || skip_errors, where(path, line), "the header gives dimension ", D,
-                          " but this line has ", nf - 1, " values");
+        bool too_many = false;
+        if (nf > D + 1) {
+          const char *xb, *xe;
+          extra_fields<T>(b, ce, nf, D, xb, xe, too_many);
+        }
+        TORCH_CHECK_VALUE((nf >= D + 1 && !too_many) || skip_errors, where(path, line), "the header gives dimension ",
+                          D, " but this line has ", nf - 1, " values");
         break;
       }
-      q = le < end ? le + 1 : end;
     }
   }
   stats[kDim] = D;
   // limit: cut the data region after `limit` non-blank lines.
+  size_t end = fsize;
   if (limit >= 0) {
-    const char* q = p;
-    int64_t n = 0;
-    while (q < end && n < limit) {
-      const char* le = line_end(q, end);
-      if (skip_spaces(q, le) != le) ++n;
-      q = le < end ? le + 1 : end;
+    LineWalker w(in, p, fsize, hb);
+    const char *b, *e;
+    bool nl;
+    size_t q = p;
+    for (int64_t n = 0; n < limit && w.next(b, e, nl);) {
+      if (skip_spaces(b, e) != e) ++n;
+      q = w.offset();
     }
     end = q;
   }
@@ -535,10 +717,13 @@ Result load_text(const ReadOnlyMap& f, const std::string& path, int64_t dim, int
     size_t n_chunks = std::max<size_t>(static_cast<size_t>(threads) * 4, bytes / kChunkBytes + 1);
     n_chunks = std::max<size_t>(1, std::min(n_chunks, bytes / 64 + 1));
     const size_t step = bytes / n_chunks + 1;
-    const char* b = p;
+    size_t b = p;
     while (b < end) {
-      const char* e = b + std::min<size_t>(step, end - b);
-      if (e < end) e = line_end(e, end) + (line_end(e, end) < end ? 1 : 0);
+      size_t e = b + std::min<size_t>(step, end - b);
+      if (e < end) {
+        const size_t nl = in.find('\n', e, end);
+        e = nl < end ? nl + 1 : end;
+      }
       ChunkOut c;
       c.begin = b;
       c.end = e;
@@ -547,80 +732,153 @@ Result load_text(const ReadOnlyMap& f, const std::string& path, int64_t dim, int
     }
   }
   const int64_t nc = static_cast<int64_t>(chunks.size());
+  const int workers = dynamic_workers(nc, threads);
+  std::vector<PooledBuffer> bufs(workers);
   // Pass 1: lines per chunk.
-  run_dynamic(nc, threads, [&](int64_t i) {
+  run_dynamic_workers(nc, threads, [&](int w, int64_t i) {
     auto& c = chunks[i];
+    TextInput::Blocks blocks(in, c.begin, c.end, kReadBlock, bufs[w].get());
+    const char *b, *e;
+    size_t off;
     int64_t n = 0;
-    for (const char* q = c.begin; q < c.end;) {
-      const void* nl = std::memchr(q, '\n', c.end - q);
-      ++n;
-      q = nl ? static_cast<const char*>(nl) + 1 : c.end;
+    while (blocks.next(b, e, off, after_last_newline)) {
+      for (const char* q = b; q < e;) {
+        const void* nl = std::memchr(q, '\n', e - q);
+        ++n;
+        q = nl ? static_cast<const char*>(nl) + 1 : e;
+      }
     }
     c.lines = n;
-    f.release(c.begin, c.end);
   });
-  int64_t total_lines = header_lines;
+  int64_t total_lines = header_lines, slots = 0;
+  const uint64_t row_min_bytes = 2 * static_cast<uint64_t>(D) + 1;
   for (auto& c : chunks) {
     c.first_line = total_lines;
-    c.first_row = total_lines - header_lines;
+    c.first_row = slots;
+    c.cap = std::min<int64_t>(c.lines, static_cast<int64_t>((c.end - c.begin) / row_min_bytes));
     total_lines += c.lines;
+    slots += c.cap;
   }
   stats[kLines] = total_lines;
-  if (end > f.data() && end[-1] != '\n' && f.size() > 0 && end == f.data() + f.size())
-    stats[kTruncatedLastLine] = 1;
-  auto matrix = at::empty({total_lines - header_lines, D}, at::TensorOptions().dtype(dtype));
+  if (end > 0 && end == fsize && in.byte_at(end - 1) != '\n') stats[kTruncatedLastLine] = 1;
+  auto matrix = empty_large({slots, D}, at::TensorOptions().dtype(dtype));
   T* M = matrix.data_ptr<T>();
   std::atomic<int64_t> first_error_line{std::numeric_limits<int64_t>::max()};
   // Pass 2: parse.
-  run_dynamic(nc, threads, [&](int64_t i) {
+  run_dynamic_workers(nc, threads, [&](int w, int64_t i) {
     auto& c = chunks[i];
     int64_t line = c.first_line;
-    T* out = M + c.first_row * D;
-    for (const char* q = c.begin; q < c.end; ++line) {
-      if (!skip_errors && line > first_error_line.load(std::memory_order_relaxed)) break;
-      const char* le = line_end(q, c.end);
-      const char* next = le < c.end ? le + 1 : c.end;
-      const char* ce = rstrip(q, le);
-      if (le < c.end && le > q && le[-1] == '\r') c.crlf++;
-      if (skip_spaces(q, ce) == ce) {
-        c.blank++;
-        q = next;
-        continue;
-      }
-      LineResult r = parse_line<T>(q, ce, D, out, !skip_errors);
-      if (r.reason != kOk) {
-        if (skip_errors) {
-          c.skipped.emplace_back(line, r.reason);
-        } else {
-          bool last_unterminated = le == end && stats[kTruncatedLastLine];
-          c.error_line = line;
-          c.error = r.detail + (last_unterminated ? " (the last line has no newline: truncated file?)" : "");
-          int64_t cur = first_error_line.load();
-          while (line < cur && !first_error_line.compare_exchange_weak(cur, line)) {}
+    T* const slot0 = M + c.first_row * D;
+    std::vector<T> scratch;  // for lines beyond the chunk's slots, which cannot be valid rows
+    TextInput::Blocks blocks(in, c.begin, c.end, kReadBlock, bufs[w].get());
+    const char *pb, *pe;
+    size_t off;
+    bool stop = false;
+    while (!stop && blocks.next(pb, pe, off, after_last_newline)) {
+      for (const char* q = pb; q < pe; ++line) {
+        if (!skip_errors && line > first_error_line.load(std::memory_order_relaxed)) {
+          stop = true;
           break;
         }
-      } else {
-        const auto* wb = reinterpret_cast<const unsigned char*>(r.word_begin);
-        const size_t wl = r.word_end - r.word_begin;
-        c.words.append(r.word_begin, wl);
-        c.word_len.push_back(static_cast<int64_t>(wl));
-        if (r.spaced) c.spaced++;
-        if (!valid_utf8(wb, wl)) c.invalid_utf8++;
-        ++c.rows;
-        out += D;
+        const char* le = line_end(q, pe);
+        const bool has_nl = le < pe;
+        const char* next = has_nl ? le + 1 : pe;
+        const char* ce = rstrip(q, le);
+        if (has_nl && le > q && le[-1] == '\r') c.crlf++;
+        if (skip_spaces(q, ce) == ce) {
+          c.blank++;
+          q = next;
+          continue;
+        }
+        T* out = slot0 + c.rows * D;
+        if (c.rows >= c.cap) {
+          scratch.resize(static_cast<size_t>(std::min<int64_t>(D, (ce - q) / 2 + 1)));
+          out = scratch.data();
+        }
+        LineResult r = parse_line<T>(q, ce, D, out, !skip_errors);
+        TORCH_INTERNAL_ASSERT(r.reason != kOk || c.rows < c.cap, "load_vectors: row slots exceeded");
+        const bool unterminated_last = !has_nl && c.end == end && stats[kTruncatedLastLine];
+        if (r.reason != kOk) {
+          if (skip_errors) {
+            c.skipped.emplace_back(line, r.reason);
+          } else {
+            c.error_line = line;
+            c.error = r.detail + (unterminated_last ? " (the last line has no newline: truncated file?)" : "");
+            int64_t cur = first_error_line.load();
+            while (line < cur && !first_error_line.compare_exchange_weak(cur, line)) {}
+            stop = true;
+            break;
+          }
+        } else {
+          const auto* wb = reinterpret_cast<const unsigned char*>(r.word_begin);
+          const size_t wl = r.word_end - r.word_begin;
+          c.words.append(r.word_begin, wl);
+          c.word_len.push_back(static_cast<int64_t>(wl));
+          const bool bad_utf8 = !valid_utf8(wb, wl);
+          if (r.spaced) c.spaced++;
+          if (bad_utf8) c.invalid_utf8++;
+          ++c.rows;
+          if (unterminated_last) {
+            c.last_row_unterminated = true;
+            c.last_spaced = r.spaced;
+            c.last_invalid = bad_utf8;
+            c.last_line = line;
+          }
+        }
+        q = next;
       }
-      q = next;
     }
-    f.release(c.begin, c.end);
   });
+  f.check_unchanged();  // a file changed under the parse gets that error, not one about a mangled line
   if (!skip_errors) {
     for (auto& c : chunks) {
       if (c.error_line >= 0 && c.error_line == first_error_line.load())
         TORCH_CHECK_VALUE(false, where(path, c.error_line + 1), c.error);
     }
   }
+  // The header's promise: min(N, limit) rows (skipped lines count as rows in skip mode).
+  if (h.present) {
+    const int64_t want = limit >= 0 ? std::min(limit, h.rows) : h.rows;
+    int64_t found = 0;
+    for (auto& c : chunks) found += c.rows + static_cast<int64_t>(c.skipped.size());
+    if (found < want) {
+      ChunkOut* last = chunks.empty() ? nullptr : &chunks.back();
+      const bool cut_row = last != nullptr && last->last_row_unterminated;
+      if (!skip_errors) {
+        std::string how;
+        if (found == 0)
+          how = "the file has no data lines after its header";
+        else if (cut_row)
+          how = "the file ends after " + plural(found, "row") + " (line " + std::to_string(last->last_line + 1) +
+                ", the last, has no newline: its row is probably cut off and its last value incomplete)";
+        else
+          how = "the file ends after " + plural(found, "row") + " (line " + std::to_string(total_lines) +
+                " is the last: truncated file?)";
+        TORCH_CHECK_VALUE(false, "load_vectors: '", path, "': the header promises ", plural(h.rows, "row"), " of ", D,
+                          " values", limit >= 0 && limit < h.rows ? " (limit=" + std::to_string(limit) + ")" : "",
+                          ", but ", how);
+      }
+      if (cut_row) {  // probably cut: skipped as a truncated record
+        last->rows--;
+        last->words.resize(last->words.size() - static_cast<size_t>(last->word_len.back()));
+        last->word_len.pop_back();
+        last->spaced -= last->last_spaced;
+        last->invalid_utf8 -= last->last_invalid;
+        last->skipped.emplace_back(last->last_line, kTruncatedRecord);
+      }
+      // the missing rows: one entry at the line after the last
+      if (last != nullptr) last->skipped.emplace_back(total_lines, kTruncatedRecord);
+    }
+  }
   // Compact: move each chunk's rows down to follow the previous chunk's.
   int64_t rows = 0;
+  std::vector<std::pair<int64_t, int64_t>> extra;
+  if (h.present && chunks.empty()) {
+    const int64_t want = limit >= 0 ? std::min(limit, h.rows) : h.rows;
+    if (want > 0) {  // skip mode (strict mode raised above): a header-only file
+      extra.emplace_back(total_lines + 1, kTruncatedRecord);
+    }
+  }
   for (auto& c : chunks) {
     if (c.first_row != rows && c.rows > 0)
       std::memmove(M + rows * D, M + c.first_row * D, sizeof(T) * c.rows * D);
@@ -630,21 +888,71 @@ Result load_text(const ReadOnlyMap& f, const std::string& path, int64_t dim, int
     stats[kInvalidUtf8] += c.invalid_utf8;
     stats[kCrlfLines] += c.crlf;
   }
-  return finish(matrix, rows, chunks, stats, {});
+  return finish(matrix, rows, chunks, stats, extra);
+}
+
+// Sequential reader of a file through a buffer: ensure(n) makes up to n bytes available at data().
+class SeqReader {
+ public:
+  SeqReader(const InputFile& f, size_t offset, std::vector<char>& buf) : f_(f), pos_(offset), buf_(buf) {}
+  // Bytes available at data() afterwards: min(n, the rest of the file) or more.
+  size_t ensure(size_t n) {
+    if (avail_ >= n) return avail_;
+    if (at_ > 0 && avail_ > 0) std::memmove(buf_.data(), buf_.data() + at_, avail_);
+    at_ = 0;
+    const size_t rest = f_.size() - pos_;
+    const size_t want = std::min(std::max(n, kReadBlock) - avail_, rest);
+    if (buf_.size() < avail_ + want) buf_.resize(avail_ + want);
+    if (want > 0) f_.read(pos_, buf_.data() + avail_, want);
+    pos_ += want;
+    avail_ += want;
+    return avail_;
+  }
+  const char* data() const { return buf_.data() + at_; }
+  void advance(size_t n) {
+    at_ += n;
+    avail_ -= n;
+  }
+  size_t offset() const { return pos_ - avail_; }  // file offset of data()
+
+ private:
+  const InputFile& f_;
+  size_t pos_;
+  std::vector<char>& buf_;
+  size_t at_ = 0, avail_ = 0;
+};
+
+// First element of v[0..n) that is NaN or infinite, or -1. Runs over a row just copied (in cache).
+inline int64_t first_non_finite(const float* v, int64_t n) {
+  uint32_t any = 0;
+  for (int64_t k = 0; k < n; ++k) {
+    uint32_t bits;
+    std::memcpy(&bits, v + k, 4);
+    any |= (bits & 0x7F800000u) == 0x7F800000u;
+  }
+  if (!any) return -1;
+  for (int64_t k = 0; k < n; ++k)
+    if (!std::isfinite(v[k])) return k;
+  return -1;
 }
 
 template <typename T>
-Result load_binary(const ReadOnlyMap& f, const std::string& path, int64_t dim, int64_t limit, bool skip_errors,
+Result load_binary(const InputFile& f, const std::string& path, int64_t dim, int64_t limit, bool skip_errors,
                    int threads, at::ScalarType dtype) {
   std::vector<int64_t> stats(kNumStats, 0);
-  const char* base = f.data();
-  const char* p = base;
-  const char* end = p + f.size();
-  TORCH_CHECK_VALUE(f.size() > 0, "load_vectors: '", path, "' is empty");
-  const char* le = line_end(p, end);
+  const size_t fsize = f.size();
+  TORCH_CHECK_VALUE(fsize > 0, "load_vectors: '", path, "' is empty");
+  PooledBuffer pbuf;
+  SeqReader rd(f, 0, pbuf.get());
   Header h;
-  TORCH_CHECK_VALUE(read_header(p, rstrip(p, le), h) && le < end, "load_vectors: '", path,
-                    "' does not start with a word2vec binary header 'N D\\n' (found ", quote_token(p, le), ")");
+  {
+    const size_t a = rd.ensure(kHeadBlock);
+    const char* p = rd.data();
+    const char* le = line_end(p, p + a);
+    TORCH_CHECK_VALUE(le < p + a && read_header(p, rstrip(p, le), h), "load_vectors: '", path,
+                      "' does not start with a word2vec binary header 'N D\\n' (found ", quote_token(p, le), ")");
+    rd.advance(static_cast<size_t>(le - p) + 1);
+  }
   TORCH_CHECK_VALUE(h.dim > 0, "load_vectors: '", path, "': the header gives dimension 0");
   TORCH_CHECK_VALUE(dim <= 0 || dim == h.dim, "load_vectors: '", path, "': the header gives dimension ", h.dim,
                     " but dim=", dim, " was requested");
@@ -653,52 +961,79 @@ Result load_binary(const ReadOnlyMap& f, const std::string& path, int64_t dim, i
   stats[kHeaderDim] = h.dim;
   stats[kDim] = D;
   stats[kLines] = 1;
-  p = le + 1;
   const int64_t want = limit >= 0 ? std::min(limit, h.rows) : h.rows;
-  const size_t vec_bytes = sizeof(float) * D;
-  // Serial pass: locate the records.
+  // Every record takes at least 4D + 1 bytes (a space and D float32; the word may be empty): a header that
+  // promises more than the file can hold is refused before anything is allocated.
+  const size_t body = fsize - rd.offset();
+  const uint64_t rec_min = 4 * static_cast<uint64_t>(D) + 1;  // D <= int64 max: no overflow in uint64
+  const int64_t fit = D > static_cast<int64_t>(body / 4) ? 0 : static_cast<int64_t>(body / rec_min);
+  TORCH_CHECK_VALUE(want <= fit || skip_errors, "load_vectors: '", path, "': the header promises ",
+                    plural(h.rows, "record"), " of ", D, " float32 values",
+                    limit >= 0 && limit < h.rows ? " (limit=" + std::to_string(limit) + ")" : "",
+                    ", but each record takes at least 4*", D, "+1 bytes and the file has ", body,
+                    " bytes after its header (room for at most ", plural(fit, "record"), ", ", fsize,
+                    " bytes in all): truncated, or not a word2vec binary file");
+  const int64_t alloc_rows = std::min(want, fit);
+  const size_t vec_bytes = sizeof(float) * static_cast<size_t>(D);
   std::vector<ChunkOut> chunks(1);
   auto& c = chunks[0];
-  std::vector<const char*> vec_at;
-  vec_at.reserve(want);
   std::vector<std::pair<int64_t, int64_t>> skipped;
+  auto matrix = empty_large({alloc_rows, D}, at::TensorOptions().dtype(dtype));
+  T* M = matrix.data_ptr<T>();
+  constexpr size_t kMaxWord = size_t(1) << 16;
+  int64_t rows = 0;
   for (int64_t r = 0; r < want; ++r) {
-    while (p < end && (*p == '\n' || *p == '\r')) ++p;
-    const char* wb = p;
-    const size_t max_word = std::min<size_t>(end - p, 1 << 16);
-    const void* sp = std::memchr(p, ' ', max_word);
-    const bool ok = sp != nullptr && static_cast<size_t>(end - static_cast<const char*>(sp) - 1) >= vec_bytes;
-    if (!ok) {
-      TORCH_CHECK_VALUE(skip_errors, "load_vectors: '", path, "': record ", r + 1, " of ", h.rows,
-                        " (byte offset ", wb - base, ") is truncated: the file ends before its ", D,
-                        " float32 values (the header promises ", h.rows, " records)");
+    while (rd.ensure(1) > 0 && (*rd.data() == '\n' || *rd.data() == '\r')) rd.advance(1);
+    const size_t rec_at = rd.offset();
+    size_t a = rd.ensure(kMaxWord + 1);
+    const void* sp = std::memchr(rd.data(), ' ', std::min(a, kMaxWord));
+    TORCH_CHECK_VALUE(sp != nullptr || a <= kMaxWord, "load_vectors: '", path, "': record ", r + 1, " of ", h.rows,
+                      " (byte offset ", rec_at, ") has no space within ", kMaxWord,
+                      " bytes: a word that long, or not a word2vec binary file");
+    const size_t wl = sp ? static_cast<size_t>(static_cast<const char*>(sp) - rd.data()) : 0;
+    if (sp != nullptr) a = rd.ensure(wl + 1 + vec_bytes);
+    if (sp == nullptr || a < wl + 1 + vec_bytes) {
+      TORCH_CHECK_VALUE(skip_errors, "load_vectors: '", path, "': the header promises ", plural(h.rows, "record"),
+                        " of ", D, " float32 values, but the file ends after ", plural(r, "complete record"),
+                        ": record ", r + 1, " of ", h.rows, " (byte offset ", rec_at,
+                        ") is truncated, the file ends before its ", D, " float32 values");
       skipped.emplace_back(r + 1, kTruncatedRecord);
       break;
     }
-    const char* we = static_cast<const char*>(sp);
-    c.words.append(wb, we - wb);
-    c.word_len.push_back(we - wb);
-    if (!valid_utf8(reinterpret_cast<const unsigned char*>(wb), we - wb)) c.invalid_utf8++;
-    vec_at.push_back(we + 1);
-    p = we + 1 + vec_bytes;
-  }
-  const int64_t rows = static_cast<int64_t>(vec_at.size());
-  auto matrix = at::empty({rows, D}, at::TensorOptions().dtype(dtype));
-  T* M = matrix.data_ptr<T>();
-  const int64_t block = 4096;
-  run_dynamic((rows + block - 1) / block, threads, [&](int64_t b) {
-    for (int64_t r = b * block; r < std::min(rows, (b + 1) * block); ++r) {
-      if constexpr (std::is_same_v<T, float>) {
-        std::memcpy(M + r * D, vec_at[r], vec_bytes);
-      } else {
-        for (int64_t k = 0; k < D; ++k) {
-          float v;
-          std::memcpy(&v, vec_at[r] + sizeof(float) * k, sizeof(float));
-          M[r * D + k] = static_cast<T>(v);
-        }
+    TORCH_INTERNAL_ASSERT(rows < alloc_rows, "load_vectors: record slots exceeded");
+    const char* word = rd.data();
+    const char* vec = word + wl + 1;
+    T* row = M + rows * D;
+    int64_t bad;
+    if constexpr (std::is_same_v<T, float>) {
+      std::memcpy(row, vec, vec_bytes);
+      bad = first_non_finite(row, D);
+    } else {
+      for (int64_t k = 0; k < D; ++k) {
+        float v;
+        std::memcpy(&v, vec + sizeof(float) * k, sizeof(float));
+        row[k] = static_cast<T>(v);
       }
+      bad = -1;
+      for (int64_t k = 0; k < D && bad < 0; ++k)
+        if (!std::isfinite(row[k])) bad = k;
     }
-  });
+    if (bad >= 0) {
+      const bool nan = std::isnan(row[bad]);
+      TORCH_CHECK_VALUE(skip_errors, "load_vectors: '", path, "': record ", r + 1, " (word ",
+                        quote_token(word, word + wl), ", byte offset ", rec_at, ") has a non-finite value (",
+                        nan ? "NaN" : "infinity", ") at position ", bad, " (NaN and infinite values are refused)");
+      skipped.emplace_back(r + 1, nan ? kNotNumber : kOutOfRange);
+    } else {
+      c.words.append(word, wl);
+      c.word_len.push_back(static_cast<int64_t>(wl));
+      if (!valid_utf8(reinterpret_cast<const unsigned char*>(word), wl)) c.invalid_utf8++;
+      ++rows;
+    }
+    rd.advance(wl + 1 + vec_bytes);
+  }
+  f.check_unchanged();
+  (void)threads;
   stats[kInvalidUtf8] = c.invalid_utf8;
   return finish(matrix, rows, chunks, stats, skipped);
 }
@@ -710,7 +1045,10 @@ Result load_vectors_cpu(c10::string_view path_sv, int64_t dim, int64_t header, i
                     "load_vectors: dtype must be float32 or float64 (convert afterwards for others), got ", dtype);
   TORCH_CHECK_VALUE(header >= -1 && header <= 1, "load_vectors: header must be -1 (detect), 0 or 1, got ", header);
   TORCH_CHECK_VALUE(dim >= 0, "load_vectors: dim must be >= 0 (0 infers it), got ", dim);
-  ReadOnlyMap f(path, "load_vectors");
+  TORCH_CHECK_VALUE(limit >= -1, "load_vectors: limit must be -1 (all rows) or >= 0, got ", limit);
+  TORCH_CHECK_VALUE(num_threads >= 0, "load_vectors: num_threads must be >= 0 (0: torch.get_num_threads()), got ",
+                    num_threads);
+  InputFile f(path, "load_vectors");
   const int threads = resolve_threads(num_threads);
   if (binary) {
     return dtype == at::kFloat ? load_binary<float>(f, path, dim, limit, skip_errors, threads, dtype)

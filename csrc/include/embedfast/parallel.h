@@ -42,21 +42,32 @@ void run_parts(int n, Fn&& fn) {
   if (error) std::rethrow_exception(error);
 }
 
-// Run fn(i) for i = 0..n-1 on up to `threads` workers that take the next item as they become free (for items
-// of uneven cost, e.g. chunks of a file). Stops handing out items after an exception, which is rethrown.
+// Workers run_dynamic uses for n items on `threads` threads.
+inline int dynamic_workers(int64_t n, int threads) {
+  return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(threads, n)));
+}
+
+// Run fn(worker, i) for i = 0..n-1 on dynamic_workers(n, threads) workers (worker = 0..workers-1, e.g. to pick
+// a per-worker buffer) that take the next item as they become free (for items of uneven cost, e.g. chunks of
+// a file). Stops handing out items after an exception, which is rethrown.
 template <typename Fn>
-void run_dynamic(int64_t n, int threads, Fn&& fn) {
-  const int workers = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(threads, n)));
+void run_dynamic_workers(int64_t n, int threads, Fn&& fn) {
   std::atomic<int64_t> next{0};
   std::atomic<bool> failed{false};
-  run_parts(workers, [&](int) {
+  run_parts(dynamic_workers(n, threads), [&](int w) {
     try {
-      for (int64_t i; !failed.load(std::memory_order_relaxed) && (i = next.fetch_add(1)) < n;) fn(i);
+      for (int64_t i; !failed.load(std::memory_order_relaxed) && (i = next.fetch_add(1)) < n;) fn(w, i);
     } catch (...) {
       failed.store(true);
       throw;
     }
   });
+}
+
+// run_dynamic_workers without the worker index: fn(i).
+template <typename Fn>
+void run_dynamic(int64_t n, int threads, Fn&& fn) {
+  run_dynamic_workers(n, threads, [&](int, int64_t i) { fn(i); });
 }
 
 // Same contract as at::parallel_for (fn(b, e) over contiguous sub-ranges of [begin, end), at most
