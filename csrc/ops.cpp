@@ -2,6 +2,27 @@
 // csrc/cpu/*.cpp and csrc/cuda/*.cu (TORCH_LIBRARY_IMPL), fake kernels and autograd in embedfast/ops.py.
 #include <Python.h>
 #include <torch/library.h>
+#include <unistd.h>
+
+#include <string>
+
+namespace embedfast {
+
+// Declared where it is used (csrc/cpu/sgns.cpp, gather.cpp): a clear ValueError naming the op, what is allocated
+// and its size, when an allocation sized by an op's arguments cannot fit this machine's memory (refused before
+// it is attempted: with overcommit, a too-large block would otherwise be granted and the process killed when
+// its pages are written).
+void check_alloc_bytes(double bytes, const char* op, const std::string& what) {
+  const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+  if (pages <= 0 || page <= 0) return;  // unknown: let the allocation decide
+  const double mem = double(pages) * double(page);
+  if (bytes <= mem) return;
+  const std::string b = bytes < 9e18 ? std::to_string(static_cast<long long>(bytes)) : std::to_string(bytes);
+  TORCH_CHECK_VALUE(false, op, ": ", what, " would take ", b, " bytes, more than this machine's memory (",
+                    static_cast<long long>(mem), " bytes)");
+}
+
+}  // namespace embedfast
 
 // Importing embedfast._C loads this shared library, which runs the registrations below. The module itself
 // is empty: everything is reached through torch.ops.embedfast.

@@ -11,6 +11,59 @@ from ._compile import has_cuda_kernel, select_backend, triton_state
 from ._ext import ops as _ops
 
 # =====================================================================================================
+# argument checks of the fake kernels
+# =====================================================================================================
+
+# c10's names of the dtypes, as the C++ kernels print them in their errors.
+_C10_DTYPE_NAMES = {
+    torch.float32: "Float", torch.float64: "Double", torch.float16: "Half", torch.bfloat16: "BFloat16",
+    torch.int8: "Char", torch.int16: "Short", torch.int32: "Int", torch.int64: "Long", torch.uint8: "Byte",
+    torch.bool: "Bool", torch.complex64: "ComplexFloat", torch.complex128: "ComplexDouble",
+}
+
+
+def _c10_name(dtype: torch.dtype) -> str:
+    return _C10_DTYPE_NAMES.get(dtype, str(dtype).replace("torch.", ""))
+
+
+def check_tensor_args(op: str, specs) -> torch.device:
+    """The argument checks of a fake kernel, worded like the C++ kernel's (csrc/include/embedfast/common.h), so
+    that a traced or meta call fails the way the real call does instead of inventing an output.
+
+    ``specs``: ``(name, tensor, dtype, ndim)`` per tensor argument, where ``dtype`` is one dtype, a tuple of the
+    accepted dtypes, or None (not checked), and ``ndim`` the number of dimensions or None. Every tensor must be
+    on the device of the first (the kernels take all their tensors from one device; a meta tensor among CPU
+    tensors would otherwise send the call to the fake kernel and return an uninitialised CPU tensor).
+    Raises TypeError for a non-tensor, ValueError otherwise. Returns the common device.
+    """
+    first = None
+    for name, t, dtype, ndim in specs:
+        if not isinstance(t, torch.Tensor):
+            raise TypeError(f"{op}: argument '{name}' must be a tensor, got {type(t).__name__}")
+        if first is None:
+            first = (name, t.device)
+        elif t.device != first[1]:
+            raise ValueError(f"{op}: arguments '{first[0]}' ({first[1]}) and '{name}' ({t.device}) must be on the "
+                             "same device")
+        if isinstance(dtype, torch.dtype):
+            if t.dtype != dtype:
+                raise ValueError(f"{op}: argument '{name}' must have dtype {_c10_name(dtype)}, got "
+                                 f"{_c10_name(t.dtype)}")
+        elif dtype is not None and t.dtype not in dtype:
+            want = " or ".join(str(d).replace("torch.", "") for d in dtype)
+            raise ValueError(f"{op}: argument '{name}' must have dtype {want}, got {_c10_name(t.dtype)}")
+        if ndim is not None and t.dim() != ndim:
+            raise ValueError(f"{op}: argument '{name}' must be {ndim}-D, got shape {list(t.shape)}")
+    return first[1] if first is not None else torch.device("cpu")
+
+
+def _check_value(cond, message) -> None:
+    """A shape relation in a fake kernel: ValueError(message()) when false (a runtime assert when it depends on
+    data-dependent sizes)."""
+    torch._check_value(cond, message)
+
+
+# =====================================================================================================
 # loader
 # =====================================================================================================
 
@@ -123,6 +176,12 @@ TRAIN_STATS = (
 )
 
 
+#: Bounds of the size arguments of ``sgns_train`` on the CPU (the op refuses values outside them with a
+#: ValueError; csrc/cpu/sgns.cpp kMaxWindow / kMaxNegative / kMaxThreads). The Triton op has its own, smaller
+#: ones (``embedfast.triton.sgns.MAX_WINDOW`` / ``MAX_NEGATIVE``).
+SGNS_TRAIN_LIMITS = {"window": (1, 1000000), "negative": (0, 10000), "num_threads": (1, 1024)}
+
+
 def _text_args(path, data):
     if path is None:
         if data is None:
@@ -133,43 +192,79 @@ def _text_args(path, data):
 
 @torch.library.register_fake("embedfast::corpus_build_vocab")
 def _corpus_build_vocab_fake(path, data, min_count, max_vocab, num_threads):
+    dev = check_tensor_args("corpus_build_vocab", [("data", data, torch.uint8, None)])
     ctx = torch.library.get_ctx()
     n = ctx.new_dynamic_size()
     nb = ctx.new_dynamic_size()
-    return (torch.empty(nb, dtype=torch.uint8), torch.empty(n + 1, dtype=torch.int64),
-            torch.empty(n, dtype=torch.int64), torch.empty(len(VOCAB_STATS), dtype=torch.int64))
+    return (torch.empty(nb, dtype=torch.uint8, device=dev), torch.empty(n + 1, dtype=torch.int64, device=dev),
+            torch.empty(n, dtype=torch.int64, device=dev),
+            torch.empty(len(VOCAB_STATS), dtype=torch.int64, device=dev))
 
 
 @torch.library.register_fake("embedfast::corpus_encode")
 def _corpus_encode_fake(path, data, word_bytes, word_offsets, max_sentence_length, num_threads, start=0,
                         max_bytes=-1):
+    dev = check_tensor_args("corpus_encode", [("data", data, torch.uint8, None),
+                                              ("word_bytes", word_bytes, torch.uint8, None),
+                                              ("word_offsets", word_offsets, torch.int64, None)])
     ctx = torch.library.get_ctx()
     n = ctx.new_dynamic_size()
     s1 = ctx.new_dynamic_size(min=1)  # sentences + 1
-    return (torch.empty(n, dtype=torch.int32), torch.empty(s1, dtype=torch.int64),
-            torch.empty(len(ENCODE_STATS), dtype=torch.int64))
+    return (torch.empty(n, dtype=torch.int32, device=dev), torch.empty(s1, dtype=torch.int64, device=dev),
+            torch.empty(len(ENCODE_STATS), dtype=torch.int64, device=dev))
 
 
 @torch.library.register_fake("embedfast::sgns_unigram_table")
 def _sgns_unigram_table_fake(counts, exponent):
-    return torch.empty_like(counts, dtype=torch.int64), torch.empty_like(counts, dtype=torch.int32)
+    check_tensor_args("sgns_unigram_table", [("counts", counts, torch.int64, 1)])
+    return (torch.empty(counts.shape, dtype=torch.int64, device=counts.device),
+            torch.empty(counts.shape, dtype=torch.int32, device=counts.device))
 
 
 @torch.library.register_fake("embedfast::sgns_train")
 def _sgns_train_fake(w_in, w_out, ids, sentence_offsets, keep_prob, neg_threshold, neg_alias, window, negative,
                      alpha, min_alpha, words_done, total_words, seed, chunk, num_threads, shared_negatives,
                      exact_sigmoid):
-    return torch.empty(len(TRAIN_STATS), dtype=torch.float64)
+    op = "sgns_train"
+    dev = check_tensor_args(op, [
+        ("w_in", w_in, torch.float32, 2), ("w_out", w_out, torch.float32, 2), ("ids", ids, torch.int32, 1),
+        ("sentence_offsets", sentence_offsets, torch.int64, 1), ("keep_prob", keep_prob, torch.float64, None),
+        ("neg_threshold", neg_threshold, torch.int64, None), ("neg_alias", neg_alias, torch.int32, None)])
+    _check_value(w_in.shape == w_out.shape, lambda: f"{op}: 'w_in' {list(w_in.shape)} and 'w_out' "
+                 f"{list(w_out.shape)} must have the same shape")
+    for name, t in (("keep_prob", keep_prob), ("neg_threshold", neg_threshold), ("neg_alias", neg_alias)):
+        _check_value(t.dim() == 1 and t.shape[0] == w_in.shape[0], lambda: f"{op}: argument '{name}' must have "
+                     f"shape [{w_in.shape[0]}] (the vocabulary size of w_in), got {list(t.shape)}")
+    return torch.empty(len(TRAIN_STATS), dtype=torch.float64, device=dev)
+
+
+def _check_loss_fake(op, w_in, w_out, centers, contexts, negatives, grad=None):
+    ints = (torch.int32, torch.int64)
+    specs = [("w_in", w_in, (torch.float32, torch.float64), 2), ("w_out", w_out, w_in.dtype, 2),
+             ("centers", centers, ints, 1), ("contexts", contexts, ints, 1), ("negatives", negatives, ints, 2)]
+    if grad is not None:
+        specs.append(("grad", grad, w_in.dtype, None))
+    check_tensor_args(op, specs)
+    _check_value(w_in.shape[1] == w_out.shape[1], lambda: f"{op}: 'w_in' {list(w_in.shape)} and 'w_out' "
+                 f"{list(w_out.shape)} must have the same number of columns")
+    B = centers.shape[0]
+    _check_value((contexts.shape[0] == B) & (negatives.shape[0] == B), lambda: f"{op}: 'centers' "
+                 f"{list(centers.shape)}, 'contexts' {list(contexts.shape)} and 'negatives' {list(negatives.shape)} "
+                 "must have the same first dimension")
+    if grad is not None:
+        _check_value(grad.dim() == 1 and grad.shape[0] == B,
+                     lambda: f"{op}: 'grad' must have shape [{B}], got {list(grad.shape)}")
 
 
 @torch.library.register_fake("embedfast::sgns_loss")
 def _sgns_loss_fake(w_in, w_out, centers, contexts, negatives):
-    torch._check(centers.dim() == 1, lambda: "sgns_loss: 'centers' must be 1-D")
+    _check_loss_fake("sgns_loss", w_in, w_out, centers, contexts, negatives)
     return w_in.new_empty(centers.shape[0])
 
 
 @torch.library.register_fake("embedfast::sgns_loss_backward")
 def _sgns_loss_backward_fake(grad, w_in, w_out, centers, contexts, negatives):
+    _check_loss_fake("sgns_loss_backward", w_in, w_out, centers, contexts, negatives, grad)
     return torch.empty_like(w_in, memory_format=torch.contiguous_format), torch.empty_like(
         w_out, memory_format=torch.contiguous_format)
 
@@ -227,6 +322,12 @@ def sgns_train(w_in: torch.Tensor, w_out: torch.Tensor, ids: torch.Tensor, sente
 
     Returns float64 stats (:data:`TRAIN_STATS`). See csrc/cpu/sgns.cpp for the exact algorithm and the order of
     random draws. ``backend``: "auto", "cpu", "cuda" or "triton" (see ``embedfast.sgns_backend``).
+
+    Every argument is checked before training (window, negative, num_threads within
+    :data:`SGNS_TRAIN_LIMITS`; a finite alpha; ids, offsets and the alias table within range). When a score
+    becomes NaN/inf (too large an alpha, or non-finite weights passed in) the loss of the call turns non-finite
+    and the op raises ``ValueError("sgns_train: training diverged: ...")``; w_in and w_out then hold
+    non-finite values. (The Triton op checks this in eager mode only.)
     """
     from .sgns_backend import sgns_backend, train_op
 
@@ -256,17 +357,74 @@ def sgns_loss(w_in: torch.Tensor, w_out: torch.Tensor, centers: torch.Tensor, co
 # =====================================================================================================
 
 
+_TABLE_DTYPES = (torch.float32, torch.float16, torch.bfloat16, torch.float64)
+
+
+def check_gather_fake(op, tables, source_weight, bag_offsets, entry_source, entry_row, entry_weight, ids,
+                      grad=None):
+    """The checks of csrc/cpu/gather.cpp check_args (and of the backward's `grad`) for the fake kernels."""
+    if len(tables) < 1:
+        raise ValueError(f"{op}: argument 'tables' must hold at least one table, got none")
+    t0 = tables[0]
+    if isinstance(t0, torch.Tensor) and t0.dtype not in _TABLE_DTYPES:
+        raise ValueError(f"{op}: argument 'tables[0]' must be float32, float16, bfloat16 or float64, got "
+                         f"{_c10_name(t0.dtype)}")
+    specs = [(f"tables[{k}]", t, None, None) for k, t in enumerate(tables)]
+    wdt = torch.float64 if t0.dtype == torch.float64 else torch.float32
+    specs += [("source_weight", source_weight, wdt, 1), ("bag_offsets", bag_offsets, torch.int64, 1),
+              ("entry_source", entry_source, torch.int64, 1), ("entry_row", entry_row, torch.int64, 1),
+              ("entry_weight", entry_weight, wdt, 1), ("ids", ids, torch.int64, 1)]
+    if grad is not None:
+        specs.append(("grad", grad, None, 2))
+    check_tensor_args(op, specs)
+    for k, t in enumerate(tables):
+        if t.dim() != 2:
+            raise ValueError(f"{op}: argument 'tables[{k}]' must be 2-D [V, D], got shape {list(t.shape)}")
+        if t.dtype != t0.dtype:
+            raise ValueError(f"{op}: all tables must share one dtype: 'tables[{k}]' is {_c10_name(t.dtype)} but "
+                             f"'tables[0]' is {_c10_name(t0.dtype)}")
+        _check_value(t.shape[1] == t0.shape[1], lambda: f"{op}: all tables must share one dimension D: "
+                     f"'tables[{k}]' has shape {list(t.shape)} but 'tables[0]' has shape {list(t0.shape)}")
+    _check_value(source_weight.shape[0] == len(tables), lambda: f"{op}: argument 'source_weight' must have one "
+                 f"weight per table ({len(tables)}), got shape {list(source_weight.shape)}")
+    _check_value(bag_offsets.shape[0] >= 1,
+                 lambda: f"{op}: argument 'bag_offsets' must have B+1 >= 1 elements, got 0")
+    E = entry_source.shape[0]
+    _check_value((entry_row.shape[0] == E) & (entry_weight.shape[0] == E), lambda: f"{op}: arguments "
+                 f"'entry_source' {list(entry_source.shape)}, 'entry_row' {list(entry_row.shape)} and "
+                 f"'entry_weight' {list(entry_weight.shape)} must have the same length")
+    if grad is not None:
+        if not grad.dtype.is_floating_point:
+            raise ValueError(f"{op}: argument 'grad' must be floating, got {_c10_name(grad.dtype)}")
+        _check_value((grad.shape[0] == ids.shape[0]) & (grad.shape[1] == t0.shape[1]), lambda: f"{op}: argument "
+                     f"'grad' must have shape [{ids.shape[0]}, {t0.shape[1]}], got {list(grad.shape)}")
+
+
 @torch.library.register_fake("embedfast::gather_bags")
 def _gather_bags_fake(tables, source_weight, bag_offsets, entry_source, entry_row, entry_weight, ids, renormalize,
                       sparse_grad):
-    torch._check(len(tables) >= 1, lambda: "gather_bags: argument 'tables' must hold at least one table")
+    check_gather_fake("gather_bags", tables, source_weight, bag_offsets, entry_source, entry_row, entry_weight, ids)
     d = tables[0].shape[1]
     return tables[0].new_empty((ids.shape[0], d))
 
 
-@torch.library.register_fake("embedfast::gather_bags_backward")
-def _gather_bags_backward_fake(grad, tables, source_weight, bag_offsets, entry_source, entry_row, entry_weight, ids,
-                               renormalize, weights_grad, tables_grad, sparse, entry_weight_grad=True):
+def gather_bags_backward_fake_for(op: str):
+    """The fake kernel of a gather_bags backward op named ``op`` (schema of ``embedfast::gather_bags_backward``)."""
+
+    def fake(grad, tables, source_weight, bag_offsets, entry_source, entry_row, entry_weight, ids, renormalize,
+             weights_grad, tables_grad, sparse, entry_weight_grad=True):
+        check_gather_fake(op, tables, source_weight, bag_offsets, entry_source, entry_row, entry_weight, ids, grad)
+        if len(tables_grad) != len(tables):
+            raise ValueError(f"{op}: argument 'tables_grad' must have one flag per table ({len(tables)}), got "
+                             f"{len(tables_grad)}")
+        return _gather_bags_backward_outputs(tables, source_weight, bag_offsets, entry_weight, weights_grad,
+                                             tables_grad, sparse, entry_weight_grad)
+
+    return fake
+
+
+def _gather_bags_backward_outputs(tables, source_weight, bag_offsets, entry_weight, weights_grad, tables_grad,
+                                  sparse, entry_weight_grad):
     ctx = torch.library.get_ctx()
     k = len(tables)
     gsw = source_weight.new_empty((k,) if weights_grad else (0,))
@@ -282,6 +440,10 @@ def _gather_bags_backward_fake(grad, tables, source_weight, bag_offsets, entry_s
             grads.append(t.new_empty((t.shape[0] if need else 0, d)))
             rows.append(bag_offsets.new_empty((0,)))
     return gsw, gew, grads, rows
+
+
+_gather_bags_backward_fake = torch.library.register_fake("embedfast::gather_bags_backward")(
+    gather_bags_backward_fake_for("gather_bags_backward"))
 
 
 def _gather_bags_setup_context(ctx, inputs, output):

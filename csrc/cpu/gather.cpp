@@ -21,6 +21,8 @@
 #include <algorithm>
 #include <atomic>
 #include <limits>
+#include <new>
+#include <string>
 #include <tuple>
 #include <type_traits>
 #include <vector>
@@ -31,8 +33,11 @@
 #include "embedfast/vecops.h"
 
 namespace embedfast {
-namespace {
 
+// Raises a clear error when an allocation of `bytes` (described by `what`) cannot fit this machine's memory.
+void check_alloc_bytes(double bytes, const char* op, const std::string& what);
+
+namespace {
 
 template <typename T>
 using acc_type_t = std::conditional_t<std::is_same_v<T, double>, double, float>;
@@ -102,6 +107,7 @@ inline void store_row(T* __restrict out, const A* __restrict acc, int64_t D) {
 
 struct Checked {
   int64_t K, D, B, E, N;
+  int64_t max_bag;  // entries of the largest bag
   at::ScalarType dtype, wdtype;
   std::vector<at::Tensor> tables;  // row-contiguous
   std::vector<int64_t> rows;       // V_k
@@ -159,9 +165,11 @@ Checked check_args(const char* op, at::TensorList tables, const at::Tensor& sour
   TORCH_CHECK_VALUE(o[0] == 0, op, ": argument 'bag_offsets' must start at 0, got ", o[0]);
   TORCH_CHECK_VALUE(o[c.B] == c.E, op, ": argument 'bag_offsets' must end at the number of entries (", c.E,
                     "), got ", o[c.B]);
+  c.max_bag = 0;
   for (int64_t b = 0; b < c.B; ++b) {
     TORCH_CHECK_VALUE(o[b + 1] >= o[b], op, ": argument 'bag_offsets' must be nondecreasing, but bag_offsets[",
                       b + 1, "] = ", o[b + 1], " < bag_offsets[", b, "] = ", o[b]);
+    c.max_bag = std::max(c.max_bag, o[b + 1] - o[b]);
   }
   {
     auto idc = ids.contiguous();
@@ -211,6 +219,17 @@ inline void prefetch_row(const A* p, int64_t D) {
 // waits on 2 dependent misses before its rows can even be prefetched.)
 constexpr int64_t kTokBlock = 256;
 constexpr int64_t kRowAhead = 8;  // entries ahead whose table rows are prefetched in phase 2
+// The forward's blocks hold fewer ids when bags are large, so that one block lists at most
+// max(kBlockEntries, largest bag) entries (a few ids naming a huge bag must not list it hundreds of times).
+constexpr int64_t kBlockEntries = int64_t(1) << 16;
+
+inline int64_t forward_block(const Checked& c) {
+  return std::clamp<int64_t>(kBlockEntries / std::max<int64_t>(c.max_bag, 1), 1, kTokBlock);
+}
+
+inline std::string shape_str(int64_t a, int64_t b) {
+  return "[" + std::to_string(a) + ", " + std::to_string(b) + "]";
+}
 
 // Phase 1 for ids [n0, n1): ptrs/coefs get the block's entries in order, start[i]..start[i+1] those of id n0+i
 // (none for an empty bag, a renormalised bag with zero weight sum or a bag with a bad entry, noted in `bad`).
@@ -290,6 +309,8 @@ at::Tensor forward_impl(const Checked& c, const at::Tensor& source_weight, const
                         const at::Tensor& ids, bool renormalize) {
   using A = acc_type_t<T>;
   const char* op = "gather_bags";
+  check_alloc_bytes(double(c.N) * double(c.D) * double(c10::elementSize(c.dtype)), op,
+                    "the output " + shape_str(c.N, c.D) + " (len(ids) x D)");
   // a large output on huge pages: with 4 KiB pages the faults of a fresh [N, D] block cost more than the gather
   auto out = empty_large({c.N, c.D}, c.tables[0].options());
   const BagView<T> v(c, source_weight, bag_offsets, entry_source, entry_row, entry_weight, ids);
@@ -302,14 +323,15 @@ at::Tensor forward_impl(const Checked& c, const at::Tensor& source_weight, const
   const int64_t D = c.D;
   const int64_t row_bytes = D * static_cast<int64_t>(sizeof(T));
   BadEntry bad;
+  const int64_t blk = forward_block(c);
   parallel_for(0, c.N, 64, [&](int64_t n0, int64_t n1) {
     std::vector<A> acc(std::is_same_v<T, float> ? 0 : D);
     int64_t e0s[kTokBlock], e1s[kTokBlock];
     std::vector<const T*> ptrs;
     std::vector<A> coefs;
     std::vector<int64_t> start;
-    for (int64_t nb = n0; nb < n1; nb += kTokBlock) {
-      const int64_t nbe = std::min(n1, nb + kTokBlock);
+    for (int64_t nb = n0; nb < n1; nb += blk) {
+      const int64_t nbe = std::min(n1, nb + blk);
       resolve_block<T, A>(nb, nbe, idp, off, src, row, ew, sw, tab, tstride, c, renormalize, bad, e0s, e1s, ptrs,
                           coefs, start);
       const int64_t P = static_cast<int64_t>(ptrs.size());
@@ -412,6 +434,21 @@ BackwardResult backward_impl(const Checked& c, const at::Tensor& grad, const at:
     return {gsw, gew, tgrads, trows};
   }
 
+  {
+    // the token pass keeps one contribution per (id, entry of its bag): check their total first (an upper
+    // bound from the largest bag, the exact count only when that bound is too large)
+    const double per_entry = double(sizeof(const T*) + sizeof(A) + sizeof(int64_t)) +
+                             (any_table ? double(sizeof(Contribution<A>)) : 0.0) +
+                             (want_gew ? double(sizeof(std::pair<int64_t, A>)) : 0.0);
+    double touched = double(N) * double(c.max_bag);
+    if (touched * per_entry > 1e9) {
+      touched = 0;
+      for (int64_t n = 0; n < N; ++n) touched += double(off[idp[n] + 1] - off[idp[n]]);
+    }
+    check_alloc_bytes(touched * per_entry, op,
+                      "the backward's lists of the " + std::to_string(int64_t(touched)) +
+                          " (id, bag entry) pairs of 'ids'");
+  }
   auto g = grad.to(c.wdtype).contiguous();
   const A* gp = g.data_ptr<A>();
   const int64_t row_bytes = D * static_cast<int64_t>(sizeof(T));

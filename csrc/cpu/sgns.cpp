@@ -24,12 +24,24 @@
 // Learning rate: alpha_s = alpha - (alpha - min_alpha) * min(1, done_s / total_words), recomputed per sentence,
 // where done_s = words_done + chunk_tokens * (start of s - start of the part) / (tokens of the part): every part
 // advances through the run's schedule at the same rate, so the schedule does not depend on thread timing.
+//
+// Divergence: the loss of the call is the sum of the log-sigmoids of every score, and those are non-finite for
+// every non-finite score (embedfast/sigmoid.h), so a NaN/inf score anywhere (too large a learning rate, or
+// non-finite weights passed in) makes the loss non-finite. The op then raises (ValueError "sgns_train: training
+// diverged ...") instead of returning stats: no check in the hot loop, one test per call. A row that turns
+// non-finite after its last read in a call is caught by the first later call that reads it.
+//
+// Sizes: window, negative and num_threads are bounded (kMaxWindow, kMaxNegative, kMaxThreads); the per-thread
+// buffers are sized by min(2 * window, longest sentence of the chunk), and their total is checked against the
+// machine's memory before anything is allocated.
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <torch/library.h>
 
 #include <algorithm>
 #include <cmath>
+#include <new>
+#include <string>
 #include <vector>
 
 #include "embedfast/common.h"
@@ -39,6 +51,15 @@
 #include "embedfast/vecops.h"
 
 namespace embedfast {
+
+// Bounds of sgns_train's size arguments (mirrored by embedfast/ops.py SGNS_TRAIN_LIMITS).
+constexpr int64_t kMaxWindow = 1000000;
+constexpr int64_t kMaxNegative = 10000;
+constexpr int64_t kMaxThreads = 1024;
+
+// Raises a clear error when an allocation of `bytes` (described by `what`) cannot fit this machine's memory.
+void check_alloc_bytes(double bytes, const char* op, const std::string& what);
+
 namespace {
 
 // Order must match TRAIN_STATS in embedfast/ops.py.
@@ -57,6 +78,8 @@ struct TrainArgs {
   const int32_t* neg_alias;
   uint32_t vocab;
   int64_t window, negative;
+  int64_t max_sentence;  // tokens of the chunk's longest sentence
+  int64_t max_ctx;       // most contexts of one center: min(2 * window, max_sentence - 1)
   double alpha, min_alpha;
   double words_done, total_words, chunk_tokens;
   uint64_t seed, chunk;
@@ -75,7 +98,7 @@ template <bool kExact>
 inline void sig_logsig(float f, const SigmoidTable& tab, float& s, float& ls) {
   if constexpr (kExact) {
     s = sigmoid_exact(f);
-    ls = log_sigmoid_exact(f);
+    ls = log_sigmoid_exact_flagged(f);
   } else {
     tab.both(f, s, ls);
   }
@@ -87,7 +110,7 @@ inline float sig(float f, const SigmoidTable& tab) {
 }
 template <bool kExact>
 inline float logsig(float f, const SigmoidTable& tab) {
-  return kExact ? log_sigmoid_exact(f) : tab.log_sigmoid(f);
+  return kExact ? log_sigmoid_exact_flagged(f) : tab.log_sigmoid(f);
 }
 
 template <bool kExact, bool kShared>
@@ -97,18 +120,33 @@ void train_part(const TrainArgs& a, int64_t s_begin, int64_t s_end, int part, Pa
   const int64_t D = a.dim;
   const int64_t part_first = a.offsets[s_begin];
   const double part_tokens = double(a.offsets[s_end] - part_first);
+  // buffers (sizes checked against the machine's memory by the op, see work_bytes)
   std::vector<int32_t> sent;
-  std::vector<int32_t> negs(size_t(std::max<int64_t>(a.negative, 1)));
-  std::vector<int32_t> targets(size_t(a.negative + 1));
-  std::vector<float> neu1e(static_cast<size_t>(D));
-  // HogBatch buffers: up to 2*window contexts x (1 + negative) targets
-  const int64_t max_ctx = 2 * a.window;
-  std::vector<float> G(size_t(max_ctx * (a.negative + 1)));
-  std::vector<float> dX(size_t(max_ctx * D));
-  std::vector<int32_t> ctx(static_cast<size_t>(max_ctx));
-  std::vector<float*> xrow(static_cast<size_t>(max_ctx));
-  std::vector<const float*> trow(static_cast<size_t>(a.negative + 1));
-  std::vector<int32_t> cur_targets(size_t(a.negative + 1)), nxt_targets(size_t(a.negative + 1));
+  std::vector<float> neu1e;
+  // HogBatch buffers: up to max_ctx contexts x (1 + negative) targets
+  const int64_t max_ctx = kShared ? a.max_ctx : 0;
+  std::vector<float> G, dX;
+  std::vector<int32_t> ctx;
+  std::vector<float*> xrow;
+  std::vector<const float*> trow;
+  std::vector<int32_t> cur_targets, nxt_targets;
+  try {
+    sent.reserve(size_t(a.max_sentence));
+    if constexpr (kShared) {
+      G.resize(size_t(max_ctx * (a.negative + 1)));
+      dX.resize(size_t(max_ctx * D));
+      ctx.resize(size_t(max_ctx));
+      xrow.resize(size_t(max_ctx));
+      trow.resize(size_t(a.negative + 1));
+      cur_targets.resize(size_t(a.negative + 1));
+      nxt_targets.resize(size_t(a.negative + 1));
+    } else {
+      neu1e.resize(size_t(D));
+    }
+  } catch (const std::bad_alloc&) {
+    TORCH_CHECK_WITH(OutOfMemoryError, false, "sgns_train: cannot allocate the work buffers of thread ", part,
+                     " (", max_ctx, " contexts x ", a.negative + 1, " targets, dim ", D, ")");
+  }
   int64_t cur_b = 0, cur_nt = 0;
   float alpha = float(a.alpha);
   double nskip_draw = 0;
@@ -272,23 +310,28 @@ at::Tensor sgns_train(at::Tensor& w_in, at::Tensor& w_out, const at::Tensor& ids
                          {&neg_alias, "neg_alias"}})
     TORCH_CHECK_VALUE(t->dim() == 1 && t->size(0) == V, op, ": argument '", name, "' must have shape [", V,
                       "] (the vocabulary size of w_in), got ", t->sizes());
-  TORCH_CHECK_VALUE(window >= 1, op, ": window must be >= 1, got ", window);
-  TORCH_CHECK_VALUE(negative >= 0, op, ": negative must be >= 0, got ", negative);
-  TORCH_CHECK_VALUE(alpha > 0 && min_alpha >= 0 && min_alpha <= alpha, op,
-                    ": need alpha > 0 and 0 <= min_alpha <= alpha, got alpha=", alpha, ", min_alpha=", min_alpha);
+  TORCH_CHECK_VALUE(window >= 1 && window <= kMaxWindow, op, ": window must be in [1, ", kMaxWindow, "], got ",
+                    window);
+  TORCH_CHECK_VALUE(negative >= 0 && negative <= kMaxNegative, op, ": negative must be in [0, ", kMaxNegative,
+                    "], got ", negative);
+  TORCH_CHECK_VALUE(std::isfinite(alpha) && alpha > 0 && min_alpha >= 0 && min_alpha <= alpha, op,
+                    ": need a finite alpha > 0 and 0 <= min_alpha <= alpha, got alpha=", alpha,
+                    ", min_alpha=", min_alpha);
   TORCH_CHECK_VALUE(total_words >= 1 && words_done >= 0, op,
                     ": need total_words >= 1 and words_done >= 0, got ", total_words, " and ", words_done);
-  TORCH_CHECK_VALUE(num_threads >= 1 && num_threads <= 1024, op, ": num_threads must be in [1, 1024], got ",
-                    num_threads);
+  TORCH_CHECK_VALUE(num_threads >= 1 && num_threads <= kMaxThreads, op, ": num_threads must be in [1, ",
+                    kMaxThreads, "], got ", num_threads);
   TORCH_CHECK_VALUE(sentence_offsets.numel() >= 1, op, ": 'sentence_offsets' must have at least one entry");
   const int64_t S = sentence_offsets.numel() - 1;
   const auto* off = sentence_offsets.data_ptr<int64_t>();
   const int64_t n_ids = ids.numel();
+  int64_t max_sentence = 0;
   for (int64_t s = 0; s <= S; ++s) {
     TORCH_CHECK_INDEX(off[s] >= 0 && off[s] <= n_ids, op, ": sentence_offsets[", s, "] = ", off[s],
                       " is outside [0, len(ids)=", n_ids, "]");
     TORCH_CHECK_VALUE(s == 0 || off[s] >= off[s - 1], op, ": 'sentence_offsets' must be non-decreasing, but [", s,
                       "] = ", off[s], " < [", s - 1, "] = ", off[s - 1]);
+    if (s > 0) max_sentence = std::max(max_sentence, off[s] - off[s - 1]);
   }
   const auto* id = ids.data_ptr<int32_t>();
   for (int64_t p = off[0]; p < off[S]; ++p)
@@ -296,7 +339,10 @@ at::Tensor sgns_train(at::Tensor& w_in, at::Tensor& w_out, const at::Tensor& ids
                       ", outside the vocabulary [0, ", V, ")");
   const auto* thr = neg_threshold.data_ptr<int64_t>();
   const auto* ali = neg_alias.data_ptr<int32_t>();
+  const auto* kpp = keep_prob.data_ptr<double>();
   for (int64_t v = 0; v < V; ++v) {
+    TORCH_CHECK_VALUE(kpp[v] >= 0, op, ": keep_prob[", v, "] = ", kpp[v], " must be a probability >= 0 (values >= 1 "
+                      "keep every occurrence)");
     TORCH_CHECK_VALUE(thr[v] >= 0 && thr[v] <= (int64_t(1) << 32), op, ": neg_threshold[", v, "] = ", thr[v],
                       " is outside [0, 2^32]");
     TORCH_CHECK_INDEX(uint32_t(ali[v]) < uint32_t(V), op, ": neg_alias[", v, "] = ", ali[v], " is outside [0, ",
@@ -309,12 +355,14 @@ at::Tensor sgns_train(at::Tensor& w_in, at::Tensor& w_out, const at::Tensor& ids
   a.dim = D;
   a.ids = id;
   a.offsets = off;
-  a.keep = keep_prob.data_ptr<double>();
+  a.keep = kpp;
   a.neg_threshold = thr;
   a.neg_alias = ali;
   a.vocab = uint32_t(V);
   a.window = window;
   a.negative = negative;
+  a.max_sentence = max_sentence;
+  a.max_ctx = std::min<int64_t>(2 * window, std::max<int64_t>(max_sentence - 1, 0));
   a.alpha = alpha;
   a.min_alpha = min_alpha;
   a.words_done = double(words_done);
@@ -334,6 +382,20 @@ at::Tensor sgns_train(at::Tensor& w_in, at::Tensor& w_out, const at::Tensor& ids
   for (int p = 1; p < T; ++p) {
     const int64_t target = first + ntok * p / T;
     bounds[p] = std::max<int64_t>(bounds[p - 1], std::lower_bound(off, off + S, target) - off);
+  }
+  {
+    // work buffers of the parts that have sentences (train_part), before any is allocated
+    int64_t busy = 0;
+    for (int p = 0; p < T; ++p) busy += bounds[p + 1] > bounds[p];
+    const double per_part =
+        4.0 * double(max_sentence) +
+        (shared_negatives ? double(a.max_ctx) * (4.0 * double(negative + 1) + 4.0 * double(D) + 12.0) +
+                                16.0 * double(negative + 1)
+                          : 4.0 * double(D));
+    check_alloc_bytes(double(busy) * per_part, op,
+                      "the work buffers of " + std::to_string(busy) + " threads (window=" + std::to_string(window) +
+                          ", negative=" + std::to_string(negative) + ", dim=" + std::to_string(D) +
+                          ", longest sentence " + std::to_string(max_sentence) + " tokens)");
   }
   std::vector<PartResult> results(T);
   run_parts(T, [&](int p) {
@@ -358,6 +420,13 @@ at::Tensor sgns_train(at::Tensor& w_in, at::Tensor& w_out, const at::Tensor& ids
     st[kSentences] += r.sentences;
     st[kLastAlpha] = std::min(st[kLastAlpha], r.alpha);
   }
+  TORCH_CHECK_VALUE(std::isfinite(st[kLoss]), op, ": training diverged: the scores became NaN/inf (loss ",
+                    std::isnan(st[kLoss]) ? "nan" : "inf",
+                    " over ", st[kPairs], " pairs) with learning rate alpha=", alpha, " (min_alpha=", min_alpha,
+                    ", ", exact_sigmoid ? "exact" : "table", " sigmoid, ",
+                    shared_negatives ? "shared" : "per-pair", " negatives); w_in and w_out now hold non-finite "
+                    "values (NaN/inf) and cannot be used. Start again from finite weights with a smaller alpha (word2vec's "
+                    "default is 0.025); if alpha is already small, check that the weights passed in are finite.");
   return stats;
 }
 

@@ -649,7 +649,7 @@ def gather_bags_triton_backward(grad: torch.Tensor, tables: list[torch.Tensor], 
 
 
 # Same output shapes as the C++ backward: share its fake kernel.
-gather_bags_triton_backward.register_fake(_ops._gather_bags_backward_fake)
+gather_bags_triton_backward.register_fake(_ops.gather_bags_backward_fake_for("gather_bags_triton_backward"))
 
 
 @triton_op("embedfast::gather_bags_triton_backward_update", mutates_args=("tables", "states"))

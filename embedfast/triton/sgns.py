@@ -26,6 +26,11 @@ draws on both backends (the tests check the update against the CPU op). ``num_th
 has one program per sentence). Learning rate per sentence: ``alpha - (alpha - min_alpha) * min(1, (words_done
 + tokens before the sentence in the chunk) / total_words)`` (the CPU kernel with one part).
 
+Divergence: the loss of a call is non-finite exactly when a score was NaN/inf (too large a learning rate, or
+non-finite weights passed in); in eager mode the op then raises ValueError ("sgns_train_triton: training
+diverged ...", as the CPU op). That reads the loss back from the device (one synchronisation per call); under
+torch.compile or CUDA graph capture the check is skipped and the loss in the returned stats is the signal.
+
 Sigmoid: ``exact_sigmoid=True`` is ``1 / (1 + exp(-x))`` in float32 as on the CPU; ``exact_sigmoid=False``
 keeps the CPU table's saturation (0 / 1 outside [-8, 8], log-sigmoid x / 0) but computes the exact value inside
 (the CPU table interpolates, within 2e-6 of it).
@@ -40,6 +45,7 @@ PTX and cubin).
 """
 from __future__ import annotations
 
+import math
 import os
 
 import torch
@@ -136,6 +142,13 @@ def _log_sigmoid(f, EXACT: tl.constexpr):
     return ls
 
 
+@_device_fn
+def _train_log_sigmoid(f, EXACT: tl.constexpr):
+    """_log_sigmoid, but NaN for f = +inf too (f - f is 0 for every finite f): the training loss turns non-finite
+    for every non-finite score, as on the CPU (csrc/include/embedfast/sigmoid.h)."""
+    return _log_sigmoid(f, EXACT) + (f - f)
+
+
 # ----------------------------------------------------------------------------------------------------------
 # training kernel
 # ----------------------------------------------------------------------------------------------------------
@@ -220,8 +233,8 @@ def _sgns_train_kernel(w_in, w_out, ids, off, keep, thr, alias, scratch, part, k
             F = tl.dot(X, tl.trans(T), input_precision="ieee")  # [CTX_P, NT_P]
             use = cm[:, None] & tvalid[None, :]
             G = tl.where(use, alpha * (lab[None, :] - _sigmoid(F, EXACT)), 0.0)
-            loss -= tl.sum(tl.sum(tl.where(use, _log_sigmoid(tl.where(kk[None, :] == 0, F, -F), EXACT), 0.0),
-                                  axis=1), axis=0)
+            loss -= tl.sum(tl.sum(tl.where(use, _train_log_sigmoid(tl.where(kk[None, :] == 0, F, -F), EXACT),
+                                           0.0), axis=1), axis=0)
             dX = tl.dot(G, T, input_precision="ieee")  # [CTX_P, BLOCK_D]
             dT = tl.dot(tl.trans(G), X, input_precision="ieee")  # [NT_P, BLOCK_D]
             tl.atomic_add(w_out + tid[:, None] * D + d[None, :], dT, mask=tm)
@@ -249,7 +262,7 @@ def _sgns_train_kernel(w_in, w_out, ids, off, keep, thr, alias, scratch, part, k
                 T = tl.load(w_out + tid[:, None] * D + d[None, :], mask=tm, other=0.0, cache_modifier=".cg")
                 f = tl.sum(T * in_x[None, :], axis=1)
                 g = tl.where(tvalid, alpha * (lab - _sigmoid(f, EXACT)), 0.0)
-                loss -= tl.sum(tl.where(tvalid, _log_sigmoid(tl.where(kk == 0, f, -f), EXACT), 0.0), axis=0)
+                loss -= tl.sum(tl.where(tvalid, _train_log_sigmoid(tl.where(kk == 0, f, -f), EXACT), 0.0), axis=0)
                 tl.atomic_add(w_out + tid[:, None] * D + d[None, :], g[:, None] * in_x[None, :], mask=tm)
                 tl.atomic_add(w_in + x * D + d, tl.sum(g[:, None] * T, axis=0), mask=dm)
                 nneg += tl.sum(tvalid.to(tl.int64), axis=0) - 1
@@ -384,8 +397,8 @@ def _check_train_args(w_in, w_out, ids, offsets, keep, thr, alias, window, negat
         raise ValueError(f"{op}: window must be in [1, {MAX_WINDOW}] for the Triton kernel, got {window}")
     if not 0 <= negative <= MAX_NEGATIVE:
         raise ValueError(f"{op}: negative must be in [0, {MAX_NEGATIVE}], got {negative}")
-    if not (alpha > 0 and 0 <= min_alpha <= alpha):
-        raise ValueError(f"{op}: need alpha > 0 and 0 <= min_alpha <= alpha, got alpha={alpha}, "
+    if not (math.isfinite(alpha) and alpha > 0 and 0 <= min_alpha <= alpha):
+        raise ValueError(f"{op}: need a finite alpha > 0 and 0 <= min_alpha <= alpha, got alpha={alpha}, "
                          f"min_alpha={min_alpha}")
     if total_words < 1 or words_done < 0:
         raise ValueError(f"{op}: need total_words >= 1 and words_done >= 0, got {total_words} and {words_done}")
@@ -429,6 +442,19 @@ def _check_train_values(ids, offsets, thr, alias, V) -> int:
     return int(flags[5])
 
 
+def _check_diverged(loss: float, pairs: float, alpha: float, min_alpha: float, shared: bool, exact: bool) -> None:
+    """Eager only: the loss of the call is non-finite exactly when a score was NaN/inf (_train_log_sigmoid), as in
+    the CPU op, which raises the same error."""
+    if math.isfinite(loss):
+        return
+    raise ValueError(
+        f"sgns_train_triton: training diverged: the scores became NaN/inf (loss {loss} over {pairs:g} pairs) with "
+        f"learning rate alpha={alpha} (min_alpha={min_alpha}, {'exact' if exact else 'table'} sigmoid, "
+        f"{'shared' if shared else 'per-pair'} negatives); w_in and w_out now hold non-finite values (NaN/inf) and "
+        "cannot be used. Start again from finite weights with a smaller alpha (word2vec's default is 0.025); if "
+        "alpha is already small, check that the weights passed in are finite.")
+
+
 def _train_meta(D: int, window: int, negative: int) -> dict:
     # tl.dot needs every dimension >= 16
     return dict(BLOCK_T=128, BLOCK_D=max(16, triton.next_power_of_2(D)),
@@ -448,7 +474,7 @@ def sgns_train_triton(w_in: torch.Tensor, w_out: torch.Tensor, ids: torch.Tensor
     """Triton version of ``embedfast::sgns_train`` (same arguments and meaning; see the module docstring).
 
     Returns the float64 stats of ``embedfast.ops.TRAIN_STATS`` on the device of ``w_in`` (no synchronisation
-    beyond the eager input checks).
+    beyond the eager input checks and the eager divergence check). Raises ValueError when training diverged.
     """
     _check_train_args(w_in, w_out, ids, sentence_offsets, keep_prob, neg_threshold, neg_alias, window, negative,
                       alpha, min_alpha, words_done, total_words, num_threads)
@@ -471,6 +497,8 @@ def sgns_train_triton(w_in: torch.Tensor, w_out: torch.Tensor, ids: torch.Tensor
             V, D, window, NEG=negative, SHARED=bool(shared_negatives), EXACT=bool(exact_sigmoid),
             **_train_meta(D, window, negative))
     sums = part.sum(0)
+    if S > 0 and _eager(w_in, ids, sentence_offsets):
+        _check_diverged(*sums[:2].tolist(), alpha, min_alpha, shared_negatives, exact_sigmoid)
     tokens = (sentence_offsets[-1] - sentence_offsets[0]).to(torch.float64)
     last_start = (sentence_offsets[-2] if S > 0 else sentence_offsets[0]) - sentence_offsets[0]
     progress = ((float(words_done) + last_start.to(torch.float64)) / float(total_words)).clamp(max=1.0)

@@ -7,6 +7,14 @@
 //    h = 16/2048, plus float rounding; tests/test_sgns.py checks that table and exact training agree);
 //    outside the range the sigmoid saturates to 0 or 1 (the gradient (label - sigmoid) is then off by at most sigmoid(-8) = 3.4e-4,
 //    the same clipping as word2vec and gensim).
+//
+// Non-finite scores (a diverging run, or non-finite weights) never index the table: every range test is written
+// so that NaN fails it (`!(x > -kSigmoidMax)`) and takes the lower saturation branch. There the sigmoid is 0 and
+// the log-sigmoid is x itself (NaN, or -inf); in the upper branch the log-sigmoid is x - x (0 for a finite x, NaN
+// for +inf). So the table's log-sigmoid of every non-finite score is non-finite, and a loss summed from it turns
+// non-finite: the SGNS kernels detect divergence from their loss at no cost in the hot loop.
+// log_sigmoid_exact keeps the mathematical value (0 at +inf, like torch); log_sigmoid_exact_flagged is the
+// exact counterpart of the table's rule for training losses.
 #pragma once
 
 #include <cmath>
@@ -31,7 +39,7 @@ struct SigmoidTable {
     }
   }
   inline float sigmoid(float x) const {
-    if (x <= -kSigmoidMax) return 0.0f;
+    if (!(x > -kSigmoidMax)) return 0.0f;  // also NaN
     if (x >= kSigmoidMax) return 1.0f;
     const float p = (x + kSigmoidMax) * kScale;
     const int i = int(p);
@@ -40,14 +48,14 @@ struct SigmoidTable {
   }
   // sigmoid(x) and log(sigmoid(x)) from one index computation.
   inline void both(float x, float& s, float& ls) const {
-    if (x <= -kSigmoidMax) {
+    if (!(x > -kSigmoidMax)) {  // also NaN: ls = NaN
       s = 0.0f;
       ls = x;
       return;
     }
     if (x >= kSigmoidMax) {
       s = 1.0f;
-      ls = 0.0f;
+      ls = x - x;  // 0, NaN for +inf
       return;
     }
     const float p = (x + kSigmoidMax) * kScale;
@@ -56,10 +64,10 @@ struct SigmoidTable {
     s = sig[i] + t * (sig[i + 1] - sig[i]);
     ls = logsig[i] + t * (logsig[i + 1] - logsig[i]);
   }
-  // log(sigmoid(x)); outside the table it is x (x < -max) or 0 (x > max) up to < 3.4e-4.
+  // log(sigmoid(x)); outside the table it is x (x < -max) or 0 (x > max) up to < 3.4e-4; NaN for x = NaN or +inf.
   inline float log_sigmoid(float x) const {
-    if (x <= -kSigmoidMax) return x;
-    if (x >= kSigmoidMax) return 0.0f;
+    if (!(x > -kSigmoidMax)) return x;  // also NaN
+    if (x >= kSigmoidMax) return x - x;  // 0, NaN for +inf
     const float p = (x + kSigmoidMax) * kScale;
     const int i = int(p);
     const float t = p - float(i);
@@ -78,6 +86,12 @@ template <typename T>
 inline T log_sigmoid_exact(T x) {
   // log(sigmoid(x)) = -log1p(exp(-x)), computed without overflow for large |x|
   return x >= T(0) ? -std::log1p(std::exp(-x)) : x - std::log1p(std::exp(x));
+}
+// log_sigmoid_exact(x), but NaN for x = +inf too (x - x is 0 for every finite x): non-finite for every
+// non-finite x, so a training loss summed from it shows divergence.
+template <typename T>
+inline T log_sigmoid_exact_flagged(T x) {
+  return log_sigmoid_exact(x) + (x - x);
 }
 
 }  // namespace embedfast
