@@ -1054,7 +1054,8 @@ class Word2Vec:
         if len(set(words)) != n:
             bad("word_bytes", "holds a word twice")
         stored = state.get("words")
-        if stored is not None and list(stored) != words:
+        if stored is not None and (not isinstance(stored, (list, tuple)) or len(stored) != n
+                                   or any(not isinstance(x, str) for x in stored) or list(stored) != words):
             bad("words", "does not match word_bytes / word_offsets")
         counts = tensor("counts", torch.int64, 1)
         if counts.numel() != n:
@@ -1081,7 +1082,7 @@ class Word2Vec:
             bad("chunks_per_epoch", f"must be >= 1, got {n_chunks}")
         pos = get("position", dict)
         keys = ("epoch", "chunk_in_epoch", "words_done")
-        if sorted(pos) != sorted(keys) or any(isinstance(pos[k], bool) or not isinstance(pos[k], int) for k in keys):
+        if set(pos) != set(keys) or any(isinstance(pos[k], bool) or not isinstance(pos[k], int) for k in keys):
             bad("position", f"must hold the ints {keys}, got {pos!r}")
         epochs = self.params.epochs
         if not 0 <= pos["epoch"] <= epochs:
@@ -1101,7 +1102,7 @@ class Word2Vec:
         history = get("loss_history", list)
         try:
             history = [(int(a), float(b)) for a, b in history]
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             bad("loss_history", "must be a list of (words, loss) pairs")
         seconds = get("train_seconds", (int, float))
         if not math.isfinite(seconds) or seconds < 0:

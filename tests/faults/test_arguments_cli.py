@@ -276,3 +276,19 @@ def test_sweep_api_never_silently_wrong(tmp_path):
         assert w.w_in.shape == (len(w.words), args["dim"]) and bool(torch.isfinite(w.w_in).all()), kw
         assert w.done and math.isfinite(w.loss_history[-1][1]), kw
     assert isinstance(embedfast.Word2Vec, type)
+
+
+def test_tables_larger_than_memory_are_refused_before_allocating(monkeypatch, capsys, tmp_path):
+    import embedfast.sgns as sgns_mod
+
+    monkeypatch.setattr(sgns_mod, "_physical_memory", lambda: 1000.0)
+    w = Word2Vec(dim=100, min_count=1)
+    with pytest.raises(MemoryError, match=r"the tables of 3 words x dim 100 need .* more than this machine's memory"):
+        w.build_vocab([["a", "b", "c"]])
+    assert w.w_in is None
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("a b c\n")
+    assert main(["train", str(corpus), "-o", str(tmp_path / "o.txt"), "--min-count", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("embedfast train: error: out of memory (Word2Vec.build_vocab: the tables of 3 words")
+    assert len(err.strip().splitlines()) == 1
