@@ -422,6 +422,16 @@ class Word2Vec:
         and the sampling tables during training; ``backend`` "auto" (C++ op on CPU; on a GPU the CUDA kernel when
         built, else Triton), "cpu", "cuda" or "triton" (see ``embedfast.sgns_backend``).
 
+    Every argument is checked here, before any work (ValueError naming it): integers must be ints (not bools or
+    floats) and numbers finite; dim <= 10,000, window <= 1,000, negative <= 1,000, epochs <= 100,000,
+    threads <= 1,024 (the op's limit), 0 < alpha <= 1, 0 <= min_alpha <= alpha, 0 <= sample <= 1,
+    |ns_exponent| <= 10, 0 <= seed < 2**63.
+
+    Words are the corpus' bytes: bytes that are not UTF-8 are kept as surrogate escapes (``embedfast._io``'s
+    word rule), so distinct byte strings stay distinct words and are saved back byte for byte;
+    ``vocab_stats["non_utf8_words"]`` counts them. Token lists holding such escaped words encode back to the same
+    bytes.
+
     Streaming (attributes, settable per instance; they change memory and speed, never the result):
     ``stream_bytes``: bytes of text encoded per block when a plain file is streamed; ``cache_tokens``: a streamed
     corpus of at most this many encoded tokens keeps its blocks after the first epoch instead of re-encoding the
@@ -497,7 +507,11 @@ class Word2Vec:
 
     # -- vocabulary ------------------------------------------------------------------------------------
     def build_vocab(self, corpus: Corpus) -> "Word2Vec":
-        """Count the corpus' words and build the vocabulary; initialise the weights (word2vec's scheme)."""
+        """Count the corpus' words and build the vocabulary; initialise the weights (word2vec's scheme).
+
+        A path that is not a regular file (a named pipe, a folder) is refused before it is opened; a gzip file
+        that cannot be decompressed is a ValueError naming it; tables larger than the machine's memory are a
+        MemoryError before anything is allocated."""
         p = self.params
         text = _open_text(corpus)
         wb, wo, counts, st = ops.corpus_build_vocab(text.path, data=text.data, min_count=p.min_count,
