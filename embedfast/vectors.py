@@ -959,14 +959,14 @@ def _native_error(path: str, msg: str) -> ValueError:
 _HUGE_PAGE_MIN_BYTES = 64 << 20  # above glibc's largest mmap threshold (32 MiB): always a mapping of its own
 
 
-def _read_exactly(fd: int, buf: memoryview, path: str) -> None:
-    """Fill ``buf`` from the start of ``fd`` with pread (no mapping: a file truncated or rewritten meanwhile
+def _read_exactly(fd: int, buf: memoryview, start: int, path: str) -> None:
+    """Fill ``buf`` from byte ``start`` of ``fd`` with pread (no mapping: a file truncated or rewritten meanwhile
     gives an error or old/new bytes, never a signal)."""
     pos, size = 0, len(buf)
     while pos < size:
-        got = os.preadv(fd, [buf[pos:pos + (1 << 30)]], pos)
+        got = os.preadv(fd, [buf[pos:pos + (1 << 30)]], start + pos)
         if got == 0:
-            raise _native_error(path, f"truncated while being read: {pos} of {size} bytes could be read")
+            raise _native_error(path, f"truncated while being read: the file ends at byte {start + pos}")
         pos += got
 
 
@@ -1003,40 +1003,49 @@ def _load_native(path: str, *, limit: Optional[int] = None, mmap: bool = False) 
             if off < 16 + hlen or off + nb > size or off % _ALIGN:
                 raise _native_error(path, f"section {name} [{off}, {off + nb}) lies outside the file or is "
                                           "misaligned")
+        mo, mb = sections["matrix"]
+        oo, ob = sections["offsets"]
+        wo, wb = sections["words"]
+        keep = n if limit is None else min(limit, n)
         if mmap:
             # map the whole file privately (copy-on-write): pages are read lazily, the tensors are writable.
             # The file must not be modified in place while mapped (embedfast's saves replace it: safe).
             whole = (torch.from_file(path, shared=False, size=size, dtype=torch.uint8) if size
                      else torch.empty(0, dtype=torch.uint8))
+            matrix = whole[mo:mo + mb].view(dtype).view(n, d)[:keep]
+            offsets = whole[oo:oo + ob].view(torch.int64).numpy()
+            raw = whole[wo:wo + wb].numpy()
         else:
-            # copy into memory with pread: a later change of the file cannot reach the loaded Vectors
-            whole = torch.empty(size, dtype=torch.uint8)
-            if size >= _HUGE_PAGE_MIN_BYTES:
+            # copy each section into memory with pread: a later change of the file cannot reach the loaded
+            # Vectors; with limit= only the rows kept are read
+            fd = f.fileno()
+            matrix = torch.empty(keep, d, dtype=dtype)
+            nbytes_kept = keep * d * itemsize
+            if nbytes_kept >= _HUGE_PAGE_MIN_BYTES:
                 # before the first touch: fewer page faults while reading, fewer TLB misses later. Only for
                 # buffers so large that malloc gives them their own mapping (freed with them): advising part of
                 # the shared heap would leave it marked for every later small allocation.
                 from .fusion import advise_huge_pages  # here: fusion imports this module
-                advise_huge_pages(whole)
-            if size:
-                _read_exactly(f.fileno(), memoryview(whole.numpy()), path)
-            st1 = os.fstat(f.fileno())
-            if (st1.st_size, st1.st_mtime_ns) != (st0.st_size, st0.st_mtime_ns) \
-                    or bytes(whole[:16 + hlen].numpy()) != head + hbytes:
+                advise_huge_pages(matrix)
+            if nbytes_kept:
+                _read_exactly(fd, memoryview(matrix.view(-1).view(torch.uint8).numpy()), mo, path)
+            offsets = np.empty(n + 1, "<i8")
+            _read_exactly(fd, memoryview(offsets).cast("B"), oo, path)
+            raw = np.empty(wb, np.uint8)
+            if wb:
+                _read_exactly(fd, memoryview(raw), wo, path)
+            again = os.pread(fd, 16 + hlen, 0)
+            st1 = os.fstat(fd)
+            if (st1.st_size, st1.st_mtime_ns) != (st0.st_size, st0.st_mtime_ns) or again != head + hbytes:
                 raise _native_error(path, "the file changed while it was being read; load it again")
-    mo, mb = sections["matrix"]
-    matrix = whole[mo:mo + mb].view(dtype).view(n, d)
-    oo, ob = sections["offsets"]
-    offsets = whole[oo:oo + ob].view(torch.int64).numpy()
-    wo, wb = sections["words"]
     nbytes = wb - max(n - 1, 0)
     if offsets[0] != 0 or offsets[-1] != nbytes or (n and np.any(np.diff(offsets) < 0)):
         raise _native_error(path, "word offsets are corrupt")
-    raw = whole[wo:wo + wb].numpy()
     if n and int(np.count_nonzero(raw == 10)) != n - 1:
         raise _native_error(path, f"the words section does not hold {n} words")
-    if limit is not None and limit < n:
-        cut = int(offsets[limit]) + limit  # bytes of the first `limit` words and their separators
-        raw, n, matrix = raw[:max(cut - 1, 0)], limit, matrix[:limit]
+    if keep < n:
+        cut = int(offsets[keep]) + keep  # bytes of the first `keep` words and their separators
+        raw, n = raw[:max(cut - 1, 0)], keep
         h = dict(h)
         h.pop("non_utf8_words", None)  # counted for the whole file
     # words are decoded on first use (most of the reload time otherwise); the check above already
