@@ -26,7 +26,7 @@ import torch
 import torch.distributed as dist
 
 from . import ops
-from .sgns import Corpus, Word2Vec, keep_probabilities
+from .sgns import Corpus, Word2Vec, _op_detail, keep_probabilities
 
 __all__ = ["init_from_env", "shard_bounds", "train_distributed"]
 
@@ -76,16 +76,21 @@ def _average(tensors, world: int, group=None) -> None:
         t.div_(world)
 
 
+def _is_divergence(exc: BaseException) -> bool:
+    full = str(exc)
+    return isinstance(exc, (ValueError, RuntimeError)) and (
+        "diverge" in full or "finite" in full or "loss of rank" in full)
+
+
 def _raise_failure(w2v: Word2Vec, failure: Optional[BaseException], loss_finite: bool, epoch: int, r: int,
                    n_rounds: int, rank: int, failed: int, done: int, total: int) -> None:
     """Every rank stops after a round in which some rank failed: a divergence (NaN/inf) becomes the trainer's
     divergence error, any other error is re-raised on its rank; the other ranks say which rank to look at."""
-    text = "" if failure is None else str(failure).splitlines()[0] if str(failure) else type(failure).__name__
+    text = "" if failure is None else _op_detail(failure)
     if failure is None:  # another rank failed: it diverged when the summed loss is not finite
         diverged = not loss_finite
     else:
-        diverged = isinstance(failure, (ValueError, RuntimeError)) and (
-            "diverge" in text or "finite" in text or "loss of rank" in text)
+        diverged = _is_divergence(failure)
     if diverged:
         w2v._pos = dict(epoch=epoch, chunk_in_epoch=r, words_done=done)
         w2v._n_chunks = n_rounds
@@ -194,6 +199,8 @@ def train_distributed(w2v: Word2Vec, corpus: Corpus, *, sync_every: int = 1_000_
                     except Exception as exc:  # noqa: BLE001 - re-raised after the round's collective
                         failure = exc
                         acc[3] = 1.0
+                        if _is_divergence(exc):  # a NaN loss tells the other ranks it was a divergence
+                            acc[0] = math.nan
                         break
                     n = int(offsets[e]) - int(offsets[c])
                     done += n

@@ -343,6 +343,13 @@ _MAX_NS_EXPONENT = 10.0
 _MAX_INIT_SCALE = 1000.0
 
 
+def _op_detail(exc: BaseException) -> str:
+    """What the op's divergence error says happened, without its own advice (the trainer gives its own)."""
+    text = (str(exc).splitlines() or [""])[0].split(";")[0]
+    text = text.split("diverged:", 1)[-1].split(" with learning rate")[0].strip()
+    return text or type(exc).__name__
+
+
 def _physical_memory() -> float:
     """Bytes of RAM of this machine (inf when unknown)."""
     try:
@@ -842,7 +849,7 @@ class Word2Vec:
                     except (ValueError, RuntimeError) as exc:
                         if "diverge" not in str(exc) and "finite" not in str(exc):
                             raise
-                        self._diverge(e, k, total, checkpoint, str(exc).splitlines()[0])
+                        self._diverge(e, k, total, checkpoint, _op_detail(exc))
                     self.train_seconds += time.perf_counter() - t0
                     stats = dict(zip(ops.TRAIN_STATS, st.tolist()))
                     if not math.isfinite(stats["loss"]):  # NaN/inf scores (the exact sigmoid lets them through)
