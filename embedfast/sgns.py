@@ -345,8 +345,7 @@ _MAX_INIT_SCALE = 1000.0
 
 def _op_detail(exc: BaseException) -> str:
     """What the op's divergence error says happened, without its own advice (the trainer gives its own)."""
-    text = (str(exc).splitlines() or [""])[0].split(";")[0]
-    text = text.split("diverged:", 1)[-1].split(" with learning rate")[0].strip()
+    text = (str(exc).splitlines() or [""])[0].split(";")[0].split(" with learning rate")[0].strip()
     return text or type(exc).__name__
 
 
