@@ -88,7 +88,7 @@ asan-build: $(ASAN_DIR)/.stamp
 # process reaches the log instead of pytest's capture file.
 ASAN_REPORT_RE := ERROR: AddressSanitizer|runtime error:|SUMMARY: (Address|UndefinedBehavior)Sanitizer
 asan: asan-build
-	cd $(ASAN_TREE) && $(SANITIZER_ENV) $(abspath $(PY)) -m pytest -q -p no:cacheprovider --capture=sys \
+	cd $(ASAN_TREE) && $(SANITIZER_ENV) EMBEDFAST_FUZZ_RUNS=100 $(abspath $(PY)) -m pytest -q -p no:cacheprovider --capture=sys \
 	  $(PYTEST_ARGS) $(ASAN_TESTS) 2>&1 | tee $(abspath $(ASAN_DIR))/test.log; rc=$${PIPESTATUS[0]}; \
 	if grep -qE "$(ASAN_REPORT_RE)" $(abspath $(ASAN_DIR))/test.log; then grep -nE "$(ASAN_REPORT_RE)" $(abspath $(ASAN_DIR))/test.log | head -20; \
 	  echo "make asan: sanitizer reports (log: $(ASAN_DIR)/test.log; tests exit $$rc)"; exit 1; fi; \
