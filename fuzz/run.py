@@ -8,8 +8,9 @@
 A child that dies (a signal, a hang past --timeout, memory past --rss-limit-mb) leaves libFuzzer's crash-* /
 timeout-* / oom-* file in fuzz/crashes/<target>/; the driver starts the target again for the rest of its time.
 Python-level findings (an undocumented exception, a wrong result) are written there by the child as finding-*
-(the input) with a .txt (the traceback). The summary (target, seconds, inputs tried, inputs/s, coverage,
-findings) goes to stdout and to fuzz/last-run.txt; the exit status is 1 when anything was found.
+(the input) with a .txt (the traceback). The summary (target, seconds: wall time of its children, start-up
+included; inputs tried; inputs/s over those seconds; coverage: libFuzzer's cov/ft, Python edges of embedfast and
+the checks; findings) goes to stdout and to fuzz/last-run.txt; the exit status is 1 when anything was found.
 The corpus each target grows is kept in fuzz/work/corpus/<target>/ for the next run (git-ignored).
 """
 from __future__ import annotations
