@@ -396,7 +396,7 @@ void check_vocabulary(const char* wb, const int64_t* wo, int64_t nwords, int64_t
   for (int64_t k = 0; k < nbytes; ++k) {
     if (!is_separator(wb[k])) continue;
     const int64_t i = std::upper_bound(wo, wo + nwords + 1, k) - wo - 1;
-    TORCH_CHECK_VALUE(false, op, ": word ", i, " of the vocabulary ('", std::string(wb + wo[i], std::min<int64_t>(wo[i + 1] - wo[i], 40)),
+    TORCH_CHECK_VALUE(false, op, ": word ", i, " of the vocabulary ('", show_bytes(wb + wo[i], wb + wo[i + 1]),
                       "') contains a whitespace byte (", int(static_cast<unsigned char>(wb[k])),
                       "): it could never match a token");
   }
@@ -424,7 +424,7 @@ std::shared_ptr<const VocabIndex> vocab_index(const char* wb, const int64_t* wo,
     const char* p = base + wo[i];
     const uint32_t n = uint32_t(wo[i + 1] - wo[i]);
     auto& slot = idx->table.upsert(p, n, hash_bytes(p, n));
-    TORCH_CHECK_VALUE(slot.value == 0, op, ": word ", i, " ('", std::string(p, n), "') appears twice in the vocabulary");
+    TORCH_CHECK_VALUE(slot.value == 0, op, ": word ", i, " ('", show_bytes(p, p + n), "') appears twice in the vocabulary");
     slot.value = i + 1;  // 0 marks a fresh slot
   }
   std::lock_guard<std::mutex> lock(mu);
