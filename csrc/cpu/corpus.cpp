@@ -214,7 +214,8 @@ std::vector<size_t> split_at_newlines(const TextInput& in, size_t begin, size_t 
 // `line_has_content` carries the state of the current line from one piece of a range to the next; the caller
 // ends an unterminated last line that has content.
 template <typename OnToken, typename OnLineEnd>
-void scan(const char* p, const char* end, bool& line_has_content, OnToken&& on_token, OnLineEnd&& on_line_end) {
+void scan(const char* p, const char* end, bool& line_state, OnToken&& on_token, OnLineEnd&& on_line_end) {
+  bool line_has_content = line_state;  // a local: the callbacks' stores cannot alias it
   while (p < end) {
     const char c = *p;
     if (c == '\n') {
@@ -232,6 +233,7 @@ void scan(const char* p, const char* end, bool& line_has_content, OnToken&& on_t
     on_token(start, size_t(p - start));
     line_has_content = true;
   }
+  line_state = line_has_content;
 }
 
 inline bool is_separator(char c) { return c == '\n' || is_space(c); }
