@@ -7,7 +7,7 @@
 // lines, out-of-vocabulary tokens and split lines are all counted in `stats`.
 //
 // Files: opened without blocking and refused unless regular (a FIFO, directory or device is an error naming
-// it); read with pread into per-thread buffers of 1 MiB cut after a separator (a token never straddles two
+// it); read with pread into per-thread buffers of 256 KiB cut after a separator (a token never straddles two
 // blocks; a line may), so a corpus of any size, even one line of 100 MB, keeps a few MiB resident; a file that
 // is truncated or rewritten while it is read gives an error naming it ("changed while it was being read"),
 // never SIGBUS (see embedfast/mapped_file.h).
@@ -245,11 +245,11 @@ inline const char* after_last_separator(const char* b, const char* e) {
   return nullptr;
 }
 
-// scan() over the text's byte range [begin, end) (offsets), a file read in blocks of 1 MiB into a buffer kept
+// scan() over the text's byte range [begin, end) (offsets), a file read in blocks of 256 KiB into a buffer kept
 // for the next call (see PooledBuffer), a memory text in place. A byte-order mark at byte 0 is skipped.
 template <typename OnToken, typename OnLineEnd>
 void scan_range(const Source& src, size_t begin, size_t end, OnToken&& on_token, OnLineEnd&& on_line_end) {
-  constexpr size_t kBlock = size_t(1) << 20;
+  constexpr size_t kBlock = size_t(256) << 10;  // stays in L2 while it is scanned
   if (begin == 0) begin = std::min(src.bom, end);
   PooledBuffer buf;
   TextInput::Blocks blocks(*src.in, begin, end, kBlock, buf.get());
