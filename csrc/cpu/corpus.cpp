@@ -7,7 +7,7 @@
 // lines, out-of-vocabulary tokens and split lines are all counted in `stats`.
 //
 // Files: opened without blocking and refused unless regular (a FIFO, directory or device is an error naming
-// it); read with pread into per-thread buffers of 1 MiB cut after a separator (a token never straddles two
+// it); read with pread into per-thread buffers of 256 KiB cut after a separator (a token never straddles two
 // blocks; a line may), so a corpus of any size, even one line of 100 MB, keeps a few MiB resident; a file that
 // is truncated or rewritten while it is read gives an error naming it ("changed while it was being read"),
 // never SIGBUS (see embedfast/mapped_file.h).
@@ -214,7 +214,8 @@ std::vector<size_t> split_at_newlines(const TextInput& in, size_t begin, size_t 
 // `line_has_content` carries the state of the current line from one piece of a range to the next; the caller
 // ends an unterminated last line that has content.
 template <typename OnToken, typename OnLineEnd>
-void scan(const char* p, const char* end, bool& line_has_content, OnToken&& on_token, OnLineEnd&& on_line_end) {
+void scan(const char* p, const char* end, bool& line_state, OnToken&& on_token, OnLineEnd&& on_line_end) {
+  bool line_has_content = line_state;  // a local: the callbacks' stores cannot alias it
   while (p < end) {
     const char c = *p;
     if (c == '\n') {
@@ -232,6 +233,7 @@ void scan(const char* p, const char* end, bool& line_has_content, OnToken&& on_t
     on_token(start, size_t(p - start));
     line_has_content = true;
   }
+  line_state = line_has_content;
 }
 
 inline bool is_separator(char c) { return c == '\n' || is_space(c); }
@@ -243,11 +245,11 @@ inline const char* after_last_separator(const char* b, const char* e) {
   return nullptr;
 }
 
-// scan() over the text's byte range [begin, end) (offsets), a file read in blocks of 1 MiB into a buffer kept
+// scan() over the text's byte range [begin, end) (offsets), a file read in blocks of 256 KiB into a buffer kept
 // for the next call (see PooledBuffer), a memory text in place. A byte-order mark at byte 0 is skipped.
 template <typename OnToken, typename OnLineEnd>
 void scan_range(const Source& src, size_t begin, size_t end, OnToken&& on_token, OnLineEnd&& on_line_end) {
-  constexpr size_t kBlock = size_t(1) << 20;
+  constexpr size_t kBlock = size_t(256) << 10;  // stays in L2 while it is scanned
   if (begin == 0) begin = std::min(src.bom, end);
   PooledBuffer buf;
   TextInput::Blocks blocks(*src.in, begin, end, kBlock, buf.get());
@@ -396,7 +398,7 @@ void check_vocabulary(const char* wb, const int64_t* wo, int64_t nwords, int64_t
   for (int64_t k = 0; k < nbytes; ++k) {
     if (!is_separator(wb[k])) continue;
     const int64_t i = std::upper_bound(wo, wo + nwords + 1, k) - wo - 1;
-    TORCH_CHECK_VALUE(false, op, ": word ", i, " of the vocabulary ('", std::string(wb + wo[i], std::min<int64_t>(wo[i + 1] - wo[i], 40)),
+    TORCH_CHECK_VALUE(false, op, ": word ", i, " of the vocabulary ('", show_bytes(wb + wo[i], wb + wo[i + 1]),
                       "') contains a whitespace byte (", int(static_cast<unsigned char>(wb[k])),
                       "): it could never match a token");
   }
@@ -424,7 +426,7 @@ std::shared_ptr<const VocabIndex> vocab_index(const char* wb, const int64_t* wo,
     const char* p = base + wo[i];
     const uint32_t n = uint32_t(wo[i + 1] - wo[i]);
     auto& slot = idx->table.upsert(p, n, hash_bytes(p, n));
-    TORCH_CHECK_VALUE(slot.value == 0, op, ": word ", i, " ('", std::string(p, n), "') appears twice in the vocabulary");
+    TORCH_CHECK_VALUE(slot.value == 0, op, ": word ", i, " ('", show_bytes(p, p + n), "') appears twice in the vocabulary");
     slot.value = i + 1;  // 0 marks a fresh slot
   }
   std::lock_guard<std::mutex> lock(mu);

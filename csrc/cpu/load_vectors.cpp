@@ -265,11 +265,7 @@ inline const char* parse_common_float(const char* p, const char* end, float& out
   return e;
 }
 
-std::string quote_token(const char* b, const char* e) {
-  std::string s(b, std::min<size_t>(e - b, 40));
-  if (static_cast<size_t>(e - b) > 40) s += "...";
-  return "'" + s + "'";
-}
+std::string quote_token(const char* b, const char* e) { return "'" + show_bytes(b, e, 40) + "'"; }
 
 struct LineResult {
   Reason reason = kOk;
@@ -601,8 +597,9 @@ Result load_text(const InputFile& f, const std::string& path, int64_t dim, int64
   // Dimension: requested, else the header's, else the field count of more than half of the first data lines.
   int64_t D = dim > 0 ? dim : (h.present ? h.dim : -1);
   if (D <= 0) {
-    // Each candidate D (a field count seen, minus the word) scores the lines it reads as rows: D + 1 fields, or
-    // more with extra fields that are not all numbers (a word with spaces). The best must fit more than half of
+    // Each candidate D (a field count seen, minus the word) scores the lines whose fields fit it: D + 1 of
+    // them, or more with extra fields that are not all numbers (a word with spaces). A malformed value does
+    // not matter here: it is reported on its line once D is known. The best must fit more than half of
     // the lines and strictly more than any other candidate.
     struct VLine {
       int64_t line, nf, lead;  // lead: numbers in a row from field 2 on

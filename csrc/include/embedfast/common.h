@@ -4,6 +4,7 @@
 #include <ATen/ATen.h>
 #include <c10/util/Exception.h>
 
+#include <cstddef>
 #include <string>
 
 namespace embedfast {
@@ -26,6 +27,42 @@ inline void check_same_device(const at::Tensor& a, const at::Tensor& b, const ch
 
 inline void check_cpu(const at::Tensor& t, const char* op, const char* name) {
   TORCH_CHECK_VALUE(t.device().is_cpu(), op, ": argument '", name, "' must be a CPU tensor here, got ", t.device());
+}
+
+// Bytes of user data (a word, a field) for an error message: valid UTF-8 is kept, control bytes and bytes that
+// are not UTF-8 are written as \xNN (Python decodes an exception message as UTF-8: a raw byte 0xE9 would turn
+// the error into a UnicodeDecodeError), cut after `max` bytes with "...".
+inline std::string show_bytes(const char* b, const char* e, size_t max = 40) {
+  static const char* hex = "0123456789abcdef";
+  std::string out;
+  const auto* s = reinterpret_cast<const unsigned char*>(b);
+  const size_t n = static_cast<size_t>(e - b);
+  size_t i = 0;
+  while (i < n && i < max) {
+    const unsigned char c = s[i];
+    size_t len = 0;
+    if (c >= 0x20 && c < 0x7f) {
+      len = 1;
+    } else if (c >= 0xc2 && c <= 0xf4) {
+      len = c < 0xe0 ? 2 : (c < 0xf0 ? 3 : 4);
+      if (i + len > n) len = 0;
+      for (size_t k = 1; k < len; ++k)
+        if ((s[i + k] & 0xc0) != 0x80) len = 0;
+      if (len == 3 && ((c == 0xe0 && s[i + 1] < 0xa0) || (c == 0xed && s[i + 1] >= 0xa0))) len = 0;
+      if (len == 4 && ((c == 0xf0 && s[i + 1] < 0x90) || (c == 0xf4 && s[i + 1] >= 0x90))) len = 0;
+    }
+    if (len == 0) {
+      out += "\\x";
+      out += hex[c >> 4];
+      out += hex[c & 15];
+      ++i;
+    } else {
+      out.append(b + i, len);
+      i += len;
+    }
+  }
+  if (i < n) out += "...";
+  return out;
 }
 
 // Range check of an index tensor against [lo, hi); reports the first offending value and its position.
