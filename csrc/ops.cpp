@@ -4,22 +4,29 @@
 #include <torch/library.h>
 #include <unistd.h>
 
+#include <limits>
 #include <string>
 
 namespace embedfast {
 
-// Declared where it is used (csrc/cpu/sgns.cpp, gather.cpp): a clear ValueError naming the op, what is allocated
-// and its size, when an allocation sized by an op's arguments cannot fit this machine's memory (refused before
-// it is attempted: with overcommit, a too-large block would otherwise be granted and the process killed when
-// its pages are written).
-void check_alloc_bytes(double bytes, const char* op, const std::string& what) {
-  const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
-  if (pages <= 0 || page <= 0) return;  // unknown: let the allocation decide
-  const double mem = double(pages) * double(page);
-  if (bytes <= mem) return;
+// Declared where they are used (csrc/cpu/sgns.cpp, gather.cpp). An allocation sized by an op's arguments is
+// checked against the machine's memory before it is attempted: with overcommit, a too-large block would otherwise
+// be granted and the process killed when its pages are written.
+// Physical memory in bytes (read once; +inf when unknown).
+double machine_memory_bytes() {
+  static const double mem = [] {
+    const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    return pages > 0 && page > 0 ? double(pages) * double(page) : std::numeric_limits<double>::infinity();
+  }();
+  return mem;
+}
+
+// ValueError "<op>: <what> would take <bytes> bytes, more than this machine's memory (<mem> bytes)".
+[[noreturn]] void raise_too_large(double bytes, const char* op, const std::string& what) {
   const std::string b = bytes < 9e18 ? std::to_string(static_cast<long long>(bytes)) : std::to_string(bytes);
   TORCH_CHECK_VALUE(false, op, ": ", what, " would take ", b, " bytes, more than this machine's memory (",
-                    static_cast<long long>(mem), " bytes)");
+                    static_cast<long long>(machine_memory_bytes()), " bytes)");
+  __builtin_unreachable();
 }
 
 }  // namespace embedfast

@@ -34,8 +34,9 @@
 
 namespace embedfast {
 
-// Raises a clear error when an allocation of `bytes` (described by `what`) cannot fit this machine's memory.
-void check_alloc_bytes(double bytes, const char* op, const std::string& what);
+// csrc/ops.cpp: the machine's memory, and the error for an allocation that cannot fit in it.
+double machine_memory_bytes();
+[[noreturn]] void raise_too_large(double bytes, const char* op, const std::string& what);
 
 namespace {
 
@@ -309,8 +310,9 @@ at::Tensor forward_impl(const Checked& c, const at::Tensor& source_weight, const
                         const at::Tensor& ids, bool renormalize) {
   using A = acc_type_t<T>;
   const char* op = "gather_bags";
-  check_alloc_bytes(double(c.N) * double(c.D) * double(c10::elementSize(c.dtype)), op,
-                    "the output " + shape_str(c.N, c.D) + " (len(ids) x D)");
+  const double out_bytes = double(c.N) * double(c.D) * double(c10::elementSize(c.dtype));
+  if (out_bytes > machine_memory_bytes())
+    raise_too_large(out_bytes, op, "the output " + shape_str(c.N, c.D) + " (len(ids) x D)");
   // a large output on huge pages: with 4 KiB pages the faults of a fresh [N, D] block cost more than the gather
   auto out = empty_large({c.N, c.D}, c.tables[0].options());
   const BagView<T> v(c, source_weight, bag_offsets, entry_source, entry_row, entry_weight, ids);
@@ -440,14 +442,15 @@ BackwardResult backward_impl(const Checked& c, const at::Tensor& grad, const at:
     const double per_entry = double(sizeof(const T*) + sizeof(A) + sizeof(int64_t)) +
                              (any_table ? double(sizeof(Contribution<A>)) : 0.0) +
                              (want_gew ? double(sizeof(std::pair<int64_t, A>)) : 0.0);
-    double touched = double(N) * double(c.max_bag);
-    if (touched * per_entry > 1e9) {
-      touched = 0;
+    const double mem = machine_memory_bytes();
+    if (double(N) * double(c.max_bag) * per_entry > mem) {
+      double touched = 0;
       for (int64_t n = 0; n < N; ++n) touched += double(off[idp[n] + 1] - off[idp[n]]);
+      if (touched * per_entry > mem)
+        raise_too_large(touched * per_entry, op,
+                        "the backward's lists of the " + std::to_string(int64_t(touched)) +
+                            " (id, bag entry) pairs of 'ids'");
     }
-    check_alloc_bytes(touched * per_entry, op,
-                      "the backward's lists of the " + std::to_string(int64_t(touched)) +
-                          " (id, bag entry) pairs of 'ids'");
   }
   auto g = grad.to(c.wdtype).contiguous();
   const A* gp = g.data_ptr<A>();

@@ -57,8 +57,9 @@ constexpr int64_t kMaxWindow = 1000000;
 constexpr int64_t kMaxNegative = 10000;
 constexpr int64_t kMaxThreads = 1024;
 
-// Raises a clear error when an allocation of `bytes` (described by `what`) cannot fit this machine's memory.
-void check_alloc_bytes(double bytes, const char* op, const std::string& what);
+// csrc/ops.cpp: the machine's memory, and the error for an allocation that cannot fit in it.
+double machine_memory_bytes();
+[[noreturn]] void raise_too_large(double bytes, const char* op, const std::string& what);
 
 namespace {
 
@@ -120,7 +121,7 @@ void train_part(const TrainArgs& a, int64_t s_begin, int64_t s_end, int part, Pa
   const int64_t D = a.dim;
   const int64_t part_first = a.offsets[s_begin];
   const double part_tokens = double(a.offsets[s_end] - part_first);
-  // buffers (sizes checked against the machine's memory by the op, see work_bytes)
+  // work buffers (their total is checked against the machine's memory by sgns_train before the parts start)
   std::vector<int32_t> sent;
   std::vector<float> neu1e;
   // HogBatch buffers: up to max_ctx contexts x (1 + negative) targets
@@ -310,10 +311,10 @@ at::Tensor sgns_train(at::Tensor& w_in, at::Tensor& w_out, const at::Tensor& ids
                          {&neg_alias, "neg_alias"}})
     TORCH_CHECK_VALUE(t->dim() == 1 && t->size(0) == V, op, ": argument '", name, "' must have shape [", V,
                       "] (the vocabulary size of w_in), got ", t->sizes());
-  TORCH_CHECK_VALUE(window >= 1 && window <= kMaxWindow, op, ": window must be in [1, ", kMaxWindow, "], got ",
-                    window);
-  TORCH_CHECK_VALUE(negative >= 0 && negative <= kMaxNegative, op, ": negative must be in [0, ", kMaxNegative,
-                    "], got ", negative);
+  TORCH_CHECK_VALUE(window >= 1, op, ": window must be >= 1, got ", window);
+  TORCH_CHECK_VALUE(window <= kMaxWindow, op, ": window must be <= ", kMaxWindow, ", got ", window);
+  TORCH_CHECK_VALUE(negative >= 0, op, ": negative must be >= 0, got ", negative);
+  TORCH_CHECK_VALUE(negative <= kMaxNegative, op, ": negative must be <= ", kMaxNegative, ", got ", negative);
   TORCH_CHECK_VALUE(std::isfinite(alpha) && alpha > 0 && min_alpha >= 0 && min_alpha <= alpha, op,
                     ": need a finite alpha > 0 and 0 <= min_alpha <= alpha, got alpha=", alpha,
                     ", min_alpha=", min_alpha);
@@ -392,7 +393,8 @@ at::Tensor sgns_train(at::Tensor& w_in, at::Tensor& w_out, const at::Tensor& ids
         (shared_negatives ? double(a.max_ctx) * (4.0 * double(negative + 1) + 4.0 * double(D) + 12.0) +
                                 16.0 * double(negative + 1)
                           : 4.0 * double(D));
-    check_alloc_bytes(double(busy) * per_part, op,
+    if (double(busy) * per_part > machine_memory_bytes())
+      raise_too_large(double(busy) * per_part, op,
                       "the work buffers of " + std::to_string(busy) + " threads (window=" + std::to_string(window) +
                           ", negative=" + std::to_string(negative) + ", dim=" + std::to_string(D) +
                           ", longest sentence " + std::to_string(max_sentence) + " tokens)");
