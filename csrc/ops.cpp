@@ -2,34 +2,6 @@
 // csrc/cpu/*.cpp and csrc/cuda/*.cu (TORCH_LIBRARY_IMPL), fake kernels and autograd in embedfast/ops.py.
 #include <Python.h>
 #include <torch/library.h>
-#include <unistd.h>
-
-#include <limits>
-#include <string>
-
-namespace embedfast {
-
-// Declared where they are used (csrc/cpu/sgns.cpp, gather.cpp). An allocation sized by an op's arguments is
-// checked against the machine's memory before it is attempted: with overcommit, a too-large block would otherwise
-// be granted and the process killed when its pages are written.
-// Physical memory in bytes (read once; +inf when unknown).
-double machine_memory_bytes() {
-  static const double mem = [] {
-    const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
-    return pages > 0 && page > 0 ? double(pages) * double(page) : std::numeric_limits<double>::infinity();
-  }();
-  return mem;
-}
-
-// ValueError "<op>: <what> would take <bytes> bytes, more than this machine's memory (<mem> bytes)".
-[[noreturn]] void raise_too_large(double bytes, const char* op, const std::string& what) {
-  const std::string b = bytes < 9e18 ? std::to_string(static_cast<long long>(bytes)) : std::to_string(bytes);
-  TORCH_CHECK_VALUE(false, op, ": ", what, " would take ", b, " bytes, more than this machine's memory (",
-                    static_cast<long long>(machine_memory_bytes()), " bytes)");
-  __builtin_unreachable();
-}
-
-}  // namespace embedfast
 
 // Importing embedfast._C loads this shared library, which runs the registrations below. The module itself
 // is empty: everything is reached through torch.ops.embedfast.

@@ -77,10 +77,11 @@ LOAD_STATS = (
     "blank_lines",  # empty or whitespace-only lines, ignored
     "skipped_rows",  # malformed rows skipped (skip_errors=True); each listed in `skipped`
     "spaced_words",  # words containing spaces (the last `dim` fields are the vector)
-    "invalid_utf8",  # words that are not valid UTF-8 (kept; decoded with replacement)
+    "invalid_utf8",  # words that are not valid UTF-8 (kept as bytes; decoded with surrogateescape, embedfast._io)
     "bom",  # 1 if the file starts with a UTF-8 byte-order mark
     "crlf_lines",  # lines ending in CR LF
-    "truncated_last_line",  # 1 if the last line had no newline (parsed if complete)
+    "truncated_last_line",  # 1 if the last line had no newline (parsed if complete; with a header promising more
+    #                       rows: an error)
     "duplicate_words",  # rows whose word occurred on an earlier row (listed in `duplicates`; not removed)
 )
 
@@ -91,6 +92,7 @@ SKIP_REASONS = {
     3: "missing word",
     4: "truncated record",
     5: "value out of range",
+    6: "too many values",
 }
 
 

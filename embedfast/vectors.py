@@ -1041,8 +1041,12 @@ def _load_native(path: str, *, limit: Optional[int] = None, mmap: bool = False) 
     nbytes = wb - max(n - 1, 0)
     if offsets[0] != 0 or offsets[-1] != nbytes or (n and np.any(np.diff(offsets) < 0)):
         raise _native_error(path, "word offsets are corrupt")
-    if n and int(np.count_nonzero(raw == 10)) != n - 1:
-        raise _native_error(path, f"the words section does not hold {n} words")
+    if n and np.any(np.diff(offsets) == 0):
+        raise _native_error(path, f"word {int(np.flatnonzero(np.diff(offsets) == 0)[0])} is empty")
+    # the separator after word i sits at offsets[i+1] + i: exactly n - 1 newlines, all of them there
+    if n and (int(np.count_nonzero(raw == 10)) != n - 1 or
+              (n > 1 and not np.all(raw[offsets[1:-1] + np.arange(n - 1, dtype=np.int64)] == 10))):
+        raise _native_error(path, f"the words section does not hold {n} words at the offsets of the offsets section")
     if keep < n:
         cut = int(offsets[keep]) + keep  # bytes of the first `keep` words and their separators
         raw, n = raw[:max(cut - 1, 0)], keep

@@ -34,10 +34,6 @@
 
 namespace embedfast {
 
-// csrc/ops.cpp: the machine's memory, and the error for an allocation that cannot fit in it.
-double machine_memory_bytes();
-[[noreturn]] void raise_too_large(double bytes, const char* op, const std::string& what);
-
 namespace {
 
 template <typename T>

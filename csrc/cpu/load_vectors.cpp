@@ -1015,7 +1015,11 @@ Result load_binary(const InputFile& f, const std::string& path, int64_t dim, int
       for (int64_t k = 0; k < D && bad < 0; ++k)
         if (!std::isfinite(row[k])) bad = k;
     }
-    if (bad >= 0) {
+    if (wl == 0) {  // a record that starts with its space: no word to key the vector by
+      TORCH_CHECK_VALUE(skip_errors, "load_vectors: '", path, "': record ", r + 1, " of ", h.rows, " (byte offset ",
+                        rec_at, ") has an empty word (the record starts with a space)");
+      skipped.emplace_back(r + 1, kMissingWord);
+    } else if (bad >= 0) {
       const bool nan = std::isnan(row[bad]);
       TORCH_CHECK_VALUE(skip_errors, "load_vectors: '", path, "': record ", r + 1, " (word ",
                         quote_token(word, word + wl), ", byte offset ", rec_at, ") has a non-finite value (",

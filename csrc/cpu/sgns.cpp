@@ -57,10 +57,6 @@ constexpr int64_t kMaxWindow = 1000000;
 constexpr int64_t kMaxNegative = 10000;
 constexpr int64_t kMaxThreads = 1024;
 
-// csrc/ops.cpp: the machine's memory, and the error for an allocation that cannot fit in it.
-double machine_memory_bytes();
-[[noreturn]] void raise_too_large(double bytes, const char* op, const std::string& what);
-
 namespace {
 
 // Order must match TRAIN_STATS in embedfast/ops.py.

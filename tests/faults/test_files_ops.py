@@ -28,7 +28,7 @@ from .util import assert_no_signal, run_python
 
 S = {name: i for i, name in enumerate(LOAD_STATS)}
 TRUNCATED = {v: k for k, v in SKIP_REASONS.items()}["truncated record"]
-TOO_MANY = 6  # reason code of a row with more values than the dimension (see csrc/cpu/load_vectors.cpp)
+TOO_MANY = {v: k for k, v in SKIP_REASONS.items()}["too many values"]
 
 
 def write(tmp_path, data: bytes, name="v.txt") -> str:
@@ -598,3 +598,16 @@ def test_corpus_empty_and_blank_files(tmp_path):
         assert wo.tolist() == [0] and counts.numel() == 0 and int(st[0]) == len(raw)
         ids, off, est = ops.corpus_encode(write(tmp_path, raw, "c.txt"), word_bytes=wb, word_offsets=wo)
         assert ids.numel() == 0 and off.tolist() == [0]
+
+
+def test_word2vec_binary_record_with_an_empty_word_is_refused_or_skipped(tmp_path):
+    # a record that starts with its space has no word (found by the fuzzer: it loaded as the word '')
+    rec = lambda w, v: w + b" " + struct.pack("<2f", *v)  # noqa: E731
+    path = write(tmp_path, b"3 2\n" + rec(b"a", (1, 2)) + rec(b"", (3, 4)) + rec(b"c", (5, 6)), name="v.bin")
+    with pytest.raises(ValueError, match=r"record 2 of 3 .*empty word"):
+        load_vectors_raw(path, binary=True)
+    m, wb, wo, stats, skipped, _ = load_vectors_raw(path, binary=True, skip_errors=True)
+    assert words_of(wb, wo) == [b"a", b"c"]
+    assert m.tolist() == [[1.0, 2.0], [5.0, 6.0]]
+    assert skipped.tolist() == [[2, 3]]  # record 2, reason 3 (missing word)
+    assert SKIP_REASONS[3] == "missing word"

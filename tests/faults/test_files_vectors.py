@@ -119,6 +119,21 @@ def test_native_lying_header_is_a_clear_error(tmp_path, patch):
             load_vectors(path, mmap=mmap)
 
 
+def test_native_words_section_disagreeing_with_the_offsets_is_a_clear_error(tmp_path):
+    # same length and as many newlines as words - 1, but not where the offsets put them (a fuzzer finding: with
+    # limit=2 it gave 3 words for 2 rows)
+    path = str(tmp_path / "w.efv")
+    Vectors(["ab", "c", "d"], torch.arange(6, dtype=torch.float32).view(3, 2)).save(path)
+    data = open(path, "rb").read()
+    assert data.count(b"ab\nc\nd") == 1
+    with open(path, "wb") as f:
+        f.write(data.replace(b"ab\nc\nd", b"a\nbc\nd"))
+    for mmap in (False, True):
+        for limit in (None, 2):
+            with pytest.raises(ValueError, match="w.efv.*words section"):
+                load_vectors(path, mmap=mmap, limit=limit)
+
+
 def test_native_corrupt_json_header_is_a_clear_error(tmp_path):
     path = str(tmp_path / "c.efv")
     import json

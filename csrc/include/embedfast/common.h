@@ -9,6 +9,13 @@
 
 namespace embedfast {
 
+// An allocation sized by an op's arguments is checked against the machine's memory before it is attempted: with
+// overcommit a too-large block would be granted and the process killed when its pages are written.
+// Physical memory in bytes (read once; +inf when unknown).
+double machine_memory_bytes();
+// ValueError "<op>: <what> would take <bytes> bytes, more than this machine's memory (<mem> bytes)".
+[[noreturn]] void raise_too_large(double bytes, const char* op, const std::string& what);
+
 // "arg `name` must be <dtype>, got <dtype>" as a TypeError-free ValueError-style message.
 inline void check_dtype(const at::Tensor& t, at::ScalarType want, const char* op, const char* name) {
   TORCH_CHECK_VALUE(t.scalar_type() == want, op, ": argument '", name, "' must have dtype ", want, ", got ",

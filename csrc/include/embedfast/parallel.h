@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <exception>
 #include <mutex>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -36,8 +37,15 @@ void run_parts(int n, Fn&& fn) {
   };
   std::vector<std::thread> workers;
   workers.reserve(n - 1);
-  for (int p = 1; p < n; ++p) workers.emplace_back(guarded, p);
+  int started = 1;
+  try {
+    for (; started < n; ++started) workers.emplace_back(guarded, started);
+  } catch (const std::system_error&) {
+    // no more threads (ulimit -u, a small container): the parts without one run on this thread below; the
+    // work and its result are the same, only slower (never std::terminate on joinable threads)
+  }
   guarded(0);
+  for (int p = started; p < n; ++p) guarded(p);
   for (auto& w : workers) w.join();
   if (error) std::rethrow_exception(error);
 }
