@@ -16,6 +16,7 @@ the byte <-> str rule for words.
 from __future__ import annotations
 
 import contextlib
+import gzip
 import os
 import stat
 import tempfile
@@ -154,6 +155,23 @@ def _temp_next_to(p: str) -> Tuple[int, str]:
 
 
 @contextlib.contextmanager
+def _staged(path: PathLike) -> Iterator[Tuple[int, str]]:
+    """(fd, tmp) of a unique temporary file next to ``path``; the body writes it, closes fd and makes it durable;
+    on a normal exit tmp is renamed over ``path``, on any exception it is removed and ``path`` is untouched."""
+    p = os.fsdecode(path)
+    fd, tmp = _temp_next_to(p)
+    done = False
+    try:  # nothing between the call above and this line can raise but an asynchronous signal
+        yield fd, tmp
+        os.replace(tmp, p)
+        done = True
+    finally:
+        if not done:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+
+
+@contextlib.contextmanager
 def atomic_write(path: PathLike, mode: str = "wb") -> Iterator[IO]:
     """Open a unique temporary file next to ``path`` for writing; on success flush, fsync and rename it over
     ``path`` (atomic on POSIX); on any failure remove it and leave ``path`` as it was.
@@ -162,37 +180,32 @@ def atomic_write(path: PathLike, mode: str = "wb") -> Iterator[IO]:
     """
     if mode not in ("wb", "w"):
         raise ValueError(f"atomic_write: mode must be 'wb' or 'w', got {mode!r}")
-    p = os.fsdecode(path)
-    fd, tmp = _temp_next_to(p)
-    done = False
-    try:  # nothing between the call above and this line can raise but an asynchronous signal
+    with _staged(path) as (fd, _tmp):
         with os.fdopen(fd, mode, encoding="utf-8" if mode == "w" else None) as f:
             yield f
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, p)
-        done = True
-    finally:
-        if not done:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
 
 
 def atomic_save_with(path: PathLike, write_to_path: Callable[[str], object]) -> None:
     """For writers that need a path rather than a file object (``torch.save``, ``gzip.open``): call
     ``write_to_path(tmp_path)`` on a unique temporary path next to ``path``, then rename it over ``path``
     (same guarantees as :func:`atomic_write`)."""
-    p = os.fsdecode(path)
-    fd, tmp = _temp_next_to(p)
-    done = False
-    try:
+    with _staged(path) as (fd, tmp):
         os.close(fd)
         write_to_path(tmp)
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
-        os.replace(tmp, p)
-        done = True
-    finally:
-        if not done:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
+
+
+def atomic_write_binary(path: PathLike, write: Callable[[IO], object]) -> None:
+    """``write(f)`` into a binary file object whose bytes land in ``path`` atomically (as :func:`atomic_write`),
+    gzip-compressed when ``path`` ends in ``.gz``."""
+    if os.fsdecode(path).endswith(".gz"):
+        def write_gz(tmp: str) -> None:
+            with gzip.open(tmp, "wb") as g:
+                write(g)
+        atomic_save_with(path, write_gz)
+    else:
+        with atomic_write(path, "wb") as f:
+            write(f)

@@ -8,13 +8,12 @@ a few seconds.
 """
 from __future__ import annotations
 
-import gzip
 import os
 from typing import List, Optional, Tuple
 
 import numpy as np
 
-from ._io import atomic_save_with, atomic_write, encode_word
+from ._io import atomic_write_binary, encode_word
 
 COMMON = (
     "the , . of to and in a \" 's for - that on is was said with he it as at by from his '' `` an be has are have "
@@ -166,14 +165,7 @@ def write_vectors(path: str, rows: int, dim: int, *, seed: int = 0, format: str 
             f.write(full[full != 0].tobytes())
 
     # written whole or not at all (a unique temporary file renamed over `path`)
-    if path.endswith(".gz"):
-        def write_gz(tmp: str) -> None:
-            with gzip.open(tmp, "wb") as g:
-                write(g)
-        atomic_save_with(path, write_gz)
-    else:
-        with atomic_write(path, "wb") as f:
-            write(f)
+    atomic_write_binary(path, write)  # .gz compressed
     return words, matrix
 
 

@@ -30,7 +30,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
-from ._io import (WORD_ERRORS, atomic_save_with, atomic_write, check_input_file, check_output_path, count_non_utf8,
+from ._io import (WORD_ERRORS, atomic_write, atomic_write_binary, check_input_file, check_output_path, count_non_utf8,
                   decode_blob, decode_word, encode_word)
 from .ops import LOAD_STATS, SKIP_REASONS, load_vectors_raw
 
@@ -113,13 +113,10 @@ def _vocab_words(vocab: Any, what: str, *, ordered: bool = True, allow_gaps: boo
                 if not isinstance(w, str):
                     raise TypeError(f"{what}: a vocab mapping must map str words to int ids ({{word: id}}); key "
                                     f"{_short(w)} is a {type(w).__name__}")
-                try:
-                    if isinstance(i, bool):
-                        raise TypeError
-                    j = operator.index(i)
-                except TypeError:
+                j = _as_int(i)
+                if j is None:
                     raise TypeError(f"{what}: the id of {w!r} must be an int, got {type(i).__name__} "
-                                    f"{_short(i)}") from None
+                                    f"{_short(i)}")
                 if j < 0:
                     raise ValueError(f"{what}: the id of {w!r} is {j}; ids must be >= 0")
                 if j in by_id:
@@ -605,13 +602,10 @@ class Vectors:
                 raise ValueError(f"{what}: pad_token={pad_token!r} conflicts with padding_idx=None")
             pad = None
         else:
-            try:
-                if isinstance(padding_idx, bool):
-                    raise TypeError
-                pad = operator.index(padding_idx)
-            except TypeError:
+            pad = _as_int(padding_idx)
+            if pad is None:
                 raise TypeError(f"{what}: padding_idx must be an int, None or 'auto', got "
-                                f"{type(padding_idx).__name__}") from None
+                                f"{type(padding_idx).__name__}")
             if not 0 <= pad < len(words):
                 raise ValueError(f"{what}: padding_idx={pad} is outside the {len(words)} rows of the embedding")
             if pad_token is not None and stoi.get(pad_token) != pad:
@@ -736,14 +730,7 @@ class Vectors:
             else:
                 _write_text(self, f, header=(format == "word2vec"), precision=precision)
 
-        if path.endswith(".gz"):
-            def write_gz(tmp: str) -> None:
-                with gzip.open(tmp, "wb") as g:
-                    write(g)
-            atomic_save_with(path, write_gz)
-        else:
-            with atomic_write(path, "wb") as f:
-                write(f)
+        atomic_write_binary(path, write)  # .gz compressed
 
     @classmethod
     def load(cls, path: PathLike, **kwargs: Any) -> "Vectors":
@@ -1232,16 +1219,23 @@ def _exception_like(exc: BaseException, msg: str) -> BaseException:
     return RuntimeError(msg)
 
 
+def _as_int(value: Any) -> Optional[int]:
+    """``value`` as an int when it is one (Python or numpy integer; not a bool), else None."""
+    if isinstance(value, bool):
+        return None
+    try:
+        return operator.index(value)
+    except TypeError:
+        return None
+
+
 def _check_int_arg(value: Any, name: str, lo: int, hi: Optional[int] = None) -> Optional[int]:
     if value is None:
         return None
-    try:
-        if isinstance(value, bool):
-            raise TypeError
-        v = operator.index(value)
-    except TypeError:
+    v = _as_int(value)
+    if v is None:
         raise TypeError(f"load_vectors: {name} must be an int or None, got {type(value).__name__} "
-                        f"{_short(value)}") from None
+                        f"{_short(value)}")
     if v < lo or (hi is not None and v > hi):
         rng = f">= {lo}" if hi is None else f"from {lo} to {hi}"
         raise ValueError(f"load_vectors: {name} must be {rng} (or None), got {v}")

@@ -861,7 +861,7 @@ def test_sgns_train_op_bad_inputs():
         ops.sgns_train(w_in.double(), w_out, ids, off, keep, thr, alias, **kw)
     with pytest.raises(ValueError, match="must be contiguous"):
         ops.sgns_train(torch.zeros(D, V).t(), w_out, ids, off, keep, thr, alias, **kw)
-    with pytest.raises(ValueError, match=r"window must be in \[1, \d+\], got 0"):
+    with pytest.raises(ValueError, match=r"window must be >= 1, got 0"):
         ops.sgns_train(w_in, w_out, ids, off, keep, thr, alias, **{**kw, "window": 0})
     with pytest.raises(IndexError, match="sentence_offsets\\[1\\] = 9"):
         ops.sgns_train(w_in, w_out, ids, torch.tensor([0, 9]), keep, thr, alias, **kw)

@@ -24,24 +24,13 @@ import embedfast  # noqa: F401
 from embedfast import ops
 from embedfast.ops import LOAD_STATS, SKIP_REASONS, load_vectors_raw
 
+from tests.test_load_vectors_op import words_of, write
+
 from .util import assert_no_signal, run_python
 
 S = {name: i for i, name in enumerate(LOAD_STATS)}
 TRUNCATED = {v: k for k, v in SKIP_REASONS.items()}["truncated record"]
 TOO_MANY = {v: k for k, v in SKIP_REASONS.items()}["too many values"]
-
-
-def write(tmp_path, data: bytes, name="v.txt") -> str:
-    path = os.path.join(tmp_path, name)
-    with open(path, "wb") as f:
-        f.write(data)
-    return path
-
-
-def words_of(word_bytes, offsets):
-    b = word_bytes.numpy().tobytes()
-    o = offsets.tolist()
-    return [b[o[i]:o[i + 1]] for i in range(len(o) - 1)]
 
 
 def child(code: str, timeout: float = 240.0) -> dict:
