@@ -542,7 +542,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> corpus_encode(const std::string& 
   int64_t pos = 0, si = 0;
   op_[0] = 0;
   for (auto& p : out) {
-    std::memcpy(ip + pos, p.ids.data(), p.ids.size() * sizeof(int32_t));
+    if (!p.ids.empty())  // an empty part (and an empty output) has no pointer to copy from or to
+      std::memcpy(ip + pos, p.ids.data(), p.ids.size() * sizeof(int32_t));
     std::vector<int32_t>().swap(p.ids);  // free each part once copied: peak ids memory ~1.5x, not 2x
     for (int64_t len : p.lengths) {
       pos += len;

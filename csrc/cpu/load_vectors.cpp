@@ -76,6 +76,7 @@ inline const char* skip_token(const char* p, const char* end) {
 
 // End of the line starting at p (position of '\n' or end).
 inline const char* line_end(const char* p, const char* end) {
+  if (p == end) return end;  // an empty range may have no pointer (memchr's argument must not be null)
   const void* nl = std::memchr(p, '\n', end - p);
   return nl ? static_cast<const char*>(nl) : end;
 }
