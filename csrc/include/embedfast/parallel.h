@@ -4,12 +4,14 @@
 #pragma once
 
 #include <ATen/Parallel.h>
+#include <c10/util/Exception.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <exception>
 #include <mutex>
+#include <new>
 #include <system_error>
 #include <thread>
 #include <vector>
@@ -30,6 +32,16 @@ void run_parts(int n, Fn&& fn) {
   auto guarded = [&](int part) {
     try {
       fn(part);
+    } catch (const std::bad_alloc&) {  // a MemoryError that says what ran out, not "std::bad_alloc"
+      std::lock_guard<std::mutex> lock(mu);
+      if (!error) {
+        try {
+          TORCH_CHECK_WITH(OutOfMemoryError, false, "out of memory in the work of thread ", part + 1, " of ", n,
+                           ": fewer threads (num_threads=) or less data per call need less memory");
+        } catch (...) {
+          error = std::current_exception();
+        }
+      }
     } catch (...) {
       std::lock_guard<std::mutex> lock(mu);
       if (!error) error = std::current_exception();
