@@ -115,7 +115,7 @@ def _vectors_input_args(p: argparse.ArgumentParser) -> None:
 def _convert(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("convert", help="convert a vectors file (GloVe, word2vec text/binary, gzip, native)",
                        description="Read pretrained vectors in any supported format and write them in another. "
-                       "'native' is embedfast's mmap cache: reloading it takes milliseconds.")
+                       "'native' is embedfast's cache: the fastest to reload.")
     p.add_argument("input", help="vectors file to read")
     p.add_argument("output", help="file to write (.gz compresses the text formats)")
     p.add_argument("--to", required=True, choices=["native", "glove", "word2vec", "word2vec-bin"],

@@ -70,7 +70,7 @@ def loader_step(ctx: DemoContext) -> None:
     v.save(native)
     t = time.perf_counter()
     v2 = load_vectors(native)
-    ctx.say(f"  native cache reload (mmap): {time.perf_counter() - t:.4f} s; same matrix: "
+    ctx.say(f"  native cache reload: {time.perf_counter() - t:.4f} s; same matrix: "
             f"{torch.equal(v2.matrix, v.matrix)}")
 
     ctx.say("  nearest neighbours (cosine); the planted groups are "

@@ -27,6 +27,7 @@ import torch.distributed as dist
 
 from . import ops
 from .sgns import Corpus, Word2Vec, _op_detail, keep_probabilities
+from .sgns import _is_divergence as _op_divergence
 
 __all__ = ["init_from_env", "shard_bounds", "train_distributed"]
 
@@ -77,9 +78,8 @@ def _average(tensors, world: int, group=None) -> None:
 
 
 def _is_divergence(exc: BaseException) -> bool:
-    full = str(exc)
-    return isinstance(exc, (ValueError, RuntimeError)) and (
-        "diverge" in full or "finite" in full or "loss of rank" in full)
+    """An op's divergence error, or another rank's non-finite loss reported through the all-reduce."""
+    return _op_divergence(exc) or (isinstance(exc, ValueError) and "loss of rank" in str(exc))
 
 
 def _raise_failure(w2v: Word2Vec, failure: Optional[BaseException], loss_finite: bool, epoch: int, r: int,

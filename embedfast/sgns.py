@@ -1,6 +1,6 @@
 """Word2vec skip-gram with negative sampling (SGNS): the `SkipGram` module and the `Word2Vec` trainer.
 
-The trainer runs the corpus pipeline in C++ (``corpus_build_vocab`` / ``corpus_encode``: mmap, parallel
+The trainer runs the corpus pipeline in C++ (``corpus_build_vocab`` / ``corpus_encode``: pread, parallel
 counting, int32 ids) and trains with one fused op per chunk of sentences (``sgns_train``: sub-sampling, dynamic
 window, negative sampling, sigmoid, gradient and in-place update, Hogwild across threads). ``SkipGram`` is the
 differentiable route (``sgns_loss`` with autograd) for your own optimizer or as an auxiliary loss.
@@ -309,7 +309,7 @@ class _SignalGuard:
         if callable(prev):
             prev(signum, frame)
         elif signum == signal.SIGTERM:
-            raise Terminated(f"terminated by SIGTERM")
+            raise Terminated("terminated by SIGTERM")
         else:
             raise KeyboardInterrupt
 
@@ -341,6 +341,12 @@ _MAX_THREADS = ops.SGNS_TRAIN_LIMITS["num_threads"][1]  # the op's own limit
 _MAX_ALPHA = 1.0
 _MAX_NS_EXPONENT = 10.0
 _MAX_INIT_SCALE = 1000.0
+
+
+def _is_divergence(exc: BaseException) -> bool:
+    """True for the ops' divergence errors (``sgns_train``'s "training diverged", a non-finite loss)."""
+    text = str(exc)
+    return isinstance(exc, (ValueError, RuntimeError)) and ("diverge" in text or "finite" in text)
 
 
 def _op_detail(exc: BaseException) -> str:
@@ -537,11 +543,11 @@ class Word2Vec:
         gen = torch.Generator().manual_seed(p.seed)
         n = len(self.words)
         need = 2 * n * p.dim * 4
+        too_big = (f"Word2Vec.build_vocab: the tables of {n:,} words x dim {p.dim} need {need / 2**30:.1f} GiB "
+                   "(two float32 matrices), {}: lower dim, raise min_count or set max_vocab")
         if need > _physical_memory():  # would pass the allocator (overcommit) and end in the OOM killer
             self.w_in = self.w_out = None
-            raise MemoryError(f"Word2Vec.build_vocab: the tables of {n:,} words x dim {p.dim} need "
-                              f"{need / 2**30:.1f} GiB (two float32 matrices), more than this machine's memory: "
-                              "lower dim, raise min_count or set max_vocab")
+            raise MemoryError(too_big.format("more than this machine's memory"))
         try:
             self.w_in = torch.empty(n, p.dim).uniform_(-self.init_scale / p.dim, self.init_scale / p.dim,
                                                        generator=gen)
@@ -550,9 +556,7 @@ class Word2Vec:
             self.w_in = self.w_out = None
             if isinstance(exc, RuntimeError) and "alloc" not in str(exc):
                 raise
-            raise MemoryError(f"Word2Vec.build_vocab: the tables of {n:,} words x dim {p.dim} need "
-                              f"{2 * n * p.dim * 4 / 2**30:.1f} GiB (two float32 matrices) and could not be "
-                              "allocated: lower dim, raise min_count or set max_vocab") from None
+            raise MemoryError(too_big.format("which could not be allocated")) from None
         if self.device.type != "cpu":  # same initial values on every device
             self.w_in, self.w_out = self.w_in.to(self.device), self.w_out.to(self.device)
         self.loss_history = []
@@ -846,7 +850,7 @@ class Word2Vec:
                                             shared_negatives=p.shared_negatives, exact_sigmoid=p.exact_sigmoid,
                                             backend=self.backend)
                     except (ValueError, RuntimeError) as exc:
-                        if "diverge" not in str(exc) and "finite" not in str(exc):
+                        if not _is_divergence(exc):
                             raise
                         self._diverge(e, k, total, checkpoint, _op_detail(exc))
                     self.train_seconds += time.perf_counter() - t0

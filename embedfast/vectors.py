@@ -693,7 +693,7 @@ class Vectors:
 
         Args:
             path: output file (``.gz`` is gzip-compressed for the text formats).
-            format: ``"native"`` (mmap cache, fastest to reload), ``"glove"`` (text, no header),
+            format: ``"native"`` (embedfast's cache, fastest to reload), ``"glove"`` (text, no header),
                 ``"word2vec"`` (text with an "N D" header) or ``"word2vec-bin"`` (word2vec binary, float32).
                 The word2vec formats are read by gensim's ``KeyedVectors.load_word2vec_format``.
             precision: significant digits for text formats. Default: the fewest of 6 or 9 digits per row that
@@ -1028,8 +1028,9 @@ def _load_native(path: str, *, limit: Optional[int] = None, mmap: bool = False) 
     nbytes = wb - max(n - 1, 0)
     if offsets[0] != 0 or offsets[-1] != nbytes or (n and np.any(np.diff(offsets) < 0)):
         raise _native_error(path, "word offsets are corrupt")
-    if n and np.any(np.diff(offsets) == 0):
-        raise _native_error(path, f"word {int(np.flatnonzero(np.diff(offsets) == 0)[0])} is empty")
+    empty = np.flatnonzero(np.diff(offsets) == 0) if n else ()
+    if len(empty):
+        raise _native_error(path, f"word {int(empty[0])} is empty")
     # the separator after word i sits at offsets[i+1] + i: exactly n - 1 newlines, all of them there
     if n and (int(np.count_nonzero(raw == 10)) != n - 1 or
               (n > 1 and not np.all(raw[offsets[1:-1] + np.arange(n - 1, dtype=np.int64)] == 10))):

@@ -10,7 +10,7 @@
 // it); read with pread into per-thread buffers of 256 KiB cut after a separator (a token never straddles two
 // blocks; a line may), so a corpus of any size, even one line of 100 MB, keeps a few MiB resident; a file that
 // is truncated or rewritten while it is read gives an error naming it ("changed while it was being read"),
-// never SIGBUS (see embedfast/mapped_file.h).
+// never SIGBUS (see embedfast/input_file.h).
 //
 // corpus_build_vocab: the text is cut into one byte range per thread at newline boundaries; each thread counts
 // its words in its own open-addressing hash table (keys copied into the table's arena), the tables are
@@ -42,7 +42,7 @@
 #include <vector>
 
 #include "embedfast/common.h"
-#include "embedfast/mapped_file.h"
+#include "embedfast/input_file.h"
 #include "embedfast/parallel.h"
 #include "embedfast/rng.h"
 

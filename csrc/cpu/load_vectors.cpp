@@ -1,6 +1,6 @@
 // embedfast::load_vectors — multi-threaded parser for pretrained word vectors.
 //
-// Files are read with pread into per-thread buffers, never mapped (see embedfast/mapped_file.h): a file that is
+// Files are read with pread into per-thread buffers, never mapped (see embedfast/input_file.h): a file that is
 // truncated, appended to or rewritten while it is read gives an error naming it ("changed while it was being
 // read"), never SIGBUS and never silently fewer rows. FIFOs, directories and devices are refused at open.
 //
@@ -43,7 +43,7 @@
 
 #include "embedfast/alloc.h"
 #include "embedfast/common.h"
-#include "embedfast/mapped_file.h"
+#include "embedfast/input_file.h"
 #include "embedfast/parallel.h"
 
 namespace embedfast {

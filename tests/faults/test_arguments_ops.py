@@ -35,6 +35,15 @@ TRAIN_KW = dict(window=3, negative=4, alpha=0.025, min_alpha=0.0001, words_done=
 TRAIN_ARGS = ("w_in", "w_out", "ids", "sentence_offsets", "keep_prob", "neg_threshold", "neg_alias")
 
 
+def assert_error_names(call, err, prefix, needles):
+    """``call()`` raises ``err`` whose message starts with ``prefix`` and contains every needle."""
+    with pytest.raises(err) as ei:
+        call()
+    msg = str(ei.value)
+    assert msg.startswith(prefix), msg
+    for n in needles:
+        assert n in msg, msg
+
 def train_case(V=20, D=8, n=50, seed=0):
     """A small valid sgns_train call: dict of the 7 tensor arguments."""
     g = torch.Generator().manual_seed(seed)
@@ -623,12 +632,7 @@ BIG = 2**62
     (dict(neg_alias=torch.full((20,), -7, dtype=torch.int32)), IndexError, ["neg_alias[0] = -7"]),
 ])
 def test_sgns_train_hostile_tensors(kw, err, needles):
-    with pytest.raises(err) as ei:
-        train(**kw)
-    msg = str(ei.value)
-    assert msg.startswith("sgns_train: "), msg
-    for n in needles:
-        assert n in msg, msg
+    assert_error_names(lambda: train(**kw), err, "sgns_train: ", needles)
 
 
 def test_sgns_train_shared_weights_refused():
@@ -752,12 +756,7 @@ def test_sgns_unigram_table_noncontiguous_and_extreme_exponents():
     (dict(tables=[torch.ones(4, 3, dtype=torch.int64), torch.ones(2, 3)]), ValueError, ["float32, float16"]),
 ])
 def test_gather_bags_hostile_arguments(kw, err, needles):
-    with pytest.raises(err) as ei:
-        gather(**kw)
-    msg = str(ei.value)
-    assert msg.startswith("gather_bags: "), msg
-    for n in needles:
-        assert n in msg, msg
+    assert_error_names(lambda: gather(**kw), err, "gather_bags: ", needles)
 
 
 def test_gather_bags_noncontiguous_empty_and_zero_weight_bags():
