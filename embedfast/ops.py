@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import torch
 
-from ._compile import has_cuda_kernel, select_backend, triton_state
+from ._backend import BACKENDS, select_backend
 from ._ext import ops as _ops
 
 # =====================================================================================================
@@ -55,12 +55,6 @@ def check_tensor_args(op: str, specs) -> torch.device:
         if ndim is not None and t.dim() != ndim:
             raise ValueError(f"{op}: argument '{name}' must be {ndim}-D, got shape {list(t.shape)}")
     return first[1] if first is not None else torch.device("cpu")
-
-
-def _check_value(cond, message) -> None:
-    """A shape relation in a fake kernel: ValueError(message()) when false (a runtime assert when it depends on
-    data-dependent sizes)."""
-    torch._check_value(cond, message)
 
 
 # =====================================================================================================
@@ -232,10 +226,10 @@ def _sgns_train_fake(w_in, w_out, ids, sentence_offsets, keep_prob, neg_threshol
         ("w_in", w_in, torch.float32, 2), ("w_out", w_out, torch.float32, 2), ("ids", ids, torch.int32, 1),
         ("sentence_offsets", sentence_offsets, torch.int64, 1), ("keep_prob", keep_prob, torch.float64, None),
         ("neg_threshold", neg_threshold, torch.int64, None), ("neg_alias", neg_alias, torch.int32, None)])
-    _check_value(w_in.shape == w_out.shape, lambda: f"{op}: 'w_in' {list(w_in.shape)} and 'w_out' "
+    torch._check_value(w_in.shape == w_out.shape, lambda: f"{op}: 'w_in' {list(w_in.shape)} and 'w_out' "
                  f"{list(w_out.shape)} must have the same shape")
     for name, t in (("keep_prob", keep_prob), ("neg_threshold", neg_threshold), ("neg_alias", neg_alias)):
-        _check_value(t.dim() == 1 and t.shape[0] == w_in.shape[0], lambda: f"{op}: argument '{name}' must have "
+        torch._check_value(t.dim() == 1 and t.shape[0] == w_in.shape[0], lambda: f"{op}: argument '{name}' must have "
                      f"shape [{w_in.shape[0]}] (the vocabulary size of w_in), got {list(t.shape)}")
     return torch.empty(len(TRAIN_STATS), dtype=torch.float64, device=dev)
 
@@ -247,14 +241,14 @@ def _check_loss_fake(op, w_in, w_out, centers, contexts, negatives, grad=None):
     if grad is not None:
         specs.append(("grad", grad, w_in.dtype, None))
     check_tensor_args(op, specs)
-    _check_value(w_in.shape[1] == w_out.shape[1], lambda: f"{op}: 'w_in' {list(w_in.shape)} and 'w_out' "
+    torch._check_value(w_in.shape[1] == w_out.shape[1], lambda: f"{op}: 'w_in' {list(w_in.shape)} and 'w_out' "
                  f"{list(w_out.shape)} must have the same number of columns")
     B = centers.shape[0]
-    _check_value((contexts.shape[0] == B) & (negatives.shape[0] == B), lambda: f"{op}: 'centers' "
+    torch._check_value((contexts.shape[0] == B) & (negatives.shape[0] == B), lambda: f"{op}: 'centers' "
                  f"{list(centers.shape)}, 'contexts' {list(contexts.shape)} and 'negatives' {list(negatives.shape)} "
                  "must have the same first dimension")
     if grad is not None:
-        _check_value(grad.dim() == 1 and grad.shape[0] == B,
+        torch._check_value(grad.dim() == 1 and grad.shape[0] == B,
                      lambda: f"{op}: 'grad' must have shape [{B}], got {list(grad.shape)}")
 
 
@@ -385,20 +379,20 @@ def check_gather_fake(op, tables, source_weight, bag_offsets, entry_source, entr
         if t.dtype != t0.dtype:
             raise ValueError(f"{op}: all tables must share one dtype: 'tables[{k}]' is {_c10_name(t.dtype)} but "
                              f"'tables[0]' is {_c10_name(t0.dtype)}")
-        _check_value(t.shape[1] == t0.shape[1], lambda: f"{op}: all tables must share one dimension D: "
+        torch._check_value(t.shape[1] == t0.shape[1], lambda: f"{op}: all tables must share one dimension D: "
                      f"'tables[{k}]' has shape {list(t.shape)} but 'tables[0]' has shape {list(t0.shape)}")
-    _check_value(source_weight.shape[0] == len(tables), lambda: f"{op}: argument 'source_weight' must have one "
+    torch._check_value(source_weight.shape[0] == len(tables), lambda: f"{op}: argument 'source_weight' must have one "
                  f"weight per table ({len(tables)}), got shape {list(source_weight.shape)}")
-    _check_value(bag_offsets.shape[0] >= 1,
+    torch._check_value(bag_offsets.shape[0] >= 1,
                  lambda: f"{op}: argument 'bag_offsets' must have B+1 >= 1 elements, got 0")
     E = entry_source.shape[0]
-    _check_value((entry_row.shape[0] == E) & (entry_weight.shape[0] == E), lambda: f"{op}: arguments "
+    torch._check_value((entry_row.shape[0] == E) & (entry_weight.shape[0] == E), lambda: f"{op}: arguments "
                  f"'entry_source' {list(entry_source.shape)}, 'entry_row' {list(entry_row.shape)} and "
                  f"'entry_weight' {list(entry_weight.shape)} must have the same length")
     if grad is not None:
         if not grad.dtype.is_floating_point:
             raise ValueError(f"{op}: argument 'grad' must be floating, got {_c10_name(grad.dtype)}")
-        _check_value((grad.shape[0] == ids.shape[0]) & (grad.shape[1] == t0.shape[1]), lambda: f"{op}: argument "
+        torch._check_value((grad.shape[0] == ids.shape[0]) & (grad.shape[1] == t0.shape[1]), lambda: f"{op}: argument "
                      f"'grad' must have shape [{ids.shape[0]}, {t0.shape[1]}], got {list(grad.shape)}")
 
 
@@ -493,27 +487,13 @@ torch.library.register_autograd("embedfast::gather_bags",
                                 setup_context=_gather_bags_setup_context)
 
 
-GATHER_BACKENDS = ("auto", "cuda", "triton")
-
-
-def _has_cuda_kernel(name: str) -> bool:
-    return has_cuda_kernel(name)
-
-
-def _triton_state() -> int:
-    return triton_state("embedfast.triton.gather")
+GATHER_BACKENDS = BACKENDS
 
 
 def gather_backend(backend: str, device: "torch.device | str") -> str:
-    """The kernels ``gather_bags`` runs for tensors on ``device``: ``"cpu"``, ``"cuda"`` or ``"triton"``.
-
-    ``"auto"``: CPU tensors use the C++ op; CUDA tensors use the CUDA kernels when embedfast was built with
-    them, else the Triton kernels. ``"cuda"`` / ``"triton"`` force a backend and raise a clear error when it
-    cannot run on ``device``. The Triton kernels run on CPU tensors only through Triton's interpreter
-    (``TRITON_INTERPRET=1`` set before ``embedfast.triton.gather`` is first imported), for testing.
-    """
-    return select_backend("gather_bags", backend, device, GATHER_BACKENDS, lambda: _has_cuda_kernel("gather_bags"),
-                          lambda: _triton_state(), "embedfast.triton.gather")
+    """The kernels ``gather_bags`` runs for tensors on ``device``: ``"cpu"``, ``"cuda"`` or ``"triton"``
+    (``embedfast._backend.select_backend``; the Triton kernels are ``embedfast.triton.gather``)."""
+    return select_backend("gather_bags", backend, device, "embedfast.triton.gather")
 
 
 def _gather_op(kind: str):

@@ -10,29 +10,17 @@ from __future__ import annotations
 
 import torch
 
-from ._compile import has_cuda_kernel, select_backend, triton_state
+from ._backend import BACKENDS, select_backend
 
 __all__ = ["SGNS_BACKENDS", "sgns_backend", "train_op", "loss_op"]
 
-SGNS_BACKENDS = ("auto", "cpu", "cuda", "triton")
-
-
-def _has_cuda_kernel(name: str) -> bool:
-    return has_cuda_kernel(name)
-
-
-def _triton_state() -> int:
-    return triton_state("embedfast.triton.sgns")
+SGNS_BACKENDS = BACKENDS
 
 
 def sgns_backend(backend: str, device: "torch.device | str", op: str = "sgns_train") -> str:
-    """The kernels SGNS runs for tensors on ``device``: ``"cpu"``, ``"cuda"`` or ``"triton"``.
-
-    Raises ValueError for an unknown backend or a device it cannot serve, RuntimeError when the backend is not
-    available in this installation (no CUDA kernel built, triton missing, no interpreter for CPU tensors).
-    """
-    return select_backend(op, backend, device, SGNS_BACKENDS, lambda: _has_cuda_kernel(op), lambda: _triton_state(),
-                          "embedfast.triton.sgns")
+    """The kernels SGNS runs for tensors on ``device``: ``"cpu"``, ``"cuda"`` or ``"triton"``
+    (``embedfast._backend.select_backend``)."""
+    return select_backend(op, backend, device, "embedfast.triton.sgns")
 
 
 def train_op(kind: str):

@@ -12,7 +12,7 @@ def test_ops_registered():
 def test_constant_under_compile_sets_what_dynamo_sets():
     import torch._dynamo
 
-    from embedfast._compile import constant_under_compile
+    from embedfast._backend import constant_under_compile
 
     marked = torch._dynamo.assume_constant_result(lambda: 1)
     assert {k: v for k, v in vars(marked).items()} == {"_dynamo_marked_constant": True}

@@ -394,15 +394,15 @@ def test_gather_triton_backend_selection():
 
 
 def test_gather_triton_backend_errors_without_triton(monkeypatch):
-    import embedfast.ops as eops
+    import embedfast._backend as backend
 
-    monkeypatch.setattr(eops, "_triton_state", lambda: 0)
+    monkeypatch.setattr(backend, "triton_state", lambda module: 0)
     with pytest.raises(RuntimeError, match="needs the triton package"):
         gather_backend("triton", "cpu")
     if not torch._C._dispatch_has_kernel_for_dispatch_key("embedfast::gather_bags", "CUDA"):
         with pytest.raises(RuntimeError, match="no GPU kernels"):
             gather_backend("auto", "cuda")
-    monkeypatch.setattr(eops, "_triton_state", lambda: 1)  # triton present, kernels compiled: no CPU tensors
+    monkeypatch.setattr(backend, "triton_state", lambda module: 1)  # triton present, kernels compiled: no CPU tensors
     with pytest.raises(RuntimeError, match="TRITON_INTERPRET=1"):
         gather_backend("triton", "cpu")
 

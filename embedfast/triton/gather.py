@@ -43,7 +43,7 @@ import triton.language as tl
 from torch.library import triton_op, wrap_triton
 
 from .. import ops as _ops
-from . import keep_opaque_when_interpreted
+from .._backend import eager as _eager, keep_opaque_when_interpreted
 
 __all__ = [
     "MAX_TABLES",
@@ -360,19 +360,6 @@ def _check_args(op: str, tables, source_weight, bag_offsets, entry_source, entry
                          f"{tuple(entry_row.shape)} and 'entry_weight' {tuple(entry_weight.shape)} must have the "
                          "same length")
     return wdtype
-
-
-def _eager(*tensors: torch.Tensor) -> bool:
-    """True when the tensors are real (not fake/functional tracing tensors) and no CUDA graph is captured."""
-    from torch._subclasses.fake_tensor import FakeTensor
-    from torch._subclasses.functional_tensor import FunctionalTensor
-
-    for t in tensors:
-        if isinstance(t, (FakeTensor, FunctionalTensor)) or torch._is_functional_tensor(t):
-            return False
-    if tensors and tensors[0].is_cuda and torch.cuda.is_current_stream_capturing():
-        return False
-    return True
 
 
 def _check_structure(op: str, bag_offsets: torch.Tensor, E: int, ids: torch.Tensor) -> None:

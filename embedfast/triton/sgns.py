@@ -53,7 +53,7 @@ import triton
 import triton.language as tl
 from torch.library import triton_op, wrap_triton
 
-from . import keep_opaque_when_interpreted
+from .._backend import eager as _eager, keep_opaque_when_interpreted
 
 __all__ = [
     "INTERPRETED",
@@ -340,16 +340,6 @@ def _sgns_loss_bwd_kernel(g_in, g_out, grad, w_in, w_out, cen, ctx, neg, B, K, D
 # ----------------------------------------------------------------------------------------------------------
 # host side: checks
 # ----------------------------------------------------------------------------------------------------------
-
-
-def _eager(*tensors: torch.Tensor) -> bool:
-    """True when the tensors are real (not fake/functional tracing tensors) and no CUDA graph is captured."""
-    for t in tensors:
-        if type(t) is not torch.Tensor:
-            return False
-    if tensors and tensors[0].is_cuda and torch.cuda.is_current_stream_capturing():
-        return False
-    return True
 
 
 def _need(t: torch.Tensor, name: str, op: str, dtype: torch.dtype, dim: int, device: torch.device) -> None:
