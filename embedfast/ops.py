@@ -8,54 +8,8 @@ from __future__ import annotations
 import torch
 
 from ._backend import BACKENDS, select_backend
+from ._argcheck import c10_name, check_tensor_args
 from ._ext import ops as _ops
-
-# =====================================================================================================
-# argument checks of the fake kernels
-# =====================================================================================================
-
-# c10's names of the dtypes, as the C++ kernels print them in their errors.
-_C10_DTYPE_NAMES = {
-    torch.float32: "Float", torch.float64: "Double", torch.float16: "Half", torch.bfloat16: "BFloat16",
-    torch.int8: "Char", torch.int16: "Short", torch.int32: "Int", torch.int64: "Long", torch.uint8: "Byte",
-    torch.bool: "Bool", torch.complex64: "ComplexFloat", torch.complex128: "ComplexDouble",
-}
-
-
-def _c10_name(dtype: torch.dtype) -> str:
-    return _C10_DTYPE_NAMES.get(dtype, str(dtype).replace("torch.", ""))
-
-
-def check_tensor_args(op: str, specs) -> torch.device:
-    """The argument checks of a fake kernel, worded like the C++ kernel's (csrc/include/embedfast/common.h), so
-    that a traced or meta call fails the way the real call does instead of inventing an output.
-
-    ``specs``: ``(name, tensor, dtype, ndim)`` per tensor argument, where ``dtype`` is one dtype, a tuple of the
-    accepted dtypes, or None (not checked), and ``ndim`` the number of dimensions or None. Every tensor must be
-    on the device of the first (the kernels take all their tensors from one device; a meta tensor among CPU
-    tensors would otherwise send the call to the fake kernel and return an uninitialised CPU tensor).
-    Raises TypeError for a non-tensor, ValueError otherwise. Returns the common device.
-    """
-    first = None
-    for name, t, dtype, ndim in specs:
-        if not isinstance(t, torch.Tensor):
-            raise TypeError(f"{op}: argument '{name}' must be a tensor, got {type(t).__name__}")
-        if first is None:
-            first = (name, t.device)
-        elif t.device != first[1]:
-            raise ValueError(f"{op}: arguments '{first[0]}' ({first[1]}) and '{name}' ({t.device}) must be on the "
-                             "same device")
-        if isinstance(dtype, torch.dtype):
-            if t.dtype != dtype:
-                raise ValueError(f"{op}: argument '{name}' must have dtype {_c10_name(dtype)}, got "
-                                 f"{_c10_name(t.dtype)}")
-        elif dtype is not None and t.dtype not in dtype:
-            want = " or ".join(str(d).replace("torch.", "") for d in dtype)
-            raise ValueError(f"{op}: argument '{name}' must have dtype {want}, got {_c10_name(t.dtype)}")
-        if ndim is not None and t.dim() != ndim:
-            raise ValueError(f"{op}: argument '{name}' must be {ndim}-D, got shape {list(t.shape)}")
-    return first[1] if first is not None else torch.device("cpu")
-
 
 # =====================================================================================================
 # loader
@@ -364,7 +318,7 @@ def check_gather_fake(op, tables, source_weight, bag_offsets, entry_source, entr
     t0 = tables[0]
     if isinstance(t0, torch.Tensor) and t0.dtype not in _TABLE_DTYPES:
         raise ValueError(f"{op}: argument 'tables[0]' must be float32, float16, bfloat16 or float64, got "
-                         f"{_c10_name(t0.dtype)}")
+                         f"{c10_name(t0.dtype)}")
     specs = [(f"tables[{k}]", t, None, None) for k, t in enumerate(tables)]
     wdt = torch.float64 if t0.dtype == torch.float64 else torch.float32
     specs += [("source_weight", source_weight, wdt, 1), ("bag_offsets", bag_offsets, torch.int64, 1),
@@ -377,8 +331,8 @@ def check_gather_fake(op, tables, source_weight, bag_offsets, entry_source, entr
         if t.dim() != 2:
             raise ValueError(f"{op}: argument 'tables[{k}]' must be 2-D [V, D], got shape {list(t.shape)}")
         if t.dtype != t0.dtype:
-            raise ValueError(f"{op}: all tables must share one dtype: 'tables[{k}]' is {_c10_name(t.dtype)} but "
-                             f"'tables[0]' is {_c10_name(t0.dtype)}")
+            raise ValueError(f"{op}: all tables must share one dtype: 'tables[{k}]' is {c10_name(t.dtype)} but "
+                             f"'tables[0]' is {c10_name(t0.dtype)}")
         torch._check_value(t.shape[1] == t0.shape[1], lambda: f"{op}: all tables must share one dimension D: "
                      f"'tables[{k}]' has shape {list(t.shape)} but 'tables[0]' has shape {list(t0.shape)}")
     torch._check_value(source_weight.shape[0] == len(tables), lambda: f"{op}: argument 'source_weight' must have one "
@@ -391,7 +345,7 @@ def check_gather_fake(op, tables, source_weight, bag_offsets, entry_source, entr
                  f"'entry_weight' {list(entry_weight.shape)} must have the same length")
     if grad is not None:
         if not grad.dtype.is_floating_point:
-            raise ValueError(f"{op}: argument 'grad' must be floating, got {_c10_name(grad.dtype)}")
+            raise ValueError(f"{op}: argument 'grad' must be floating, got {c10_name(grad.dtype)}")
         torch._check_value((grad.shape[0] == ids.shape[0]) & (grad.shape[1] == t0.shape[1]), lambda: f"{op}: argument "
                      f"'grad' must have shape [{ids.shape[0]}, {t0.shape[1]}], got {list(grad.shape)}")
 
