@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from ._io import WORD_ERRORS, atomic_save_with, check_input_file, check_output_path
+from ._vocab import first_index, unit_rows
 
 __all__ = [
     "evaluate_word_pairs",
@@ -69,12 +70,6 @@ def _words_matrix(vectors: Any) -> tuple[list[str], torch.Tensor]:
         raise ValueError(f"vectors.matrix: {bad.numel()} row(s) hold NaN or inf, the first row {r} "
                          f"(word {words[r]!r}); a diverged training?")
     return words, matrix
-
-
-def _unit_rows(m: torch.Tensor) -> torch.Tensor:
-    """Rows scaled to unit length (all-zero rows stay zero, so their cosine with anything is 0)."""
-    norms = torch.linalg.vector_norm(m, dim=1, keepdim=True)
-    return m / torch.where(norms > 0, norms, torch.ones_like(norms))
 
 
 def _lookup(words: Sequence[str], restrict_vocab: Optional[int], case_insensitive: bool):
@@ -231,7 +226,7 @@ def evaluate_word_pairs(
             f"{path}: none of the {len(pairs)} pairs has both words among the first "
             f"{min(len(words), restrict_vocab or len(words))} words of the vocabulary"
         )
-    unit = _unit_rows(matrix)
+    unit = unit_rows(matrix)
     model = (unit[ia] * unit[ib]).sum(dim=1).double().numpy()
     return {
         "spearman": spearman(gold, model),
@@ -347,7 +342,7 @@ def evaluate_analogies(
         per_section.append({"section": name, "correct": 0, "total": 0, "skipped": skipped})
 
     if rows and n > 0:
-        unit = _unit_rows(matrix[:n])
+        unit = unit_rows(matrix[:n])
         canon = torch.from_numpy(canon_np)
         q = torch.tensor(rows, dtype=torch.int64)
         group = _variant_groups(canon_np)
@@ -398,9 +393,7 @@ def evaluate_analogies(
 
 def _index_of(vocab: Sequence[str], words: Sequence[str]) -> dict[str, int]:
     """Row of each vocabulary word (its first occurrence); KeyError naming every word of ``words`` not in it."""
-    index: dict[str, int] = {}
-    for i, w in enumerate(vocab):
-        index.setdefault(w, i)
+    index = first_index(vocab)
     missing = [w for w in words if w not in index]
     if missing:
         raise KeyError(f"not in the vocabulary: {', '.join(repr(w) for w in missing)}")
@@ -437,7 +430,7 @@ def nearest_neighbours(
     if not queries:
         return {}
     n = len(vocab) if restrict_vocab is None else min(restrict_vocab, len(vocab))
-    unit_all = _unit_rows(matrix)
+    unit_all = unit_rows(matrix)
     cand = unit_all[:n]
     qi = torch.tensor([index[w] for w in queries], dtype=torch.int64)
     scores = unit_all[qi] @ cand.T

@@ -29,7 +29,8 @@ import torch.nn.functional as F
 
 from ._io import check_output_path
 from .ops import GATHER_BACKENDS, gather_bags
-from .vectors import PAD_SPELLINGS, UNK_SPELLINGS, Vectors, _vocab_words, load_vectors
+from ._vocab import PAD_SPELLINGS, UNK_SPELLINGS, first_index, read_vocab
+from .vectors import Vectors, load_vectors
 
 Vocab = Union[Sequence[str], Mapping[str, int]]
 
@@ -75,10 +76,10 @@ class Source:
 
 
 def _vocab_list(vocab: Vocab, what: str) -> list[Optional[str]]:
-    """The target vocabulary by id (``embedfast.vectors._vocab_words``: a sequence's positions or a mapping's own
+    """The target vocabulary by id (``embedfast._vocab.read_vocab``: a sequence's positions or a mapping's own
     ids; ``None`` at ids of a mapping that no word uses, which are in no source). str, bytes, sets and items
     that are not str are refused."""
-    return _vocab_words(vocab, what)
+    return read_vocab(vocab, what)
 
 
 def _word_index(vectors: Any, what: str) -> tuple[dict, torch.Tensor]:
@@ -93,10 +94,7 @@ def _word_index(vectors: Any, what: str) -> tuple[dict, torch.Tensor]:
         matrix = torch.as_tensor(matrix)
     if matrix.dim() != 2 or matrix.shape[0] != len(words):
         raise ValueError(f"{what}: matrix has shape {tuple(matrix.shape)} but there are {len(words)} words")
-    index: dict = {}
-    for i, w in enumerate(words):
-        index.setdefault(w, i)
-    return index, matrix
+    return first_index(words), matrix
 
 
 def _csr(bags: list[list[tuple[int, float]]], dtype=torch.float32) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -927,7 +925,7 @@ def fuse_files(paths: Sequence[str], out: str, *, weights: Optional[Sequence[flo
     out = check_output_path(out, inputs=paths, what="fuse_files: output")
     if weights is not None:
         _check_weights(weights, len(paths), torch.float64)
-    words = None if vocab is None else _vocab_words(vocab, "fuse_files", allow_gaps=False)
+    words = None if vocab is None else read_vocab(vocab, "fuse_files", allow_gaps=False)
     vecs = [load_vectors(p, format="word2vec-bin" if binary else "auto") for p in paths]
     if words is None:
         seen: dict = {}

@@ -28,7 +28,8 @@ import torch
 from torch import nn
 
 from . import ops
-from ._io import WORD_ERRORS, atomic_write, check_input_file, check_output_path, decode_blob, encode_word
+from ._io import WORD_ERRORS, atomic_write, check_input_file, check_output_path, encode_word
+from ._vocab import decode_words
 
 Corpus = Union[str, "os.PathLike[str]", Iterable[Sequence[str]]]
 
@@ -142,17 +143,6 @@ def _open_text(corpus: Corpus) -> _Text:
     raw = _sentences_to_bytes(corpus)
     return _Text(None, torch.frombuffer(bytearray(raw), dtype=torch.uint8) if raw else
                  torch.empty(0, dtype=torch.uint8), "<iterable corpus>")
-
-
-def _decode_words(word_bytes: torch.Tensor, word_offsets: torch.Tensor) -> tuple:
-    """(words, how many hold bytes that are not UTF-8) of the vocabulary's bytes: embedfast's word rule (bytes
-    that are not UTF-8 are kept as surrogate escapes, so distinct byte strings stay distinct words)."""
-    raw = bytes(word_bytes.numpy())
-    off = word_offsets.tolist()
-    if len(off) <= 1:
-        return [], 0
-    text, bad = decode_blob(b"\n".join(raw[off[i]:off[i + 1]] for i in range(len(off) - 1)))
-    return text.split("\n"), bad
 
 
 @dataclass
@@ -536,7 +526,7 @@ class Word2Vec:
         if stats["vocab_words"] == 0:
             raise ValueError(f"Word2Vec.build_vocab: all {stats['unique_words']} distinct words of {text.name!r} "
                              f"occur fewer than min_count={p.min_count} times; lower min_count")
-        self.words, stats["non_utf8_words"] = _decode_words(wb, wo)
+        self.words, stats["non_utf8_words"] = decode_words(wb, wo)
         self._word_bytes, self._word_offsets = wb, wo
         self.counts = counts
         self.vocab_stats = stats
@@ -1074,7 +1064,7 @@ class Word2Vec:
             bad("word_offsets", f"holds {n} words, more than {_MAX_VOCAB}")
         if bool(torch.isin(word_bytes, torch.tensor([9, 10, 11, 12, 13, 32], dtype=torch.uint8)).any()):
             bad("word_bytes", "holds whitespace (words are whitespace-separated tokens)")
-        words, _ = _decode_words(word_bytes, word_offsets)
+        words, _ = decode_words(word_bytes, word_offsets)
         if len(set(words)) != n:
             bad("word_bytes", "holds a word twice")
         stored = state.get("words")

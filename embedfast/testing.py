@@ -6,6 +6,8 @@ import warnings
 
 import torch
 
+from ._vocab import first_index
+
 
 def has_triton() -> bool:
     """True when Triton kernels can run: a CUDA device with triton, or TRITON_INTERPRET=1 on the CPU."""
@@ -90,7 +92,7 @@ def planted_corpus(seed: int = 0, groups: int = 30, size: int = 8, sentences: in
 
 def recall_at_k(w_in: torch.Tensor, vocab: list, groups, k: int = 10) -> float:
     """Fraction of each planted word's group mates found among its k nearest neighbours (cosine) in w_in."""
-    index = {w: i for i, w in enumerate(vocab)}
+    index = first_index(vocab)
     x = torch.nn.functional.normalize(w_in.detach().cpu().float(), dim=1)
     sims = x @ x.t()
     sims.fill_diagonal_(-2)

@@ -18,7 +18,6 @@ import gzip
 import json
 import logging
 import math
-import operator
 import os
 import shutil
 import struct
@@ -31,7 +30,9 @@ import numpy as np
 import torch
 
 from ._io import (WORD_ERRORS, atomic_write, atomic_write_binary, check_input_file, check_output_path, count_non_utf8,
-                  decode_blob, decode_word, encode_word)
+                  encode_word)
+from ._vocab import (PAD_SPELLINGS, UNK_SPELLINGS, _as_int, _short, decode_words, first_index, read_vocab, split_words,
+                     unit_rows)
 from .ops import LOAD_STATS, SKIP_REASONS, load_vectors_raw
 
 logger = logging.getLogger("embedfast.vectors")
@@ -66,97 +67,6 @@ _PARSE_DTYPES = (torch.float32, torch.float64)
 # Vocabularies given by the user
 # =========================================================================================================
 
-#: Spellings of a padding token recognised in a task vocabulary (``to_embedding`` makes it ``padding_idx``).
-PAD_SPELLINGS = ("<pad>", "<PAD>", "<Pad>", "[PAD]", "[pad]", "<|pad|>", "__PAD__", "__pad__")
-#: Spellings of an unknown-word token recognised in a task vocabulary (not looked up in the vectors).
-UNK_SPELLINGS = ("<unk>", "<UNK>", "<Unk>", "[UNK]", "[unk]", "<|unk|>", "__UNK__", "__unk__", "<oov>", "<OOV>")
-
-
-def _short(x: Any, n: int = 40) -> str:
-    r = repr(x)
-    return r if len(r) <= n else r[:n] + "..."
-
-
-class _CheckedVocab(list):
-    """A vocabulary already read by :func:`_vocab_words` (words by id, None at unused ids): passed on as is."""
-
-
-def _vocab_words(vocab: Any, what: str, *, ordered: bool = True, allow_gaps: bool = True) -> List[Optional[str]]:
-    """The one reader of every vocabulary argument of embedfast's vectors and fusion API.
-
-    - a ``{word: id}`` mapping: ids are the user's and are kept: the result has ``max id + 1`` entries, the
-      word of each id, ``None`` for ids no word uses (an error when ``allow_gaps`` is False). Ids must be
-      non-negative ints (bool refused); two words with one id, or a key that is not a str: an error naming them.
-    - a sequence or other ordered iterable of words: position = id. A word twice: an error naming both indices.
-    - with ``ordered=False`` (a filter such as ``load_vectors(vocab=...)``, where ids do not matter) a set is
-      accepted too and repeated words are merged; the result holds each distinct word once.
-
-    Always refused (TypeError): a str or bytes (it would be read as a list of characters), an unordered set
-    where ids are derived from the order (they would change from run to run), items that are not str.
-    """
-    if isinstance(vocab, _CheckedVocab):
-        if not allow_gaps and None in vocab:
-            raise ValueError(f"{what}: id {vocab.index(None)} of the vocab has no word")
-        return list(dict.fromkeys(w for w in vocab if w is not None)) if not ordered else vocab
-    if vocab is None:
-        raise TypeError(f"{what}: vocab must be a sequence of words or a {{word: id}} mapping, got None")
-    if isinstance(vocab, (str, bytes, bytearray)):
-        kind = type(vocab).__name__
-        raise TypeError(f"{what}: vocab must be a sequence of words, not a {kind}; did you mean "
-                        f"[{_short(vocab)}] or {_short(vocab)}.split()?")
-    if isinstance(vocab, Mapping):
-        if not ordered:
-            vocab = list(vocab.keys())
-        else:
-            by_id: Dict[int, str] = {}
-            for w, i in vocab.items():
-                if not isinstance(w, str):
-                    raise TypeError(f"{what}: a vocab mapping must map str words to int ids ({{word: id}}); key "
-                                    f"{_short(w)} is a {type(w).__name__}")
-                j = _as_int(i)
-                if j is None:
-                    raise TypeError(f"{what}: the id of {w!r} must be an int, got {type(i).__name__} "
-                                    f"{_short(i)}")
-                if j < 0:
-                    raise ValueError(f"{what}: the id of {w!r} is {j}; ids must be >= 0")
-                if j in by_id:
-                    raise ValueError(f"{what}: words {by_id[j]!r} and {w!r} both have id {j}; each id must "
-                                     "belong to one word")
-                by_id[j] = w
-            n = max(by_id) + 1 if by_id else 0
-            if not allow_gaps and n != len(by_id):
-                gap = next(k for k in range(n) if k not in by_id)
-                raise ValueError(f"{what}: the vocab mapping's ids must be 0..{len(by_id) - 1} without gaps; "
-                                 f"id {gap} has no word (the largest id is {n - 1})")
-            if n > 2 * len(by_id) + (1 << 20):
-                raise ValueError(f"{what}: the vocab mapping has {len(by_id)} words but its largest id is {n - 1} "
-                                 f"(word {by_id[n - 1]!r}); ids leave {n - len(by_id)} rows without a word")
-            words: List[Optional[str]] = _CheckedVocab([None] * n)
-            for j, w in by_id.items():
-                words[j] = w
-            return words
-    elif isinstance(vocab, collections.abc.Set) and not isinstance(vocab, collections.abc.KeysView):
-        if ordered:
-            raise TypeError(f"{what}: vocab is a {type(vocab).__name__}, whose order (and so every word's id) "
-                            "changes from run to run; pass sorted(vocab) or a list in the order you want")
-    if not isinstance(vocab, collections.abc.Iterable):
-        raise TypeError(f"{what}: vocab must be a sequence of words or a {{word: id}} mapping, got "
-                        f"{type(vocab).__name__}")
-    out = vocab if type(vocab) is list else list(vocab)
-    if not all(type(w) is str for w in out):
-        for i, w in enumerate(out):
-            if not isinstance(w, str):
-                raise TypeError(f"{what}: vocab[{i}] must be a str, got {type(w).__name__} {_short(w)}")
-    if not ordered:
-        return list(dict.fromkeys(out))
-    if len(set(out)) != len(out):
-        first: Dict[str, int] = {}
-        for i, w in enumerate(out):
-            if w in first:
-                raise ValueError(f"{what}: word {w!r} appears twice in vocab (indices {first[w]} and {i}); "
-                                 "each word needs one id")
-            first[w] = i
-    return _CheckedVocab(out)
 
 
 def _check_rows_fit(rows: int, dim: int, itemsize: int, what: str) -> None:
@@ -377,9 +287,7 @@ class Vectors:
     def key_to_index(self) -> Dict[str, int]:
         """word -> row (first occurrence), built on first use."""
         if self._index is None:
-            n = len(self)
-            # reversed so that the first occurrence of a duplicated word wins; no Python-level loop
-            self._index = dict(zip(reversed(self._words), range(n - 1, -1, -1)))
+            self._index = first_index(self._words)
         return self._index
 
     def __len__(self) -> int:
@@ -428,8 +336,7 @@ class Vectors:
             m = self._matrix
             if m.dtype not in (torch.float32, torch.float64):
                 m = m.float()
-            norms = torch.linalg.vector_norm(m, dim=1, keepdim=True)
-            self._normed = m / norms.clamp_min(torch.finfo(m.dtype).tiny)
+            self._normed = unit_rows(m)
         return self._normed
 
     def most_similar(self, positive: Any = (), negative: Any = (), topn: Optional[int] = 10,
@@ -568,12 +475,12 @@ class Vectors:
             raise ValueError(f"{what}: scale must be a finite number >= 0, got {scale!r}")
         if dtype is not None and (not isinstance(dtype, torch.dtype) or not dtype.is_floating_point):
             raise TypeError(f"{what}: dtype must be a floating-point torch.dtype, got {dtype!r}")
-        words = list(_vocab_words(vocab, what))
-        stoi: Dict[str, int] = {w: i for i, w in enumerate(words) if w is not None}
+        words = list(read_vocab(vocab, what))
+        stoi = first_index(words)
         if specials is None:
             special_set = {w for w in (*PAD_SPELLINGS, *UNK_SPELLINGS) if w in stoi}
         else:
-            extra = _vocab_words(specials, f"{what}(specials)", ordered=False)
+            extra = read_vocab(specials, f"{what}(specials)", ordered=False)
             for w in extra:
                 if w not in stoi:
                     stoi[w] = len(words)
@@ -745,7 +652,7 @@ class _LazyWords:
         self.blob, self.n = blob, n
 
     def decode(self) -> List[str]:
-        return _split_words(self.blob, self.n)[0]
+        return split_words(self.blob, self.n)[0]
 
     def count_non_utf8(self) -> int:
         """Words holding bytes that are not UTF-8 (one strict decode when there are none)."""
@@ -753,15 +660,7 @@ class _LazyWords:
             self.blob.decode("utf-8")
             return 0
         except UnicodeDecodeError:
-            return _split_words(self.blob, self.n)[1]
-
-
-def _split_words(blob: bytes, n: int) -> Tuple[List[str], int]:
-    """``n`` words joined by newlines -> (words, how many hold bytes that are not UTF-8), by ``_io``'s rule."""
-    if not n:
-        return [], 0
-    text, bad = decode_blob(blob)
-    return text.split("\n"), bad
+            return split_words(self.blob, self.n)[1]
 
 
 @dataclasses.dataclass
@@ -1127,34 +1026,6 @@ def _gunzip_to_temp(path: str) -> str:
     return tmp
 
 
-def _decode_words(word_bytes: torch.Tensor, offsets: torch.Tensor) -> Tuple[List[str], int]:
-    """Decode the op's words (bytes back to back + offsets) by ``_io``'s rule (bytes that are not UTF-8 kept as
-    surrogates); returns the words and how many needed it. No Python loop: newlines are inserted between the
-    words with numpy, then one decode and one split."""
-    n = offsets.numel() - 1
-    if n <= 0:
-        return [], 0
-    wb = word_bytes.numpy()
-    off = offsets.numpy()
-    if n == 1:
-        words = [decode_word(wb.tobytes())]
-        return words, count_non_utf8(words)
-    if np.any(wb == 10):  # a word with a newline (possible only in word2vec binary): decode one by one
-        raw = wb.tobytes()
-        words = [decode_word(raw[off[i]:off[i + 1]]) for i in range(n)]
-        return words, count_non_utf8(words)
-    total = wb.size + n - 1
-    # the separator after word i lands at offsets[i+1] + i; everything else is the words' bytes in order
-    keep = np.ones(total, bool)
-    keep[off[1:-1] + np.arange(n - 1, dtype=np.int64)] = False
-    out = np.full(total, 10, np.uint8)
-    out[keep] = wb
-    del keep
-    blob = out.tobytes()
-    del out  # keep the peak memory low: only the text and the list exist while splitting
-    return _split_words(blob, n)
-
-
 _FORMAT_DESCRIPTIONS = {"text": "glove text", "glove": "glove text", "word2vec": "word2vec text",
                         "fasttext": "fastText text", "word2vec-bin": "word2vec binary",
                         "native": "an embedfast native cache"}
@@ -1218,16 +1089,6 @@ def _exception_like(exc: BaseException, msg: str) -> BaseException:
         if str(new) == msg:
             return new
     return RuntimeError(msg)
-
-
-def _as_int(value: Any) -> Optional[int]:
-    """``value`` as an int when it is one (Python or numpy integer; not a bool), else None."""
-    if isinstance(value, bool):
-        return None
-    try:
-        return operator.index(value)
-    except TypeError:
-        return None
 
 
 def _check_int_arg(value: Any, name: str, lo: int, hi: Optional[int] = None) -> Optional[int]:
@@ -1300,7 +1161,7 @@ def load_vectors(path: PathLike, *, format: str = "auto", limit: Optional[int] =
     threads = _check_int_arg(threads, "threads", 0, _MAX_THREADS)
     if not isinstance(mmap, bool):
         raise TypeError(f"load_vectors: mmap must be True or False, got {mmap!r}")
-    wanted = None if vocab is None else _vocab_words(vocab, "load_vectors", ordered=False)
+    wanted = None if vocab is None else read_vocab(vocab, "load_vectors", ordered=False)
     path = check_input_file(path, what="load_vectors: vectors file")
     if os.path.getsize(path) == 0:
         raise ValueError(f"load_vectors: '{path}' is empty (0 bytes): no vectors to load")
@@ -1329,7 +1190,7 @@ def load_vectors(path: PathLike, *, format: str = "auto", limit: Optional[int] =
                 report.seconds = time.perf_counter() - t0
                 _log_report(report)
                 return Vectors._trusted(words, matrix, report)
-            words, report.non_utf8_words = _split_words(words.blob, words.n)
+            words, report.non_utf8_words = split_words(words.blob, words.n)
             dup_rows = None
         else:
             words, matrix, dup_rows = _parse(parse_path, path, fmt, report, limit=limit, on_error=on_error,
@@ -1406,7 +1267,7 @@ def _parse(parse_path: str, path: str, fmt: str, report: LoadReport, *, limit: O
     report.truncated_last_line = bool(s["truncated_last_line"])
     report.skipped = [(int(line), SKIP_REASONS.get(int(code), f"reason {int(code)}"))
                       for line, code in skipped.tolist()]
-    words, report.non_utf8_words = _decode_words(word_bytes, offsets)
+    words, report.non_utf8_words = decode_words(word_bytes, offsets)
     return words, matrix, duplicates.numpy()
 
 

