@@ -138,3 +138,135 @@ def test_vectors_constructor_checks():
         Vectors(["a"], torch.zeros(3))
     with pytest.raises(ValueError, match="floating"):
         Vectors(["a"], torch.zeros(1, 2, dtype=torch.int64))
+
+
+# ---- gensim's names ----------------------------------------------------------------------------------------
+
+
+def _unit(m):
+    m = m.astype(np.float64)
+    return m / np.linalg.norm(m, axis=1, keepdims=True)
+
+
+def test_gensim_attribute_names_and_stacked_rows():
+    words, mat = random_vectors(40, 6)
+    v = Vectors(words, torch.from_numpy(mat))
+    assert v.index_to_key is v.words and v.index_to_key == words
+    assert v.vectors is v.matrix and v.vector_size == v.dim == 6
+    assert v.key_to_index == {w: i for i, w in enumerate(words)}
+    rows = v[["w3", "w0", "w3"]]
+    assert rows.shape == (3, 6) and torch.equal(rows, torch.from_numpy(mat[[3, 0, 3]]))
+    assert torch.equal(v[("w1",)], torch.from_numpy(mat[[1]])) and v[[]].shape == (0, 6)
+    assert torch.equal(v["w5"], torch.from_numpy(mat[5]))
+    with pytest.raises(KeyError, match="nope"):
+        v[["w1", "nope"]]
+    with pytest.raises(TypeError, match="a word or a list of words"):
+        v[3]
+    new = torch.zeros(40, 6)
+    v.vectors = new
+    assert v.matrix is new and v.normed().abs().sum() == 0  # the cache follows the new matrix
+    with pytest.raises(ValueError, match=r"expected a \[40, D\] tensor"):
+        v.vectors = torch.zeros(3, 6)
+
+
+def brute_force_cosmul(words, mat, positive, negative, topn, eps=1e-6):
+    unit = _unit(mat)
+    idx = {w: i for i, w in enumerate(words)}
+    num = np.prod([(1 + unit @ unit[idx[w]]) / 2 for w in positive], axis=0)
+    den = np.prod([(1 + unit @ unit[idx[w]]) / 2 for w in negative], axis=0) if negative else 1.0
+    score = num / (den + eps)
+    out = [(float(score[i]), w) for i, w in enumerate(words) if w not in set(positive) | set(negative)]
+    out.sort(key=lambda t: -t[0])
+    return [(w, s) for s, w in out[:topn]]
+
+
+@pytest.mark.parametrize("pos,neg", [(["w3"], []), (["w1", "w7"], ["w2"]), (["w4", "w5"], ["w6", "w8"])])
+def test_most_similar_cosmul_matches_brute_force_and_gensim(pos, neg):
+    words, mat = random_vectors(301, 12)
+    v = Vectors(words, torch.from_numpy(mat))
+    got = v.most_similar_cosmul(positive=pos, negative=neg, topn=8)
+    want = brute_force_cosmul(words, mat, pos, neg, 8)
+    assert [w for w, _ in got] == [w for w, _ in want]
+    assert [s for _, s in got] == pytest.approx([s for _, s in want], rel=1e-5)
+    if len(pos) == 1 and not neg:  # one positive word: most_similar's ranking
+        assert [w for w, _ in got] == [w for w, _ in v.most_similar(pos, topn=8)]
+    pytest.importorskip("gensim")
+    theirs = v.to_gensim().most_similar_cosmul(positive=pos, negative=neg, topn=8)
+    assert [w for w, _ in got] == [w for w, _ in theirs]
+    assert [s for _, s in got] == pytest.approx([s for _, s in theirs], rel=1e-5)
+
+
+def test_most_similar_cosmul_arguments():
+    words, mat = random_vectors(50, 5)
+    v = Vectors(words, torch.from_numpy(mat))
+    assert v.most_similar_cosmul("w1", "w2", topn=5) == v.most_similar_cosmul(["w1"], ["w2"], topn=5)
+    by_vector = v.most_similar_cosmul(positive=[v["w1"] * 7.0], topn=3)  # a vector: compared by cosine
+    assert [w for w, _ in by_vector][1:] == [w for w, _ in v.most_similar_cosmul("w1", topn=2)]
+    assert by_vector[0][0] == "w1"  # a vector excludes no word
+    scores = v.most_similar_cosmul("w1", topn=None, restrict_vocab=20)
+    assert scores.shape == (20,)
+    assert v.most_similar_cosmul("w1", topn=0) == []
+    with pytest.raises(ValueError, match="at least one positive"):
+        v.most_similar_cosmul(negative=["w1"])
+    with pytest.raises(ValueError, match="pairs are not taken"):
+        v.most_similar_cosmul([("w1", 0.5)])
+    with pytest.raises(ValueError, match="topn"):
+        v.most_similar_cosmul("w1", topn=-1)
+    with pytest.raises(KeyError):
+        v.most_similar_cosmul("nope")
+
+
+def test_doesnt_match_matches_plain_reference_and_gensim(caplog):
+    words, mat = random_vectors(60, 8, seed=11)
+    mat[[1, 2, 3]] = mat[1] + 0.05 * mat[[1, 2, 3]]  # w1, w2, w3 close together; w40 the odd one
+    v = Vectors(words, torch.from_numpy(mat))
+    query = ["w1", "w2", "w40", "w3"]
+    unit = _unit(mat[[1, 2, 40, 3]])
+    mean = unit.mean(0) / np.linalg.norm(unit.mean(0))
+    assert v.doesnt_match(query) == query[int(np.argmin(unit @ mean))] == "w40"
+    with caplog.at_level("WARNING", logger="embedfast.vectors"):
+        assert v.doesnt_match(query + ["unknown"]) == "w40"
+    assert "unknown" in caplog.text
+    with pytest.raises(ValueError, match="none of the 2 words"):
+        v.doesnt_match(["x", "y"])
+    with pytest.raises(TypeError, match="not a str"):
+        v.doesnt_match("w1 w2")
+    pytest.importorskip("gensim")
+    kv = v.to_gensim()
+    for q in (query, ["w5", "w9", "w13", "w21", "w30"], ["w7", "w8"]):
+        assert v.doesnt_match(q) == kv.doesnt_match(q)
+
+
+def test_n_similarity_matches_plain_reference_and_gensim():
+    words, mat = random_vectors(30, 7, seed=5)
+    v = Vectors(words, torch.from_numpy(mat))
+    a, b = ["w1", "w2", "w3"], ["w4", "w9"]
+    m1, m2 = mat[[1, 2, 3]].astype(np.float64).mean(0), mat[[4, 9]].astype(np.float64).mean(0)
+    want = float(m1 @ m2 / np.linalg.norm(m1) / np.linalg.norm(m2))
+    assert v.n_similarity(a, b) == pytest.approx(want, abs=1e-9)
+    assert v.n_similarity(["w1"], ["w2"]) == pytest.approx(v.similarity("w1", "w2"), abs=1e-6)
+    with pytest.raises(ValueError, match="at least one word"):
+        v.n_similarity([], b)
+    with pytest.raises(KeyError, match="nope"):
+        v.n_similarity(a, ["nope"])
+    with pytest.raises(TypeError, match="not a str"):
+        v.n_similarity("w1", b)
+    pytest.importorskip("gensim")
+    assert v.n_similarity(a, b) == pytest.approx(float(v.to_gensim().n_similarity(a, b)), abs=1e-6)
+
+
+def test_evaluate_word_analogies_method_delegates_to_embedfast_evaluate(tmp_path):
+    from embedfast import evaluate as ev
+
+    g = torch.Generator().manual_seed(0)
+    base, shift = torch.randn(6, 16, generator=g), torch.randn(16, generator=g)
+    words = [f"c{i}" for i in range(6)] + [f"k{i}" for i in range(6)]
+    v = Vectors(words, torch.cat([base, base + shift]))
+    path = str(tmp_path / "q.txt")
+    with open(path, "w") as f:
+        f.write(": caps\nc0 k0 c1 k1\nc2 k2 c3 k3\nc0 k0 zz k1\n")
+    score, sections = v.evaluate_word_analogies(path)
+    assert (score, sections) == ev.evaluate_word_analogies(v, path)
+    assert score == 1.0 and sections[0]["correct"] == [("c0", "k0", "c1", "k1"), ("c2", "k2", "c3", "k3")]
+    assert sections[-1]["section"] == "Total accuracy"
+    assert v.evaluate_word_analogies(path, dummy4unknown=True)[0] == pytest.approx(2 / 3)
