@@ -423,28 +423,22 @@ def test_plots(tmp_path):
 # ---------------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("text,line,msg", [
-    ("a\tb\t1\na\tb\n", 2, "expected 'word1"),
-    ("# c\na\tb\tlots\n", 2, "not a number"),
-    ("a\tb\tnan\n", 1, "not finite"),
-    ("a\tb\t1\t2\n", 1, "expected 'word1"),
+@pytest.mark.parametrize("kind,text,line,msg", [
+    ("pairs", "a\tb\t1\na\tb\n", 2, "expected 'word1"),
+    ("pairs", "# c\na\tb\tlots\n", 2, "not a number"),
+    ("pairs", "a\tb\tnan\n", 1, "not finite"),
+    ("pairs", "a\tb\t1\t2\n", 1, "expected 'word1"),
+    ("analogies", "a b c d\n", 1, "before the first"),
+    ("analogies", ": s\na b c d\na b c\n", 3, "expected 4 words"),
+    ("analogies", ": s\n\na b c d e\n", 3, "expected 4 words"),
+    ("analogies", ":\n", 1, "empty section"),
 ])
-def test_bad_pair_files(tmp_path, text, line, msg):
-    f = write(tmp_path / "bad.tsv", text)
-    with pytest.raises(ValueError, match=f"bad.tsv:{line}: .*{msg}"):
-        ev.evaluate_word_pairs(V(["a", "b"], torch.eye(2)), f)
-
-
-@pytest.mark.parametrize("text,line,msg", [
-    ("a b c d\n", 1, "before the first"),
-    (": s\na b c d\na b c\n", 3, "expected 4 words"),
-    (": s\n\na b c d e\n", 3, "expected 4 words"),
-    (":\n", 1, "empty section"),
-])
-def test_bad_analogy_files(tmp_path, text, line, msg):
-    f = write(tmp_path / "bad.txt", text)
-    with pytest.raises(ValueError, match=f"bad.txt:{line}: .*{msg}"):
-        ev.evaluate_analogies(V(["a", "b"], torch.eye(2)), f)
+def test_bad_pair_and_analogy_files(tmp_path, kind, text, line, msg):
+    name = "bad.tsv" if kind == "pairs" else "bad.txt"
+    evaluate = ev.evaluate_word_pairs if kind == "pairs" else ev.evaluate_analogies
+    f = write(tmp_path / name, text)
+    with pytest.raises(ValueError, match=f"{name}:{line}: .*{msg}"):
+        evaluate(V(["a", "b"], torch.eye(2)), f)
 
 
 def test_bad_arguments(tmp_path):

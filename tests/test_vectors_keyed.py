@@ -91,6 +91,12 @@ def test_to_embedding_former_option_names_warn_and_still_work():
 # ---- most_similar ------------------------------------------------------------------------------------------
 
 
+def assert_same_ranking(got, want, **tolerance):
+    """The same words in the same order, and scores within ``tolerance`` (pytest.approx's arguments)."""
+    assert [w for w, _ in got] == [w for w, _ in want]
+    assert [s for _, s in got] == pytest.approx([s for _, s in want], **tolerance)
+
+
 def brute_force_most_similar(words, mat, positive, negative, topn):
     m = mat.astype(np.float64)
     unit = m / np.linalg.norm(m, axis=1, keepdims=True)
@@ -106,10 +112,8 @@ def brute_force_most_similar(words, mat, positive, negative, topn):
 def test_most_similar_matches_brute_force(pos, neg):
     words, mat = random_vectors(301, 12)
     v = Vectors(words, torch.from_numpy(mat))
-    got = v.most_similar(positive=pos, negative=neg, topn=8)
-    want = brute_force_most_similar(words, mat, pos, neg, 8)
-    assert [w for w, _ in got] == [w for w, _ in want]
-    assert [s for _, s in got] == pytest.approx([s for _, s in want], abs=1e-5)
+    assert_same_ranking(v.most_similar(positive=pos, negative=neg, topn=8),
+                        brute_force_most_similar(words, mat, pos, neg, 8), abs=1e-5)
     assert len(v.most_similar(pos or "w0", topn=None)) == 301
     with pytest.raises(KeyError):
         v.most_similar("nope")
@@ -185,15 +189,11 @@ def test_most_similar_cosmul_matches_brute_force_and_gensim(pos, neg):
     words, mat = random_vectors(301, 12)
     v = Vectors(words, torch.from_numpy(mat))
     got = v.most_similar_cosmul(positive=pos, negative=neg, topn=8)
-    want = brute_force_cosmul(words, mat, pos, neg, 8)
-    assert [w for w, _ in got] == [w for w, _ in want]
-    assert [s for _, s in got] == pytest.approx([s for _, s in want], rel=1e-5)
+    assert_same_ranking(got, brute_force_cosmul(words, mat, pos, neg, 8), rel=1e-5)
     if len(pos) == 1 and not neg:  # one positive word: most_similar's ranking
         assert [w for w, _ in got] == [w for w, _ in v.most_similar(pos, topn=8)]
     pytest.importorskip("gensim")
-    theirs = v.to_gensim().most_similar_cosmul(positive=pos, negative=neg, topn=8)
-    assert [w for w, _ in got] == [w for w, _ in theirs]
-    assert [s for _, s in got] == pytest.approx([s for _, s in theirs], rel=1e-5)
+    assert_same_ranking(got, v.to_gensim().most_similar_cosmul(positive=pos, negative=neg, topn=8), rel=1e-5)
 
 
 def test_most_similar_cosmul_arguments():
