@@ -270,3 +270,22 @@ def test_evaluate_word_analogies_method_delegates_to_embedfast_evaluate(tmp_path
     assert score == 1.0 and sections[0]["correct"] == [("c0", "k0", "c1", "k1"), ("c2", "k2", "c3", "k3")]
     assert sections[-1]["section"] == "Total accuracy"
     assert v.evaluate_word_analogies(path, dummy4unknown=True)[0] == pytest.approx(2 / 3)
+
+
+def test_package_keeps_the_public_names_of_the_former_modules():
+    """embedfast.vectors and embedfast.evaluate were modules; as packages they expose the same public names."""
+    import embedfast.ops
+    import embedfast.vectors as vectors
+    from embedfast import evaluate as ev
+
+    for name in ("Vectors", "load_vectors", "LoadReport", "EmbeddingCoverage", "TEXT_FORMATS", "LOAD_FORMATS",
+                 "SAVE_FORMATS", "LOAD_STATS", "SKIP_REASONS", "load_vectors_raw", "PAD_SPELLINGS", "UNK_SPELLINGS",
+                 "PathLike", "logger"):
+        assert hasattr(vectors, name), name
+    for name in ("evaluate_word_pairs", "evaluate_analogies", "nearest_neighbours", "read_word_pairs",
+                 "read_analogies", "spearman", "pearson", "plot_loss", "plot_projection", "project_2d", "PathLike",
+                 "evaluate_word_analogies"):
+        assert hasattr(ev, name), name
+    assert set(ev.__all__) <= set(dir(ev)) and set(vectors.__all__) <= set(dir(vectors))
+    assert embedfast.ops.load_vectors_raw is vectors.load_vectors_raw and embedfast.ops.LOAD_STATS is vectors.LOAD_STATS
+    assert embedfast.Vectors is vectors.Vectors and embedfast.load_vectors is vectors.load_vectors

@@ -15,6 +15,7 @@ Standard files: ``embedfast.data.evaluation_file("wordsim353.tsv" | "simlex999.t
 - :mod:`.analogy`: ``evaluate_analogies``, ``evaluate_word_analogies`` (gensim's return shape), ``read_analogies``
 - :mod:`.neighbours`: ``nearest_neighbours``, ``project_2d``; :mod:`.plots`: ``plot_loss``, ``plot_projection``
 """
+from ._common import PathLike  # noqa: F401
 from .analogy import evaluate_analogies, evaluate_word_analogies, read_analogies
 from .neighbours import nearest_neighbours, project_2d
 from .plots import plot_loss, plot_projection

@@ -19,8 +19,8 @@ a user-given id.
 from .._vocab import PAD_SPELLINGS, UNK_SPELLINGS
 from .embedding import OOV_POLICIES, EmbeddingCoverage
 from .formats import LOAD_FORMATS, SAVE_FORMATS, TEXT_FORMATS
-from .io import LoadReport, load_vectors
-from .keyed import Vectors
+from .io import LoadReport, load_vectors, logger  # noqa: F401  (logger: the old module's)
+from .keyed import PathLike, Vectors  # noqa: F401
 from .ops import LOAD_STATS, SKIP_REASONS, load_vectors_raw
 
 __all__ = ["Vectors", "load_vectors", "LoadReport", "EmbeddingCoverage", "OOV_POLICIES", "TEXT_FORMATS",
