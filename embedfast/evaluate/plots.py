@@ -50,7 +50,6 @@ def plot_loss(points: Sequence[tuple[float, float]], path: PathLike, *, title: s
     return os.fspath(path)
 
 
-
 def plot_projection(vectors: Any, words: Sequence[str], path: PathLike, *, title: str = "PCA of word vectors") -> str:
     """Write a PNG scatter plot of the chosen words projected to 2-D with PCA; returns the path."""
     proj = project_2d(vectors, list(words))

@@ -64,7 +64,6 @@ class EmbeddingCoverage:
         return out
 
 
-
 def _check_rows_fit(rows: int, dim: int, itemsize: int, what: str) -> None:
     """Refuse, before allocating, a table that could not fit in this machine's memory."""
     try:
@@ -75,7 +74,6 @@ def _check_rows_fit(rows: int, dim: int, itemsize: int, what: str) -> None:
     if need > phys:
         raise MemoryError(f"{what}: a [{rows}, {dim}] table needs {need / 2**30:.1f} GiB, more than this "
                           f"machine's {phys / 2**30:.1f} GiB of memory")
-
 
 
 def _renamed_options(old: Dict[str, Any], given: Dict[str, Any]) -> Dict[str, Any]:

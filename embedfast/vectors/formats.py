@@ -19,6 +19,7 @@ _SNIFF_BYTES = 1 << 16
 
 
 def sniff(path: str, nbytes: int = _SNIFF_BYTES) -> bytes:
+    """The first ``nbytes`` bytes of the file (what the format is told from)."""
     with open(path, "rb") as f:
         return f.read(nbytes)
 

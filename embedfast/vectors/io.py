@@ -32,6 +32,7 @@ PathLike = Union[str, "os.PathLike[str]"]
 
 _PARSE_DTYPES = (torch.float32, torch.float64)
 
+
 @dataclasses.dataclass
 class LoadReport:
     """Everything ``load_vectors`` noticed about a file. ``str(report)`` gives a readable multi-line summary.
@@ -136,8 +137,8 @@ class LoadReport:
         return d
 
 
-
 def _gunzip_to_temp(path: str) -> str:
+    """Decompress a gzip file into a temporary file (the caller removes it); errors name ``path``."""
     fd, tmp = tempfile.mkstemp(prefix="embedfast-", suffix=".vec")
     try:
         with os.fdopen(fd, "wb") as out, gzip.open(path, "rb") as src:
