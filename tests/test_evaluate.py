@@ -331,6 +331,46 @@ def test_match_gensim_planted_with_case_variants(tmp_path):
     assert (r["correct"], r["total"]) == (correct, total)
 
 
+def test_evaluate_word_analogies_gives_gensims_sections(tmp_path):
+    """gensim's name and return shape: (score, sections with the correct / incorrect questions, then a total)."""
+    v, co, ca = planted_analogies(seed=4, pairs=8, noise=0.5, extra=30)
+    words = list(v.words)
+    words[1] = "COUNTRY1"  # a case variant, found case-insensitively only
+    v = V(words, v.matrix)
+    qs = [(co[i], ca[i], co[j], ca[j]) for i, j in itertools.permutations(range(8), 2)]
+    f = analogy_file(tmp_path, [("caps", qs), ("mix", [("w1", "w2", "w3", "w4"), ("x", "w1", "w2", "w3")])])
+    kv = to_gensim(v)
+    upper = lambda qs: sorted(tuple(w.upper() for w in q) for q in qs)  # noqa: E731  gensim upper-cases them
+    # (gensim 4.4 answers with most_similar whatever similarity_function says: compared below without it)
+    for kwargs in ({}, {"restrict_vocab": 20}, {"dummy4unknown": True}, {"case_insensitive": False}):
+        score, sections = ev.evaluate_word_analogies(v, f, **kwargs)
+        g_score, g_sections = kv.evaluate_word_analogies(f, **kwargs)
+        assert [s["section"] for s in sections] == [s["section"] for s in g_sections] == ["caps", "mix",
+                                                                                             "Total accuracy"]
+        for mine, theirs in zip(sections, g_sections):
+            fold = upper if kwargs.get("case_insensitive", True) else sorted
+            assert fold(mine["correct"]) == fold(theirs["correct"]), (kwargs, mine["section"])
+            assert fold(mine["incorrect"]) == fold(theirs["incorrect"]), (kwargs, mine["section"])
+        assert score == pytest.approx(g_score)
+    r = ev.evaluate_analogies(v, f)
+    score, sections = ev.evaluate_word_analogies(v, f)
+    assert (len(sections[-1]["correct"]), score) == (r["correct"], pytest.approx(r["accuracy"]))
+    assert ("x", "w1", "w2", "w3") not in sections[1]["incorrect"]
+    # similarity_function="most_similar_cosmul": 3CosMul with most_similar_cosmul's epsilon, question by question
+    score, sections = ev.evaluate_word_analogies(v, f, similarity_function="most_similar_cosmul",
+                                                 case_insensitive=False)
+    right = [q for q in qs if all(w in kv.key_to_index for w in q)
+             and kv.most_similar_cosmul(positive=[q[1], q[2]], negative=[q[0]], topn=1)[0][0] == q[3]]
+    assert sorted(sections[0]["correct"]) == sorted(right)
+    r = ev.evaluate_analogies(v, f, method="3cosmul", epsilon=1e-6, case_insensitive=False)
+    assert (len(sections[-1]["correct"]), score) == (r["correct"], pytest.approx(r["accuracy"]))
+    assert ("x", "w1", "w2", "w3") in ev.evaluate_word_analogies(v, f, dummy4unknown=True)[1][1]["incorrect"]
+    empty = analogy_file(tmp_path, [("none", [("x", "y", "z", "q")])])
+    assert ev.evaluate_word_analogies(v, empty)[0] == 0.0  # nothing asked: gensim's 0.0
+    with pytest.raises(ValueError, match="similarity_function"):
+        ev.evaluate_word_analogies(v, f, similarity_function="cosine")
+
+
 # ---------------------------------------------------------------------------------------------------------
 # nearest neighbours, plots
 # ---------------------------------------------------------------------------------------------------------
@@ -383,28 +423,22 @@ def test_plots(tmp_path):
 # ---------------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("text,line,msg", [
-    ("a\tb\t1\na\tb\n", 2, "expected 'word1"),
-    ("# c\na\tb\tlots\n", 2, "not a number"),
-    ("a\tb\tnan\n", 1, "not finite"),
-    ("a\tb\t1\t2\n", 1, "expected 'word1"),
+@pytest.mark.parametrize("kind,text,line,msg", [
+    ("pairs", "a\tb\t1\na\tb\n", 2, "expected 'word1"),
+    ("pairs", "# c\na\tb\tlots\n", 2, "not a number"),
+    ("pairs", "a\tb\tnan\n", 1, "not finite"),
+    ("pairs", "a\tb\t1\t2\n", 1, "expected 'word1"),
+    ("analogies", "a b c d\n", 1, "before the first"),
+    ("analogies", ": s\na b c d\na b c\n", 3, "expected 4 words"),
+    ("analogies", ": s\n\na b c d e\n", 3, "expected 4 words"),
+    ("analogies", ":\n", 1, "empty section"),
 ])
-def test_bad_pair_files(tmp_path, text, line, msg):
-    f = write(tmp_path / "bad.tsv", text)
-    with pytest.raises(ValueError, match=f"bad.tsv:{line}: .*{msg}"):
-        ev.evaluate_word_pairs(V(["a", "b"], torch.eye(2)), f)
-
-
-@pytest.mark.parametrize("text,line,msg", [
-    ("a b c d\n", 1, "before the first"),
-    (": s\na b c d\na b c\n", 3, "expected 4 words"),
-    (": s\n\na b c d e\n", 3, "expected 4 words"),
-    (":\n", 1, "empty section"),
-])
-def test_bad_analogy_files(tmp_path, text, line, msg):
-    f = write(tmp_path / "bad.txt", text)
-    with pytest.raises(ValueError, match=f"bad.txt:{line}: .*{msg}"):
-        ev.evaluate_analogies(V(["a", "b"], torch.eye(2)), f)
+def test_bad_pair_and_analogy_files(tmp_path, kind, text, line, msg):
+    name = "bad.tsv" if kind == "pairs" else "bad.txt"
+    evaluate = ev.evaluate_word_pairs if kind == "pairs" else ev.evaluate_analogies
+    f = write(tmp_path / name, text)
+    with pytest.raises(ValueError, match=f"{name}:{line}: .*{msg}"):
+        evaluate(V(["a", "b"], torch.eye(2)), f)
 
 
 def test_bad_arguments(tmp_path):

@@ -113,8 +113,11 @@ def test_pad_token_and_padding_idx_arguments(vec):
 
 def test_to_embedding_other_arguments(vec):
     for bad in (float("nan"), float("inf"), -1.0, "0.6"):
-        with pytest.raises(ValueError, match="scale must be a finite number >= 0"):
-            vec.to_embedding(["the"], scale=bad)
+        with pytest.raises(ValueError, match="oov_scale must be a finite number >= 0"):
+            vec.to_embedding(["the"], oov_scale=bad)
+        with pytest.raises(ValueError, match="oov_scale must be a finite number >= 0"), \
+                pytest.warns(DeprecationWarning, match="use oov_scale="):
+            vec.to_embedding(["the"], scale=bad)  # the former name
     with pytest.raises(TypeError, match="dtype must be a floating-point"):
         vec.to_embedding(["the"], dtype=torch.int64)
     assert vec.to_embedding([]).weight.shape == (0, 5)

@@ -24,7 +24,7 @@ import embedfast  # noqa: F401
 from embedfast import ops
 from embedfast.ops import LOAD_STATS, SKIP_REASONS, load_vectors_raw
 
-from tests.test_load_vectors_op import words_of, write
+from tests.test_vectors_op import words_of, write
 
 from .util import assert_no_signal, run_python
 

@@ -187,7 +187,8 @@ def test_failed_save_keeps_the_previous_file_and_leaves_no_stray_file(tmp_path, 
     old = _vectors(100, 4, seed=1)
     old.save(path, format=fmt)
     before = open(path, "rb").read()
-    import embedfast.vectors as ev
+    import embedfast.vectors.native as native
+    import embedfast.vectors.writers as ev
 
     def boom(*args, **kwargs):
         args[1].write(b"partial rows ...")
@@ -195,12 +196,12 @@ def test_failed_save_keeps_the_previous_file_and_leaves_no_stray_file(tmp_path, 
 
     monkeypatch.setattr(ev, "_write_text", boom)
     monkeypatch.setattr(ev, "_write_word2vec_binary", boom)
-    real_bytes = ev._join_words
+    real_bytes = native._join_words
 
     def boom_native(words):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(ev, "_join_words", boom_native if fmt == "native" else real_bytes)
+    monkeypatch.setattr(native, "_join_words", boom_native if fmt == "native" else real_bytes)
     with pytest.raises(OSError, match="No space"):
         _vectors(100, 4, seed=2).save(path, format=fmt)
     assert open(path, "rb").read() == before
@@ -286,7 +287,7 @@ def test_text_read_as_native_or_binary_names_what_it_is(tmp_path):
 def test_op_errors_of_any_exception_type_are_re_raised_with_the_file_name(tmp_path, monkeypatch):
     """The re-raise rebuilt the op's exception with type(exc)(msg), which fails for types such as
     UnicodeDecodeError (five arguments)."""
-    import embedfast.vectors as ev
+    import embedfast.vectors.io as ev
     path = str(tmp_path / "t.txt")
     with open(path, "w") as f:
         f.write("a 1 2\n")
@@ -385,7 +386,7 @@ def test_fuse_files_writes_atomically_and_round_trips(tmp_path, monkeypatch):
     assert v.words == ["x", "y", "z"] and cov["words"] == 3
     assert torch.allclose(v["y"], torch.tensor([0.5, 1.0]))
     before = open(out, "rb").read()
-    import embedfast.vectors as ev
+    import embedfast.vectors.writers as ev
 
     def boom(v, f, **k):
         f.write(b"x 1")

@@ -1,6 +1,6 @@
 """The C++ parser behind embedfast.load_vectors: torch.ops.embedfast.load_vectors.
 
-The public API (embedfast.load_vectors / Vectors) is tested in test_vectors.py; here the op itself: exact
+The public API (embedfast.load_vectors / Vectors) is tested in the other test_vectors_*.py; here the op itself: exact
 float parsing, thread-count independence, every messy-file case at the byte level, word2vec binary, opcheck,
 and a fuzz test.
 """
@@ -16,8 +16,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import embedfast  # noqa: F401
-from embedfast.ops import LOAD_STATS, SKIP_REASONS, load_vectors_raw
+from embedfast.vectors.ops import LOAD_STATS, SKIP_REASONS, load_vectors_raw
 
 S = {name: i for i, name in enumerate(LOAD_STATS)}
 
