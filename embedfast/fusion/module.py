@@ -213,8 +213,8 @@ class MultiSourceEmbedding(nn.Module):
         self.register_buffer("oov_words", empty)
         self.register_buffer("oov_rows", torch.full((self.num_embeddings,), -1, dtype=torch.int64))
         self.oov_rows[empty] = torch.arange(empty.numel()) if self.oov == "normal" else 0
-        self.oov_table = None
         if self.oov == "zeros" or empty.numel() == 0:
+            self.oov_table = None
             return
         if self.oov == "normal":
             ot = torch.randn(empty.numel(), self.embedding_dim, generator=generator, dtype=torch.float32) * oov_scale
