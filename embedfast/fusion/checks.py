@@ -9,7 +9,8 @@ import torch
 
 from .ops import GATHER_BACKENDS
 
-__all__ = ["OOV_POLICIES", "check_tables", "check_index", "check_bags", "check_weights", "check_oov", "check_options"]
+__all__ = ["OOV_POLICIES", "check_tables", "check_index", "check_bags", "check_weights", "check_oov", "check_options",
+           "check_bag_tensors"]
 
 
 def check_tables(tables: Any) -> list[torch.Tensor]:
@@ -63,8 +64,9 @@ def check_bags(tables: list, offsets: torch.Tensor, src: torch.Tensor, rows: tor
         raise ValueError(f"MultiSourceEmbedding: entry_weight[{e}] = {float(wts[e])} is not finite")
 
 
-def check_weights(weights: Any, K: int, dtype: torch.dtype) -> torch.Tensor:
-    """K source weights as a tensor: finite, >= 0, not all zero (one value per source)."""
+def check_weights(weights: Any, K: int, dtype: torch.dtype, positive: bool = False) -> torch.Tensor:
+    """K source weights as a tensor: finite, >= 0, not all zero (one value per source); ``positive``: all > 0
+    (learned weights start from their log)."""
     if isinstance(weights, (str, bytes)):
         raise TypeError(f"MultiSourceEmbedding: weights must be {K} numbers, got a {type(weights).__name__} "
                         f"{weights!r}")
@@ -82,6 +84,8 @@ def check_weights(weights: Any, K: int, dtype: torch.dtype) -> torch.Tensor:
             raise ValueError(f"MultiSourceEmbedding: weights[{k}] = {x} is negative; weights must be >= 0")
     if not bool((w0 > 0).any()):
         raise ValueError(f"MultiSourceEmbedding: weights are all zero ({w0.tolist()}); at least one must be > 0")
+    if positive and bool((w0 <= 0).any()):
+        raise ValueError("MultiSourceEmbedding: learned weights start from log(weights); give positive weights")
     return w0.to(dtype)
 
 
@@ -128,8 +132,9 @@ def check_oov(oov: Any, oov_scale: Any, what: str = "MultiSourceEmbedding") -> s
 
 
 def check_options(K: int, *, mode: str, oov: Any, oov_scale: Any, project_to: Any, names: Any,
-                  backend: str) -> tuple[str, Optional[list]]:
-    """The construction options of ``MultiSourceEmbedding``; returns (oov policy, names or None)."""
+                  backend: str) -> tuple[str, list]:
+    """The construction options of ``MultiSourceEmbedding``; returns (oov policy, source names: ``names`` or
+    source0, source1, ...)."""
     if mode not in ("weighted", "attention"):
         raise ValueError(f"MultiSourceEmbedding: mode must be 'weighted' or 'attention', got {mode!r}")
     oov = check_oov(oov, oov_scale)
@@ -142,4 +147,19 @@ def check_options(K: int, *, mode: str, oov: Any, oov_scale: Any, project_to: An
             raise ValueError(f"MultiSourceEmbedding: {len(names)} names for {K} sources")
     if backend not in GATHER_BACKENDS:
         raise ValueError(f"MultiSourceEmbedding: backend must be one of {GATHER_BACKENDS}, got {backend!r}")
-    return oov, names
+    return oov, names if names is not None else [f"source{k}" for k in range(K)]
+
+
+def check_bag_tensors(bag_offsets: Any, entry_source: Any, entry_row: Any, entry_weight: Any) -> torch.Tensor:
+    """``MultiSourceEmbedding.from_bags``'s tensors: integer offsets, sources and rows, floating weights (default:
+    ones); returns the weights."""
+    for name, t in (("bag_offsets", bag_offsets), ("entry_source", entry_source), ("entry_row", entry_row)):
+        if not isinstance(t, torch.Tensor) or t.is_floating_point() or t.is_complex() or t.dtype == torch.bool:
+            raise TypeError(f"MultiSourceEmbedding.from_bags: {name} must be an integer tensor, got "
+                            f"{t.dtype if isinstance(t, torch.Tensor) else type(t).__name__}")
+    if entry_weight is None:
+        return torch.ones(entry_row.numel())
+    if not isinstance(entry_weight, torch.Tensor) or not entry_weight.is_floating_point():
+        raise TypeError("MultiSourceEmbedding.from_bags: entry_weight must be a floating-point tensor, got "
+                        f"{entry_weight.dtype if isinstance(entry_weight, torch.Tensor) else type(entry_weight).__name__}")
+    return entry_weight

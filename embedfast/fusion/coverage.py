@@ -116,6 +116,14 @@ class FusionCoverage(_OldForm):
         """The old dict form: ``words``, ``sources`` (a dict each) and ``no_source``."""
         return dict(words=self.total, sources=[s.as_dict() for s in self.sources], no_source=self.missing, **self.extra)
 
+    def report(self, oov: str = "") -> str:
+        """A readable table: per source, words found, found after lowercasing, missing; words with no source."""
+        lines = [f"{'source':<16}{'found':>10}{'lowercase':>11}{'missing':>10}"]
+        for s in self.sources:
+            lines.append(f"{s.name:<16}{s.found:>10}{s.found_lowercase:>11}{s.missing:>10}")
+        lines.append(f"{self.total} words; {self.missing} in no source" + (f" (oov policy: {oov})" if oov else ""))
+        return "\n".join(lines)
+
     def __str__(self) -> str:
         return (f"{self.found}/{self.total} words in at least one source ({100 * self.ratio:.1f}%), "
                 f"{self.missing} in none")

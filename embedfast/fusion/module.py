@@ -12,8 +12,8 @@ from typing import Any, Mapping, Optional, Sequence
 import torch
 import torch.nn as nn
 
-from .checks import check_bags, check_index, check_options, check_tables, check_weights
-from .coverage import FusionCoverage, coverage_from_bags
+from .checks import check_bag_tensors, check_bags, check_index, check_options, check_tables, check_weights
+from .coverage import coverage_from_bags
 from .hugepages import advise_huge_pages
 from .huggingface import huggingface_source
 from .ops import gather_bags
@@ -34,9 +34,8 @@ class MultiSourceEmbedding(nn.Module):
         freeze_tables: tables are buffers (no gradient, no work in backward); else parameters.
         renormalize: divide by the sum of the weights of the sources present.
         sparse: table gradients as sparse COO rows (like ``nn.Embedding(sparse=True)``); else dense.
-        oov: words with no source: ``"zeros"``, ``"normal"`` (random normal, std ``oov_scale``) or ``"mean"``
-            (mean of the fused vectors of the covered words); the names of ``Vectors.to_embedding``. The old
-            spelling ``"random"`` still means ``"normal"`` (DeprecationWarning).
+        oov: words with no source: ``"zeros"``, ``"normal"`` (random normal, std ``oov_scale``; old name
+            ``"random"``, deprecated) or ``"mean"`` (of the covered words' fused vectors), as ``Vectors.to_embedding``.
         mode: ``"weighted"`` (fusion by source weights) or ``"attention"`` (dynamic meta-embeddings:
             per-source linear projection to ``project_to``, a learned scoring vector, softmax over present
             sources).
@@ -44,15 +43,12 @@ class MultiSourceEmbedding(nn.Module):
             (required when dims differ; always used in attention mode).
         backend: gather kernels: ``"auto"`` (CUDA kernels when built, else Triton, on CUDA tensors; the C++ op
             on CPU tensors), ``"cuda"`` or ``"triton"`` (see ``embedfast.ops.gather_backend``).
-        huge_pages: put CPU tables on 2 MiB transparent huge pages (``advise_huge_pages``; in place, also for
-            frozen tables, which share memory with the tensors given). Fewer TLB misses in the random row
-            gathers; a no-op where Linux does not allow it.
+        huge_pages: put CPU tables on 2 MiB transparent huge pages (``advise_huge_pages``, in place, frozen tables
+            too): fewer TLB misses in the random row gathers; a no-op where Linux does not allow it.
 
     ``forward(ids)`` takes ids of any shape (int64/int32) and returns ``[*ids.shape, D]``. ``coverage`` is a
     ``FusionCoverage`` (per source: ``SourceCoverage``); ``coverage["sources"]`` etc. still read as the old dicts.
     """
-
-    coverage: FusionCoverage
 
     def __init__(self, tables: Sequence[torch.Tensor], index: torch.Tensor, *, weights: Optional[Sequence[float]] = None,
                  learn_weights: bool = True, freeze_tables: bool = True, renormalize: bool = True,
@@ -73,15 +69,7 @@ class MultiSourceEmbedding(nn.Module):
     def from_bags(cls, tables: Sequence[torch.Tensor], bag_offsets: torch.Tensor, entry_source: torch.Tensor,
                   entry_row: torch.Tensor, entry_weight: Optional[torch.Tensor] = None, **kwargs) -> "MultiSourceEmbedding":
         """Build from bags directly (CSR: ``bag_offsets`` [V+1], ``entry_source``/``entry_row``/``entry_weight`` [E])."""
-        for name, t in (("bag_offsets", bag_offsets), ("entry_source", entry_source), ("entry_row", entry_row)):
-            if not isinstance(t, torch.Tensor) or t.is_floating_point() or t.is_complex() or t.dtype == torch.bool:
-                raise TypeError(f"MultiSourceEmbedding.from_bags: {name} must be an integer tensor, got "
-                                f"{t.dtype if isinstance(t, torch.Tensor) else type(t).__name__}")
-        if entry_weight is None:
-            entry_weight = torch.ones(entry_row.numel())
-        elif not isinstance(entry_weight, torch.Tensor) or not entry_weight.is_floating_point():
-            raise TypeError("MultiSourceEmbedding.from_bags: entry_weight must be a floating-point tensor, got "
-                            f"{entry_weight.dtype if isinstance(entry_weight, torch.Tensor) else type(entry_weight).__name__}")
+        entry_weight = check_bag_tensors(bag_offsets, entry_source, entry_row, entry_weight)
         self = cls.__new__(cls)
         nn.Module.__init__(self)
         self._init(tables, bag_offsets.long(), entry_source.long(), entry_row.long(), entry_weight, **kwargs)
@@ -146,14 +134,15 @@ class MultiSourceEmbedding(nn.Module):
                                    backend=backend)
         check_bags(tables, offsets, src, rows, wts)
         dims = [t.shape[1] for t in tables]
-        self.backend, self.num_sources, self.mode, self.oov = backend, K, mode, oov
-        self.names = names if names is not None else [f"source{k}" for k in range(K)]
+        self.backend, self.num_sources, self.mode, self.oov, self.names = backend, K, mode, oov, names
         self.renormalize, self.sparse, self.freeze_tables = bool(renormalize), bool(sparse), bool(freeze_tables)
         self.num_embeddings = offsets.numel() - 1
         self.wdtype = torch.float64 if tables[0].dtype == torch.float64 else torch.float32
         self.embedding_dim = _output_dim(dims, mode, project_to)
         self._register_tables(tables, huge_pages)
-        self._register_bags(offsets, src, rows, wts)
+        for name, t in (("bag_offsets", offsets), ("entry_source", src), ("entry_row", rows),
+                        ("entry_weight", wts.to(self.wdtype))):
+            self.register_buffer(name, t.contiguous())
         self._init_source_weights(weights, learn_weights)
         self._init_projections(dims)
         self._init_oov(oov_scale, generator, tables[0].dtype)
@@ -171,20 +160,13 @@ class MultiSourceEmbedding(nn.Module):
             if huge_pages:
                 advise_huge_pages(getattr(self, f"table_{k}"))
 
-    def _register_bags(self, offsets, src, rows, wts) -> None:
-        self.register_buffer("bag_offsets", offsets.contiguous())
-        self.register_buffer("entry_source", src.contiguous())
-        self.register_buffer("entry_row", rows.contiguous())
-        self.register_buffer("entry_weight", wts.to(self.wdtype).contiguous())
-
     def _init_source_weights(self, weights, learn_weights: bool) -> None:
         """``logits`` (learned: a = softmax(logits), from log(weights)) or the buffer ``fixed_weights``."""
         K = self.num_sources
-        w0 = torch.full((K,), 1.0 / K, dtype=self.wdtype) if weights is None else check_weights(weights, K, self.wdtype)
         self.learn_weights = bool(learn_weights) and self.mode == "weighted"
+        w0 = torch.full((K,), 1.0 / K, dtype=self.wdtype) if weights is None else \
+            check_weights(weights, K, self.wdtype, positive=self.learn_weights)
         if self.learn_weights:
-            if bool((w0 <= 0).any()):
-                raise ValueError("MultiSourceEmbedding: learned weights start from log(weights); give positive weights")
             self.logits = nn.Parameter(torch.log(w0 / w0.sum()))
         else:
             self.register_buffer("fixed_weights", w0)
@@ -206,25 +188,15 @@ class MultiSourceEmbedding(nn.Module):
             self.scorer = nn.Linear(self.embedding_dim, 1, dtype=self.wdtype)
 
     def _init_oov(self, oov_scale: float, generator, dtype: torch.dtype) -> None:
-        """Words with an empty bag get one entry into an extra table ``oov_table`` (one row each for "normal",
-        one shared row for "mean"; none for "zeros")."""
-        offsets = self.bag_offsets
-        empty = (offsets[1:] == offsets[:-1]).nonzero().flatten()
+        """Words with an empty bag get one entry into an extra table ``oov_table`` (``_oov_table``)."""
+        empty = (self.bag_offsets[1:] == self.bag_offsets[:-1]).nonzero().flatten()
         self.register_buffer("oov_words", empty)
         self.register_buffer("oov_rows", torch.full((self.num_embeddings,), -1, dtype=torch.int64))
         self.oov_rows[empty] = torch.arange(empty.numel()) if self.oov == "normal" else 0
-        if self.oov == "zeros" or empty.numel() == 0:
+        ot = _oov_table(self.oov, self.bag_offsets, self.embedding_dim, self._fused, oov_scale, generator)
+        if ot is None:
             self.oov_table = None
             return
-        if self.oov == "normal":
-            ot = torch.randn(empty.numel(), self.embedding_dim, generator=generator, dtype=torch.float32) * oov_scale
-        else:
-            with torch.no_grad():
-                covered = (offsets[1:] > offsets[:-1]).nonzero().flatten()
-                ot = torch.zeros(1, self.embedding_dim, dtype=torch.float64)
-                for chunk in covered.split(65536):
-                    ot += self._fused(chunk).double().sum(0, keepdim=True)
-                ot = ot / max(1, covered.numel())
         ot = ot.to(dtype if not self._per_source else self.wdtype)
         if self.freeze_tables:
             self.register_buffer("oov_table", ot)
@@ -295,12 +267,7 @@ class MultiSourceEmbedding(nn.Module):
 
     def coverage_report(self) -> str:
         """A readable table: per source, words found, found after lowercasing, missing; words with no source."""
-        c = self.coverage
-        lines = [f"{'source':<16}{'found':>10}{'lowercase':>11}{'missing':>10}"]
-        for s in c.sources:
-            lines.append(f"{s.name:<16}{s.found:>10}{s.found_lowercase:>11}{s.missing:>10}")
-        lines.append(f"{c.total} words; {c.missing} in no source (oov policy: {self.oov})")
-        return "\n".join(lines)
+        return self.coverage.report(self.oov)
 
     def extra_repr(self) -> str:
         return (f"{self.num_embeddings}, {self.embedding_dim}, sources={self.num_sources}, mode={self.mode!r}, "
@@ -318,6 +285,23 @@ def _output_dim(dims: list, mode: str, project_to: Optional[int]) -> int:
         raise ValueError(f"MultiSourceEmbedding: sources have different dims {dims}; pass project_to=D to "
                          "learn a per-source linear projection")
     return dims[0]
+
+
+def _oov_table(oov: str, offsets: torch.Tensor, D: int, fused, oov_scale: float, generator) -> Optional[torch.Tensor]:
+    """The OOV rows of the words with an empty bag: one random-normal row each (std ``oov_scale``) for
+    ``"normal"``, one shared row, the mean of the fused rows ``fused(ids)`` of the covered words, for ``"mean"``;
+    ``None`` for ``"zeros"`` or when every word has a source."""
+    n_empty = int((offsets[1:] == offsets[:-1]).sum())
+    if oov == "zeros" or n_empty == 0:
+        return None
+    if oov == "normal":
+        return torch.randn(n_empty, D, generator=generator, dtype=torch.float32) * oov_scale
+    with torch.no_grad():
+        covered = (offsets[1:] > offsets[:-1]).nonzero().flatten()
+        ot = torch.zeros(1, D, dtype=torch.float64)
+        for chunk in covered.split(65536):
+            ot += fused(chunk).double().sum(0, keepdim=True)
+        return ot / max(1, covered.numel())
 
 
 def _per_source_bags(offsets: torch.Tensor, src: torch.Tensor, rows: torch.Tensor, wts: torch.Tensor,
