@@ -66,6 +66,17 @@ def _pick(t: tl.constexpr, a0, a1, a2, a3, a4, a5, a6, a7):
 
 
 @triton.jit
+def _entry(e, m, src_ptr, row_ptr, ew_ptr, sw_ptr, K: tl.constexpr, ACC: tl.constexpr):
+    """Bag entry ``e`` (where ``m``): its source k, row r, whether k names a table, and s_e = sw[k] * ew[e]."""
+    k = tl.load(src_ptr + e, mask=m, other=0)
+    r = tl.load(row_ptr + e, mask=m, other=0)
+    w = tl.load(ew_ptr + e, mask=m, other=0).to(ACC)
+    good = m & (k >= 0) & (k < K)
+    s = tl.load(sw_ptr + k, mask=good, other=0).to(ACC) * w
+    return k, r, good, s
+
+
+@triton.jit
 def _gather_fwd_kernel(out_ptr, out_stride, ids_ptr, off_ptr, src_ptr, row_ptr, ew_ptr, sw_ptr, err_ptr,
                        T0, T1, T2, T3, T4, T5, T6, T7,
                        R0, R1, R2, R3, R4, R5, R6, R7,
@@ -91,11 +102,7 @@ def _gather_fwd_kernel(out_ptr, out_stride, ids_ptr, off_ptr, src_ptr, row_ptr, 
     for j in range(0, tl.max(cnt, axis=0)):
         m = j < cnt
         e = e0 + j
-        k = tl.load(src_ptr + e, mask=m, other=0)
-        r = tl.load(row_ptr + e, mask=m, other=0)
-        w = tl.load(ew_ptr + e, mask=m, other=0).to(ACC)
-        good = m & (k >= 0) & (k < K)
-        s = tl.load(sw_ptr + k, mask=good, other=0).to(ACC) * w
+        k, r, good, s = _entry(e, m, src_ptr, row_ptr, ew_ptr, sw_ptr, K, ACC)
         valid = tl.zeros([BLOCK_N], dtype=tl.int1)
         for t in tl.static_range(K):
             Tp = _pick(t, T0, T1, T2, T3, T4, T5, T6, T7)
@@ -174,11 +181,7 @@ def _bag_weights_kernel(gew_ptr, coef_ptr, part_ptr, G_ptr, sids_ptr, starts_ptr
     for j in range(0, nmax):
         m = j < cnt
         e = e0 + j
-        k = tl.load(src_ptr + e, mask=m, other=0)
-        r = tl.load(row_ptr + e, mask=m, other=0)
-        w = tl.load(ew_ptr + e, mask=m, other=0).to(ACC)
-        good = m & (k >= 0) & (k < K)
-        s = tl.load(sw_ptr + k, mask=good, other=0).to(ACC) * w
+        k, r, good, s = _entry(e, m, src_ptr, row_ptr, ew_ptr, sw_ptr, K, ACC)
         valid = tl.zeros([BLOCK_U], dtype=tl.int1)
         dot = tl.zeros([BLOCK_U], dtype=ACC)
         for t in tl.static_range(K):
