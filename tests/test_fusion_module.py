@@ -13,7 +13,7 @@ import torch.nn as nn
 
 import embedfast
 from embedfast import MultiSourceEmbedding
-from embedfast.fusion import (alignment_source, char_ngrams, huggingface_source, procrustes, subword_source,
+from embedfast.fusion import (Source, alignment_source, char_ngrams, huggingface_source, procrustes, subword_source,
                               vector_source)
 from embedfast.testing import tolerance
 from fusion_util import ALL_DTYPES, _smaps_field
@@ -436,3 +436,16 @@ def test_module_huge_pages_option_keeps_sharing():
         assert emb.table_0.data_ptr() == tables[0].data_ptr()  # frozen tables still share the given memory
         outs.append(emb(ids))
     torch.testing.assert_close(outs[0], outs[1], rtol=0, atol=0)
+
+
+def test_sources_without_coverage_or_with_the_old_dict():
+    t = torch.randn(3, 2)
+    off = torch.tensor([0, 1, 1, 2])
+    rows, w = torch.tensor([0, 2]), torch.ones(2)
+    bare = Source("bare", t, off, rows, w)
+    old = Source("old", t, off, rows, w, {"found": 2, "found_lowercase": 0, "missing": 1, "pieces": 4})
+    m = MultiSourceEmbedding.from_sources([bare, old], learn_weights=False)
+    a, b = m.coverage.sources
+    assert (a.name, a.total, a.found, a.missing) == ("bare", 3, 2, 1)
+    assert (b.name, b.found, b.missing, b["pieces"]) == ("old", 2, 1, 4)
+    assert m.coverage["no_source"] == 1 and m.coverage.ratio == 2 / 3

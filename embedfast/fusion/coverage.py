@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Sequence
+from typing import Any, Dict, List, Mapping, Sequence
 
 import torch
 
@@ -155,3 +155,14 @@ def coverage_from_bags(bag_offsets: torch.Tensor, entry_source: torch.Tensor, na
 def renamed(cov: SourceCoverage, name: str) -> SourceCoverage:
     """``cov`` under another source name."""
     return dataclasses.replace(cov, name=name)
+
+
+def of_source(cov: Any, name: str, total: int, found: int) -> SourceCoverage:
+    """A source's ``SourceCoverage`` named ``name``: its own (a ``SourceCoverage``, or a dict of the old form), or,
+    when it has none, ``found`` of ``total`` words counted from its bags."""
+    if cov is None:
+        return source_coverage(name, total, found)
+    if isinstance(cov, Mapping):
+        extra = {k: v for k, v in cov.items() if k not in ("name", "found", "found_lowercase", "missing")}
+        return source_coverage(name, total, cov.get("found", found), cov.get("found_lowercase", 0), **extra)
+    return renamed(cov, name)

@@ -15,7 +15,7 @@ from .._io import check_output_path
 from .._vocab import first_index, read_vocab
 from .checks import check_weights
 from ..vectors import Vectors, load_vectors
-from .coverage import FusionCoverage, SourceCoverage, fusion_coverage, renamed, source_coverage
+from .coverage import FusionCoverage, SourceCoverage, fusion_coverage, of_source, renamed, source_coverage
 
 Vocab = Union[Sequence[str], Mapping[str, int]]
 
@@ -28,8 +28,8 @@ class Source:
     """One source for a target vocabulary: a table [V_k, D_k] and, per target word, a bag of (row, weight).
 
     ``offsets`` (int64 [V+1]), ``rows`` (int64 [E_k]) and ``weights`` (float [E_k]) are a CSR of the bags; an
-    empty bag means the source lacks the word. ``coverage`` (``SourceCoverage``) counts found / found after
-    lowercasing / missing; ``None``: counted from the bags when the source is fused.
+    empty bag means the source lacks the word. ``coverage`` (``SourceCoverage``; a dict of the old form is still
+    read) counts found / found after lowercasing / missing; ``None``: counted from the bags when fused.
     """
 
     name: str
@@ -37,7 +37,7 @@ class Source:
     offsets: torch.Tensor
     rows: torch.Tensor
     weights: torch.Tensor
-    coverage: Optional[SourceCoverage] = None
+    coverage: Union[SourceCoverage, Mapping[str, int], None] = None
 
     @property
     def num_words(self) -> int:
@@ -296,6 +296,5 @@ def merge_sources(sources: Sequence[Source]) -> tuple[torch.Tensor, torch.Tensor
         src[pos] = k
         rows[pos] = s.rows
         wts[pos] = s.weights.float()
-    per = [renamed(s.coverage, s.name) if s.coverage is not None
-           else source_coverage(s.name, V, int((counts[:, k] > 0).sum())) for k, s in enumerate(sources)]
+    per = [of_source(s.coverage, s.name, V, int((counts[:, k] > 0).sum())) for k, s in enumerate(sources)]
     return offsets, src, rows, wts, fusion_coverage(counts, per)
