@@ -138,7 +138,7 @@ def main(argv=None) -> None:
     args = ap.parse_args(argv)
     if not torch.cuda.is_available():
         raise SystemExit("bench_gather_gpu: needs a CUDA GPU (none found); the Triton kernels are tested on the "
-                         "CPU with TRITON_INTERPRET=1 in tests/test_gather_triton.py")
+                         "CPU with TRITON_INTERPRET=1 in tests/test_fusion_triton.py")
     try:
         from triton.testing import do_bench
     except ImportError:

@@ -366,7 +366,7 @@ def _fuse_inputs(tmp_path):
 
 def test_fuse_files_checks_the_output_before_reading(tmp_path, monkeypatch):
     a, b = _fuse_inputs(tmp_path)
-    import embedfast.fusion as ef
+    import embedfast.fusion.sources as ef
     calls = []
     monkeypatch.setattr(ef, "load_vectors", lambda *x, **k: calls.append(x) or (_ for _ in ()).throw(AssertionError))
     with pytest.raises(FileNotFoundError, match="does not exist"):

@@ -1,12 +1,14 @@
 """Triton kernels of gather_bags against the C++ CPU op: forward, backward, fused row-wise update, autograd,
-opcheck, torch.compile, backend selection and bad input.
+opcheck, torch.compile, backend selection and bad input; the deprecated alias ``embedfast.triton.gather``.
 
-Without a GPU the kernels run in Triton's interpreter on CPU tensors: TRITON_INTERPRET=1 is set only while
-``embedfast.triton.gather`` is imported (``@triton.jit`` decides at decoration time), then the previous value is
-restored, so other test modules see the environment unchanged. That works only if triton was not imported yet
-(torch._dynamo imports it): in a whole-suite run this module skips itself and
-tests/test_gather_triton_interpreter.py runs it in a separate pytest process. On a machine with CUDA the same
-tests run the compiled kernels on CUDA tensors. Sizes are tiny: the interpreter is slow.
+Without a GPU the kernels run in Triton's interpreter on CPU tensors: tests/conftest.py sets TRITON_INTERPRET=1
+for the whole session before anything imports triton (``@triton.jit`` decides at decoration time), so this module
+runs in a whole-suite run as well as alone. (It replaces tests/test_gather_triton_interpreter.py, which re-ran
+this file in a child process only when triton had been imported without the interpreter; since conftest.py
+sets the variable that never happened, so it always skipped.) A machine without a GPU whose kernels were
+nevertheless compiled fails here, loudly, unless the caller set TRITON_INTERPRET to another value on purpose.
+On a machine with CUDA the same tests run the compiled kernels on CUDA tensors. Sizes are tiny: the interpreter
+is slow.
 """
 from __future__ import annotations
 
@@ -14,29 +16,13 @@ import importlib.util
 import os
 import random
 import sys
+import warnings
 
 import pytest
 import torch
 
-# Triton's own @jit helpers (tl.sum, tl.max, ...) are decorated when triton is first imported, so the
-# interpreter needs TRITON_INTERPRET=1 before that import. Set it here (collection time) when there is no GPU;
-# it is restored right after the kernels are imported and set again only while this module's tests run.
-_INTERPRET_HERE = not torch.cuda.is_available() and "embedfast.triton.gather" not in sys.modules
-if _INTERPRET_HERE and "triton" in sys.modules and os.environ.get("TRITON_INTERPRET") != "1":
-    pytest.skip("triton was imported before this module without TRITON_INTERPRET=1 (e.g. by torch._dynamo in a "
-                "whole-suite run): tests/test_gather_triton_interpreter.py runs this file in its own process",
-                allow_module_level=True)
-_prev = os.environ.get("TRITON_INTERPRET")
-if _INTERPRET_HERE:
-    os.environ["TRITON_INTERPRET"] = "1"
-try:
-    pytest.importorskip("triton")
-    from embedfast.triton import gather as tg
-finally:
-    if _prev is None:
-        os.environ.pop("TRITON_INTERPRET", None)
-    else:
-        os.environ["TRITON_INTERPRET"] = _prev
+pytest.importorskip("triton")
+from embedfast.fusion import triton as tg  # noqa: E402
 
 import embedfast  # noqa: E402,F401
 from embedfast import MultiSourceEmbedding  # noqa: E402
@@ -47,9 +33,32 @@ if tg.INTERPRETED:
     DEV = "cpu"
 elif torch.cuda.is_available():
     DEV = "cuda"
-else:  # pragma: no cover - compiled kernels imported elsewhere on a machine without a GPU
-    pytest.skip("embedfast.triton.gather was imported with compiled kernels and there is no GPU",
-                allow_module_level=True)
+elif os.environ.get("TRITON_INTERPRET", "1") != "1":  # pragma: no cover - the caller turned the interpreter off
+    pytest.skip(f"no GPU and TRITON_INTERPRET={os.environ['TRITON_INTERPRET']!r} set by the caller: the Triton "
+                "kernels cannot run here", allow_module_level=True)
+else:  # pragma: no cover - triton imported before tests/conftest.py set TRITON_INTERPRET
+    pytest.fail("embedfast.fusion.triton was imported with compiled kernels and there is no GPU: triton must not be "
+                "imported before tests/conftest.py sets TRITON_INTERPRET=1", pytrace=False)
+
+
+def test_triton_kernels_really_run_here():
+    """What tests/test_gather_triton_interpreter.py checked: every test of this module runs on this machine, in
+    the interpreter without a GPU and compiled with one."""
+    assert "embedfast.fusion.triton" in sys.modules
+    if not torch.cuda.is_available():
+        assert tg.INTERPRETED and DEV == "cpu"
+    assert DEV == ("cpu" if tg.INTERPRETED else "cuda")
+
+
+def test_old_module_path_is_a_warning_alias():
+    sys.modules.pop("embedfast.triton.gather", None)
+    with pytest.warns(DeprecationWarning, match="embedfast.fusion.triton"):
+        old = importlib.import_module("embedfast.triton.gather")
+    for name in tg.__all__:
+        assert getattr(old, name) is getattr(tg, name), name
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        importlib.import_module("embedfast.fusion.triton")  # the new path does not warn
 
 
 @pytest.fixture(autouse=True)
