@@ -88,5 +88,8 @@ def _mapping_of(ptr):
 
 
 def _on_huge_page_mapping(t):
+    """True when t's memory is a block of embedfast's large-output path: 2 MiB-aligned, in a mapping advised to
+    huge pages. (Memory from torch's allocator can sit in heap pages an earlier test advised, but is not aligned
+    to 2 MiB, so it does not count.)"""
     m = _mapping_of(t.data_ptr())
-    return m is not None and "hg" in m[2]
+    return m is not None and "hg" in m[2] and t.data_ptr() % (2 << 20) == 0
