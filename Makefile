@@ -18,7 +18,7 @@ FUZZ_SECONDS ?= 720
 FUZZ_JOBS ?= 2
 FUZZ_ASAN ?= 0
 FUZZ_TARGETS ?=
-ASAN_TESTS ?= tests/test_load_vectors_op.py tests/test_sgns.py tests/test_fusion.py tests/test_vectors.py tests/faults
+ASAN_TESTS ?= tests/test_load_vectors_op.py tests/test_word2vec_ops.py tests/test_word2vec_trainer.py tests/test_fusion.py tests/test_vectors.py tests/faults
 
 BIN := $(VENV)/bin
 PY := $(BIN)/python

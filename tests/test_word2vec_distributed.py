@@ -12,7 +12,7 @@ import torch
 import torch.distributed as dist
 
 import embedfast
-from embedfast.distributed import shard_bounds, train_distributed
+from embedfast.word2vec.distributed import shard_bounds, train_distributed
 from embedfast.testing import planted_corpus as _planted_corpus, recall_at_k, spawn_with_timeout
 
 
@@ -102,7 +102,7 @@ def test_sgns_distributed_errors():
     if not dist.is_initialized():
         with pytest.raises(RuntimeError, match="no process group"):
             train_distributed(w2v, [["a", "b"]])
-    from embedfast.distributed import init_from_env
+    from embedfast.word2vec.distributed import init_from_env
 
     env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")}
     saved = dict(os.environ)
