@@ -176,10 +176,11 @@ def test_streamed_training_does_not_depend_on_block_size(tmp_path):
         if w._corpus.source.path is None:  # the iterable is joined with single spaces: fewer bytes
             stats["bytes"] = ref.corpus_stats["bytes"]
         assert stats == ref.corpus_stats
-    assert runs[2]._cache is not None and runs[1]._cache is None and runs[1]._spill is None
-    assert runs[3]._spill is not None and runs[3]._spill.complete and len(runs[3]._spill.index) > 1
-    assert runs[4]._spill.end == 4 * ref.corpus_stats["encoded_tokens"] + 8 * sum(
-        n_off for _, _, n_off, _ in runs[4]._spill.index)
+    assert runs[2]._corpus.cache is not None and runs[1]._corpus.cache is None and runs[1]._corpus.spill is None
+    spill = runs[3]._corpus.spill
+    assert spill is not None and spill.complete and len(spill.index) > 1
+    assert runs[4]._corpus.spill.end == 4 * ref.corpus_stats["encoded_tokens"] + 8 * sum(
+        n_off for _, _, n_off, _ in runs[4]._corpus.spill.index)
     assert list(tmp_path.iterdir()) == [tmp_path / "stream.txt"]  # the spill file is unlinked
 
 

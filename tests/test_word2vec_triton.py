@@ -3,8 +3,7 @@
 Without a GPU the kernels run in Triton's interpreter on CPU tensors: TRITON_INTERPRET=1 is set while
 ``embedfast.word2vec.triton`` is imported (``@triton.jit`` decides at decoration time) and while this module's tests
 run (a module fixture), and restored otherwise, so other test modules see the environment unchanged. On a machine with CUDA (and TRITON_INTERPRET unset)
-the same tests run the compiled kernels on CUDA tensors. Sizes are tiny: the interpreter is slow (about 25 ms per
-centre word).
+the same tests run the compiled kernels on CUDA tensors. Sizes are tiny: the interpreter is slow.
 """
 from __future__ import annotations
 

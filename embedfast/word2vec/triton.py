@@ -12,16 +12,7 @@ Same semantics as the C++ CPU ops (csrc/cpu/sgns.cpp), registered as ``torch.lib
 - ``embedfast::sgns_loss_triton`` / ``embedfast::sgns_loss_triton_backward`` -- the schema of
   ``embedfast::sgns_loss`` / ``sgns_loss_backward``, with autograd registered.
 
-Training kernel: one program per sentence of the chunk (Hogwild across programs, as the CPU kernel is across
-threads). A program
-
-1. sub-samples its sentence (one draw per token with keep probability < 1, in order) and writes the kept ids,
-   compacted, into a scratch buffer;
-2. walks the kept positions in order: one draw for the shrunk window ``b = window - r % window``, then the
-   negatives (alias sampling), exactly in the order of the CPU kernel -- per centre (``shared_negatives``,
-   HogBatch: scores of all contexts x targets from the values before the update, ``T += G^T X``, ``X += G T``
-   with atomic adds so repeated rows accumulate like the CPU kernel's sequential adds) or per (context, centre)
-   pair (word2vec: targets one after the other, ``w_in[x]`` updated after its targets).
+The training kernel (one program per sentence) and the loss kernels are described in ``triton_kernels``.
 
 Random numbers: the counter-based SplitMix64 streams of csrc/include/embedfast/rng.h. Sentence ``s`` of the
 chunk (0-based) draws from ``stream_key(seed, chunk, s)``; the CPU kernel's part ``p`` draws from
@@ -38,9 +29,6 @@ torch.compile or CUDA graph capture the check is skipped and the loss in the ret
 Sigmoid: ``exact_sigmoid=True`` is ``1 / (1 + exp(-x))`` in float32 as on the CPU; ``exact_sigmoid=False``
 keeps the CPU table's saturation (0 / 1 outside [-8, 8], log-sigmoid x / 0) but computes the exact value inside
 (the CPU table interpolates, within 2e-6 of it).
-
-Loss kernels: one program per block of examples; the backward accumulates row gradients with atomic adds
-(the order of the float additions differs from run to run on a GPU; in the interpreter it is fixed).
 
 Under ``TRITON_INTERPRET=1`` (set before this module is imported) the kernels run on CPU tensors in Triton's
 interpreter (for testing); then the ops stay opaque nodes in compiled graphs (see ``INTERPRETED``).

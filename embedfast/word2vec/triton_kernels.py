@@ -60,7 +60,7 @@ def stream_key(seed: int, chunk: int, part: int) -> int:
 # device helpers
 # ----------------------------------------------------------------------------------------------------------
 
-# In Triton's interpreter every call of a nested @triton.jit function re-patches triton.language (about 1 ms),
+# In Triton's interpreter every call of a nested @triton.jit function re-patches triton.language,
 # which dominated the interpreted training kernel; there the helpers are plain Python functions run with the
 # same (patched) triton.language, so the code executed is the same. Compiled kernels use @triton.jit helpers.
 _device_fn = (lambda fn: fn) if os.environ.get("TRITON_INTERPRET", "0") not in ("", "0") else triton.jit
@@ -88,6 +88,17 @@ def _alias_pick(r, V, thr_ptr, alias_ptr, mask):
     lo = (r & 0xFFFFFFFF).to(tl.int64)
     a = tl.load(alias_ptr + i, mask=mask, other=0).to(tl.int64)
     return tl.where(lo < th, i, a)
+
+
+@_device_fn
+def _targets(key, ctr, kneg, kk, isneg, c, V, thr_ptr, alias_ptr):
+    """The targets of centre ``c``: slot 0 is ``c`` (label 1), slots 1..NEG its negatives from the draws
+    ``ctr + kneg`` of the stream (alias sampling; a negative equal to ``c`` is skipped, as in word2vec).
+    Returns (target ids, valid slots, negatives skipped)."""
+    tn = _alias_pick(_draw(key, ctr + kneg), V, thr_ptr, alias_ptr, isneg)
+    tvalid = (kk == 0) | (isneg & (tn != c))
+    tid = tl.where(kk == 0, c, tl.where(tvalid, tn, 0))
+    return tid, tvalid, tl.sum((isneg & (tn == c)).to(tl.int64), axis=0)
 
 
 @_device_fn
@@ -180,12 +191,9 @@ def _sgns_train_kernel(w_in, w_out, ids, off, keep, thr, alias, scratch, part, k
         if SHARED:
             # HogBatch: the negatives are shared by all contexts of the centre; scores of all contexts x targets
             # from the values before the update, then T += G^T X and X += G T_old as small matrix products
-            rn = _draw(key, ctr + kneg)
+            tid, tvalid, skipped = _targets(key, ctr, kneg, kk, isneg, c, V, thr, alias)
             ctr += NEG
-            tn = _alias_pick(rn, V, thr, alias, isneg)
-            tvalid = (kk == 0) | (isneg & (tn != c))
-            nskip += tl.sum((isneg & (tn == c)).to(tl.int64), axis=0)
-            tid = tl.where(kk == 0, c, tl.where(tvalid, tn, 0))
+            nskip += skipped
             # contexts j = i - b .. i + b, j != i, inside the kept sentence
             j = i + tl.where(jj < b, jj - b, jj - b + 1)
             cm = (jj < 2 * b) & (j >= 0) & (j < nk)
@@ -215,12 +223,9 @@ def _sgns_train_kernel(w_in, w_out, ids, off, keep, thr, alias, scratch, part, k
                 j = lo + q
                 j = tl.where(j >= i, j + 1, j)
                 x = tl.load(scratch + sb + j).to(tl.int64)
-                rn = _draw(key, ctr + kneg)
+                tid, tvalid, skipped = _targets(key, ctr, kneg, kk, isneg, c, V, thr, alias)
                 ctr += NEG
-                tn = _alias_pick(rn, V, thr, alias, isneg)
-                tvalid = (kk == 0) | (isneg & (tn != c))
-                nskip += tl.sum((isneg & (tn == c)).to(tl.int64), axis=0)
-                tid = tl.where(kk == 0, c, tl.where(tvalid, tn, 0))
+                nskip += skipped
                 tm = tvalid[:, None] & dm[None, :]
                 in_x = tl.load(w_in + x * D + d, mask=dm, other=0.0, cache_modifier=".cg")
                 T = tl.load(w_out + tid[:, None] * D + d[None, :], mask=tm, other=0.0, cache_modifier=".cg")
