@@ -144,7 +144,7 @@ def _diverging_worker(rank, world, port, path, out_dir, mode):
         else:  # rank 1 fails with an ordinary error in its first round (an op refusing its arguments)
             w2v = embedfast.Word2Vec(**KW)
             if rank == 1:
-                from embedfast import ops
+                from embedfast.word2vec import ops  # the trainer's ops module (embedfast.ops re-exports it)
 
                 def broken(*a, **k):
                     raise IndexError("sgns_train: 'ids' has value 99 at position 0")

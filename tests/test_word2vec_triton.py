@@ -381,3 +381,15 @@ def test_sgns_triton_kernels_compile_for_h100():
         assert p.returncode == 0, p.stderr[-3000:]
         res = eval(p.stdout.strip().splitlines()[-1])
     assert len(res) == 8 and all(v > 1000 for v in res.values()), res
+
+
+def test_old_triton_path_warns_and_aliases():
+    """embedfast.triton.sgns (before embedfast.word2vec.triton) still exposes the same names, with a warning."""
+    import importlib
+
+    sys.modules.pop("embedfast.triton.sgns", None)
+    with pytest.warns(DeprecationWarning, match="embedfast.triton.sgns is deprecated.*embedfast.word2vec.triton"):
+        old = importlib.import_module("embedfast.triton.sgns")
+    for name in old.__all__:
+        assert getattr(old, name) is getattr(ts, name)
+    assert old.compile_for_target is ts.compile_for_target and old.INTERPRETED == ts.INTERPRETED

@@ -34,6 +34,7 @@ _WHITESPACE = (" ", "\t", "\n", "\r", "\v", "\f")
 
 
 def is_path(corpus) -> bool:
+    """True when ``corpus`` names a file (str, bytes or os.PathLike) rather than holding token lists."""
     return isinstance(corpus, (str, bytes, os.PathLike))
 
 
@@ -67,6 +68,7 @@ def sentences_to_bytes(corpus: Iterable[Sequence[str]]) -> bytes:
 
 @dataclass
 class Text:
+    """A corpus opened for the ops: a file ``path`` to read, or its bytes in ``data``; ``name`` for messages."""
     path: Optional[str]
     data: Optional[torch.Tensor]
     name: str
@@ -159,6 +161,7 @@ class Spill:
 
 
 def fingerprint(stats: dict) -> tuple:
+    """(bytes, lines, tokens, encoded tokens) of a text: how a resumed run recognises its corpus."""
     return (int(stats["bytes"]), int(stats["lines"]), int(stats["tokens"]), int(stats["encoded_tokens"]))
 
 
