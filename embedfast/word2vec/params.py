@@ -124,15 +124,19 @@ def check_backend(backend) -> str:
     return backend
 
 
-DEFAULT_DIM = 100
+class _DefaultInt(int):
+    """An int default that can be told apart from the same value passed explicitly (``dim is DEFAULT_DIM``)."""
+
+
+#: ``Word2Vec``'s default dim (100), recognisable when ``vector_size`` is given instead.
+DEFAULT_DIM = _DefaultInt(100)
 
 
 def resolve_aliases(dim, threads, vector_size, workers, sg):
     """gensim's names: ``vector_size`` (= dim), ``workers`` (= threads), ``sg`` (1: skip-gram; 0: CBOW, not
-    available yet). Returns (dim, threads), dim defaulting to 100; giving both spellings of one parameter is a
-    ValueError."""
+    available yet). Returns (dim, threads); giving both spellings of one parameter is a ValueError."""
     if vector_size is not None:
-        if dim is not None:
+        if dim is not DEFAULT_DIM:
             raise ValueError(f"Word2Vec: give either dim or vector_size (gensim's name for it), not both (got "
                              f"dim={dim!r}, vector_size={vector_size!r})")
         dim = vector_size
@@ -147,4 +151,4 @@ def resolve_aliases(dim, threads, vector_size, workers, sg):
         if sg == 0:
             raise ValueError("Word2Vec: sg=0 asks for CBOW, which embedfast does not offer yet; only skip-gram "
                              "with negative sampling (sg=1, the default) is available")
-    return (DEFAULT_DIM if dim is None else dim), threads
+    return dim, threads

@@ -20,7 +20,7 @@ from . import checkpoint as _checkpoint
 from . import loop as _loop
 from . import ops
 from .corpus import Corpus, CorpusStream, is_path, keep_probabilities, open_text
-from .params import (MAX_THREADS, check_backend, check_init_scale, check_threads, make_params,
+from .params import (DEFAULT_DIM, MAX_THREADS, check_backend, check_init_scale, check_threads, make_params,
                      resolve_aliases)
 from .skipgram import SkipGram
 
@@ -108,7 +108,7 @@ class Word2Vec:
         w2v.vectors.save("vectors.txt", format="word2vec")
 
     Args:
-        dim: vector size (default 100). window: largest distance of a context word (shrunk at random per center,
+        dim: vector size. window: largest distance of a context word (shrunk at random per center,
         as word2vec). negative: negative samples per pair. sample: sub-sampling threshold (0 disables).
         min_count / max_vocab: vocabulary filter (max_vocab keeps the most frequent words; None: all).
         epochs: passes over the corpus. alpha / min_alpha: learning rate, decayed linearly over the whole run.
@@ -145,7 +145,7 @@ class Word2Vec:
     spill: bool = True
     spill_dir: Optional[str] = None
 
-    def __init__(self, dim: Optional[int] = None, window: int = 5, negative: int = 5, sample: float = 1e-4,
+    def __init__(self, dim: int = DEFAULT_DIM, window: int = 5, negative: int = 5, sample: float = 1e-4,
                  min_count: int = 5, max_vocab: Optional[int] = None, epochs: int = 5, alpha: float = 0.025,
                  min_alpha: float = 1e-4, ns_exponent: float = 0.75, threads: Optional[int] = None, seed: int = 0, *,
                  max_sentence_length: int = 10000, chunk_words: int = 200_000, shared_negatives: bool = True,
