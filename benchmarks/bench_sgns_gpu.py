@@ -41,9 +41,9 @@ def _time_backend(w2v, backend: str, device: str, repeats: int) -> float:
     """Median words/s of one epoch of the fused op on `backend` (tables re-initialised, same corpus)."""
     import embedfast
     from embedfast import ops
-    from embedfast.sgns import keep_probabilities
+    from embedfast.word2vec import keep_probabilities
 
-    ids, offsets, bounds, _ = w2v._encoded
+    ids, offsets, bounds, _ = w2v.encoded_corpus()
     dev = torch.device(device)
     keep = keep_probabilities(w2v.counts, HP["sample"]).to(dev)
     thr, alias = (t.to(dev) for t in ops.sgns_unigram_table(w2v.counts, 0.75))
@@ -77,7 +77,7 @@ def run_gpu(args) -> int:
         return 2
     import embedfast
     from embedfast.data import default_corpus_path
-    from embedfast.sgns_backend import _has_cuda_kernel, _triton_state
+    from embedfast._backend import has_cuda_kernel, triton_state
 
     import gen_corpus
     import pure_torch_sgns
@@ -90,9 +90,9 @@ def run_gpu(args) -> int:
         w2v.build_vocab(path)
         w2v.train(path, progress=False, max_words=0)  # encode only
         rows = []
-        if _has_cuda_kernel("sgns_train"):
+        if has_cuda_kernel("sgns_train"):
             rows.append(("cuda kernel", _time_backend(w2v, "cuda", "cuda", args.repeats)))
-        if _triton_state() == 1:
+        if triton_state("embedfast.word2vec.triton") == 1:
             rows.append(("triton kernel", _time_backend(w2v, "triton", "cuda", args.repeats)))
         rows.append(("C++ CPU kernel", _time_backend(w2v, "cpu", "cpu", 1)))
         # benchmarks/pure_torch_sgns.py (the pure-PyTorch baseline) runs on the CPU only; its GPU row needs a
@@ -103,7 +103,7 @@ def run_gpu(args) -> int:
             rows.append(("pure PyTorch (GPU)", res["words_per_s"]))
         else:
             print("  pure-PyTorch GPU row skipped: benchmarks/pure_torch_sgns.py has no device= argument yet")
-        print(f"\n{name}: {int(w2v._encoded[0].numel()):,} tokens, vocab {len(w2v.words):,}")
+        print(f"\n{name}: {int(w2v.encoded_corpus()[0].numel()):,} tokens, vocab {len(w2v.words):,}")
         for label, r in rows:
             print(f"  {label:<22} {r / 1e6:10.2f} M words/s")
     return 0
@@ -124,7 +124,7 @@ def _rank_worker(rank, world, port, path, out, epochs, sync_every, combine):
     import torch.distributed as dist
 
     import embedfast
-    from embedfast.distributed import train_distributed
+    from embedfast.word2vec.distributed import train_distributed
 
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     torch.set_num_threads(1)
@@ -135,7 +135,7 @@ def _rank_worker(rank, world, port, path, out, epochs, sync_every, combine):
         train_distributed(w2v, path, sync_every=sync_every, combine=combine, progress=False)
         if rank == 0:
             torch.save(dict(words=w2v.words, w_in=w2v.w_in, stats=w2v.dist_stats,
-                            tokens=int(w2v._encoded[0].numel())), out)
+                            tokens=int(w2v.encoded_corpus()[0].numel())), out)
     finally:
         dist.destroy_process_group()
 

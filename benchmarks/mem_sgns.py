@@ -86,7 +86,7 @@ def main() -> None:
     row("training", poll.take())
     v = m.vectors
     row("model.vectors (copy)", poll.take())
-    print(f"vocabulary {len(m.words):,} words, {m._source.tokens:,} tokens/epoch, {a.epochs} epoch(s), "
+    print(f"vocabulary {len(m.words):,} words, {m._corpus.source.tokens:,} tokens/epoch, {a.epochs} epoch(s), "
           f"train {wall:.1f} s ({m.words_per_second:,.0f} words/s kernel), matrix {v.matrix.numel() * 4 / 2**20:.0f} MiB")
 
 

@@ -10,7 +10,7 @@ Every op is a ``torch.ops.embedfast`` custom op with a fake kernel, so it works 
 from . import _ext  # noqa: F401  (registers torch.ops.embedfast)
 from . import data, evaluate, ops
 from .fusion import MultiSourceEmbedding
-from .sgns import SkipGram, Word2Vec
+from .word2vec import SkipGram, Word2Vec
 from .vectors import LoadReport, Vectors, load_vectors
 
 __version__ = "0.1.0"

@@ -71,7 +71,7 @@ def _describe(exc: BaseException) -> str:
 
 
 def _sigterm(signum, frame):
-    from .sgns import Terminated
+    from .word2vec import Terminated
 
     raise Terminated("terminated by SIGTERM")
 
@@ -90,7 +90,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         rc = args.func(args)
     except KeyboardInterrupt as exc:
-        from .sgns import Terminated
+        from .word2vec import Terminated
 
         if debug:
             raise

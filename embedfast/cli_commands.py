@@ -60,7 +60,7 @@ def _resume(fresh, checkpoint: str):
     """The Word2Vec of ``checkpoint`` after checking that it was written with the settings of this command."""
     from dataclasses import asdict
 
-    from .sgns import Word2Vec
+    from .word2vec import Word2Vec
 
     w2v = Word2Vec.load_checkpoint(checkpoint)
     ours, theirs = asdict(fresh.params), asdict(w2v.params)
@@ -200,7 +200,7 @@ def _train(sub: argparse._SubParsersAction) -> None:
         import time
 
         from ._io import check_input_file
-        from .sgns import Word2Vec
+        from .word2vec import Word2Vec
 
         # the corpus is readable and a regular file, the outputs can be written: checked before any training
         check_input_file(args.corpus, "corpus")
@@ -216,7 +216,7 @@ def _train(sub: argparse._SubParsersAction) -> None:
             import torch
             import torch.distributed as dist
 
-            from .distributed import init_from_env, train_distributed
+            from .word2vec.distributed import init_from_env, train_distributed
 
             if torch.cuda.is_available():
                 device = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"

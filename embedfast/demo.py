@@ -97,7 +97,7 @@ def demo_sgns(quick: bool, workdir: Optional[str], ctx: Optional[DemoContext] = 
     """
     from .data import default_corpus_path
     from .evaluate import nearest_neighbours
-    from .sgns import Word2Vec
+    from .word2vec import Word2Vec
 
     say = ctx.say if ctx is not None else (lambda *a: print(*a, flush=True))
     epochs = 5 if quick else 10
@@ -112,7 +112,7 @@ def demo_sgns(quick: bool, workdir: Optional[str], ctx: Optional[DemoContext] = 
     say(f"  vocabulary: {len(w2v.words):,} words (min_count 5) of {w2v.vocab_stats['unique_words']:,}, "
         f"{w2v.vocab_stats['tokens']:,} tokens, read and counted in {t_vocab:.2f} s")
     say(f"  trained {raw:,} raw words in {w2v.train_seconds:.2f} s of kernel time = {raw / w2v.train_seconds:,.0f} "
-        f"raw words/s on {w2v._threads()} threads ({total:.2f} s end to end); final loss "
+        f"raw words/s on {w2v.num_threads} threads ({total:.2f} s end to end); final loss "
         f"{w2v.loss_history[-1][1]:.3f}")
     vocab = set(w2v.words)
     present = [w for w in SGNS_DEMO_WORDS if w in vocab]

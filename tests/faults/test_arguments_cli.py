@@ -279,9 +279,9 @@ def test_sweep_api_never_silently_wrong(tmp_path):
 
 
 def test_tables_larger_than_memory_are_refused_before_allocating(monkeypatch, capsys, tmp_path):
-    import embedfast.sgns as sgns_mod
+    import embedfast.word2vec.trainer as trainer_mod
 
-    monkeypatch.setattr(sgns_mod, "_physical_memory", lambda: 1000.0)
+    monkeypatch.setattr(trainer_mod, "_physical_memory", lambda: 1000.0)
     w = Word2Vec(dim=100, min_count=1)
     with pytest.raises(MemoryError, match=r"the tables of 3 words x dim 100 need .* more than this machine's memory"):
         w.build_vocab([["a", "b", "c"]])

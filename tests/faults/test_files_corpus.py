@@ -138,7 +138,7 @@ def test_token_list_with_escaped_words_encodes_to_the_same_bytes(tmp_path):
     sents = [line.decode("utf-8", "surrogateescape").split() for line in LATIN1.splitlines()]
     from_list = Word2Vec(**KW).train(sents, progress=False)
     assert from_list.words == from_file.words
-    assert bytes(from_list._word_bytes.numpy()) == bytes(from_file._word_bytes.numpy())
+    assert bytes(from_list._corpus.word_bytes.numpy()) == bytes(from_file._corpus.word_bytes.numpy())
     assert torch.equal(from_list.w_in, from_file.w_in)
     with pytest.raises(ValueError, match="lone surrogate"):
         Word2Vec(**KW).build_vocab([["ok", "bad\ud800"]])

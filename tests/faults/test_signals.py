@@ -29,7 +29,7 @@ KW = dict(dim=8, window=3, negative=3, min_count=1, epochs=4, threads=1, seed=5,
 CHILD = r"""
 import os, signal, sys, torch
 from embedfast import Word2Vec
-from embedfast.sgns import Terminated
+from embedfast.word2vec import Terminated
 corpus, ckpt, out = sys.argv[1:4]
 kw, every = eval(sys.argv[4]), float(sys.argv[5])
 def term(signum, frame):  # SIGTERM raises outside train() too (as the CLI does); train() holds it back in a step
@@ -134,9 +134,9 @@ def test_interrupted_training_resumes_bit_for_bit(tmp_path, corpus, reference, s
 
 def test_signal_guard_holds_sigint_during_a_step():
     """In-process: a SIGINT raised while a step is critical is delivered only at the safe point."""
-    from embedfast.sgns import _SignalGuard
+    from embedfast.word2vec.interrupts import SignalGuard
 
-    g = _SignalGuard(terminate=False)
+    g = SignalGuard(terminate=False)
     with g:
         g.critical = True
         os.kill(os.getpid(), signal.SIGINT)
@@ -149,13 +149,13 @@ def test_signal_guard_holds_sigint_during_a_step():
 
 
 def test_signal_guard_takes_sigterm_over_only_with_a_checkpoint():
-    from embedfast.sgns import Terminated, _SignalGuard
+    from embedfast.word2vec.interrupts import SignalGuard, Terminated
 
     prev = signal.signal(signal.SIGTERM, signal.SIG_DFL)
     try:
-        with _SignalGuard(terminate=False):  # nothing to save: SIGTERM keeps its default action
+        with SignalGuard(terminate=False):  # nothing to save: SIGTERM keeps its default action
             assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
-        g = _SignalGuard(terminate=True)
+        g = SignalGuard(terminate=True)
         with g:
             g.critical = True
             os.kill(os.getpid(), signal.SIGTERM)

@@ -1,10 +1,9 @@
-"""Triton SGNS kernels (embedfast/triton/sgns.py) against the C++ CPU ops and a plain reference.
+"""Triton SGNS kernels (embedfast/word2vec/triton.py, triton_kernels.py) against the C++ CPU ops and a plain reference.
 
 Without a GPU the kernels run in Triton's interpreter on CPU tensors: TRITON_INTERPRET=1 is set while
-``embedfast.triton.sgns`` is imported (``@triton.jit`` decides at decoration time) and while this module's tests
+``embedfast.word2vec.triton`` is imported (``@triton.jit`` decides at decoration time) and while this module's tests
 run (a module fixture), and restored otherwise, so other test modules see the environment unchanged. On a machine with CUDA (and TRITON_INTERPRET unset)
-the same tests run the compiled kernels on CUDA tensors. Sizes are tiny: the interpreter is slow (about 25 ms per
-centre word).
+the same tests run the compiled kernels on CUDA tensors. Sizes are tiny: the interpreter is slow.
 """
 from __future__ import annotations
 
@@ -20,25 +19,25 @@ pytest.importorskip("triton")
 
 import embedfast  # noqa: E402
 from embedfast import ops  # noqa: E402
-from embedfast.sgns_backend import sgns_backend  # noqa: E402
+from embedfast.word2vec.ops import sgns_backend  # noqa: E402
 from embedfast.testing import planted_corpus as _planted_corpus, recall_at_k
 
 
 def planted_corpus(**kw):
     return _planted_corpus(**{**dict(groups=5, size=5, sentences=70, length=8), **kw})
 
-if "embedfast.triton.sgns" not in sys.modules and not torch.cuda.is_available():
+if "embedfast.word2vec.triton" not in sys.modules and not torch.cuda.is_available():
     _prev = os.environ.get("TRITON_INTERPRET")
     os.environ["TRITON_INTERPRET"] = "1"
     try:
-        from embedfast.triton import sgns as ts
+        from embedfast.word2vec import triton as ts
     finally:
         if _prev is None:
             del os.environ["TRITON_INTERPRET"]
         else:
             os.environ["TRITON_INTERPRET"] = _prev
 else:
-    from embedfast.triton import sgns as ts
+    from embedfast.word2vec import triton as ts
 
 DEV = "cpu" if ts.INTERPRETED else "cuda"
 
@@ -375,10 +374,22 @@ def test_sgns_triton_kernels_compile_for_h100():
         res = ts.compile_for_target(90)
     else:
         env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
-        code = "from embedfast.triton import sgns; print(sgns.compile_for_target(90))"
+        code = "from embedfast.word2vec import triton; print(triton.compile_for_target(90))"
         p = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600)
         if p.returncode != 0 and ("ptxas" in p.stderr and "not found" in p.stderr):
             pytest.skip("no ptxas in this triton installation")
         assert p.returncode == 0, p.stderr[-3000:]
         res = eval(p.stdout.strip().splitlines()[-1])
     assert len(res) == 8 and all(v > 1000 for v in res.values()), res
+
+
+def test_old_triton_path_warns_and_aliases():
+    """embedfast.triton.sgns (before embedfast.word2vec.triton) still exposes the same names, with a warning."""
+    import importlib
+
+    sys.modules.pop("embedfast.triton.sgns", None)
+    with pytest.warns(DeprecationWarning, match="embedfast.triton.sgns is deprecated.*embedfast.word2vec.triton"):
+        old = importlib.import_module("embedfast.triton.sgns")
+    for name in old.__all__:
+        assert getattr(old, name) is getattr(ts, name)
+    assert old.compile_for_target is ts.compile_for_target and old.INTERPRETED == ts.INTERPRETED

@@ -1,0 +1,154 @@
+"""The trainer's parameters: the ``Params`` dataclass, their bounds and the checks of every argument.
+
+Every argument of ``Word2Vec`` is checked before any work (ValueError naming it): integers must be ints (not
+bools or floats) and numbers finite; dim <= 10,000, window <= 1,000, negative <= 1,000, epochs <= 100,000,
+threads <= 1,024 (the op's limit), 0 < alpha <= 1, 0 <= min_alpha <= alpha, 0 <= sample <= 1,
+|ns_exponent| <= 10, 0 <= seed < 2**63, 0 < init_scale <= 1000.
+
+Bounds: the op's own limits (threads), what fits the types the ops take (int32 vocabulary ids and sentence
+lengths, int64 counts and seeds), and sizes far beyond any useful setting whose per-thread buffers
+(2 * window * dim floats) would otherwise end in an allocation failure deep in a chunk.
+"""
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass
+from typing import Optional
+
+from .._backend import BACKENDS
+from .ops import SGNS_TRAIN_LIMITS
+
+__all__ = ["Params", "make_params", "resolve_aliases", "PARAM_NAMES", "MAX_THREADS", "MAX_VOCAB"]
+
+INT32_MAX = (1 << 31) - 1
+INT64_MAX = (1 << 63) - 1
+MAX_DIM = 10_000
+MAX_WINDOW = 1_000
+MAX_NEGATIVE = 1_000
+MAX_EPOCHS = 100_000
+MAX_VOCAB = INT32_MAX
+MAX_THREADS = SGNS_TRAIN_LIMITS["num_threads"][1]  # the op's own limit
+MAX_ALPHA = 1.0
+MAX_NS_EXPONENT = 10.0
+MAX_INIT_SCALE = 1000.0
+
+
+def check_int(name: str, v, low: int, high: int) -> int:
+    """``v`` as int after checking it is an integer (not a bool or float) in [low, high]."""
+    if isinstance(v, bool) or not isinstance(v, numbers.Integral) or not low <= v <= high:
+        raise ValueError(f"Word2Vec: {name} must be an int in [{low:,}, {high:,}], got {v!r}")
+    return int(v)
+
+
+def check_real(name: str, v, low: float, high: float, *, low_open: bool = False,
+               high_name: Optional[str] = None) -> float:
+    """``v`` as float after checking it is a finite real number in [low, high] ((low, high] with low_open)."""
+    ok = not isinstance(v, bool) and isinstance(v, numbers.Real) and math.isfinite(v) and \
+        (low < v if low_open else low <= v) and v <= high
+    if not ok:
+        hi = f"{high_name}={high!r}" if high_name else f"{high:g}"
+        raise ValueError(f"Word2Vec: {name} must be a finite number in {'(' if low_open else '['}{low:g}, {hi}], "
+                         f"got {v!r}")
+    return float(v)
+
+
+def check_flag(name: str, v) -> bool:
+    """``v`` as bool after checking it is True/False (or the ints 0/1)."""
+    if not (isinstance(v, bool) or (isinstance(v, numbers.Integral) and v in (0, 1))):
+        raise ValueError(f"Word2Vec: {name} must be True or False, got {v!r}")
+    return bool(v)
+
+
+@dataclass
+class Params:
+    """The hyperparameters of a run (checked by :func:`make_params`; see ``Word2Vec`` for their meaning)."""
+    dim: int
+    window: int
+    negative: int
+    sample: float
+    min_count: int
+    max_vocab: Optional[int]
+    epochs: int
+    alpha: float
+    min_alpha: float
+    ns_exponent: float
+    seed: int
+    max_sentence_length: int
+    chunk_words: int
+    shared_negatives: bool
+    exact_sigmoid: bool
+
+
+#: The fields of :class:`Params`, in order (every checkpoint holds them).
+PARAM_NAMES = tuple(Params.__dataclass_fields__)
+
+
+def make_params(*, dim, window, negative, sample, min_count, max_vocab, epochs, alpha, min_alpha, ns_exponent, seed,
+                max_sentence_length, chunk_words, shared_negatives, exact_sigmoid) -> Params:
+    """Check every hyperparameter (ValueError naming it) and return them as :class:`Params`."""
+    alpha_f = check_real("alpha", alpha, 0.0, MAX_ALPHA, low_open=True)
+    return Params(
+        dim=check_int("dim", dim, 1, MAX_DIM), window=check_int("window", window, 1, MAX_WINDOW),
+        negative=check_int("negative", negative, 0, MAX_NEGATIVE), sample=check_real("sample", sample, 0.0, 1.0),
+        min_count=check_int("min_count", min_count, 1, INT64_MAX),
+        max_vocab=None if max_vocab is None else check_int("max_vocab", max_vocab, 1, MAX_VOCAB),
+        epochs=check_int("epochs", epochs, 1, MAX_EPOCHS), alpha=alpha_f,
+        min_alpha=check_real("min_alpha", min_alpha, 0.0, alpha_f, high_name="alpha"),
+        ns_exponent=check_real("ns_exponent", ns_exponent, -MAX_NS_EXPONENT, MAX_NS_EXPONENT),
+        seed=check_int("seed", seed, 0, INT64_MAX),
+        max_sentence_length=check_int("max_sentence_length", max_sentence_length, 1, INT32_MAX),
+        chunk_words=check_int("chunk_words", chunk_words, 1, INT32_MAX),
+        shared_negatives=check_flag("shared_negatives", shared_negatives),
+        exact_sigmoid=check_flag("exact_sigmoid", exact_sigmoid))
+
+
+def check_threads(threads) -> Optional[int]:
+    """None (torch's thread count) or an int in [1, the op's limit]."""
+    return None if threads is None else check_int("threads", threads, 1, MAX_THREADS)
+
+
+def check_init_scale(init_scale) -> float:
+    """A finite number in (0, MAX_INIT_SCALE]."""
+    if isinstance(init_scale, bool) or not isinstance(init_scale, numbers.Real) or \
+            not math.isfinite(init_scale) or not 0 < init_scale <= MAX_INIT_SCALE:
+        raise ValueError(f"Word2Vec: init_scale must be a finite number > 0 (at most {MAX_INIT_SCALE:g}), "
+                         f"got {init_scale!r}")
+    return float(init_scale)
+
+
+def check_backend(backend) -> str:
+    """One of ``embedfast._backend.BACKENDS``."""
+    if backend not in BACKENDS:
+        raise ValueError(f"Word2Vec: backend must be one of {BACKENDS}, got {backend!r}")
+    return backend
+
+
+class _DefaultInt(int):
+    """An int default that can be told apart from the same value passed explicitly (``dim is DEFAULT_DIM``)."""
+
+
+#: ``Word2Vec``'s default dim (100), recognisable when ``vector_size`` is given instead.
+DEFAULT_DIM = _DefaultInt(100)
+
+
+def resolve_aliases(dim, threads, vector_size, workers, sg):
+    """gensim's names: ``vector_size`` (= dim), ``workers`` (= threads), ``sg`` (1: skip-gram; 0: CBOW, not
+    available yet). Returns (dim, threads); giving both spellings of one parameter is a ValueError."""
+    if vector_size is not None:
+        if dim is not DEFAULT_DIM:
+            raise ValueError(f"Word2Vec: give either dim or vector_size (gensim's name for it), not both (got "
+                             f"dim={dim!r}, vector_size={vector_size!r})")
+        dim = vector_size
+    if workers is not None:
+        if threads is not None:
+            raise ValueError(f"Word2Vec: give either threads or workers (gensim's name for it), not both (got "
+                             f"threads={threads!r}, workers={workers!r})")
+        threads = workers
+    if sg is not None:
+        if isinstance(sg, bool) or not isinstance(sg, numbers.Integral) or sg not in (0, 1):
+            raise ValueError(f"Word2Vec: sg must be 1 (skip-gram) or 0 (CBOW), got {sg!r}")
+        if sg == 0:
+            raise ValueError("Word2Vec: sg=0 asks for CBOW, which embedfast does not offer yet; only skip-gram "
+                             "with negative sampling (sg=1, the default) is available")
+    return dim, threads
