@@ -1,33 +1,20 @@
-"""torch.ops.embedfast: fake (meta) kernels, autograd registrations and thin typed wrappers.
+"""``embedfast.ops``: every op family's typed wrappers, fake kernels' checks and stats names, in one namespace.
 
-Schemas live in csrc/ops.cpp; CPU kernels in csrc/cpu/, CUDA kernels in csrc/cuda/, Triton kernels in
-embedfast/triton/. One section per op family below.
+Each family defines its ops next to its code (schemas in csrc/ops.cpp, CPU kernels in csrc/cpu/<family>*.cpp):
+
+- vectors  (embedfast/vectors/ops.py):  ``load_vectors_raw``, ``LOAD_STATS``, ``SKIP_REASONS``
+- word2vec (embedfast/word2vec/ops.py): ``corpus_build_vocab``, ``corpus_encode``, ``sgns_unigram_table``,
+  ``sgns_train``, ``sgns_loss`` and their stats names and limits
+- fusion   (embedfast/fusion/ops.py):   ``gather_bags``, ``gather_backend``
+
+The raw ops are ``torch.ops.embedfast.<name>``; the wrappers here add keyword arguments, defaults and the backend
+choice (``embedfast._backend``).
 """
 from __future__ import annotations
 
-import torch
-
-from ._backend import BACKENDS, select_backend
-from ._argcheck import c10_name, check_tensor_args
-from ._ext import ops as _ops
-
-# =====================================================================================================
-# loader (embedfast/vectors/ops.py)
-# =====================================================================================================
-
-from .vectors.ops import LOAD_STATS, SKIP_REASONS, load_vectors_raw  # noqa: E402,F401
-
-
-# =====================================================================================================
-# corpus and sgns: embedfast/word2vec/ops.py
-# =====================================================================================================
-
-from .word2vec.ops import (ENCODE_STATS, SGNS_TRAIN_LIMITS, TRAIN_STATS, VOCAB_STATS, corpus_build_vocab,  # noqa: E402,F401
-                           corpus_encode, sgns_loss, sgns_train, sgns_unigram_table)
-
-# =====================================================================================================
-# gather (embedfast/fusion/ops.py)
-# =====================================================================================================
-
-from .fusion.ops import (GATHER_BACKENDS, check_gather_fake, gather_backend, gather_bags,  # noqa: E402,F401
+from ._argcheck import check_tensor_args  # noqa: F401
+from .fusion.ops import (GATHER_BACKENDS, check_gather_fake, gather_backend, gather_bags,  # noqa: F401
                          gather_bags_backward_fake_for, gather_bags_backward_with)
+from .vectors.ops import LOAD_STATS, SKIP_REASONS, load_vectors_raw  # noqa: F401
+from .word2vec.ops import (ENCODE_STATS, SGNS_TRAIN_LIMITS, TRAIN_STATS, VOCAB_STATS, corpus_build_vocab,  # noqa: F401
+                           corpus_encode, sgns_loss, sgns_train, sgns_unigram_table)
