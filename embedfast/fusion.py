@@ -858,56 +858,17 @@ class MultiSourceEmbedding(nn.Module):
 
 
 # ----------------------------------------------------------------------------------------------------------
-# demo step (called by `embedfast demo` once embedfast/demo.py exists)
-# ----------------------------------------------------------------------------------------------------------
-
-
-def _demo_step(quick: bool = True, workdir: Optional[str] = None) -> dict:
-    """Fuse three synthetic sources (15% missing each), print coverage and time forward+backward against the
-    stacked pure-PyTorch way. Returns the figures."""
-    import time
-
-    g = torch.Generator().manual_seed(0)
-    V, D, N, K = (20_000, 64, 8_192, 3) if quick else (100_000, 300, 65_536, 3)
-    tables = [torch.randn(V, D, generator=g) for _ in range(K)]
-    index = torch.stack([torch.randperm(V, generator=g) for _ in range(K)], 1)
-    index[torch.rand(V, K, generator=g) < 0.15] = -1
-    ids = torch.randint(0, V, (N,), generator=g)
-    m = MultiSourceEmbedding(tables, index, names=["glove-like", "word2vec-like", "bert-like"])
-    print(m.coverage_report())
-    logits = torch.zeros(K, requires_grad=True)
-
-    def torch_way():
-        idx = index[ids]
-        mask = idx >= 0
-        emb = torch.stack([F.embedding(idx[:, k].clamp(min=0), tables[k]) for k in range(K)], 1)
-        w = torch.softmax(logits, 0) * mask
-        w = w / w.sum(1, keepdim=True).clamp_min(1e-30)
-        return (w.unsqueeze(-1) * emb).sum(1)
-
-    def timed(fn, reps=5):
-        ts = []
-        for _ in range(reps):
-            t0 = time.perf_counter()
-            fn().sum().backward()
-            ts.append(time.perf_counter() - t0)
-        return sorted(ts)[len(ts) // 2]
-
-    t_ours, t_torch = timed(lambda: m(ids)), timed(torch_way)
-    print(f"fusion forward+backward, {K} sources {V}x{D}, {N} ids: embedfast {1e3 * t_ours:.1f} ms, "
-          f"stacked PyTorch {1e3 * t_torch:.1f} ms ({t_torch / t_ours:.1f}x)")
-    return dict(embedfast_ms=1e3 * t_ours, torch_ms=1e3 * t_torch)
-
-
-# ----------------------------------------------------------------------------------------------------------
 # files: `embedfast fuse A B -o OUT`
 # ----------------------------------------------------------------------------------------------------------
 
 
 def fuse_files(paths: Sequence[str], out: str, *, weights: Optional[Sequence[float]] = None,
                vocab: Optional[Sequence[str]] = None, lowercase_fallback: bool = True, renormalize: bool = True,
-               binary: bool = False) -> dict:
+               format: str = "auto", binary: bool = False) -> dict:
     """Fuse vectors files (same dimension) into one GloVe-format text file ``out`` (``.gz``: compressed).
+
+    ``format``: the inputs' format, as in ``load_vectors`` (default ``"auto"``: detected); ``binary=True`` is the
+    older spelling of ``format="word2vec-bin"``.
 
     The vocabulary is ``vocab`` (a sequence of words, or a ``{word: id}`` mapping with ids 0..V-1) or the union
     of the files' words (first file's order, then new words of the next ones). Returns the coverage dict. Words
@@ -926,7 +887,11 @@ def fuse_files(paths: Sequence[str], out: str, *, weights: Optional[Sequence[flo
     if weights is not None:
         _check_weights(weights, len(paths), torch.float64)
     words = None if vocab is None else read_vocab(vocab, "fuse_files", allow_gaps=False)
-    vecs = [load_vectors(p, format="word2vec-bin" if binary else "auto") for p in paths]
+    if binary:
+        if format not in ("auto", "word2vec-bin"):
+            raise ValueError(f"fuse_files: binary=True contradicts format={format!r}")
+        format = "word2vec-bin"
+    vecs = [load_vectors(p, format=format) for p in paths]
     if words is None:
         seen: dict = {}
         for v in vecs:
