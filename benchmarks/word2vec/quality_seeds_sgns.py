@@ -14,7 +14,7 @@ Same hyperparameters as bench_sgns.py (dim 100, window 5, negative 5, sample 1e-
 0.0001, 5 epochs) on the embedded WordNet glosses; quality by embedfast.evaluate (WordSim353 / SimLex-999
 Spearman, Google analogies 3CosAdd with restrict_vocab=30000); mean and sample standard deviation over seeds.
 
-  python benchmarks/quality_seeds_sgns.py [--seeds 1,2,3] [--threads 1,2] [--trainers embedfast,gensim]
+  python benchmarks/word2vec/quality_seeds_sgns.py [--seeds 1,2,3] [--threads 1,2] [--trainers embedfast,gensim]
                                           [--init-scale S] [--min-alpha A] [--per-pair] [--corpus FILE]
                                           [--json-out FILE]
 """
@@ -31,8 +31,8 @@ from types import SimpleNamespace
 import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.dirname(HERE))
+sys.path[:0] = [HERE, os.path.dirname(HERE)]  # this family's scripts, then benchmarks/_common.py
+import _common  # noqa: E402,F401  (puts the checkout first on sys.path)
 
 from bench_sgns import HP, real_corpus  # noqa: E402
 
