@@ -78,6 +78,26 @@ def run_json(argv: Sequence[str], *, env: Optional[dict] = None, timeout: Option
     return out
 
 
+def quality(vectors) -> dict:
+    """Scores of word vectors (``.words`` most frequent first, ``.matrix``) on the standard files (gensim's test
+    data): WordSim353 and SimLex-999 Spearman, Google analogies 3CosAdd accuracy with restrict_vocab=30000."""
+    from embedfast import evaluate
+    from embedfast.data import evaluation_file
+
+    ws = evaluate.evaluate_word_pairs(vectors, evaluation_file("wordsim353.tsv"))
+    sl = evaluate.evaluate_word_pairs(vectors, evaluation_file("simlex999.txt"))
+    an = evaluate.evaluate_analogies(vectors, evaluation_file("questions-words.txt"), restrict_vocab=30000)
+    return {"ws353": ws["spearman"], "simlex": sl["spearman"], "analogy": an["accuracy"], "analogy_n": an["total"],
+            "ws_used": ws["used"], "sl_used": sl["used"]}
+
+
+def write_json(path: Optional[str], obj) -> None:
+    """``obj`` as indented JSON into ``path`` (a ``--json-out`` option); nothing when ``path`` is empty."""
+    if path:
+        with open(path, "w") as f:
+            json.dump(obj, f, indent=1)
+
+
 def commit(cwd: str = ROOT) -> str:
     """The short commit of the checkout measured ("unknown" outside git)."""
     try:

@@ -28,7 +28,8 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [HERE, os.path.dirname(HERE)]  # this family's scripts, then benchmarks/_common.py
-from _common import DATA, peak_rss_mb, run_json  # noqa: E402
+from _common import DATA, peak_rss_mb, run_json, write_json  # noqa: E402
+from _common import quality as standard_quality  # noqa: E402
 HP = dict(dim=100, window=5, negative=5, sample=1e-4, min_count=5, alpha=0.025, min_alpha=0.0001, threads=2, seed=1)
 TRAINERS = ("embedfast", "gensim", "torch")
 
@@ -139,16 +140,8 @@ def quality(vec_path: str) -> dict:
     import torch
     from types import SimpleNamespace
 
-    from embedfast import evaluate as ev
-    from embedfast.data import evaluation_file
-
     d = torch.load(vec_path)
-    v = SimpleNamespace(words=d["words"], matrix=d["matrix"])
-    ws = ev.evaluate_word_pairs(v, evaluation_file("wordsim353.tsv"))
-    sl = ev.evaluate_word_pairs(v, evaluation_file("simlex999.txt"))
-    an = ev.evaluate_analogies(v, evaluation_file("questions-words.txt"), restrict_vocab=30000)
-    return {"ws353": ws["spearman"], "simlex": sl["spearman"], "analogy": an["accuracy"], "analogy_n": an["total"],
-            "ws_used": ws["used"], "sl_used": sl["used"]}
+    return standard_quality(SimpleNamespace(words=d["words"], matrix=d["matrix"]))
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -260,9 +253,7 @@ def main(argv=None):
     print("per-run figures (all repeats):")
     for r in rows:
         print(" ", json.dumps(r))
-    if a.json_out:
-        with open(a.json_out, "w") as f:
-            json.dump(rows, f, indent=1)
+    write_json(a.json_out, rows)
     return 0
 
 

@@ -28,7 +28,7 @@ import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [HERE, os.path.dirname(HERE)]  # this family's scripts, then benchmarks/_common.py
-import _common  # noqa: E402,F401  (puts the checkout first on sys.path)
+from _common import quality as standard_quality  # noqa: E402  (also puts the checkout first on sys.path)
 
 HP = dict(dim=100, window=5, negative=5, sample=1e-4, min_count=5, alpha=0.025, min_alpha=1e-4, seed=1)
 
@@ -142,15 +142,10 @@ def _rank_worker(rank, world, port, path, out, epochs, sync_every, combine):
 
 
 def _quality(words, matrix) -> dict:
-    from embedfast import evaluate
-    from embedfast.data import evaluation_file
-    from embedfast.vectors import Vectors
+    from embedfast import Vectors
 
-    v = Vectors(words, matrix)
-    ws = evaluate.evaluate_word_pairs(v, evaluation_file("wordsim353.tsv"))["spearman"]
-    sl = evaluate.evaluate_word_pairs(v, evaluation_file("simlex999.txt"))["spearman"]
-    an = evaluate.evaluate_analogies(v, evaluation_file("questions-words.txt"), restrict_vocab=30000)["accuracy"]
-    return dict(ws353=ws, simlex=sl, analogy=an)
+    q = standard_quality(Vectors(words, matrix))
+    return {k: q[k] for k in ("ws353", "simlex", "analogy")}
 
 
 def run_ranks(args) -> int:

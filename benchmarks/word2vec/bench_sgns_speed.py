@@ -28,7 +28,7 @@ import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [HERE, os.path.dirname(HERE)]  # this family's scripts, then benchmarks/_common.py
-from _common import commit  # noqa: E402
+from _common import commit, quality as standard_quality  # noqa: E402
 
 import embedfast  # noqa: E402
 from embedfast.data import default_corpus_path  # noqa: E402
@@ -87,13 +87,8 @@ def train_gensim(corpus_path: str, *, raw_words: int | None = None, **hp):
 
 def quality(vectors) -> tuple[float, float, float]:
     """(WordSim353 Spearman, SimLex-999 Spearman, Google analogy 3CosAdd accuracy, restrict_vocab=30000)."""
-    from embedfast.data import evaluation_file
-    from embedfast.evaluate import evaluate_analogies, evaluate_word_pairs
-
-    ws = evaluate_word_pairs(vectors, evaluation_file("wordsim353.tsv"))["spearman"]
-    sl = evaluate_word_pairs(vectors, evaluation_file("simlex999.txt"))["spearman"]
-    an = evaluate_analogies(vectors, evaluation_file("questions-words.txt"), restrict_vocab=30000)["accuracy"]
-    return ws, sl, an
+    q = standard_quality(vectors)
+    return q["ws353"], q["simlex"], q["analogy"]
 
 
 def plain_corpus() -> str:
