@@ -8,7 +8,7 @@ from ._args import add_command, positive_int
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     """Add the evaluation commands to ``sub``."""
-    p = add_command(sub, "eval", evaluate, help="score word vectors on word-pair similarity and analogy files",
+    p = add_command(sub, "eval", eval_command, help="score word vectors on word-pair similarity and analogy files",
                     description="Score VECTORS (any format embedfast.load_vectors reads) on word-pair similarity "
                     "files (Spearman/Pearson) and an analogy file (accuracy). With no file given, uses the standard "
                     "WordSim353, SimLex-999 and Google analogy files from gensim's test data.")
@@ -37,7 +37,7 @@ def _files(args: argparse.Namespace) -> tuple[list, object]:
     return sim_files, ana_file
 
 
-def evaluate(args: argparse.Namespace) -> int:
+def eval_command(args: argparse.Namespace) -> int:
     """`embedfast eval VECTORS [--similarity FILE ...] [--analogy FILE]`."""
     import json
 
