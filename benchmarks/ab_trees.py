@@ -27,8 +27,9 @@ import statistics
 import subprocess
 import sys
 
+from _common import DATA  # noqa: E402  (benchmarks/_common.py, next to this script)
+
 HERE = os.path.dirname(os.path.abspath(__file__))
-DATA = os.path.normpath(os.path.join(HERE, "..", "bench-data"))
 
 CHILD = r"""
 import json, os, sys, time, statistics
@@ -74,7 +75,7 @@ def ensure_inputs(tree: str) -> dict:
     sys.path.insert(0, tree)
     glove = os.path.join(DATA, "glove-400000x50.txt")
     if not os.path.exists(glove):
-        subprocess.run([sys.executable, os.path.join(HERE, "gen_vectors.py"), "--rows", "400000", "--dim", "50"],
+        subprocess.run([sys.executable, os.path.join(HERE, "vectors", "gen_vectors.py"), "--rows", "400000", "--dim", "50"],
                        check=True, env={**os.environ, "PYTHONPATH": tree})
     native = os.path.join(DATA, "glove-400000x50.native")
     if not os.path.exists(native):

@@ -490,7 +490,7 @@ def test_gather_triton_bad_input():
 
 
 def _bench_module():
-    path = os.path.join(os.path.dirname(__file__), "..", "benchmarks", "bench_gather_gpu.py")
+    path = os.path.join(os.path.dirname(__file__), "..", "benchmarks", "fusion", "bench_gather_gpu.py")
     spec = importlib.util.spec_from_file_location("bench_gather_gpu", path)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)

@@ -244,7 +244,7 @@ def test_cli_convert_and_info(tmp_path, capsys):
 
 
 def test_demo_loader_step_quick(tmp_path, capsys):
-    from embedfast.demo import run_demo
+    from embedfast.cli.demo import run_demo
 
     assert run_demo(quick=True, workdir=str(tmp_path)) == 0
     out = capsys.readouterr().out

@@ -331,9 +331,9 @@ def test_cli_train_errors(tmp_path, capsys):
 
 
 def test_demo_step(capsys, tmp_path):
-    from embedfast.demo import demo_sgns
+    from embedfast.cli.demo import DemoContext, word2vec_step
 
-    r = demo_sgns(True, str(tmp_path))
+    r = word2vec_step(DemoContext(quick=True, workdir=str(tmp_path)))
     out = capsys.readouterr().out
     assert r["vocab"] > 10000 and r["words_per_s"] > 0
     assert "raw words/s" in out and "water:" in out

@@ -5,7 +5,7 @@ a little local structure so co-occurrence is not pure noise: each sentence has a
 tokens come from that topic's block of ranks. Sentence lengths are uniform in [5, 40]. Whitespace separated,
 one sentence per line. The same (tokens, vocab, seed) always gives the same bytes.
 
-Usage: python benchmarks/gen_corpus.py OUT --tokens 10000000 [--vocab 100000] [--seed 0]
+Usage: python benchmarks/word2vec/gen_corpus.py OUT --tokens 10000000 [--vocab 100000] [--seed 0]
 """
 from __future__ import annotations
 

@@ -23,7 +23,7 @@ shared with other jobs, load average 2.8-3.6, so words/s of single trials swing 
   So the default is SparseAdam, mean loss, 16384 pairs per batch, lr 0.01 decayed linearly by the factor
   min_alpha/alpha over the run. `--optimizer sgd` keeps the word2vec-rate SGD variant for comparison.
 
-Usage: python benchmarks/pure_torch_sgns.py CORPUS [--epochs 5 ...] [--max-seconds S] [--save out.pt]
+Usage: python benchmarks/word2vec/pure_torch_sgns.py CORPUS [--epochs 5 ...] [--max-seconds S] [--save out.pt]
 With --max-seconds, training stops after that many seconds of training (the learning rate still decays as
 if the full run were done): use it to measure words/s when 5 epochs would take too long.
 """

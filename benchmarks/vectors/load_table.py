@@ -1,8 +1,8 @@
 """Loading pretrained vectors: embedfast vs pandas vs gensim vs the pure-Python loop, side by side in one run.
 
-    python benchmarks/load_table.py                      # 400k x 50 GloVe-like text (~170 MB, generated once)
-    python benchmarks/load_table.py --rows 400000 --dim 300 --skip python,gensim
-    python benchmarks/load_table.py --markdown           # print the table as Markdown (for RESULTS.md)
+    python benchmarks/vectors/load_table.py                      # 400k x 50 GloVe-like text (~170 MB, generated once)
+    python benchmarks/vectors/load_table.py --rows 400000 --dim 300 --skip python,gensim
+    python benchmarks/vectors/load_table.py --markdown           # print the table as Markdown (for RESULTS.md)
 
 Every loader runs in a fresh subprocess (imports first, then the timed loads), so peak-RSS figures do not mix:
 "peak RSS" is the process's VmHWM minus its resident size just before the first load, divided by the bytes the
@@ -18,22 +18,12 @@ import csv
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
-sys.path.insert(0, ROOT)
-sys.path.insert(0, HERE)
-
-
-def _status_kb(field: str) -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    raise RuntimeError(field)
+sys.path[:0] = [HERE, os.path.dirname(HERE)]  # this family's scripts, then benchmarks/_common.py
+from _common import run_json, status_kb  # noqa: E402
 
 
 def _result_bytes(words, matrix) -> int:
@@ -79,14 +69,14 @@ def worker(name: str, path: str, repeat: int) -> dict:
     else:
         raise ValueError(name)
 
-    base = _status_kb("VmRSS")
+    base = status_kb("VmRSS")
     times = []
     for i in range(repeat):
         t = time.perf_counter()
         words, matrix = load()
         times.append(time.perf_counter() - t)
         if i == 0:
-            peak = _status_kb("VmHWM")
+            peak = status_kb("VmHWM")
             need = _result_bytes(words, matrix)
             shape = list(matrix.shape)
             checksum = float(np.float64(matrix[:: max(1, len(words) // 1000)].sum()))
@@ -97,12 +87,7 @@ def worker(name: str, path: str, repeat: int) -> dict:
 
 
 def run_worker(name: str, path: str, repeat: int, timeout: float = 900) -> dict:
-    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    out = subprocess.run([sys.executable, __file__, "--worker", name, path, "--repeat", str(repeat)],
-                         capture_output=True, text=True, env=env, timeout=timeout)
-    if out.returncode != 0:
-        raise RuntimeError(f"{name} failed:\n{out.stderr[-3000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return run_json([__file__, "--worker", name, path, "--repeat", str(repeat)], timeout=timeout, what=name)
 
 
 def main(argv=None) -> int:

@@ -1,6 +1,6 @@
 """Benchmark: multi-source fusion (embedfast gather_bags) vs pure PyTorch, forward and forward+backward.
 
-    python benchmarks/bench_fusion.py [--vocab 400000 --dim 300 --sources 3 --tokens 65536 --missing 0.15
+    python benchmarks/fusion/bench_fusion.py [--vocab 400000 --dim 300 --sources 3 --tokens 65536 --missing 0.15
                                        --threads 2 --repeats 7 --ids uniform|zipf --step --impls ... --modes ...]
 
 Every (implementation, table mode) runs in a fresh subprocess. Peak memory: the peak resident set (VmHWM, reset
@@ -26,26 +26,15 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:0] = [HERE, os.path.dirname(HERE)]  # this family's scripts, then benchmarks/_common.py
+from _common import reset_peak, run_json, status_kb  # noqa: E402
+
 IMPLS = ["torch-stack", "torch-stack-thp", "torch-bag", "torch-bag-thp", "embedfast", "embedfast-thp", "embedfast-call"]
 MODES = ["frozen", "dense", "sparse"]
-
-
-def _status_kb(field: str) -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    raise RuntimeError(f"{field} not in /proc/self/status")
-
-
-def _reset_peak() -> None:
-    """Reset the peak resident set (VmHWM) to the current one (Linux: write 5 to /proc/self/clear_refs)."""
-    with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")
 
 
 def child(args) -> dict:
@@ -139,8 +128,8 @@ def child(args) -> dict:
         for p in params:
             p.grad = None
         gc.collect()
-        rss0 = _status_kb("VmRSS")
-        _reset_peak()
+        rss0 = status_kb("VmRSS")
+        reset_peak()
         times = []
         for i in range(args.repeats + 2):
             t0 = time.perf_counter()
@@ -149,7 +138,7 @@ def child(args) -> dict:
             if i >= 2:
                 times.append(time.perf_counter() - t0)
         res[name + "_ms"] = 1e3 * statistics.median(times)
-        res[name + "_peak_mb"] = (_status_kb("VmHWM") - rss0) / 1024
+        res[name + "_peak_mb"] = (status_kb("VmHWM") - rss0) / 1024
     return res
 
 
@@ -181,11 +170,10 @@ def main() -> None:
             env.pop("THP_MEM_ALLOC_ENABLE", None)
             if impl.endswith("-thp"):
                 env["THP_MEM_ALLOC_ENABLE"] = "1"
-            out = subprocess.run(cmd, capture_output=True, text=True, env=env)
-            if out.returncode != 0:
-                print(out.stderr, file=sys.stderr)
-                raise SystemExit(f"{impl}/{mode} failed")
-            rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
+            try:
+                rows.append(run_json(cmd[1:], env=env, what=f"{impl}/{mode}"))
+            except RuntimeError as exc:
+                raise SystemExit(str(exc)) from None
             r = rows[-1]
             st = f"  +SGD {r['step_ms']:8.1f} ms" if "step_ms" in r else ""
             print(f"{mode:<7}{impl:<16}fwd {r['fwd_ms']:8.1f} ms  fwd+bwd {r['fwdbwd_ms']:8.1f} ms{st}  "

@@ -1,6 +1,6 @@
 """Where the peak memory of embedfast.Word2Vec goes: resident set at each stage of a training run.
 
-  python benchmarks/mem_sgns.py bench-data/zipf_10000000.txt [--epochs 1] [--stream-bytes N] [--cache-tokens N]
+  python benchmarks/word2vec/mem_sgns.py bench-data/zipf_10000000.txt [--epochs 1] [--stream-bytes N] [--cache-tokens N]
 
 Prints VmHWM (peak), VmRSS, RssAnon (heap: tensors, tables) and RssFile (mapped files: libraries, the corpus
 text) from /proc/self/status after `import numpy`, `import torch`, `import embedfast`, the vocabulary pass and
@@ -14,17 +14,17 @@ import argparse
 import threading
 import time
 
+import os  # noqa: E402
+import sys  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # benchmarks/_common.py
+from _common import status_mb  # noqa: E402
+
 _FIELDS = ("VmHWM", "VmRSS", "RssAnon", "RssFile")
 
 
 def status() -> dict:
-    out = {}
-    with open("/proc/self/status") as f:
-        for line in f:
-            key = line.split(":")[0]
-            if key in _FIELDS:
-                out[key] = int(line.split()[1]) // 1024
-    return out
+    return status_mb(_FIELDS)
 
 
 class Poller:

@@ -1,8 +1,8 @@
 """Generate a synthetic pretrained-vectors file, deterministic from a seed.
 
-    python benchmarks/gen_vectors.py --rows 400000 --dim 50            # bench-data/glove-400000x50.txt (~170 MB)
-    python benchmarks/gen_vectors.py --rows 400000 --dim 300           # ~1 GB
-    python benchmarks/gen_vectors.py --format word2vec-bin --gzip ...
+    python benchmarks/vectors/gen_vectors.py --rows 400000 --dim 50    # bench-data/glove-400000x50.txt (~170 MB)
+    python benchmarks/vectors/gen_vectors.py --rows 400000 --dim 300   # ~1 GB
+    python benchmarks/vectors/gen_vectors.py --format word2vec-bin --gzip ...
 
 Words: common English tokens then syllable pseudo-words (Zipf-ish lengths). Values: GloVe-like '%.5g' text with
 negative signs and occasional exponents (see embedfast/synthetic.py). Existing files are reused unless --force.
@@ -14,11 +14,11 @@ import os
 import sys
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # benchmarks/_common.py
+from _common import DATA as BENCH_DATA  # noqa: E402  (also puts the checkout on sys.path)
 
 from embedfast.synthetic import write_vectors  # noqa: E402
 
-BENCH_DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "bench-data")
 
 
 def default_path(rows: int, dim: int, fmt: str = "glove", gz: bool = False, seed: int = 0) -> str:

@@ -3,7 +3,7 @@ settings (gensim; the project's own trainer had not landed when this was written
 embedfast.MultiSourceEmbedding, scored on WordSim353 and SimLex-999 with gensim's evaluate_word_pairs on the
 materialised matrix.
 
-    python benchmarks/quality_fusion.py [--epochs 5 --dim 100 --workers 2]
+    python benchmarks/fusion/quality_fusion.py [--epochs 5 --dim 100 --workers 2]
 """
 from __future__ import annotations
 

@@ -1,9 +1,9 @@
 """pytest-benchmark suite for loading pretrained vectors (side by side in one run, medians).
 
-    pytest benchmarks/bench_load.py --benchmark-columns=median,rounds --benchmark-sort=name
-    EMBEDFAST_BENCH_ROWS=400000 pytest benchmarks/bench_load.py     # full size (default 100k x 50)
+    pytest benchmarks/vectors/bench_load.py --benchmark-columns=median,rounds --benchmark-sort=name
+    EMBEDFAST_BENCH_ROWS=400000 pytest benchmarks/vectors/bench_load.py     # full size (default 100k x 50)
 
-The table with peak memory, rows/s and MB/s is benchmarks/load_table.py.
+The table with peak memory, rows/s and MB/s is benchmarks/vectors/load_table.py.
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import sys
 import numpy as np
 import pytest
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # gen_vectors (which puts the checkout first)
 
 import embedfast  # noqa: E402
 from embedfast.synthetic import python_loop_load  # noqa: E402

@@ -7,9 +7,9 @@ With --variants also embedfast's other update rule (word2vec's per-pair negative
 negatives) and the exact sigmoid instead of the table, with the quality of the first repeat (WordSim353 /
 SimLex-999 Spearman, Google analogies restrict_vocab=30000, by embedfast.evaluate) so the faster variant is
 only kept at equal quality. The full quality comparison (analogies, pure PyTorch, Zipf
-scaling, peak RSS) is benchmarks/bench_sgns.py.
+scaling, peak RSS) is benchmarks/word2vec/bench_sgns.py.
 
-  python benchmarks/bench_sgns_speed.py [--epochs 5] [--repeats 3] [--threads 2]
+  python benchmarks/word2vec/bench_sgns_speed.py [--epochs 5] [--repeats 3] [--threads 2]
 
 `train_embedfast(corpus_path, **hp) -> (vectors, seconds, words_per_s)` is reusable by other benchmarks.
 """
@@ -20,7 +20,6 @@ import gzip
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -28,7 +27,8 @@ import time
 import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.dirname(HERE))
+sys.path[:0] = [HERE, os.path.dirname(HERE)]  # this family's scripts, then benchmarks/_common.py
+from _common import commit, quality as standard_quality  # noqa: E402
 
 import embedfast  # noqa: E402
 from embedfast.data import default_corpus_path  # noqa: E402
@@ -87,13 +87,8 @@ def train_gensim(corpus_path: str, *, raw_words: int | None = None, **hp):
 
 def quality(vectors) -> tuple[float, float, float]:
     """(WordSim353 Spearman, SimLex-999 Spearman, Google analogy 3CosAdd accuracy, restrict_vocab=30000)."""
-    from embedfast.data import evaluation_file
-    from embedfast.evaluate import evaluate_analogies, evaluate_word_pairs
-
-    ws = evaluate_word_pairs(vectors, evaluation_file("wordsim353.tsv"))["spearman"]
-    sl = evaluate_word_pairs(vectors, evaluation_file("simlex999.txt"))["spearman"]
-    an = evaluate_analogies(vectors, evaluation_file("questions-words.txt"), restrict_vocab=30000)["accuracy"]
-    return ws, sl, an
+    q = standard_quality(vectors)
+    return q["ws353"], q["simlex"], q["analogy"]
 
 
 def plain_corpus() -> str:
@@ -145,10 +140,9 @@ def main() -> None:
         t1 = time.perf_counter()
         m.train(progress=False, max_words=0)  # encodes the corpus, trains nothing
         pipe.append((t1 - t0, time.perf_counter() - t1))
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                            cwd=HERE).stdout.strip()
+    commit_id = commit()
     print(f"corpus: {corpus} ({raw:,} raw tokens), epochs {args.epochs}, threads {args.threads}, "
-          f"repeats {args.repeats}, torch {torch.__version__}, commit {commit}, load avg {os.getloadavg()[0]:.1f}")
+          f"repeats {args.repeats}, torch {torch.__version__}, commit {commit_id}, load avg {os.getloadavg()[0]:.1f}")
     print("| trainer | median s (end to end) | raw words/s | CPU s | vs gensim | WS353 rho | SimLex rho | analogy % |")
     print("|---|---|---|---|---|---|---|---|")
     g = statistics.median(times["gensim 4 corpus_file sg=1"])

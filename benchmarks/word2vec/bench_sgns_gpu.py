@@ -3,16 +3,16 @@
 Two parts, side by side in one run each:
 
 1. ``--gpu`` (needs CUDA): words/s of the fused SGNS op per backend -- the CUDA kernel (when embedfast was
-   built with one), the Triton kernel, a pure-PyTorch GPU SGNS (benchmarks/pure_torch_sgns.py on the GPU) and the
-   C++ CPU kernel -- on a generated Zipf corpus (benchmarks/gen_corpus.py) and the embedded corpus, dim 100,
+   built with one), the Triton kernel, a pure-PyTorch GPU SGNS (benchmarks/word2vec/pure_torch_sgns.py on the GPU) and the
+   C++ CPU kernel -- on a generated Zipf corpus (benchmarks/word2vec/gen_corpus.py) and the embedded corpus, dim 100,
    window 5, negative 5, sample 1e-4, median of --repeats timed passes of one epoch after a warm-up chunk.
    Without a GPU it says so and exits 2.
 2. ``--ranks`` (CPU, gloo): words/s of data-parallel training with 1 and 2 processes (1 thread each) on the
    embedded corpus, and the quality of each result (WordSim353 / SimLex-999 Spearman, Google analogy accuracy
    with restrict_vocab=30000).
 
-Usage: python benchmarks/bench_sgns_gpu.py --ranks [--epochs 5]
-       python benchmarks/bench_sgns_gpu.py --gpu [--zipf-tokens 100000000] [--repeats 3]
+Usage: python benchmarks/word2vec/bench_sgns_gpu.py --ranks [--epochs 5]
+       python benchmarks/word2vec/bench_sgns_gpu.py --gpu [--zipf-tokens 100000000] [--repeats 3]
 """
 from __future__ import annotations
 
@@ -27,7 +27,8 @@ import time
 import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
+sys.path[:0] = [HERE, os.path.dirname(HERE)]  # this family's scripts, then benchmarks/_common.py
+from _common import quality as standard_quality  # noqa: E402  (also puts the checkout first on sys.path)
 
 HP = dict(dim=100, window=5, negative=5, sample=1e-4, min_count=5, alpha=0.025, min_alpha=1e-4, seed=1)
 
@@ -95,14 +96,14 @@ def run_gpu(args) -> int:
         if triton_state("embedfast.word2vec.triton") == 1:
             rows.append(("triton kernel", _time_backend(w2v, "triton", "cuda", args.repeats)))
         rows.append(("C++ CPU kernel", _time_backend(w2v, "cpu", "cpu", 1)))
-        # benchmarks/pure_torch_sgns.py (the pure-PyTorch baseline) runs on the CPU only; its GPU row needs a
+        # benchmarks/word2vec/pure_torch_sgns.py (the pure-PyTorch baseline) runs on the CPU only; its GPU row needs a
         # device= argument there (not verified without a GPU, so not guessed here)
         if "device" in pure_torch_sgns.train.__code__.co_varnames:
             res = pure_torch_sgns.train(path, **{k: v for k, v in HP.items() if k != "seed"}, epochs=1,
                                         max_seconds=args.max_seconds, log=lambda *a: None, device="cuda")
             rows.append(("pure PyTorch (GPU)", res["words_per_s"]))
         else:
-            print("  pure-PyTorch GPU row skipped: benchmarks/pure_torch_sgns.py has no device= argument yet")
+            print("  pure-PyTorch GPU row skipped: benchmarks/word2vec/pure_torch_sgns.py has no device= argument yet")
         print(f"\n{name}: {int(w2v.encoded_corpus()[0].numel()):,} tokens, vocab {len(w2v.words):,}")
         for label, r in rows:
             print(f"  {label:<22} {r / 1e6:10.2f} M words/s")
@@ -141,15 +142,10 @@ def _rank_worker(rank, world, port, path, out, epochs, sync_every, combine):
 
 
 def _quality(words, matrix) -> dict:
-    from embedfast import evaluate
-    from embedfast.data import evaluation_file
-    from embedfast.vectors import Vectors
+    from embedfast import Vectors
 
-    v = Vectors(words, matrix)
-    ws = evaluate.evaluate_word_pairs(v, evaluation_file("wordsim353.tsv"))["spearman"]
-    sl = evaluate.evaluate_word_pairs(v, evaluation_file("simlex999.txt"))["spearman"]
-    an = evaluate.evaluate_analogies(v, evaluation_file("questions-words.txt"), restrict_vocab=30000)["accuracy"]
-    return dict(ws353=ws, simlex=sl, analogy=an)
+    q = standard_quality(Vectors(words, matrix))
+    return {k: q[k] for k in ("ws353", "simlex", "analogy")}
 
 
 def run_ranks(args) -> int:

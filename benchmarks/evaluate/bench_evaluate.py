@@ -3,7 +3,7 @@
 Vectors: a gensim skip-gram model trained for one epoch on the embedded corpus (dim 100). Prints medians of
 --repeats runs and checks that both give the same scores.
 
-  python benchmarks/bench_evaluate.py [--repeats 3] [--restrict-vocab 30000]
+  python benchmarks/evaluate/bench_evaluate.py [--repeats 3] [--restrict-vocab 30000]
 """
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ source, 262,144 token ids (uniform over the vocabulary), renormalised fusion wit
 
 Achieved bandwidth = bytes that must move (``forward_bytes`` / ``backward_bytes``) / time.
 
-    python benchmarks/bench_gather_gpu.py [--V 400000 --D 300 --K 3 --N 262144 --dtypes float32,bfloat16]
+    python benchmarks/fusion/bench_gather_gpu.py [--V 400000 --D 300 --K 3 --N 262144 --dtypes float32,bfloat16]
 
 Needs a CUDA GPU and triton; exits with a message otherwise.
 """
@@ -19,13 +19,18 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import subprocess
 import sys
 
 import torch
 import torch.nn.functional as F
 
-import embedfast  # noqa: F401  (registers the ops)
+import os  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))  # noqa: E402
+sys.path[:0] = [HERE, os.path.dirname(HERE)]  # this family's scripts, then benchmarks/_common.py
+from _common import commit  # noqa: E402
+
+import embedfast  # noqa: F401,E402  (registers the ops)
 from embedfast.ops import gather_bags
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -118,14 +123,6 @@ def copy_bandwidth(nbytes: int = 1 << 30) -> float:
     return 2 * nbytes / (ms * 1e-3)
 
 
-def _commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                              check=True).stdout.strip()
-    except Exception:  # pragma: no cover
-        return "unknown"
-
-
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--V", type=int, default=400_000)
@@ -145,7 +142,7 @@ def main(argv=None) -> None:
         raise SystemExit("bench_gather_gpu: needs triton (pip install triton)")
     has_cuda_kernels = torch._C._dispatch_has_kernel_for_dispatch_key("embedfast::gather_bags", "CUDA")
     copy_bw = copy_bandwidth()
-    print(f"# {torch.cuda.get_device_name()} | {datetime.date.today()} | commit {_commit()} | torch "
+    print(f"# {torch.cuda.get_device_name()} | {datetime.date.today()} | commit {commit()} | torch "
           f"{torch.__version__}")
     print(f"# measured device-to-device copy bandwidth: {copy_bw / 1e9:.0f} GB/s")
     for name in args.dtypes.split(","):

@@ -14,7 +14,7 @@ Same hyperparameters as bench_sgns.py (dim 100, window 5, negative 5, sample 1e-
 0.0001, 5 epochs) on the embedded WordNet glosses; quality by embedfast.evaluate (WordSim353 / SimLex-999
 Spearman, Google analogies 3CosAdd with restrict_vocab=30000); mean and sample standard deviation over seeds.
 
-  python benchmarks/quality_seeds_sgns.py [--seeds 1,2,3] [--threads 1,2] [--trainers embedfast,gensim]
+  python benchmarks/word2vec/quality_seeds_sgns.py [--seeds 1,2,3] [--threads 1,2] [--trainers embedfast,gensim]
                                           [--init-scale S] [--min-alpha A] [--per-pair] [--corpus FILE]
                                           [--json-out FILE]
 """
@@ -31,22 +31,15 @@ from types import SimpleNamespace
 import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.dirname(HERE))
+sys.path[:0] = [HERE, os.path.dirname(HERE)]  # this family's scripts, then benchmarks/_common.py
+from _common import quality as standard_quality, write_json  # noqa: E402  (also puts the checkout first on sys.path)
 
 from bench_sgns import HP, real_corpus  # noqa: E402
 
 
 def quality(words, matrix) -> dict:
-    from embedfast import evaluate as ev
-    from embedfast.data import evaluation_file
-
-    v = SimpleNamespace(words=list(words), matrix=matrix)
-    return {
-        "ws353": ev.evaluate_word_pairs(v, evaluation_file("wordsim353.tsv"))["spearman"],
-        "simlex": ev.evaluate_word_pairs(v, evaluation_file("simlex999.txt"))["spearman"],
-        "analogy": ev.evaluate_analogies(v, evaluation_file("questions-words.txt"), restrict_vocab=30000)["accuracy"],
-    }
+    q = standard_quality(SimpleNamespace(words=list(words), matrix=matrix))
+    return {k: q[k] for k in ("ws353", "simlex", "analogy")}
 
 
 def train_gensim(corpus: str, threads: int, seed: int, epochs: int):
@@ -121,9 +114,7 @@ def main(argv=None):
 
             print(f"| {name} | {threads} | {len(rs)} | {ms('ws353')} | {ms('simlex')} | {ms('analogy', 100.0)} "
                   f"| {statistics.median(r['train_s'] for r in rs):.1f} |")
-    if a.json_out:
-        with open(a.json_out, "w") as f:
-            json.dump(runs, f, indent=1)
+    write_json(a.json_out, runs)
     return 0
 
 

@@ -11,33 +11,21 @@ import argparse
 import os
 import signal
 import sys
-from typing import Callable, Optional, Sequence
-
-# Each command module exposes add_parser(subparsers) -> None and sets `func` on its parser.
-_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = []
-
-
-def command(fn: Callable[[argparse._SubParsersAction], None]):
-    """Decorator registering a sub-command's parser builder."""
-    _COMMANDS.append(fn)
-    return fn
+from typing import Optional, Sequence
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import __version__
+    """The `embedfast` argument parser: each family module (one per op family, and the demo) adds its commands."""
+    from .. import __version__
+    from . import demo, evaluate, fusion, vectors, word2vec
 
     parser = argparse.ArgumentParser(prog="embedfast", description="Fast word-embedding tools for PyTorch.",
                                      epilog="Errors are one line; set EMBEDFAST_DEBUG=1 for a traceback.")
     parser.add_argument("--version", action="version", version=f"embedfast {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    # Import the modules that register commands. Registrations land in the module object `embedfast.cli`,
-    # which is not this one when run as `python -m embedfast.cli` (then this is __main__): read it from there.
-    from . import cli as registry
-    from . import cli_commands  # noqa: F401
-
-    for add in registry._COMMANDS:
-        add(sub)
+    for family in (vectors, word2vec, fusion, evaluate, demo):  # cheap: their handlers import what they need
+        family.add_parsers(sub)
     return parser
 
 
@@ -71,12 +59,13 @@ def _describe(exc: BaseException) -> str:
 
 
 def _sigterm(signum, frame):
-    from .word2vec import Terminated
+    from ..word2vec import Terminated
 
     raise Terminated("terminated by SIGTERM")
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run the `embedfast` command line on ``argv`` (default: ``sys.argv[1:]``); returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
     name = f"embedfast {args.command}"
@@ -90,7 +79,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         rc = args.func(args)
     except KeyboardInterrupt as exc:
-        from .word2vec import Terminated
+        from ..word2vec import Terminated
 
         if debug:
             raise
@@ -122,7 +111,3 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if prev_term is not None:
             signal.signal(signal.SIGTERM, prev_term)
     return int(rc or 0)
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

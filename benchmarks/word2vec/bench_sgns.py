@@ -7,10 +7,10 @@ is measured with embedfast.evaluate on the vectors each trainer saves. The pure-
 (--torch-seconds): when it cannot finish, its words/s is measured on the part it did and its quality is that of
 the partial model (the table says how many epochs it did).
 
-  python benchmarks/bench_sgns.py                       # real corpus + Zipf scaling points 1M and 10M
-  python benchmarks/bench_sgns.py --zipf 1e6,1e7,1e8    # add the 100M point (1 epoch for >= 10M tokens)
-  python benchmarks/bench_sgns.py --quick               # small smoke run (one repeat, short time boxes)
-  python benchmarks/bench_sgns.py --no-real --zipf 1e8 --trainers embedfast,gensim   # only the 100M point
+  python benchmarks/word2vec/bench_sgns.py                       # real corpus + Zipf scaling points 1M and 10M
+  python benchmarks/word2vec/bench_sgns.py --zipf 1e6,1e7,1e8    # add the 100M point (1 epoch for >= 10M tokens)
+  python benchmarks/word2vec/bench_sgns.py --quick               # small smoke run (one repeat, short time boxes)
+  python benchmarks/word2vec/bench_sgns.py --no-real --zipf 1e8 --trainers embedfast,gensim   # only the 100M point
 
 Corpora are written to bench-data/ (the embedded corpus decompressed once, Zipf corpora by gen_corpus.py).
 """
@@ -21,16 +21,15 @@ import gzip
 import json
 import os
 import platform
-import resource
 import shutil
 import statistics
-import subprocess
 import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
-DATA = os.path.join(ROOT, "bench-data")
+sys.path[:0] = [HERE, os.path.dirname(HERE)]  # this family's scripts, then benchmarks/_common.py
+from _common import DATA, peak_rss_mb, run_json, write_json  # noqa: E402
+from _common import quality as standard_quality  # noqa: E402
 HP = dict(dim=100, window=5, negative=5, sample=1e-4, min_count=5, alpha=0.025, min_alpha=0.0001, threads=2, seed=1)
 TRAINERS = ("embedfast", "gensim", "torch")
 
@@ -91,34 +90,14 @@ def _worker(name: str, corpus: str, epochs: int, out: str, max_seconds: float) -
     return info
 
 
-def peak_rss_mb() -> float:
-    """Peak resident set of this process since its exec, in MiB (/proc/self/status VmHWM).
-
-    Not getrusage's ru_maxrss: Linux carries the forking parent's high-water mark across fork+exec into
-    ru_maxrss, so a child of a large parent (this script, after loading vectors to evaluate them) would report
-    at least the parent's size. VmHWM belongs to the process's own address space, which exec replaces.
-    """
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 def run_trainer(name: str, corpus: str, epochs: int, out: str, max_seconds: float) -> dict:
     """Run one trainer in a fresh interpreter; end-to-end wall time includes start-up and imports."""
     cmd = [sys.executable, os.path.abspath(__file__), "--worker", name, "--corpus", corpus, "--epochs", str(epochs),
            "--out", out, "--max-seconds", str(max_seconds)]
-    t0 = time.perf_counter()
-    p = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": ROOT})
-    wall = time.perf_counter() - t0
-    if p.returncode != 0:
-        return {"error": (p.stderr.strip().splitlines() or ["failed"])[-1]}
-    info = json.loads(p.stdout.strip().splitlines()[-1])
-    info["wall_s"] = wall
+    try:
+        info = run_json(cmd[1:], what=name)
+    except RuntimeError as exc:
+        return {"error": str(exc).strip().splitlines()[-1]}
     info["load_1m"] = os.getloadavg()[0]  # 1-minute load average at the end of the run (other jobs included)
     return info
 
@@ -161,16 +140,8 @@ def quality(vec_path: str) -> dict:
     import torch
     from types import SimpleNamespace
 
-    from embedfast import evaluate as ev
-    from embedfast.data import evaluation_file
-
     d = torch.load(vec_path)
-    v = SimpleNamespace(words=d["words"], matrix=d["matrix"])
-    ws = ev.evaluate_word_pairs(v, evaluation_file("wordsim353.tsv"))
-    sl = ev.evaluate_word_pairs(v, evaluation_file("simlex999.txt"))
-    an = ev.evaluate_analogies(v, evaluation_file("questions-words.txt"), restrict_vocab=30000)
-    return {"ws353": ws["spearman"], "simlex": sl["spearman"], "analogy": an["accuracy"], "analogy_n": an["total"],
-            "ws_used": ws["used"], "sl_used": sl["used"]}
+    return standard_quality(SimpleNamespace(words=d["words"], matrix=d["matrix"]))
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -282,9 +253,7 @@ def main(argv=None):
     print("per-run figures (all repeats):")
     for r in rows:
         print(" ", json.dumps(r))
-    if a.json_out:
-        with open(a.json_out, "w") as f:
-            json.dump(rows, f, indent=1)
+    write_json(a.json_out, rows)
     return 0
 
 
