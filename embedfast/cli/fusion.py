@@ -64,7 +64,7 @@ def fuse(args: argparse.Namespace) -> int:
     cov = fuse_files(args.inputs, args.output, weights=_weights(args.weights, len(args.inputs)),
                      vocab=_vocab(args.vocab), lowercase_fallback=not args.no_lowercase,
                      renormalize=not args.no_renormalize, format=fmt)
-    for s in cov["sources"]:
-        print(f"{s['name']}: found {s['found']}, lower-cased {s['found_lowercase']}, missing {s['missing']}")
-    print(f"wrote {cov['words']} words to {args.output} ({cov['no_source']} in no source, written as zeros)")
+    for s in cov.sources:
+        print(f"{s.name}: found {s.found}, lower-cased {s.found_lowercase}, missing {s.missing}")
+    print(f"wrote {cov.total} words to {args.output} ({cov.missing} in no source, written as zeros)")
     return 0

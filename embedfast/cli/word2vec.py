@@ -63,7 +63,7 @@ def _resume(fresh, checkpoint: str):
         raise ValueError(f"--checkpoint {checkpoint!r} was written with other settings: {', '.join(diff)}; pass the "
                          "same settings, or remove the checkpoint to start again")
     w2v.threads = fresh.threads
-    pos = w2v._pos
+    pos = w2v.position
     where = "the run is complete" if w2v.done else f"epoch {pos['epoch'] + 1} of {w2v.params.epochs}"
     print(f"resuming from {checkpoint}: {where}, {pos['words_done']:,} words done", flush=True)
     return w2v
@@ -79,7 +79,7 @@ def _summary(w2v, args: argparse.Namespace, seconds: float, resumed: bool, start
         print(f"non-UTF-8: {vs['non_utf8_words']:,} vocabulary words hold bytes that are not UTF-8 (kept as "
               "distinct words and written back byte for byte)")
     if resumed:
-        print(f"trained {w2v._pos['words_done'] - start_words:,} more words after the checkpoint in "
+        print(f"trained {w2v.position['words_done'] - start_words:,} more words after the checkpoint in "
               f"{seconds:.2f}s, final loss {w2v.loss_history[-1][1]:.4f}")
     else:
         print(f"trained {args.epochs} epoch(s): {raw:,} raw words in {seconds:.2f}s ({raw / seconds:,.0f} "
@@ -99,7 +99,7 @@ def train(args: argparse.Namespace) -> int:
         import torch
         import torch.distributed as dist
 
-        from ..distributed import init_from_env, train_distributed
+        from ..word2vec.distributed import init_from_env, train_distributed
 
         if torch.cuda.is_available():
             device = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
@@ -113,7 +113,7 @@ def train(args: argparse.Namespace) -> int:
         w2v = _resume(w2v, args.checkpoint)
     else:
         w2v.build_vocab(args.corpus)
-    start_words = w2v._pos["words_done"]
+    start_words = w2v.position["words_done"]
     if dist is not None:
         train_distributed(w2v, args.corpus, sync_every=args.sync_every, progress=True)
         if dist.get_rank() != 0:

@@ -20,7 +20,6 @@ when the Triton backend is asked for, ``triton`` / ``triton_kernels``.
 """
 from .checks import OOV_POLICIES
 from .coverage import FusionCoverage, SourceCoverage
-from .demo import _demo_step  # noqa: F401  (the step of `embedfast demo`)
 from .hugepages import advise_huge_pages
 from .huggingface import huggingface_source
 from .module import MultiSourceEmbedding

@@ -224,8 +224,11 @@ def alignment_source(vocab: Vocab, source_vectors: Any, alignment: Mapping[str, 
 
 def fuse_files(paths: Sequence[str], out: str, *, weights: Optional[Sequence[float]] = None,
                vocab: Optional[Sequence[str]] = None, lowercase_fallback: bool = True, renormalize: bool = True,
-               binary: bool = False) -> FusionCoverage:
+               format: str = "auto", binary: bool = False) -> FusionCoverage:
     """Fuse vectors files (same dimension) into one GloVe-format text file ``out`` (``.gz``: compressed).
+
+    ``format``: the inputs' format, as in ``load_vectors`` (default ``"auto"``: detected); ``binary=True`` is the
+    older spelling of ``format="word2vec-bin"``.
 
     The vocabulary is ``vocab`` (a sequence of words, or a ``{word: id}`` mapping with ids 0..V-1) or the union
     of the files' words (first file's order, then new words of the next ones). Returns the coverage
@@ -247,7 +250,11 @@ def fuse_files(paths: Sequence[str], out: str, *, weights: Optional[Sequence[flo
     words = None if vocab is None else read_vocab(vocab, "fuse_files", allow_gaps=False)
     from .module import MultiSourceEmbedding  # here: module.py imports this module
 
-    vecs = [load_vectors(p, format="word2vec-bin" if binary else "auto") for p in paths]
+    if binary:
+        if format not in ("auto", "word2vec-bin"):
+            raise ValueError(f"fuse_files: binary=True contradicts format={format!r}")
+        format = "word2vec-bin"
+    vecs = [load_vectors(p, format=format) for p in paths]
     if words is None:
         seen: dict = {}
         for v in vecs:
