@@ -167,9 +167,13 @@ def _compare_backward(seed, dtype, renormalize, sparse, tables_grad, weights_gra
                                           renormalize, weights_grad, tables_grad, sparse)
     tol = tolerance(dtype)
     msg = lambda m: f"seed {seed}: {m}"  # noqa: E731
+    # the weight gradients are sums over every (id, dim) of their entries: rounding grows with the square root of
+    # that count (and they can cancel to 0, where only an absolute bound makes sense)
+    terms = max(1, ids.numel() * tables[0].shape[1])
+    wtol = dict(rtol=tol["rtol"], atol=tol["atol"] * terms ** 0.5)
     for a, b in zip(got[:2], want[:2]):
         assert a.dtype == b.dtype and a.shape == b.shape
-        torch.testing.assert_close(a.cpu(), b, **tol, msg=msg)
+        torch.testing.assert_close(a.cpu(), b, **wtol, msg=msg)
     for k, (a, b) in enumerate(zip(got[2], want[2])):
         assert a.dtype == b.dtype and a.shape == b.shape, f"seed {seed}: table {k}: {a.shape} vs {b.shape}"
         assert torch.isfinite(a).all(), f"seed {seed}: table {k}: unwritten (NaN-poisoned) gradient elements"
