@@ -13,7 +13,7 @@ PyMODINIT_FUNC PyInit__C(void) {
 }
 
 TORCH_LIBRARY(embedfast, m) {
-  // ---- loader (csrc/cpu/load_vectors.cpp) ----
+  // ---- loader (csrc/cpu/vectors.cpp) ----
   // Parse a text (GloVe / word2vec / fastText) or word2vec-binary vectors file.
   //   dim: 0 infers it (header, else the first data line); header: -1 detect, 0 none, 1 required;
   //   limit: -1 all rows; skip_errors: skip bad rows (listed in `skipped`) instead of raising;
@@ -26,7 +26,7 @@ TORCH_LIBRARY(embedfast, m) {
       "ScalarType dtype) -> (Tensor matrix, Tensor word_bytes, Tensor word_offsets, Tensor stats, Tensor skipped, "
       "Tensor duplicates)");
 
-  // ---- sgns (csrc/cpu/corpus.cpp, csrc/cpu/sgns.cpp; Python side embedfast/sgns.py) ----
+  // ---- sgns (csrc/cpu/word2vec_corpus.cpp, csrc/cpu/word2vec_sgns.cpp; Python side embedfast/sgns.py) ----
   // Corpus pipeline: the text is the file at `path`, or `data` (uint8 bytes) when path is "".
   //   corpus_build_vocab: words with count >= min_count, sorted by count desc then bytes asc, cut to
   //   max_vocab (-1: no cut). stats: see VOCAB_STATS in embedfast/ops.py. num_threads: 0 = torch's.
@@ -55,7 +55,7 @@ TORCH_LIBRARY(embedfast, m) {
       "sgns_loss_backward(Tensor grad, Tensor w_in, Tensor w_out, Tensor centers, Tensor contexts, "
       "Tensor negatives) -> (Tensor grad_w_in, Tensor grad_w_out)");
 
-  // ---- gather (csrc/cpu/gather.cpp) ----
+  // ---- gather (csrc/cpu/fusion.cpp) ----
   // Multi-source weighted gather over bags. Bag b owns entries e in [bag_offsets[b], bag_offsets[b+1]) naming
   // (source entry_source[e], row entry_row[e] of tables[source], weight entry_weight[e]);
   // out[n] = sum_{e in bag(ids[n])} source_weight[k_e] * entry_weight[e] * tables[k_e][row_e]

@@ -1,6 +1,6 @@
 """Triton kernels of SGNS: the fused training op and the differentiable loss (forward and backward).
 
-Same semantics as the C++ CPU ops (csrc/cpu/sgns.cpp), registered as ``torch.library.triton_op``:
+Same semantics as the C++ CPU ops (csrc/cpu/word2vec_sgns.cpp), registered as ``torch.library.triton_op``:
 
 - ``embedfast::sgns_train_triton`` -- the schema of ``embedfast::sgns_train``; it updates ``w_in`` and ``w_out``
   in place (``mutates_args``) and returns the float64 stats (``embedfast.ops.TRAIN_STATS``) on the device of
