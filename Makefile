@@ -23,7 +23,7 @@ ASAN_TESTS ?= tests/test_load_vectors_op.py tests/test_sgns.py tests/test_fusion
 BIN := $(VENV)/bin
 PY := $(BIN)/python
 DEPS := $(VENV)/.embedfast-deps
-SOURCES := $(wildcard csrc/*.cpp csrc/cpu/*.cpp csrc/cuda/*.cu csrc/include/embedfast/*.h) setup.py
+SOURCES := $(wildcard csrc/*.cpp csrc/cpu/*.cpp csrc/cuda/*.cu csrc/include/embedfast/*.h) setup.py build_config.py
 
 .PHONY: run test build bench clean venv fuzz asan asan-build asan-avx512
 
