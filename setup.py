@@ -1,7 +1,9 @@
 """Build the embedfast._C extension from csrc/.
 
-CPU sources (csrc/*.cpp, csrc/cpu/*.cpp) always build. CUDA sources (csrc/cuda/*.cu) build when torch has
-CUDA and nvcc is found; EMBEDFAST_CUDA=0/1 overrides. EMBEDFAST_PORTABLE=1 drops -march=native (use it when
+CPU sources (csrc/*.cpp, csrc/cpu/*.cpp) always build. CUDA sources (csrc/cuda/*.cu) build only when there are
+some, torch has CUDA and a CUDA toolkit is really found (nvcc's real path, the runtime library under it); otherwise
+a CPU build, with one printed line saying why (the decision: build_config.py). EMBEDFAST_CUDA=0 never builds CUDA,
+EMBEDFAST_CUDA=1 builds it or fails loudly. EMBEDFAST_PORTABLE=1 drops -march=native (use it when
 the build machine is not the machine that runs the code, e.g. when making a wheel).
 EMBEDFAST_SANITIZE=1 builds the CPU extension with AddressSanitizer and UndefinedBehaviorSanitizer (-O1 -g, no
 recovery from UB, CUDA off) into build/asan/ instead of in place (`make asan` does this and runs the op tests
@@ -10,10 +12,13 @@ Build against the installed torch: pip install --no-build-isolation -e .
 """
 import glob
 import os
+import shutil
 import sys
 
 from setuptools import setup
-from torch.utils.cpp_extension import CUDA_HOME, BuildExtension, CppExtension, CUDAExtension
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import build_config  # noqa: E402  (next to this file)
 
 
 SANITIZE = os.environ.get("EMBEDFAST_SANITIZE", "0") not in ("", "0")
@@ -23,16 +28,15 @@ SANITIZE_FLAGS = ["-fsanitize=address,undefined,float-cast-overflow", "-fno-sani
 SANITIZE_DIR = os.path.join("build", "asan")
 
 
-def _want_cuda() -> bool:
+def _cuda_decision() -> build_config.BuildDecision:
+    """build_config.decide on this machine; prints its one line."""
     import torch
 
-    if SANITIZE:
-        return False
-
-    flag = os.environ.get("EMBEDFAST_CUDA")
-    if flag is not None:
-        return flag.strip() not in ("", "0", "false", "no")
-    return torch.version.cuda is not None and CUDA_HOME is not None
+    decision = build_config.decide(os.environ, sorted(glob.glob("csrc/cuda/*.cu")), torch.version.cuda,
+                                   shutil.which("nvcc"), sanitize=SANITIZE)
+    what = "with CUDA" if decision.cuda else "for the CPU only"
+    print(f"embedfast: building embedfast._C {what}: {decision.reason}", file=sys.stderr)
+    return decision
 
 
 def _extension():
@@ -51,10 +55,20 @@ def _extension():
     )
     if SANITIZE:
         kwargs["extra_link_args"] = [SANITIZE_FLAGS[0]]
-    if _want_cuda():
+    decision = _cuda_decision()
+    if decision.cuda:
+        # torch's CUDA_HOME comes from nvcc's unresolved path: point it at the toolkit really found
+        os.environ["CUDA_HOME"] = decision.toolkit.root
+        import torch.utils.cpp_extension as cpp_extension
+
+        cpp_extension.CUDA_HOME = decision.toolkit.root
         sources += sorted(glob.glob("csrc/cuda/*.cu"))
         nvcc = ["-O3", "-std=c++20", "--expt-relaxed-constexpr", "-lineinfo"]
-        return CUDAExtension(sources=sources, extra_compile_args={"cxx": cxx + ["-DEMBEDFAST_WITH_CUDA"], "nvcc": nvcc}, **kwargs)
+        return cpp_extension.CUDAExtension(
+            sources=sources, library_dirs=[decision.toolkit.library_dir],
+            extra_compile_args={"cxx": cxx + ["-DEMBEDFAST_WITH_CUDA"], "nvcc": nvcc}, **kwargs)
+    from torch.utils.cpp_extension import CppExtension
+
     return CppExtension(sources=sources, extra_compile_args={"cxx": cxx}, **kwargs)
 
 
@@ -67,6 +81,8 @@ if SANITIZE:
                  "or into a package")
     _options = {"build_ext": {"build_lib": os.path.join(SANITIZE_DIR, "lib"),
                               "build_temp": os.path.join(SANITIZE_DIR, "tmp")}}
+from torch.utils.cpp_extension import BuildExtension  # noqa: E402
+
 setup(
     ext_modules=[] if os.environ.get("EMBEDFAST_NO_EXT") == "1" else [_extension()],
     cmdclass={"build_ext": BuildExtension.with_options(use_ninja=True)},

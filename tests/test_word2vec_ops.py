@@ -1,7 +1,7 @@
 """word2vec ops: the corpus pipeline, the fused training op against a plain reference, sgns_loss, SkipGram.
 
 The reference re-implements the documented counter-based RNG (csrc/include/embedfast/rng.h) in Python and
-replays the kernel's random draws (csrc/cpu/sgns.cpp documents their order), so the kernel must produce the
+replays the kernel's random draws (csrc/cpu/word2vec_sgns.cpp documents their order), so the kernel must produce the
 same update as a straightforward float64 implementation.
 """
 from __future__ import annotations

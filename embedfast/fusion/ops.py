@@ -21,7 +21,7 @@ _TABLE_DTYPES = (torch.float32, torch.float16, torch.bfloat16, torch.float64)
 
 def check_gather_fake(op, tables, source_weight, bag_offsets, entry_source, entry_row, entry_weight, ids,
                       grad=None):
-    """The checks of csrc/cpu/gather.cpp check_args (and of the backward's `grad`) for the fake kernels."""
+    """The checks of csrc/cpu/fusion.cpp check_args (and of the backward's `grad`) for the fake kernels."""
     if len(tables) < 1:
         raise ValueError(f"{op}: argument 'tables' must hold at least one table, got none")
     t0 = tables[0]

@@ -1,6 +1,6 @@
 """Triton kernels of ``gather_bags`` (multi-source weighted gather over bags), forward and backward.
 
-Same semantics as the CPU op (csrc/cpu/gather.cpp): bag ``b`` owns the entries ``e`` in
+Same semantics as the CPU op (csrc/cpu/fusion.cpp): bag ``b`` owns the entries ``e`` in
 ``[bag_offsets[b], bag_offsets[b+1])``; with ``s_e = source_weight[k_e] * entry_weight[e]``::
 
     out[n] = sum_{e in bag(ids[n])} s_e * tables[k_e][r_e]           (/ sum_e s_e when renormalize)

@@ -63,7 +63,7 @@ TRAIN_STATS = (
 
 
 #: Bounds of the size arguments of ``sgns_train`` on the CPU (the op refuses values outside them with a
-#: ValueError; csrc/cpu/sgns.cpp kMaxWindow / kMaxNegative / kMaxThreads). The Triton op has its own, smaller
+#: ValueError; csrc/cpu/word2vec_sgns.cpp kMaxWindow / kMaxNegative / kMaxThreads). The Triton op has its own, smaller
 #: ones (``embedfast.word2vec.triton.MAX_WINDOW`` / ``MAX_NEGATIVE``).
 SGNS_TRAIN_LIMITS = {"window": (1, 1000000), "negative": (0, 10000), "num_threads": (1, 1024)}
 
@@ -206,7 +206,7 @@ def sgns_train(w_in: torch.Tensor, w_out: torch.Tensor, ids: torch.Tensor, sente
                exact_sigmoid: bool = False, backend: str = "auto") -> torch.Tensor:
     """One fused SGNS pass over the sentences `sentence_offsets` of `ids`, updating w_in and w_out in place.
 
-    Returns float64 stats (:data:`TRAIN_STATS`). See csrc/cpu/sgns.cpp for the exact algorithm and the order of
+    Returns float64 stats (:data:`TRAIN_STATS`). See csrc/cpu/word2vec_sgns.cpp for the exact algorithm and the order of
     random draws. ``backend``: "auto", "cpu", "cuda" or "triton" (see ``sgns_backend``).
 
     Every argument is checked before training (window, negative, num_threads within

@@ -4,7 +4,7 @@ The kernels themselves (device code) are ``embedfast.word2vec.triton_kernels``; 
 arguments, launches them and registers the ops. It is imported lazily (``embedfast.word2vec.ops``), never by
 ``import embedfast``.
 
-Same semantics as the C++ CPU ops (csrc/cpu/sgns.cpp), registered as ``torch.library.triton_op``:
+Same semantics as the C++ CPU ops (csrc/cpu/word2vec_sgns.cpp), registered as ``torch.library.triton_op``:
 
 - ``embedfast::sgns_train_triton`` -- the schema of ``embedfast::sgns_train``; it updates ``w_in`` and ``w_out``
   in place (``mutates_args``) and returns the float64 stats (``embedfast.ops.TRAIN_STATS``) on the device of
