@@ -12,9 +12,6 @@
 #include "embedfast/rng.h"
 
 namespace embedfast {
-// Internal linkage on purpose: each kernel file gets its own copy, which GCC inlines into the hot token loops as it
-// did when the table was local to the file (members of an external-linkage class are kept out of line).
-namespace {  // NOLINT(google-build-namespaces)
 
 // 64-bit hash of the n bytes at p: 8 bytes at a time, finished by mix64 (embedfast/rng.h).
 inline uint64_t hash_bytes(const char* p, size_t n) {
@@ -122,5 +119,4 @@ class WordTable {
   size_t arena_used_ = 0;
 };
 
-}  // namespace
 }  // namespace embedfast
