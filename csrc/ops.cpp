@@ -1,5 +1,5 @@
 // The one schema block of embedfast: every op's signature lives here. Kernels register per backend in
-// csrc/cpu/*.cpp and csrc/cuda/*.cu (TORCH_LIBRARY_IMPL), fake kernels and autograd in each family's embedfast/<family>/ops.py.
+// csrc/cpu/*.cpp and csrc/cuda/*.cu (TORCH_LIBRARY_IMPL), fake kernels and autograd in embedfast/ops.py.
 #include <Python.h>
 #include <torch/library.h>
 
@@ -13,23 +13,23 @@ PyMODINIT_FUNC PyInit__C(void) {
 }
 
 TORCH_LIBRARY(embedfast, m) {
-  // ---- vectors (csrc/cpu/vectors.cpp; Python side embedfast/vectors/ops.py) ----
+  // ---- loader (csrc/cpu/vectors.cpp) ----
   // Parse a text (GloVe / word2vec / fastText) or word2vec-binary vectors file.
   //   dim: 0 infers it (header, else the first data line); header: -1 detect, 0 none, 1 required;
   //   limit: -1 all rows; skip_errors: skip bad rows (listed in `skipped`) instead of raising;
   //   num_threads: 0 = torch.get_num_threads().
   // Returns matrix [N, D], word_bytes uint8 (UTF-8 words back to back), word_offsets int64 [N+1],
-  // stats int64 (see embedfast/vectors/ops.py LOAD_STATS), skipped int64 [S, 2] (line number, reason code),
+  // stats int64 (see embedfast/ops.py LOAD_STATS), skipped int64 [S, 2] (line number, reason code),
   // duplicates int64 [M]: rows whose word (bytes) occurred on an earlier row.
   m.def(
       "load_vectors(str path, int dim, int header, int limit, bool binary, bool skip_errors, int num_threads, "
       "ScalarType dtype) -> (Tensor matrix, Tensor word_bytes, Tensor word_offsets, Tensor stats, Tensor skipped, "
       "Tensor duplicates)");
 
-  // ---- word2vec (csrc/cpu/word2vec_corpus.cpp, csrc/cpu/word2vec_sgns.cpp; Python side embedfast/word2vec/ops.py) ----
+  // ---- sgns (csrc/cpu/word2vec_corpus.cpp, csrc/cpu/word2vec_sgns.cpp; Python side embedfast/sgns.py) ----
   // Corpus pipeline: the text is the file at `path`, or `data` (uint8 bytes) when path is "".
   //   corpus_build_vocab: words with count >= min_count, sorted by count desc then bytes asc, cut to
-  //   max_vocab (-1: no cut). stats: see VOCAB_STATS in embedfast/word2vec/ops.py. num_threads: 0 = torch's.
+  //   max_vocab (-1: no cut). stats: see VOCAB_STATS in embedfast/ops.py. num_threads: 0 = torch's.
   m.def(
       "corpus_build_vocab(str path, Tensor data, int min_count, int max_vocab, int num_threads) -> "
       "(Tensor word_bytes, Tensor word_offsets, Tensor counts, Tensor stats)");
@@ -55,7 +55,7 @@ TORCH_LIBRARY(embedfast, m) {
       "sgns_loss_backward(Tensor grad, Tensor w_in, Tensor w_out, Tensor centers, Tensor contexts, "
       "Tensor negatives) -> (Tensor grad_w_in, Tensor grad_w_out)");
 
-  // ---- fusion (csrc/cpu/fusion.cpp; Python side embedfast/fusion/ops.py) ----
+  // ---- gather (csrc/cpu/fusion.cpp) ----
   // Multi-source weighted gather over bags. Bag b owns entries e in [bag_offsets[b], bag_offsets[b+1]) naming
   // (source entry_source[e], row entry_row[e] of tables[source], weight entry_weight[e]);
   // out[n] = sum_{e in bag(ids[n])} source_weight[k_e] * entry_weight[e] * tables[k_e][row_e]

@@ -39,6 +39,60 @@ namespace {
 template <typename T>
 using acc_type_t = std::conditional_t<std::is_same_v<T, double>, double, float>;
 
+// acc[0:D] += c * x[0:D]
+template <typename T, typename A>
+inline void axpy(A* __restrict acc, A c, const T* __restrict x, int64_t D) {
+  if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>) {
+    for (int64_t j = 0; j < D; ++j) acc[j] += c * x[j];
+  } else {
+    using FVec = at::vec::Vectorized<float>;
+    using TVec = at::vec::Vectorized<T>;
+    const FVec vc(c);
+    int64_t j = 0;
+    for (; j + TVec::size() <= D; j += TVec::size()) {
+      auto [lo, hi] = at::vec::convert_to_float<T>(TVec::loadu(x + j));
+      at::vec::fmadd(lo, vc, FVec::loadu(acc + j)).store(acc + j);
+      at::vec::fmadd(hi, vc, FVec::loadu(acc + j + FVec::size())).store(acc + j + FVec::size());
+    }
+    for (; j < D; ++j) acc[j] += c * static_cast<float>(x[j]);
+  }
+}
+
+// <g, x>
+template <typename T, typename A>
+inline A dot(const A* __restrict g, const T* __restrict x, int64_t D) {
+  if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>) {
+    // explicit vectors and 4 accumulators: a plain loop is a serial chain (no reassociation without -ffast-math)
+    using Vec = at::vec::Vectorized<T>;
+    constexpr int64_t W = Vec::size();
+    Vec s0(T(0)), s1(T(0)), s2(T(0)), s3(T(0));
+    int64_t j = 0;
+    for (; j + 4 * W <= D; j += 4 * W) {
+      s0 = at::vec::fmadd(Vec::loadu(g + j), Vec::loadu(x + j), s0);
+      s1 = at::vec::fmadd(Vec::loadu(g + j + W), Vec::loadu(x + j + W), s1);
+      s2 = at::vec::fmadd(Vec::loadu(g + j + 2 * W), Vec::loadu(x + j + 2 * W), s2);
+      s3 = at::vec::fmadd(Vec::loadu(g + j + 3 * W), Vec::loadu(x + j + 3 * W), s3);
+    }
+    for (; j + W <= D; j += W) s0 = at::vec::fmadd(Vec::loadu(g + j), Vec::loadu(x + j), s0);
+    T s = at::vec::vec_reduce_all<T>([](Vec& a, Vec& b) { return a + b; }, (s0 + s1) + (s2 + s3));
+    for (; j < D; ++j) s += g[j] * x[j];
+    return s;
+  } else {
+    using FVec = at::vec::Vectorized<float>;
+    using TVec = at::vec::Vectorized<T>;
+    FVec s0(0.f), s1(0.f);
+    int64_t j = 0;
+    for (; j + TVec::size() <= D; j += TVec::size()) {
+      auto [lo, hi] = at::vec::convert_to_float<T>(TVec::loadu(x + j));
+      s0 = at::vec::fmadd(lo, FVec::loadu(g + j), s0);
+      s1 = at::vec::fmadd(hi, FVec::loadu(g + j + FVec::size()), s1);
+    }
+    float s = at::vec::vec_reduce_all<float>([](FVec& a, FVec& b) { return a + b; }, s0 + s1);
+    for (; j < D; ++j) s += g[j] * static_cast<float>(x[j]);
+    return s;
+  }
+}
+
 template <typename T, typename A>
 inline void store_row(T* __restrict out, const A* __restrict acc, int64_t D) {
   if constexpr (std::is_same_v<T, A>) {
@@ -81,14 +135,20 @@ Checked check_args(const char* op, at::TensorList tables, const at::Tensor& sour
   }
   c.D = tables[0].size(1);
   c.wdtype = c.dtype == at::kDouble ? at::kDouble : at::kFloat;
-  check_tensor(source_weight, c.wdtype, 1, op, "source_weight");
+  check_cpu(source_weight, op, "source_weight");
+  check_dtype(source_weight, c.wdtype, op, "source_weight");
+  check_dim(source_weight, 1, op, "source_weight");
   TORCH_CHECK_VALUE(source_weight.numel() == c.K, op, ": argument 'source_weight' must have one weight per table (",
                     c.K, "), got shape ", source_weight.sizes());
   for (auto [t, name] : {std::pair{&bag_offsets, "bag_offsets"}, {&entry_source, "entry_source"},
                          {&entry_row, "entry_row"}, {&ids, "ids"}}) {
-    check_tensor(*t, at::kLong, 1, op, name);
+    check_cpu(*t, op, name);
+    check_dtype(*t, at::kLong, op, name);
+    check_dim(*t, 1, op, name);
   }
-  check_tensor(entry_weight, c.wdtype, 1, op, "entry_weight");
+  check_cpu(entry_weight, op, "entry_weight");
+  check_dtype(entry_weight, c.wdtype, op, "entry_weight");
+  check_dim(entry_weight, 1, op, "entry_weight");
   TORCH_CHECK_VALUE(bag_offsets.numel() >= 1, op, ": argument 'bag_offsets' must have B+1 >= 1 elements, got 0");
   c.B = bag_offsets.numel() - 1;
   c.E = entry_source.numel();
@@ -142,12 +202,18 @@ inline bool entry_ok(int64_t k, int64_t r, const Checked& c) {
   return k >= 0 && k < c.K && r >= 0 && r < c.rows[k];
 }
 
+template <typename A>
+inline void prefetch_row(const A* p, int64_t D) {
+  const char* c = reinterpret_cast<const char*>(p);
+  for (int64_t x = 0; x < D * static_cast<int64_t>(sizeof(A)); x += 64) __builtin_prefetch(c + x);
+}
+
 // The forward runs over blocks of kTokBlock ids in two phases. Phase 1 resolves the dependent chain
 // ids -> bag_offsets -> entries (source, row, weight) of the whole block into a flat list of (row pointer,
 // coefficient), one independent-load loop per link so many misses are in flight at once; phase 2 streams over
 // that list like a plain embedding-bag kernel, combining rows straight into the output and prefetching the
-// table rows a fixed number of entries ahead. (A per-id chain with software prefetch is slower: every id waits
-// on 2 dependent misses before its rows can even be prefetched.)
+// table rows a fixed number of entries ahead. (A per-id chain with software prefetch ran ~2x slower: every id
+// waits on 2 dependent misses before its rows can even be prefetched.)
 constexpr int64_t kTokBlock = 256;
 constexpr int64_t kRowAhead = 8;  // entries ahead whose table rows are prefetched in phase 2
 // The forward's blocks hold fewer ids when bags are large, so that one block lists at most
@@ -162,41 +228,15 @@ inline std::string shape_str(int64_t a, int64_t b) {
   return "[" + std::to_string(a) + ", " + std::to_string(b) + "]";
 }
 
-// The bag arguments as contiguous tensors (kept alive here) and raw pointers, and each table's rows.
-template <typename T>
-struct BagView {
-  using A = acc_type_t<T>;
-  at::Tensor sw_t, off_t, src_t, row_t, ew_t, ids_t;
-  const A* sw;
-  const int64_t *off, *src, *row, *idp;
-  const A* ew;
-  std::vector<const T*> tab;
-  std::vector<int64_t> tstride;
-  BagView(const Checked& c, const at::Tensor& source_weight, const at::Tensor& bag_offsets,
-          const at::Tensor& entry_source, const at::Tensor& entry_row, const at::Tensor& entry_weight,
-          const at::Tensor& ids)
-      : sw_t(source_weight.contiguous()), off_t(bag_offsets.contiguous()), src_t(entry_source.contiguous()),
-        row_t(entry_row.contiguous()), ew_t(entry_weight.contiguous()), ids_t(ids.contiguous()),
-        sw(sw_t.data_ptr<A>()), off(off_t.data_ptr<int64_t>()), src(src_t.data_ptr<int64_t>()),
-        row(row_t.data_ptr<int64_t>()), idp(ids_t.data_ptr<int64_t>()), ew(ew_t.data_ptr<A>()), tab(c.K),
-        tstride(c.K) {
-    for (int64_t k = 0; k < c.K; ++k) {
-      tab[k] = c.tables[k].data_ptr<T>();
-      tstride[k] = c.tables[k].stride(0);
-    }
-  }
-};
-
 // Phase 1 for ids [n0, n1): ptrs/coefs get the block's entries in order, start[i]..start[i+1] those of id n0+i
 // (none for an empty bag, a renormalised bag with zero weight sum or a bag with a bad entry, noted in `bad`).
 template <typename T, typename A>
-void resolve_block(int64_t n0, int64_t n1, const BagView<T>& v, const Checked& c, bool renormalize, BadEntry& bad,
+void resolve_block(int64_t n0, int64_t n1, const int64_t* idp, const int64_t* off, const int64_t* src,
+                   const int64_t* row, const A* ew, const A* sw, const std::vector<const T*>& tab,
+                   const std::vector<int64_t>& tstride, const Checked& c, bool renormalize, BadEntry& bad,
                    int64_t* e0s, int64_t* e1s, std::vector<const T*>& ptrs, std::vector<A>& coefs,
                    std::vector<int64_t>& start, std::vector<int64_t>* ents = nullptr,
                    std::vector<A>* invs = nullptr) {
-  const int64_t *idp = v.idp, *off = v.off, *src = v.src, *row = v.row;
-  const A *ew = v.ew, *sw = v.sw;
-  const auto &tab = v.tab, &tstride = v.tstride;
   const int64_t m = n1 - n0;
   for (int64_t i = 0; i < m; ++i) __builtin_prefetch(off + idp[n0 + i]);
   for (int64_t i = 0; i < m; ++i) {
@@ -235,6 +275,31 @@ void resolve_block(int64_t n0, int64_t n1, const BagView<T>& v, const Checked& c
   start[m] = static_cast<int64_t>(ptrs.size());
 }
 
+// The bag arguments as contiguous tensors (kept alive here) and raw pointers, and each table's rows.
+template <typename T>
+struct BagView {
+  using A = acc_type_t<T>;
+  at::Tensor sw_t, off_t, src_t, row_t, ew_t, ids_t;
+  const A* sw;
+  const int64_t *off, *src, *row, *idp;
+  const A* ew;
+  std::vector<const T*> tab;
+  std::vector<int64_t> tstride;
+  BagView(const Checked& c, const at::Tensor& source_weight, const at::Tensor& bag_offsets,
+          const at::Tensor& entry_source, const at::Tensor& entry_row, const at::Tensor& entry_weight,
+          const at::Tensor& ids)
+      : sw_t(source_weight.contiguous()), off_t(bag_offsets.contiguous()), src_t(entry_source.contiguous()),
+        row_t(entry_row.contiguous()), ew_t(entry_weight.contiguous()), ids_t(ids.contiguous()),
+        sw(sw_t.data_ptr<A>()), off(off_t.data_ptr<int64_t>()), src(src_t.data_ptr<int64_t>()),
+        row(row_t.data_ptr<int64_t>()), idp(ids_t.data_ptr<int64_t>()), ew(ew_t.data_ptr<A>()), tab(c.K),
+        tstride(c.K) {
+    for (int64_t k = 0; k < c.K; ++k) {
+      tab[k] = c.tables[k].data_ptr<T>();
+      tstride[k] = c.tables[k].stride(0);
+    }
+  }
+};
+
 template <typename T>
 at::Tensor forward_impl(const Checked& c, const at::Tensor& source_weight, const at::Tensor& bag_offsets,
                         const at::Tensor& entry_source, const at::Tensor& entry_row, const at::Tensor& entry_weight,
@@ -247,8 +312,14 @@ at::Tensor forward_impl(const Checked& c, const at::Tensor& source_weight, const
   // a large output on huge pages: with 4 KiB pages the faults of a fresh [N, D] block cost more than the gather
   auto out = empty_large({c.N, c.D}, c.tables[0].options());
   const BagView<T> v(c, source_weight, bag_offsets, entry_source, entry_row, entry_weight, ids);
+  const A* sw = v.sw;
+  const int64_t *off = v.off, *src = v.src, *row = v.row, *idp = v.idp;
+  const A* ew = v.ew;
+  const auto& tab = v.tab;
+  const auto& tstride = v.tstride;
   T* o = out.data_ptr<T>();
   const int64_t D = c.D;
+  const int64_t row_bytes = D * static_cast<int64_t>(sizeof(T));
   BadEntry bad;
   const int64_t blk = forward_block(c);
   parallel_for(0, c.N, 64, [&](int64_t n0, int64_t n1) {
@@ -259,13 +330,20 @@ at::Tensor forward_impl(const Checked& c, const at::Tensor& source_weight, const
     std::vector<int64_t> start;
     for (int64_t nb = n0; nb < n1; nb += blk) {
       const int64_t nbe = std::min(n1, nb + blk);
-      resolve_block<T, A>(nb, nbe, v, c, renormalize, bad, e0s, e1s, ptrs, coefs, start);
+      resolve_block<T, A>(nb, nbe, idp, off, src, row, ew, sw, tab, tstride, c, renormalize, bad, e0s, e1s, ptrs,
+                          coefs, start);
       const int64_t P = static_cast<int64_t>(ptrs.size());
-      for (int64_t j = 0; j < std::min(P, kRowAhead); ++j) prefetch_row(ptrs[j], D);
+      for (int64_t j = 0; j < std::min(P, kRowAhead); ++j) {
+        const char* p = reinterpret_cast<const char*>(ptrs[j]);
+        for (int64_t x = 0; x < row_bytes; x += 64) __builtin_prefetch(p + x);
+      }
       for (int64_t n = nb; n < nbe; ++n) {
         const int64_t s0 = start[n - nb], s1 = start[n - nb + 1];
         T* orow = o + n * D;
-        for (int64_t j = s0 + kRowAhead; j < std::min(P, s1 + kRowAhead); ++j) prefetch_row(ptrs[j], D);
+        for (int64_t j = s0 + kRowAhead; j < std::min(P, s1 + kRowAhead); ++j) {
+          const char* p = reinterpret_cast<const char*>(ptrs[j]);
+          for (int64_t x = 0; x < row_bytes; x += 64) __builtin_prefetch(p + x);
+        }
         if (s0 == s1) {
           std::fill(orow, orow + D, T(0));
           continue;
@@ -276,13 +354,13 @@ at::Tensor forward_impl(const Checked& c, const at::Tensor& source_weight, const
             combine_rows_f32(orow, s > s0, coefs.data() + s, 1, ptrs.data() + s, std::min<int64_t>(8, s1 - s), D);
         } else {
           std::fill(acc.begin(), acc.end(), A(0));
-          for (int64_t s = s0; s < s1; ++s) axpy<T, A>(coefs[s], ptrs[s], acc.data(), D);
+          for (int64_t s = s0; s < s1; ++s) axpy<T, A>(acc.data(), coefs[s], ptrs[s], D);
           store_row<T, A>(orow, acc.data(), D);
         }
       }
     }
   });
-  bad.raise_if_any(op, v.src, v.row, c);
+  bad.raise_if_any(op, src, row, c);
   return out;
 }
 
@@ -332,8 +410,11 @@ BackwardResult backward_impl(const Checked& c, const at::Tensor& grad, const at:
   auto wopt = at::TensorOptions().dtype(c.wdtype);
   auto topt = c.tables[0].options();
   const BagView<T> v(c, source_weight, bag_offsets, entry_source, entry_row, entry_weight, ids);
+  const A* sw = v.sw;
   const int64_t *off = v.off, *src = v.src, *row = v.row, *idp = v.idp;
-  const A *ew = v.ew, *sw = v.sw;
+  const A* ew = v.ew;
+  const auto& tab = v.tab;
+  const auto& tstride = v.tstride;
   bool any_table = false;
   for (int64_t k = 0; k < K; ++k) any_table = any_table || table_grad[k];
 
@@ -369,6 +450,7 @@ BackwardResult backward_impl(const Checked& c, const at::Tensor& grad, const at:
   }
   auto g = grad.to(c.wdtype).contiguous();
   const A* gp = g.data_ptr<A>();
+  const int64_t row_bytes = D * static_cast<int64_t>(sizeof(T));
   const int64_t nblocks = (N + kTokBlock - 1) / kTokBlock;
   const int64_t KP = (K + 15) / 16 * 16;  // per-block stride of the source-weight sums, whole cache lines
   std::vector<A> part(weights_grad ? static_cast<size_t>(nblocks) * KP : 0, A(0));
@@ -384,7 +466,8 @@ BackwardResult backward_impl(const Checked& c, const at::Tensor& grad, const at:
     std::vector<int64_t> start, ents;
     for (int64_t blk = b0; blk < b1; ++blk) {
       const int64_t nb = blk * kTokBlock, nbe = std::min(N, nb + kTokBlock);
-      resolve_block<T, A>(nb, nbe, v, c, renormalize, bad, e0s, e1s, ptrs, coefs, start, &ents, &invs);
+      resolve_block<T, A>(nb, nbe, idp, off, src, row, ew, sw, tab, tstride, c, renormalize, bad, e0s, e1s, ptrs,
+                          coefs, start, &ents, &invs);
       const int64_t P = static_cast<int64_t>(ptrs.size());
       if (any_table) {
         auto& cb = contrib[blk];
@@ -399,10 +482,16 @@ BackwardResult backward_impl(const Checked& c, const at::Tensor& grad, const at:
       A* pb = part.data() + blk * KP;
       std::vector<std::pair<int64_t, A>>* terms = want_gew ? &gew_terms[blk] : nullptr;
       if (terms) terms->reserve(P);
-      for (int64_t j = 0; j < std::min(P, kRowAhead); ++j) prefetch_row(ptrs[j], D);
+      for (int64_t j = 0; j < std::min(P, kRowAhead); ++j) {
+        const char* p = reinterpret_cast<const char*>(ptrs[j]);
+        for (int64_t x = 0; x < row_bytes; x += 64) __builtin_prefetch(p + x);
+      }
       for (int64_t n = nb; n < nbe; ++n) {
         const int64_t s0 = start[n - nb], s1 = start[n - nb + 1];
-        for (int64_t j = s0 + kRowAhead; j < std::min(P, s1 + kRowAhead); ++j) prefetch_row(ptrs[j], D);
+        for (int64_t j = s0 + kRowAhead; j < std::min(P, s1 + kRowAhead); ++j) {
+          const char* p = reinterpret_cast<const char*>(ptrs[j]);
+          for (int64_t x = 0; x < row_bytes; x += 64) __builtin_prefetch(p + x);
+        }
         if (s0 == s1) continue;
         const A* gr = gp + n * D;
         d.resize(s1 - s0);
@@ -493,7 +582,11 @@ BackwardResult backward_impl(const Checked& c, const at::Tensor& grad, const at:
         if (key < lo || key >= hi) continue;
         A* out = dst[x.k] + (sparse ? static_cast<int64_t>(slot[key]) : x.r) * D;
         const A* gr = gp + x.n * D;
-        axpy<A, A>(x.coef, gr, out, D);
+        if constexpr (std::is_same_v<A, float>) {
+          axpy_f32(x.coef, gr, out, D);
+        } else {
+          for (int64_t j = 0; j < D; ++j) out[j] += x.coef * gr[j];
+        }
       }
     }
   });

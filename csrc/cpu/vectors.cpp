@@ -43,20 +43,18 @@
 
 #include "embedfast/alloc.h"
 #include "embedfast/common.h"
-#include "embedfast/hash.h"
 #include "embedfast/input_file.h"
 #include "embedfast/parallel.h"
-#include "embedfast/text.h"
 
 namespace embedfast {
 namespace {
 
-// Order must match LOAD_STATS in embedfast/vectors/ops.py.
+// Order must match LOAD_STATS in embedfast/ops.py.
 enum Stat {
   kRows, kDim, kHeaderRows, kHeaderDim, kLines, kBlankLines, kSkippedRows, kSpacedWords, kInvalidUtf8, kBom,
   kCrlfLines, kTruncatedLastLine, kDuplicateWords, kNumStats
 };
-// Reason codes; must match SKIP_REASONS in embedfast/vectors/ops.py.
+// Reason codes; must match SKIP_REASONS in embedfast/ops.py.
 enum Reason {
   kOk = 0, kTooFew = 1, kNotNumber = 2, kMissingWord = 3, kTruncatedRecord = 4, kOutOfRange = 5, kTooMany = 6
 };
@@ -64,6 +62,8 @@ enum Reason {
 constexpr size_t kChunkBytes = size_t(4) << 20;  // target chunk size (parallel work items)
 constexpr size_t kReadBlock = size_t(1) << 20;   // pread block of the parse (fits in L2 with the parse)
 constexpr size_t kHeadBlock = size_t(64) << 10;  // pread block for the header, the dimension vote and limit
+
+inline bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f'; }
 
 inline const char* skip_spaces(const char* p, const char* end) {
   while (p < end && is_space(*p)) ++p;
@@ -418,6 +418,11 @@ struct ChunkOut {
   int64_t last_line = -1;
 };
 
+int resolve_threads(int64_t n) {
+  int t = n > 0 ? static_cast<int>(std::min<int64_t>(n, 256)) : at::get_num_threads();
+  return std::max(1, std::min(t, 256));
+}
+
 // Lines of [begin, end) of a text, one by one: [b, e) without its '\n'.
 class LineWalker {
  public:
@@ -474,19 +479,34 @@ std::string where(const std::string& path, int64_t line) { return path + ":" + s
 
 using Result = std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor>;
 
-// Rows whose word (as bytes) already occurred on an earlier row, in increasing order (a WordTable of the words,
-// embedfast/hash.h: the keys point into word_bytes).
+// Rows whose word (as bytes) already occurred on an earlier row, in increasing order. Open addressing over
+// a power-of-two table of row indices; a hash match is confirmed by comparing the bytes.
 at::Tensor find_duplicates(const uint8_t* wb, const int64_t* off, int64_t rows) {
   std::vector<int64_t> dups;
   if (rows > 1) {
-    WordTable seen(static_cast<size_t>(rows));
+    size_t cap = 16;
+    while (cap < static_cast<size_t>(rows) * 2) cap <<= 1;
+    std::vector<int64_t> slot(cap, -1);
+    std::vector<uint64_t> slot_hash(cap);
     for (int64_t r = 0; r < rows; ++r) {
-      const char* w = reinterpret_cast<const char*>(wb + off[r]);
-      TORCH_CHECK_VALUE(off[r + 1] - off[r] < (int64_t(1) << 32), "load_vectors: the word of row ", r,
-                        " is 4 GiB or longer");
-      const uint32_t n = static_cast<uint32_t>(off[r + 1] - off[r]);
-      auto& slot = seen.upsert(w, n, hash_bytes(w, n));
-      if (slot.value++ > 0) dups.push_back(r);
+      const uint8_t* w = wb + off[r];
+      const size_t n = off[r + 1] - off[r];
+      uint64_t h = 0x9E3779B97F4A7C15ULL ^ n;
+      for (size_t i = 0; i < n; ++i) h = (h ^ w[i]) * 0x100000001B3ULL;
+      h ^= h >> 29;
+      for (size_t i = h & (cap - 1);; i = (i + 1) & (cap - 1)) {
+        if (slot[i] < 0) {
+          slot[i] = r;
+          slot_hash[i] = h;
+          break;
+        }
+        const int64_t o = slot[i];
+        if (slot_hash[i] == h && static_cast<size_t>(off[o + 1] - off[o]) == n &&
+            std::memcmp(wb + off[o], w, n) == 0) {
+          dups.push_back(r);
+          break;
+        }
+      }
     }
   }
   return at::tensor(dups, at::kLong);
@@ -543,11 +563,11 @@ Result load_text(const InputFile& f, const std::string& path, int64_t dim, int64
   PooledBuffer head_buf;
   std::vector<char>& hb = head_buf.get();
   size_t p = 0;  // start of the data lines
-  if (fsize >= kUtf8BomSize) {
-    char bom[kUtf8BomSize];
-    f.read(0, bom, kUtf8BomSize);
-    if (starts_with_bom(bom, kUtf8BomSize)) {
-      p = kUtf8BomSize;
+  if (fsize >= 3) {
+    char bom[3];
+    f.read(0, bom, 3);
+    if (std::memcmp(bom, "\xEF\xBB\xBF", 3) == 0) {
+      p = 3;
       stats[kBom] = 1;
     }
   }
@@ -1028,8 +1048,10 @@ Result load_vectors_cpu(c10::string_view path_sv, int64_t dim, int64_t header, i
   TORCH_CHECK_VALUE(header >= -1 && header <= 1, "load_vectors: header must be -1 (detect), 0 or 1, got ", header);
   TORCH_CHECK_VALUE(dim >= 0, "load_vectors: dim must be >= 0 (0 infers it), got ", dim);
   TORCH_CHECK_VALUE(limit >= -1, "load_vectors: limit must be -1 (all rows) or >= 0, got ", limit);
-  const int threads = resolve_threads(num_threads, "load_vectors");
+  TORCH_CHECK_VALUE(num_threads >= 0, "load_vectors: num_threads must be >= 0 (0: torch.get_num_threads()), got ",
+                    num_threads);
   InputFile f(path, "load_vectors");
+  const int threads = resolve_threads(num_threads);
   if (binary) {
     return dtype == at::kFloat ? load_binary<float>(f, path, dim, limit, skip_errors, threads, dtype)
                                : load_binary<double>(f, path, dim, limit, skip_errors, threads, dtype);

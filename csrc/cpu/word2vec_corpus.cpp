@@ -42,23 +42,129 @@
 #include <vector>
 
 #include "embedfast/common.h"
-#include "embedfast/hash.h"
 #include "embedfast/input_file.h"
 #include "embedfast/parallel.h"
-#include "embedfast/text.h"
+#include "embedfast/rng.h"
 
 namespace embedfast {
 namespace {
 
-// Order must match VOCAB_STATS in embedfast/word2vec/ops.py.
+// Order must match VOCAB_STATS in embedfast/ops.py.
 enum VocabStat {
   kVBytes, kVLines, kVBlankLines, kVTokens, kVUniqueWords, kVVocabWords, kVVocabTokens, kVMinCountWords,
   kVMinCountTokens, kVMaxVocabWords, kVMaxVocabTokens, kVNumStats
 };
-// Order must match ENCODE_STATS in embedfast/word2vec/ops.py.
+// Order must match ENCODE_STATS in embedfast/ops.py.
 enum EncodeStat {
   kEBytes, kELines, kEBlankLines, kETokens, kEEncodedTokens, kEOovTokens, kESentences, kESplitLines, kEExtraPieces,
   kEEmptyLines, kENumStats
+};
+
+inline bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f'; }
+
+inline uint64_t hash_bytes(const char* p, size_t n) {
+  uint64_t h = uint64_t(n) * kGolden;
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t w;
+    std::memcpy(&w, p + i, 8);
+    h = (h ^ w) * 0xFF51AFD7ED558CCDull;
+    h ^= h >> 32;
+  }
+  if (i < n) {
+    uint64_t w = 0;
+    std::memcpy(&w, p + i, n - i);
+    h = (h ^ w) * 0xC4CEB9FE1A85EC53ull;
+  }
+  return mix64(h);
+}
+
+// Open-addressing (linear probing) table from byte strings to int64 values. Keys are not copied (they must
+// outlive the table) unless `copy_keys`: then each new key is copied into the table's own arena, so the
+// table does not keep the pages of a mapped text in use (the counting pass drops them block by block; keys
+// pointing into them would fault them back in, ~70 MB of a 100 MB file for a 100k-word vocabulary).
+class WordTable {
+ public:
+  struct Slot {
+    const char* ptr = nullptr;
+    uint32_t len = 0;
+    uint64_t hash = 0;
+    int64_t value = 0;
+  };
+  explicit WordTable(size_t capacity_hint = 1024, bool copy_keys = false) : copy_keys_(copy_keys) {
+    rehash(std::max<size_t>(16, next_pow2(capacity_hint * 2)));
+  }
+
+  // Returns the slot of the key, inserting it with value 0 when absent.
+  Slot& upsert(const char* p, uint32_t n, uint64_t h) {
+    size_t i = h & mask_;
+    while (true) {
+      Slot& s = slots_[i];
+      if (s.ptr == nullptr) {
+        if ((size_ + 1) * 2 > slots_.size()) {
+          rehash(slots_.size() * 2);
+          return upsert(p, n, h);
+        }
+        s.ptr = copy_keys_ ? keep(p, n) : p;
+        s.len = n;
+        s.hash = h;
+        ++size_;
+        return s;
+      }
+      if (s.hash == h && s.len == n && std::memcmp(s.ptr, p, n) == 0) return s;
+      i = (i + 1) & mask_;
+    }
+  }
+  const Slot* find(const char* p, uint32_t n, uint64_t h) const {
+    size_t i = h & mask_;
+    while (true) {
+      const Slot& s = slots_[i];
+      if (s.ptr == nullptr) return nullptr;
+      if (s.hash == h && s.len == n && std::memcmp(s.ptr, p, n) == 0) return &s;
+      i = (i + 1) & mask_;
+    }
+  }
+  size_t size() const { return size_; }
+  const std::vector<Slot>& slots() const { return slots_; }
+
+ private:
+  static size_t next_pow2(size_t x) {
+    size_t p = 1;
+    while (p < x) p <<= 1;
+    return p;
+  }
+  void rehash(size_t cap) {
+    std::vector<Slot> old;
+    old.swap(slots_);
+    slots_.assign(cap, Slot{});
+    mask_ = cap - 1;
+    size_ = 0;
+    for (const Slot& s : old) {
+      if (s.ptr == nullptr) continue;
+      size_t i = s.hash & mask_;
+      while (slots_[i].ptr != nullptr) i = (i + 1) & mask_;
+      slots_[i] = s;
+      ++size_;
+    }
+  }
+  // a stable copy of the key in the arena (blocks of 1 MiB; a longer key gets a block of its own)
+  const char* keep(const char* p, size_t n) {
+    constexpr size_t kArena = size_t(1) << 20;
+    if (n > kArena - arena_used_ || arena_.empty()) {
+      arena_.emplace_back(new char[std::max(kArena, n)]);
+      arena_used_ = 0;
+    }
+    char* dst = arena_.back().get() + arena_used_;
+    if (n > 0) std::memcpy(dst, p, n);
+    arena_used_ = n >= kArena ? kArena : arena_used_ + n;
+    return dst;
+  }
+  std::vector<Slot> slots_;
+  size_t mask_ = 0;
+  size_t size_ = 0;
+  bool copy_keys_ = false;
+  std::vector<std::unique_ptr<char[]>> arena_;
+  size_t arena_used_ = 0;
 };
 
 // The text to read: a file (read with pread) or a caller's buffer.
@@ -66,7 +172,7 @@ struct Source {
   std::unique_ptr<InputFile> file;
   std::unique_ptr<TextInput> in;
   size_t size = 0;
-  size_t bom = 0;  // kUtf8BomSize when the text starts with a UTF-8 byte-order mark
+  size_t bom = 0;  // 3 when the text starts with a UTF-8 byte-order mark
 };
 
 Source open_source(const std::string& path, const at::Tensor& data, const char* op) {
@@ -75,17 +181,16 @@ Source open_source(const std::string& path, const at::Tensor& data, const char* 
     src.file = std::make_unique<InputFile>(path, op);
     src.in = std::make_unique<TextInput>(src.file.get());
   } else {
-    check_tensor(data, at::kByte, 1, op, "data");
+    check_cpu(data, op, "data");
+    check_dtype(data, at::kByte, op, "data");
+    check_dim(data, 1, op, "data");
     TORCH_CHECK_VALUE(data.is_contiguous(), op, ": argument 'data' must be contiguous");
     src.in = std::make_unique<TextInput>(reinterpret_cast<const char*>(data.data_ptr<uint8_t>()),
                                          size_t(data.numel()));
   }
   src.size = src.in->size();
-  if (src.size >= kUtf8BomSize) {
-    char head[kUtf8BomSize];
-    for (size_t i = 0; i < kUtf8BomSize; ++i) head[i] = src.in->byte_at(i);
-    if (starts_with_bom(head, kUtf8BomSize)) src.bom = kUtf8BomSize;
-  }
+  if (src.size >= 3 && src.in->byte_at(0) == '\xEF' && src.in->byte_at(1) == '\xBB' && src.in->byte_at(2) == '\xBF')
+    src.bom = 3;
   return src;
 }
 
@@ -131,6 +236,8 @@ void scan(const char* p, const char* end, bool& line_state, OnToken&& on_token, 
   line_state = line_has_content;
 }
 
+inline bool is_separator(char c) { return c == '\n' || is_space(c); }
+
 // last_cut of the read blocks: after the last separator, so that no token straddles two blocks.
 inline const char* after_last_separator(const char* b, const char* e) {
   for (const char* q = e; q > b; --q)
@@ -151,6 +258,13 @@ void scan_range(const Source& src, size_t begin, size_t end, OnToken&& on_token,
   size_t off;
   while (blocks.next(b, e, off, after_last_separator)) scan(b, e, line_has_content, on_token, on_line_end);
   if (line_has_content) on_line_end(true);
+}
+
+int resolve_threads(int64_t num_threads, const char* op) {
+  TORCH_CHECK_VALUE(num_threads >= 0, op, ": num_threads must be >= 0 (0: torch.get_num_threads()), got ",
+                    num_threads);
+  if (num_threads == 0) return std::max(1, std::min(at::get_num_threads(), 256));
+  return int(std::min<int64_t>(num_threads, 256));
 }
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> corpus_build_vocab(
@@ -258,7 +372,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> corpus_build_vocab(
 
 // The lookup table of a vocabulary (word -> id + 1), with its own copy of the words. The last one built is
 // kept: a streamed corpus calls corpus_encode once per block with the same vocabulary, and rebuilding the
-// table each time would cost more than encoding a small block. A hit needs the same
+// table each time (~5 ms for 100k words) would cost more than encoding a small block. A hit needs the same
 // bytes and offsets (compared in full, not by a hash), so a vocabulary changed in place is never mistaken.
 struct VocabIndex {
   std::vector<char> bytes;
@@ -329,8 +443,12 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> corpus_encode(const std::string& 
   TORCH_CHECK_VALUE(max_sentence_length >= 1, op, ": max_sentence_length must be >= 1, got ", max_sentence_length);
   TORCH_CHECK_VALUE(max_bytes == -1 || max_bytes >= 1, op, ": max_bytes must be -1 (to the end) or >= 1, got ",
                     max_bytes);
-  check_tensor(word_bytes, at::kByte, 1, op, "word_bytes");
-  check_tensor(word_offsets, at::kLong, 1, op, "word_offsets");
+  check_cpu(word_bytes, op, "word_bytes");
+  check_cpu(word_offsets, op, "word_offsets");
+  check_dtype(word_bytes, at::kByte, op, "word_bytes");
+  check_dtype(word_offsets, at::kLong, op, "word_offsets");
+  check_dim(word_bytes, 1, op, "word_bytes");
+  check_dim(word_offsets, 1, op, "word_offsets");
   TORCH_CHECK_VALUE(word_offsets.numel() >= 1, op, ": argument 'word_offsets' must have at least 1 entry");
   const auto wb_c = word_bytes.contiguous();
   const auto wo_c = word_offsets.contiguous();
@@ -363,7 +481,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> corpus_encode(const std::string& 
   struct Part {
     std::vector<int32_t> ids;
     std::vector<int64_t> lengths;  // kept tokens of each output sentence (piece)
-    std::array<int64_t, kENumStats> st{};  // the part's line and token counts (the rest are set at the end)
+    int64_t lines = 0, blank = 0, tokens = 0, oov = 0, split_lines = 0, extra_pieces = 0, empty = 0;
   };
   std::vector<Part> out(nranges);
   run_parts(nranges, [&](int r) {
@@ -374,11 +492,11 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> corpus_encode(const std::string& 
     scan_range(
         src, base + cuts[r], base + cuts[r + 1],
         [&](const char* p, size_t n) {
-          ++part.st[kETokens];
+          ++part.tokens;
           // (a token of 2 GiB or more is longer than any word: out of the vocabulary)
           const auto* s = n < (size_t(1) << 31) ? vocab.find(p, uint32_t(n), hash_bytes(p, n)) : nullptr;
           if (s == nullptr) {
-            ++part.st[kEOovTokens];
+            ++part.oov;
             return;
           }
           if (in_line == max_sentence_length) {  // close the full piece, start the next one
@@ -390,19 +508,19 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> corpus_encode(const std::string& 
           ++in_line;
         },
         [&](bool had) {
-          ++part.st[kELines];
+          ++part.lines;
           if (!had) {
-            ++part.st[kEBlankLines];
+            ++part.blank;
           } else if (in_line == 0 && pieces_in_line == 0) {
-            ++part.st[kEEmptyLines];
+            ++part.empty;
           }
           if (in_line > 0) {
             part.lengths.push_back(in_line);
             ++pieces_in_line;
           }
           if (pieces_in_line > 1) {
-            ++part.st[kESplitLines];
-            part.st[kEExtraPieces] += pieces_in_line - 1;
+            ++part.split_lines;
+            part.extra_pieces += pieces_in_line - 1;
           }
           in_line = 0;
           pieces_in_line = 0;
@@ -417,21 +535,27 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> corpus_encode(const std::string& 
   }
   auto ids = at::empty({total_ids}, at::kInt);
   auto offsets = at::empty({total_sent + 1}, at::kLong);
+  auto stats = at::zeros({kENumStats}, at::kLong);
   auto* ip = ids.data_ptr<int32_t>();
   auto* op_ = offsets.data_ptr<int64_t>();
-  auto stats = at::zeros({kENumStats}, at::kLong);  // the parts' counts, summed in text order
   auto* st = stats.data_ptr<int64_t>();
   int64_t pos = 0, si = 0;
   op_[0] = 0;
   for (auto& p : out) {
     if (!p.ids.empty())  // an empty part (and an empty output) has no pointer to copy from or to
       std::memcpy(ip + pos, p.ids.data(), p.ids.size() * sizeof(int32_t));
-    std::vector<int32_t>().swap(p.ids);  // free each part once copied: never two full copies of the ids
+    std::vector<int32_t>().swap(p.ids);  // free each part once copied: peak ids memory ~1.5x, not 2x
     for (int64_t len : p.lengths) {
       pos += len;
       op_[++si] = pos;
     }
-    for (int k = 0; k < kENumStats; ++k) st[k] += p.st[k];
+    st[kELines] += p.lines;
+    st[kEBlankLines] += p.blank;
+    st[kETokens] += p.tokens;
+    st[kEOovTokens] += p.oov;
+    st[kESplitLines] += p.split_lines;
+    st[kEExtraPieces] += p.extra_pieces;
+    st[kEEmptyLines] += p.empty;
   }
   st[kEBytes] = int64_t(block_size);
   st[kEEncodedTokens] = total_ids;

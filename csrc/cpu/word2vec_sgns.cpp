@@ -52,14 +52,14 @@
 
 namespace embedfast {
 
-// Bounds of sgns_train's size arguments (mirrored by embedfast/word2vec/ops.py SGNS_TRAIN_LIMITS).
+// Bounds of sgns_train's size arguments (mirrored by embedfast/ops.py SGNS_TRAIN_LIMITS).
 constexpr int64_t kMaxWindow = 1000000;
 constexpr int64_t kMaxNegative = 10000;
 constexpr int64_t kMaxThreads = 1024;
 
 namespace {
 
-// Order must match TRAIN_STATS in embedfast/word2vec/ops.py.
+// Order must match TRAIN_STATS in embedfast/ops.py.
 enum TrainStat {
   kLoss, kPairs, kNegatives, kNegSkipped, kTokens, kKeptTokens, kSentences, kLastAlpha, kNumTrainStats
 };
@@ -86,6 +86,10 @@ struct TrainArgs {
 struct PartResult {
   double loss = 0, pairs = 0, negatives = 0, neg_skipped = 0, tokens = 0, kept = 0, sentences = 0, alpha = 0;
 };
+
+inline void prefetch_row(const float* p, int64_t D) {
+  for (int64_t k = 0; k < D; k += 16) __builtin_prefetch(p + k, 1, 3);
+}
 
 template <bool kExact>
 inline void sig_logsig(float f, const SigmoidTable& tab, float& s, float& ls) {
@@ -183,7 +187,7 @@ void train_part(const TrainArgs& a, int64_t s_begin, int64_t s_end, int part, Pa
         int64_t nxt_b = 0, nxt_nt = 0;
         if (i + 1 < n) {
           draw_center(i + 1, nxt_b, nxt_targets, nxt_nt);
-          for (int64_t t = 0; t < nxt_nt; ++t) prefetch_row<true>(a.w_out + int64_t(nxt_targets[t]) * D, D);  // to write
+          for (int64_t t = 0; t < nxt_nt; ++t) prefetch_row(a.w_out + int64_t(nxt_targets[t]) * D, D);
         }
         const int64_t b_s = cur_b, nt = cur_nt;
         const int32_t* targets_p = cur_targets.data();
@@ -274,8 +278,12 @@ at::Tensor sgns_train(at::Tensor& w_in, at::Tensor& w_out, const at::Tensor& ids
                       int64_t total_words, int64_t seed, int64_t chunk, int64_t num_threads, bool shared_negatives,
                       bool exact_sigmoid) {
   const char* op = "sgns_train";
-  check_tensor(w_in, at::kFloat, 2, op, "w_in");
-  check_tensor(w_out, at::kFloat, 2, op, "w_out");
+  check_cpu(w_in, op, "w_in");
+  check_cpu(w_out, op, "w_out");
+  check_dtype(w_in, at::kFloat, op, "w_in");
+  check_dtype(w_out, at::kFloat, op, "w_out");
+  check_dim(w_in, 2, op, "w_in");
+  check_dim(w_out, 2, op, "w_out");
   TORCH_CHECK_VALUE(w_in.is_contiguous() && w_out.is_contiguous(), op,
                     ": 'w_in' and 'w_out' are updated in place and must be contiguous");
   TORCH_CHECK_VALUE(w_in.sizes() == w_out.sizes(), op, ": 'w_in' ", w_in.sizes(), " and 'w_out' ", w_out.sizes(),
@@ -423,7 +431,9 @@ at::Tensor sgns_train(at::Tensor& w_in, at::Tensor& w_out, const at::Tensor& ids
 // Vose's alias method over p_v proportional to counts[v]^exponent; thresholds scaled to 2^32.
 std::tuple<at::Tensor, at::Tensor> sgns_unigram_table(const at::Tensor& counts, double exponent) {
   const char* op = "sgns_unigram_table";
-  check_tensor(counts, at::kLong, 1, op, "counts");
+  check_cpu(counts, op, "counts");
+  check_dtype(counts, at::kLong, op, "counts");
+  check_dim(counts, 1, op, "counts");
   const int64_t V = counts.numel();
   TORCH_CHECK_VALUE(V >= 1 && V < (int64_t(1) << 31), op, ": need 1 <= len(counts) < 2^31, got ", V);
   TORCH_CHECK_VALUE(std::isfinite(exponent), op, ": exponent must be finite, got ", exponent);
@@ -491,6 +501,25 @@ void check_loss_args(const at::Tensor& w_in, const at::Tensor& w_out, const at::
   check_index_range(negatives, 0, w_out.size(0), op, "negatives");
 }
 
+template <typename T>
+inline T dot_t(const T* a, const T* b, int64_t n) {
+  if constexpr (std::is_same_v<T, float>) {
+    return dot_f32(a, b, n);
+  } else {
+    T r = 0;
+    for (int64_t i = 0; i < n; ++i) r += a[i] * b[i];
+    return r;
+  }
+}
+template <typename T>
+inline void axpy_t(T alpha, const T* x, T* y, int64_t n) {
+  if constexpr (std::is_same_v<T, float>) {
+    axpy_f32(alpha, x, y, n);
+  } else {
+    for (int64_t i = 0; i < n; ++i) y[i] += alpha * x[i];
+  }
+}
+
 at::Tensor sgns_loss(const at::Tensor& w_in, const at::Tensor& w_out, const at::Tensor& centers,
                      const at::Tensor& contexts, const at::Tensor& negatives) {
   check_loss_args(w_in, w_out, centers, contexts, negatives, "sgns_loss");
@@ -509,8 +538,8 @@ at::Tensor sgns_loss(const at::Tensor& w_in, const at::Tensor& w_out, const at::
     parallel_for(0, B, 256, [&](int64_t b0, int64_t b1) {
       for (int64_t b = b0; b < b1; ++b) {
         const scalar_t* u = pi + pc[b] * D;
-        scalar_t l = -log_sigmoid_exact<scalar_t>(dot<scalar_t, scalar_t>(u, po + px[b] * D, D));
-        for (int64_t k = 0; k < K; ++k) l -= log_sigmoid_exact<scalar_t>(-dot<scalar_t, scalar_t>(u, po + pn[b * K + k] * D, D));
+        scalar_t l = -log_sigmoid_exact<scalar_t>(dot_t(u, po + px[b] * D, D));
+        for (int64_t k = 0; k < K; ++k) l -= log_sigmoid_exact<scalar_t>(-dot_t(u, po + pn[b * K + k] * D, D));
         pl[b] = l;
       }
     });
@@ -548,9 +577,9 @@ std::tuple<at::Tensor, at::Tensor> sgns_loss_backward(const at::Tensor& grad, co
     parallel_for(0, B, 256, [&](int64_t b0, int64_t b1) {
       for (int64_t b = b0; b < b1; ++b) {
         const scalar_t* u = pi + pc[b] * D;
-        coef[b * (K + 1)] = pg[b] * (sigmoid_exact(dot<scalar_t, scalar_t>(u, po + px[b] * D, D)) - scalar_t(1));
+        coef[b * (K + 1)] = pg[b] * (sigmoid_exact(dot_t(u, po + px[b] * D, D)) - scalar_t(1));
         for (int64_t k = 0; k < K; ++k)
-          coef[b * (K + 1) + 1 + k] = pg[b] * sigmoid_exact(dot<scalar_t, scalar_t>(u, po + pn[b * K + k] * D, D));
+          coef[b * (K + 1) + 1 + k] = pg[b] * sigmoid_exact(dot_t(u, po + pn[b * K + k] * D, D));
       }
     });
     for (int64_t b = 0; b < B; ++b) {
@@ -559,8 +588,8 @@ std::tuple<at::Tensor, at::Tensor> sgns_loss_backward(const at::Tensor& grad, co
       for (int64_t k = -1; k < K; ++k) {
         const int64_t row = k < 0 ? px[b] : pn[b * K + k];
         const scalar_t cf = coef[b * (K + 1) + 1 + k];
-        axpy<scalar_t, scalar_t>(cf, po + row * D, gu, D);
-        axpy<scalar_t, scalar_t>(cf, u, go + row * D, D);
+        axpy_t(cf, po + row * D, gu, D);
+        axpy_t(cf, u, go + row * D, D);
       }
     }
   });

@@ -36,13 +36,6 @@ inline void check_cpu(const at::Tensor& t, const char* op, const char* name) {
   TORCH_CHECK_VALUE(t.device().is_cpu(), op, ": argument '", name, "' must be a CPU tensor here, got ", t.device());
 }
 
-// check_cpu, check_dtype and check_dim of one argument, in that order.
-inline void check_tensor(const at::Tensor& t, at::ScalarType want, int64_t ndim, const char* op, const char* name) {
-  check_cpu(t, op, name);
-  check_dtype(t, want, op, name);
-  check_dim(t, ndim, op, name);
-}
-
 // Bytes of user data (a word, a field) for an error message: valid UTF-8 is kept, control bytes and bytes that
 // are not UTF-8 are written as \xNN (Python decodes an exception message as UTF-8: a raw byte 0xE9 would turn
 // the error into a UnicodeDecodeError), cut after `max` bytes with "...".

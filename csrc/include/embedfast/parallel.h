@@ -1,5 +1,6 @@
-// Threads of the CPU kernels: resolve_threads (an op's num_threads argument), run_parts, run_dynamic(_workers)
-// and parallel_for, all on std::threads (never at::parallel_for: see parallel_for below).
+// Run fn(part) for part = 0..n-1 on exactly n std::threads (part 0 on the calling thread) and rethrow the
+// first exception. Used where the number of workers is part of the result (Hogwild parts, RNG streams), so
+// at::parallel_for's pool-dependent splitting does not fit.
 #pragma once
 
 #include <ATen/Parallel.h>
@@ -20,21 +21,6 @@ namespace embedfast {
 // Threads for parallel work: torch.get_num_threads() (set by torch.set_num_threads / OMP_NUM_THREADS).
 inline int num_threads() { return std::max(1, at::get_num_threads()); }
 
-// Most threads an op's num_threads argument gets (a larger request is capped, not refused).
-constexpr int kMaxOpThreads = 256;
-
-// An op's num_threads argument as a thread count: 0 means torch.get_num_threads(); more than kMaxOpThreads is
-// capped at kMaxOpThreads; a negative value is a ValueError naming the op.
-inline int resolve_threads(int64_t num_threads, const char* op) {
-  TORCH_CHECK_VALUE(num_threads >= 0, op, ": num_threads must be >= 0 (0: torch.get_num_threads()), got ",
-                    num_threads);
-  if (num_threads == 0) return std::max(1, std::min(at::get_num_threads(), kMaxOpThreads));
-  return static_cast<int>(std::min<int64_t>(num_threads, kMaxOpThreads));
-}
-
-// Run fn(part) for part = 0..n-1 on exactly n std::threads (part 0 on the calling thread) and rethrow the
-// first exception. Used where the number of workers is part of the result (Hogwild parts, RNG streams), so
-// at::parallel_for's pool-dependent splitting does not fit.
 template <typename Fn>
 void run_parts(int n, Fn&& fn) {
   if (n <= 1) {

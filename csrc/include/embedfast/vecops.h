@@ -1,15 +1,9 @@
 // Small dense vector helpers (length = embedding dim) for CPU kernels: dot product and axpy, written with
-// AVX-512 / AVX2+FMA intrinsics when the compiler targets them (-march=native) and a scalar loop otherwise;
-// dot / axpy for every table dtype (float64, and float16 / bfloat16 rows accumulated in float32); prefetch_row.
-// The one place for them: a kernel never has its own copy.
+// AVX-512 / AVX2+FMA intrinsics when the compiler targets them (-march=native) and a scalar loop otherwise.
 #pragma once
-
-#include <ATen/cpu/vec/functional.h>
-#include <ATen/cpu/vec/vec.h>
 
 #include <algorithm>
 #include <cstdint>
-#include <type_traits>
 
 #if defined(__AVX512F__) || defined(__AVX2__)
 #include <immintrin.h>
@@ -125,74 +119,6 @@ inline void combine_rows_f32(float* __restrict y, bool accumulate, const float* 
     for (int64_t k = 0; k < D; ++k) y[k] = 0.0f;
   for (int64_t r = 0; r < n; ++r) axpy_f32(coef[r * coef_stride], rows[r], y, D);
 #endif
-}
-
-// Prefetch the n elements at p into the cache, one 64-byte line at a time; kWrite: they are about to be written.
-template <bool kWrite = false, typename T>
-inline void prefetch_row(const T* p, int64_t n) {
-  static_assert(64 % sizeof(T) == 0, "prefetch_row: element size must divide a cache line");
-  constexpr int64_t kStep = 64 / static_cast<int64_t>(sizeof(T));
-  for (int64_t k = 0; k < n; k += kStep) __builtin_prefetch(p + k, kWrite ? 1 : 0, 3);
-}
-
-// acc[0:D] += c * x[0:D], accumulating in A (float32 for float32 / float16 / bfloat16 rows x, float64 for
-// float64): float32 by axpy_f32, float64 by a plain loop (vectorised by the compiler: no reduction), the
-// reduced-precision types converted to float32 one vector at a time.
-template <typename T, typename A>
-inline void axpy(A c, const T* __restrict x, A* __restrict acc, int64_t D) {
-  if constexpr (std::is_same_v<T, float> && std::is_same_v<A, float>) {
-    axpy_f32(c, x, acc, D);
-  } else if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>) {
-    for (int64_t j = 0; j < D; ++j) acc[j] += c * x[j];
-  } else {
-    using FVec = at::vec::Vectorized<float>;
-    using TVec = at::vec::Vectorized<T>;
-    const FVec vc(c);
-    int64_t j = 0;
-    for (; j + TVec::size() <= D; j += TVec::size()) {
-      auto [lo, hi] = at::vec::convert_to_float<T>(TVec::loadu(x + j));
-      at::vec::fmadd(lo, vc, FVec::loadu(acc + j)).store(acc + j);
-      at::vec::fmadd(hi, vc, FVec::loadu(acc + j + FVec::size())).store(acc + j + FVec::size());
-    }
-    for (; j < D; ++j) acc[j] += c * static_cast<float>(x[j]);
-  }
-}
-
-// <g, x> in A (see axpy): float32 by dot_f32; float64 with explicit vectors and 4 accumulators (a plain loop is
-// a serial chain: no reassociation without -ffast-math); reduced-precision rows converted to float32.
-template <typename T, typename A>
-inline A dot(const A* __restrict g, const T* __restrict x, int64_t D) {
-  if constexpr (std::is_same_v<T, float> && std::is_same_v<A, float>) {
-    return dot_f32(g, x, D);
-  } else if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>) {
-    using Vec = at::vec::Vectorized<T>;
-    constexpr int64_t W = Vec::size();
-    Vec s0(T(0)), s1(T(0)), s2(T(0)), s3(T(0));
-    int64_t j = 0;
-    for (; j + 4 * W <= D; j += 4 * W) {
-      s0 = at::vec::fmadd(Vec::loadu(g + j), Vec::loadu(x + j), s0);
-      s1 = at::vec::fmadd(Vec::loadu(g + j + W), Vec::loadu(x + j + W), s1);
-      s2 = at::vec::fmadd(Vec::loadu(g + j + 2 * W), Vec::loadu(x + j + 2 * W), s2);
-      s3 = at::vec::fmadd(Vec::loadu(g + j + 3 * W), Vec::loadu(x + j + 3 * W), s3);
-    }
-    for (; j + W <= D; j += W) s0 = at::vec::fmadd(Vec::loadu(g + j), Vec::loadu(x + j), s0);
-    T s = at::vec::vec_reduce_all<T>([](Vec& a, Vec& b) { return a + b; }, (s0 + s1) + (s2 + s3));
-    for (; j < D; ++j) s += g[j] * x[j];
-    return s;
-  } else {
-    using FVec = at::vec::Vectorized<float>;
-    using TVec = at::vec::Vectorized<T>;
-    FVec s0(0.f), s1(0.f);
-    int64_t j = 0;
-    for (; j + TVec::size() <= D; j += TVec::size()) {
-      auto [lo, hi] = at::vec::convert_to_float<T>(TVec::loadu(x + j));
-      s0 = at::vec::fmadd(lo, FVec::loadu(g + j), s0);
-      s1 = at::vec::fmadd(hi, FVec::loadu(g + j + FVec::size()), s1);
-    }
-    float s = at::vec::vec_reduce_all<float>([](FVec& a, FVec& b) { return a + b; }, s0 + s1);
-    for (; j < D; ++j) s += g[j] * static_cast<float>(x[j]);
-    return s;
-  }
 }
 
 }  // namespace embedfast
