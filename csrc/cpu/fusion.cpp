@@ -212,8 +212,8 @@ inline void prefetch_row(const A* p, int64_t D) {
 // ids -> bag_offsets -> entries (source, row, weight) of the whole block into a flat list of (row pointer,
 // coefficient), one independent-load loop per link so many misses are in flight at once; phase 2 streams over
 // that list like a plain embedding-bag kernel, combining rows straight into the output and prefetching the
-// table rows a fixed number of entries ahead. (A per-id chain with software prefetch ran ~2x slower: every id
-// waits on 2 dependent misses before its rows can even be prefetched.)
+// table rows a fixed number of entries ahead. (A per-id chain with software prefetch is slower: every id waits on
+// 2 dependent misses before its rows can even be prefetched; benchmarks/RESULTS.md.)
 constexpr int64_t kTokBlock = 256;
 constexpr int64_t kRowAhead = 8;  // entries ahead whose table rows are prefetched in phase 2
 // The forward's blocks hold fewer ids when bags are large, so that one block lists at most

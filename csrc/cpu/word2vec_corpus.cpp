@@ -82,7 +82,7 @@ inline uint64_t hash_bytes(const char* p, size_t n) {
 // Open-addressing (linear probing) table from byte strings to int64 values. Keys are not copied (they must
 // outlive the table) unless `copy_keys`: then each new key is copied into the table's own arena, so the
 // table does not keep the pages of a mapped text in use (the counting pass drops them block by block; keys
-// pointing into them would fault them back in, ~70 MB of a 100 MB file for a 100k-word vocabulary).
+// pointing into them would fault most of the file back in).
 class WordTable {
  public:
   struct Slot {
@@ -372,7 +372,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> corpus_build_vocab(
 
 // The lookup table of a vocabulary (word -> id + 1), with its own copy of the words. The last one built is
 // kept: a streamed corpus calls corpus_encode once per block with the same vocabulary, and rebuilding the
-// table each time (~5 ms for 100k words) would cost more than encoding a small block. A hit needs the same
+// table each time would cost more than encoding a small block. A hit needs the same
 // bytes and offsets (compared in full, not by a hash), so a vocabulary changed in place is never mistaken.
 struct VocabIndex {
   std::vector<char> bytes;
@@ -544,7 +544,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> corpus_encode(const std::string& 
   for (auto& p : out) {
     if (!p.ids.empty())  // an empty part (and an empty output) has no pointer to copy from or to
       std::memcpy(ip + pos, p.ids.data(), p.ids.size() * sizeof(int32_t));
-    std::vector<int32_t>().swap(p.ids);  // free each part once copied: peak ids memory ~1.5x, not 2x
+    std::vector<int32_t>().swap(p.ids);  // free each part once copied: never two full copies of the ids
     for (int64_t len : p.lengths) {
       pos += len;
       op_[++si] = pos;

@@ -1,7 +1,7 @@
 // Large op outputs on huge pages.
 //
-// On this kind of VM a page fault (4 KiB, kernel-zeroed) costs ~1.4 us, so writing a freshly allocated 78 MB
-// output costs more than computing it. empty_large / zeros_large hand out blocks of at least
+// On the VMs measured (benchmarks/RESULTS.md) the page faults of a freshly allocated large output (4 KiB,
+// kernel-zeroed) cost more than computing it. empty_large / zeros_large hand out blocks of at least
 // large_alloc_threshold() bytes as 2 MiB-aligned anonymous mmaps advised MADV_HUGEPAGE (transparent huge pages
 // in "madvise" mode fault in 2 MiB at a time: 512x fewer faults); smaller blocks come from at::empty / at::zeros.
 // The result is an ordinary contiguous CPU tensor: its storage frees the mapping when the last reference goes,
