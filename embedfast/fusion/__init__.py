@@ -14,13 +14,13 @@ meta-embeddings (Kiela et al., 2018): each source projected, scored by a learned
 present.
 
 Layout: ``module`` (MultiSourceEmbedding), ``sources`` (Source, the builders, fuse_files), ``huggingface``
-(huggingface_source), ``coverage`` (SourceCoverage, FusionCoverage), ``checks``, ``hugepages``
-(advise_huge_pages), ``ops`` (the gather_bags op: fakes, autograd, backend choice, wrapper) and, imported only
-when the Triton backend is asked for, ``triton`` / ``triton_kernels``.
+(huggingface_source), ``coverage`` (SourceCoverage, FusionCoverage), ``checks``, ``ops`` (the gather_bags op:
+fakes, autograd, backend choice, wrapper) and, imported only when the Triton backend is asked for, ``triton`` /
+``triton_kernels``. ``advise_huge_pages`` (embedfast._hugepages, shared with vectors and word2vec) is re-exported.
 """
 from .checks import OOV_POLICIES
 from .coverage import FusionCoverage, SourceCoverage
-from .hugepages import advise_huge_pages
+from .._hugepages import advise_huge_pages
 from .huggingface import huggingface_source
 from .module import MultiSourceEmbedding
 from .sources import (Source, Vocab, alignment_source, char_ngrams, fuse_files, procrustes, subword_source,

@@ -14,7 +14,7 @@ import torch.nn as nn
 
 from .checks import check_bag_tensors, check_bags, check_index, check_options, check_tables, check_weights
 from .coverage import coverage_from_bags
-from .hugepages import advise_huge_pages
+from .._hugepages import advise_huge_pages
 from .huggingface import huggingface_source
 from .ops import gather_bags
 from .sources import (Source, Vocab, _vocab_list, alignment_source, bags_from_index, merge_sources, subword_source,

@@ -195,7 +195,7 @@ def load_native(path: str, *, limit: Optional[int] = None,
                 # before the first touch: fewer page faults while reading, fewer TLB misses later. Only for
                 # buffers so large that malloc gives them their own mapping (freed with them): advising part of
                 # the shared heap would leave it marked for every later small allocation.
-                from ..fusion import advise_huge_pages  # here: fusion imports this package
+                from .._hugepages import advise_huge_pages
                 advise_huge_pages(matrix)
             if nbytes_kept:
                 _read_exactly(fd, memoryview(matrix.view(-1).view(torch.uint8).numpy()), mo, path)

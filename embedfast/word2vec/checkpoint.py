@@ -17,6 +17,7 @@ from typing import Optional
 
 import torch
 
+from .._hugepages import advise_huge_pages
 from .._io import atomic_write, check_input_file, check_output_path
 from .._vocab import decode_words
 from .params import MAX_VOCAB, PARAM_NAMES
@@ -217,6 +218,8 @@ def from_state(cls, state: dict, where: str):
     corpus = self._corpus
     corpus.word_bytes, corpus.word_offsets = word_bytes, word_offsets
     self.counts, self.w_in, self.w_out = counts, w["w_in"], w["w_out"]
+    for t in (self.w_in, self.w_out):  # as the trainer's own tables (Word2Vec.build_vocab): random rows, huge pages
+        advise_huge_pages(t)
     self._pos = dict(pos)
     self.loss_history = history
     self.train_seconds = float(seconds)

@@ -14,6 +14,7 @@ from typing import Optional
 
 import torch
 
+from .._hugepages import advise_huge_pages
 from .._io import check_output_path
 from .._vocab import decode_words
 from . import checkpoint as _checkpoint
@@ -63,6 +64,9 @@ def _initial_weights(p, n: int, init_scale: float, device: torch.device):
         if isinstance(exc, RuntimeError) and "alloc" not in str(exc):
             raise
         raise MemoryError(too_big.format("which could not be allocated")) from None
+    if device.type == "cpu":  # every pair reads and writes random rows of both: 2 MiB pages spare TLB misses, and
+        advise_huge_pages(w_in)  # the speed no longer depends on where the allocator happened to put them
+        advise_huge_pages(w_out)
     return w_in.to(device), w_out.to(device)
 
 
