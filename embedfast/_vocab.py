@@ -11,6 +11,7 @@ words and indexes a word list.
 from __future__ import annotations
 
 import collections.abc
+import math
 import operator
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 
@@ -19,7 +20,7 @@ import torch
 
 from ._io import count_non_utf8, decode_blob, decode_word
 
-__all__ = ["PAD_SPELLINGS", "UNK_SPELLINGS", "read_vocab", "first_index", "decode_words", "split_words",
+__all__ = ["PAD_SPELLINGS", "UNK_SPELLINGS", "OOV_POLICIES", "check_oov", "read_vocab", "first_index", "decode_words", "split_words",
            "unit_rows"]
 
 
@@ -124,6 +125,20 @@ def _as_int(value: Any) -> Optional[int]:
         return operator.index(value)
     except TypeError:
         return None
+
+
+#: Initialisations of the rows that get no pretrained vector (``oov=``), the same in every family.
+OOV_POLICIES = ("normal", "zeros", "mean")
+
+
+def check_oov(oov: Any, oov_scale: Any, what: str) -> None:
+    """ValueError naming ``what`` unless ``oov`` is one of :data:`OOV_POLICIES` and ``oov_scale`` (the std of
+    ``"normal"``) a finite number >= 0."""
+    if oov not in OOV_POLICIES:
+        raise ValueError(f"{what}: oov must be 'normal', 'zeros' or 'mean', got {oov!r}")
+    if isinstance(oov_scale, bool) or not isinstance(oov_scale, (int, float, np.floating, np.integer)) \
+            or not math.isfinite(oov_scale) or oov_scale < 0:
+        raise ValueError(f"{what}: oov_scale must be a finite number >= 0, got {oov_scale!r}")
 
 
 def first_index(words: Iterable[Optional[str]]) -> Dict[str, int]:

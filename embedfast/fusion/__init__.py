@@ -18,7 +18,7 @@ Layout: ``module`` (MultiSourceEmbedding), ``sources`` (Source, the builders, fu
 fakes, autograd, backend choice, wrapper) and, imported only when the Triton backend is asked for, ``triton`` /
 ``triton_kernels``. ``advise_huge_pages`` (embedfast._hugepages, shared with vectors and word2vec) is re-exported.
 """
-from .checks import OOV_POLICIES
+from .._vocab import OOV_POLICIES
 from .coverage import FusionCoverage, SourceCoverage
 from .._hugepages import advise_huge_pages
 from .huggingface import huggingface_source

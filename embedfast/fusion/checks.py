@@ -7,9 +7,10 @@ from typing import Any, Optional
 
 import torch
 
+from .._vocab import check_oov
 from .ops import GATHER_BACKENDS
 
-__all__ = ["OOV_POLICIES", "check_tables", "check_index", "check_bags", "check_weights", "check_oov", "check_options",
+__all__ = ["check_tables", "check_index", "check_bags", "check_weights", "check_options",
            "check_bag_tensors"]
 
 
@@ -114,20 +115,14 @@ def check_index(index: Any, tables: Optional[list]) -> torch.Tensor:
 
 
 #: The OOV policies (one vocabulary across embedfast: ``Vectors.to_embedding(oov=...)`` takes the same).
-OOV_POLICIES = ("normal", "zeros", "mean")
-
-
-def check_oov(oov: Any, oov_scale: Any, what: str = "MultiSourceEmbedding") -> str:
-    """The OOV policy, with the old spelling ``"random"`` accepted (DeprecationWarning) as ``"normal"``."""
+def _oov_policy(oov: Any, oov_scale: Any, what: str = "MultiSourceEmbedding") -> str:
+    """The OOV policy (``embedfast._vocab.check_oov``), with the old spelling ``"random"`` accepted
+    (DeprecationWarning) as ``"normal"``."""
     if oov == "random":
         warnings.warn(f"{what}: oov='random' is deprecated; it is called oov='normal' (random normal, std "
                       "oov_scale) everywhere in embedfast", DeprecationWarning, stacklevel=5)
         oov = "normal"
-    if oov not in OOV_POLICIES:
-        raise ValueError(f"{what}: oov must be 'normal', 'zeros' or 'mean', got {oov!r}")
-    if isinstance(oov_scale, bool) or not isinstance(oov_scale, (int, float)) or not math.isfinite(oov_scale) \
-            or oov_scale < 0:
-        raise ValueError(f"{what}: oov_scale must be a finite number >= 0, got {oov_scale!r}")
+    check_oov(oov, oov_scale, what)
     return oov
 
 
@@ -137,7 +132,7 @@ def check_options(K: int, *, mode: str, oov: Any, oov_scale: Any, project_to: An
     source0, source1, ...)."""
     if mode not in ("weighted", "attention"):
         raise ValueError(f"MultiSourceEmbedding: mode must be 'weighted' or 'attention', got {mode!r}")
-    oov = check_oov(oov, oov_scale)
+    oov = _oov_policy(oov, oov_scale)
     if project_to is not None and (isinstance(project_to, bool) or not isinstance(project_to, int)
                                    or project_to < 1):
         raise ValueError(f"MultiSourceEmbedding: project_to must be an int >= 1 or None, got {project_to!r}")

@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import math
 import os
 import warnings
 from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Union
 
-import numpy as np
 import torch
 
-from .._vocab import PAD_SPELLINGS, UNK_SPELLINGS, _as_int, first_index, read_vocab
+from .._vocab import OOV_POLICIES, PAD_SPELLINGS, UNK_SPELLINGS, _as_int, check_oov, first_index, read_vocab
 
 if TYPE_CHECKING:  # pragma: no cover
     from .keyed import Vectors
@@ -27,8 +25,6 @@ __all__ = ["EmbeddingCoverage", "OOV_POLICIES", "to_embedding"]
 
 logger = logging.getLogger("embedfast.vectors")
 
-#: Initialisations of the rows that get no pretrained vector (``oov=``).
-OOV_POLICIES = ("normal", "zeros", "mean")
 
 #: Former option names of ``to_embedding`` -> their names now.
 _RENAMED = {"scale": "oov_scale", "lowercase": "lowercase_fallback"}
@@ -199,11 +195,7 @@ def to_embedding(v: "Vectors", vocab: Union[Sequence[str], Mapping[str, int]], *
         lowercase_fallback = old.get("lowercase_fallback", lowercase_fallback)
     oov_scale = 0.6 if oov_scale is None else oov_scale
     lowercase_fallback = True if lowercase_fallback is None else lowercase_fallback
-    if oov not in OOV_POLICIES:
-        raise ValueError(f"{what}: oov must be 'normal', 'zeros' or 'mean', got {oov!r}")
-    if isinstance(oov_scale, bool) or not isinstance(oov_scale, (int, float, np.floating, np.integer)) \
-            or not math.isfinite(oov_scale) or oov_scale < 0:
-        raise ValueError(f"{what}: oov_scale must be a finite number >= 0, got {oov_scale!r}")
+    check_oov(oov, oov_scale, what)
     if dtype is not None and (not isinstance(dtype, torch.dtype) or not dtype.is_floating_point):
         raise TypeError(f"{what}: dtype must be a floating-point torch.dtype, got {dtype!r}")
     words = list(read_vocab(vocab, what))
