@@ -2,6 +2,7 @@
 sub-word tokens' rows, with special tokens mapped to their own row and unknown pieces dropped."""
 from __future__ import annotations
 
+import os
 from typing import Any, Callable, Mapping, Optional
 
 from .._vocab import PAD_SPELLINGS, UNK_SPELLINGS
@@ -52,12 +53,44 @@ def _tokenizer_specials(tokenizer: Any) -> tuple[set, Optional[int], Callable[[s
     return specials, unk, own_id
 
 
+def _special_row(tokenizer: Any, word: str) -> Optional[int]:
+    """The model's own padding (unknown) row for a padding (unknown) spelling of the task vocabulary."""
+    attr = "pad_token_id" if word in PAD_SPELLINGS else "unk_token_id" if word in UNK_SPELLINGS else None
+    i = getattr(tokenizer, attr, None) if attr else None
+    return int(i) if isinstance(i, int) and not isinstance(i, bool) else None
+
+
+def _from_folder(model: Any, tokenizer: Any) -> tuple:
+    """(model, table, tokenizer) of a local folder or a ``Checkpoint``: read directly (model.safetensors +
+    tokenizer.json, no ``transformers``); a folder with other weights only goes through ``transformers``."""
+    from ..transfer.checkpoint import Checkpoint, read_checkpoint
+
+    if isinstance(model, Checkpoint):
+        return model, model.table, tokenizer or model.tokenizer
+    path = os.fsdecode(os.fspath(model))
+    if not os.path.exists(os.path.join(path, "model.safetensors")) and \
+            not os.path.exists(os.path.join(path, "model.safetensors.index.json")) and os.path.isdir(path):
+        try:
+            import transformers
+        except ImportError:
+            read_checkpoint(path)  # raises the error naming what the folder lacks
+            raise
+        m = transformers.AutoModel.from_pretrained(path, local_files_only=True)
+        if tokenizer is None:
+            tokenizer = transformers.AutoTokenizer.from_pretrained(path, local_files_only=True)
+        return m, m.get_input_embeddings().weight.detach(), tokenizer
+    ck = read_checkpoint(path)
+    return ck, ck.table, tokenizer or ck.tokenizer
+
+
 def huggingface_source(vocab: Vocab, model: Any, tokenizer: Any = None, *, name: str = "huggingface",
                        lowercase_fallback: bool = False, unk_token_id: Optional[int] = None) -> Source:
     """A transformer's input embeddings as a source: each word is the mean of its sub-word tokens' rows.
 
-    ``model`` is a model object with ``get_input_embeddings()`` or a local model directory (loaded offline with
-    ``transformers``, imported only here). ``tokenizer`` has ``encode(text, add_special_tokens=False)``
+    ``model`` is a model object with ``get_input_embeddings()``, a local model directory (its
+    ``model.safetensors`` and ``tokenizer.json`` read directly by ``embedfast.transfer.read_checkpoint``,
+    without ``transformers``; a folder with other weight files only is loaded offline with ``transformers``)
+    or a ``Checkpoint``. ``tokenizer`` has ``encode(text, add_special_tokens=False)``
     (a Hugging Face tokenizer) or is a callable ``word -> list[int]``; by default the tokenizer of the directory.
 
     Special tokens and unknown pieces:
@@ -65,28 +98,23 @@ def huggingface_source(vocab: Vocab, model: Any, tokenizer: Any = None, *, name:
     - a vocabulary word that is a special token (one of the tokenizer's ``all_special_tokens``, or a usual
       spelling such as ``<pad>``, ``[UNK]``, ``<s>``, ``[CLS]``) is not tokenised: it gets the tokenizer's own
       row for that token when the tokenizer has one (``get_vocab()`` / ``convert_tokens_to_ids``, or a callable
-      that returns a single id), else it is missing (``<pad>`` is never the mean of ``<``, ``pad``, ``>``).
+      that returns a single id); a padding or unknown spelling the tokenizer lacks (``<pad>`` for BERT's
+      ``[PAD]``) gets the tokenizer's ``pad_token_id`` / ``unk_token_id`` row; else it is missing (``<pad>`` is never the mean of ``<``, ``pad``, ``>``).
     - pieces that are the unknown token (``tokenizer.unk_token_id``, or ``unk_token_id=``) are dropped; a word
       with no known piece is missing.
 
     ``coverage`` counts found / found after lowercasing / missing words and, in ``coverage.extra``,
     ``specials`` (special words found with their own row) and ``unknown_pieces`` (pieces dropped).
     """
-    if isinstance(model, str):
-        try:
-            import transformers
-        except ImportError as exc:
-            raise ImportError("huggingface_source: loading a model from a directory needs the `transformers` "
-                              "package (pip install transformers); or pass a model object") from exc
-        path = model
-        model = transformers.AutoModel.from_pretrained(path, local_files_only=True)
-        if tokenizer is None:
-            tokenizer = transformers.AutoTokenizer.from_pretrained(path, local_files_only=True)
-    if not hasattr(model, "get_input_embeddings"):
+    table = None
+    if isinstance(model, (str, os.PathLike)) or type(model).__name__ == "Checkpoint":
+        model, table, tokenizer = _from_folder(model, tokenizer)
+    if table is None and not hasattr(model, "get_input_embeddings"):
         raise TypeError(f"huggingface_source: model must have get_input_embeddings(), got {type(model).__name__}")
     if tokenizer is None:
         raise ValueError("huggingface_source: a tokenizer is required when a model object is given")
-    table = model.get_input_embeddings().weight.detach()
+    if table is None:
+        table = model.get_input_embeddings().weight.detach()
     if hasattr(tokenizer, "encode"):
         encode = lambda w: list(tokenizer.encode(w, add_special_tokens=False))  # noqa: E731
     elif callable(tokenizer):
@@ -135,6 +163,8 @@ def huggingface_source(vocab: Vocab, model: Any, tokenizer: Any = None, *, name:
             continue
         if w in specials:
             i = own_id(w)
+            if i is None:  # a task's <pad> / <unk> takes the model's padding / unknown row, whatever its spelling
+                i = _special_row(tokenizer, w)
             if i is not None and not 0 <= i < V:
                 raise ValueError(f"huggingface_source: the tokenizer's id {i} for special token {w!r} is outside "
                                  f"the {V} rows of the input embeddings")

@@ -110,12 +110,14 @@ class MultiSourceEmbedding(nn.Module):
 
     @classmethod
     def from_alignment(cls, vocab: Vocab, source_vectors: Any, alignment: Mapping[str, Sequence[tuple[str, float]]],
-                       *, seed_dictionary=None, target_vectors=None, **kwargs) -> "MultiSourceEmbedding":
-        """A vocabulary (e.g. another language) from aligned source words; see ``alignment_source``."""
+                       *, seed_dictionary=None, target_vectors=None, strategy: str = "mix",
+                       **kwargs) -> "MultiSourceEmbedding":
+        """A vocabulary (e.g. another language) from aligned source words; see ``alignment_source``
+        (``strategy``: ``"mix"``, the probability-weighted mix, or ``"max"``, the most probable word)."""
         kwargs.setdefault("learn_weights", False)
         vocab = _vocab_list(vocab, "MultiSourceEmbedding.from_alignment")
         src = alignment_source(vocab, source_vectors, alignment, seed_dictionary=seed_dictionary,
-                               target_vectors=target_vectors)
+                               target_vectors=target_vectors, strategy=strategy)
         return cls.from_sources([src], **kwargs)
 
     @classmethod

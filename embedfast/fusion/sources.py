@@ -18,6 +18,8 @@ from ..vectors import Vectors, load_vectors
 from .coverage import FusionCoverage, SourceCoverage, fusion_coverage, of_source, renamed, source_coverage
 
 Vocab = Union[Sequence[str], Mapping[str, int]]
+#: How ``alignment_source`` carries source vectors onto a target word.
+ALIGNMENT_STRATEGIES = ("mix", "max")
 
 __all__ = ["Source", "Vocab", "vector_source", "subword_source", "alignment_source", "procrustes", "char_ngrams",
            "fuse_files"]
@@ -169,14 +171,17 @@ def procrustes(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 def alignment_source(vocab: Vocab, source_vectors: Any, alignment: Mapping[str, Sequence[tuple[str, float]]], *,
                      seed_dictionary: Optional[Sequence[tuple[str, str]]] = None, target_vectors: Any = None,
-                     normalize: bool = True, name: str = "alignment") -> Source:
-    """A word as the probability-weighted mix of the source words it aligns to.
+                     normalize: bool = True, name: str = "alignment", strategy: str = "mix") -> Source:
+    """A word as the probability-weighted mix of the source words it aligns to (``strategy="mix"``), or as
+    its single most probable source word (``strategy="max"``; ties: the first listed).
 
     ``alignment`` maps a target word to ``[(source word, probability), ...]``; pairs whose source word is not in
     ``source_vectors`` are dropped (counted in ``coverage.extra['pairs_dropped']``). With ``seed_dictionary`` (pairs
     ``(source word, target word)``) and ``target_vectors``, the source table is first mapped into the target
     space by the orthogonal Procrustes solution learned from the seed pairs found in both.
     """
+    if strategy not in ALIGNMENT_STRATEGIES:
+        raise ValueError(f"alignment_source: strategy must be one of {ALIGNMENT_STRATEGIES}, got {strategy!r}")
     words = _vocab_list(vocab, "alignment_source")
     index, matrix = _word_index(source_vectors, "alignment_source")
     extra: dict = {}
@@ -210,6 +215,9 @@ def alignment_source(vocab: Vocab, source_vectors: Any, alignment: Mapping[str, 
             if not math.isfinite(float(p)) or float(p) < 0:
                 raise ValueError(f"alignment_source: probability {p!r} for ({w!r}, {s!r}) must be finite and >= 0")
             bag.append((r, float(p)))
+        if strategy == "max" and bag:
+            best = max(range(len(bag)), key=lambda k: (bag[k][1], -k))
+            bag = [(bag[best][0], 1.0)]
         total = sum(p for _, p in bag)
         if normalize and total > 0:
             bag = [(r, p / total) for r, p in bag]
