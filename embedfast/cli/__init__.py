@@ -17,14 +17,14 @@ from typing import Optional, Sequence
 def build_parser() -> argparse.ArgumentParser:
     """The `embedfast` argument parser: each family module (one per op family, and the demo) adds its commands."""
     from .. import __version__
-    from . import demo, evaluate, fusion, vectors, word2vec
+    from . import demo, evaluate, fusion, transfer, vectors, word2vec
 
     parser = argparse.ArgumentParser(prog="embedfast", description="Fast word-embedding tools for PyTorch.",
                                      epilog="Errors are one line; set EMBEDFAST_DEBUG=1 for a traceback.")
     parser.add_argument("--version", action="version", version=f"embedfast {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for family in (vectors, word2vec, fusion, evaluate, demo):  # cheap: their handlers import what they need
+    for family in (vectors, word2vec, fusion, transfer, evaluate, demo):  # cheap: their handlers import what they need
         family.add_parsers(sub)
     return parser
 

@@ -152,19 +152,25 @@ def _chunks(it: Iterator[List[str]], n: int) -> Iterator[List[List[str]]]:
         yield buf
 
 
-def _batches(lengths: np.ndarray, batch_tokens: int) -> Iterator[np.ndarray]:
-    """Indices of the sentences, longest first, cut into batches of at most ``batch_tokens`` padded slots."""
+def _batches(lengths: np.ndarray, batch_tokens: int, waste: float = 0.1) -> Iterator[np.ndarray]:
+    """Indices of the sentences, longest first, cut into batches of at most ``batch_tokens`` padded slots in
+    which no sentence is shorter than ``1 - waste`` of the batch's longest (so at most ``waste`` of a batch's
+    slots are padding)."""
     order = np.argsort(-lengths, kind="stable")
-    i = 0
-    while i < len(order):
+    i, n = 0, len(order)
+    while i < n:
         longest = int(lengths[order[i]])
-        take = max(1, batch_tokens // max(longest, 1))
-        yield order[i:i + take]
-        i += take
+        cap = max(1, batch_tokens // max(longest, 1))
+        floor = longest * (1.0 - waste)
+        j = i + 1
+        while j < n and j - i < cap and lengths[order[j]] >= floor:
+            j += 1
+        yield order[i:j]
+        i = j
 
 
 def contextual_vectors(model: Any, corpus: Corpus, *, vocab: Any = None, layers: Union[int, Sequence[int]] = -1,
-                       subword_pooling: str = "mean", batch_tokens: int = 8192, max_length: int = 256,
+                       subword_pooling: str = "mean", batch_tokens: int = 4096, max_length: int = 256,
                        device: Any = None, dtype: Optional[torch.dtype] = None, tokenizer: Any = None,
                        pretokenized: bool = True, chunk_sentences: int = 4096, progress: bool = True) -> Any:
     """Contextual word vectors of a corpus: for each word type, the mean over its occurrences of the word's
@@ -290,7 +296,7 @@ def contextual_vectors(model: Any, corpus: Corpus, *, vocab: Any = None, layers:
                 h = runner(torch.from_numpy(ids).to(dev), torch.from_numpy(mask).to(dev))
                 Dh = h.shape[-1]
                 if sums is None:
-                    sums = torch.zeros(max(len(words), 1024), D or Dh, dtype=torch.float32, device=dev)
+                    sums = torch.zeros(max(len(words), 1024), Dh, dtype=torch.float32, device=dev)
                 if len(words) > sums.shape[0]:
                     grown = torch.zeros(max(len(words), 2 * sums.shape[0]), Dh, dtype=sums.dtype, device=dev)
                     grown[:sums.shape[0]] = sums
