@@ -41,7 +41,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                    help="mix: probability-weighted mix of the aligned source words; max: the most probable one")
     p.add_argument("--layers", type=_layers, default=None,
                    help="hidden state(s) averaged: 0 embeddings, 1..L layers, -1 last; e.g. 1,2,3 "
-                   "(default: embedfast.transfer.DEFAULT_LAYERS)")
+                   "(default: the hidden state two thirds of the way up the model)")
     p.add_argument("--static-weight", type=_unit_float, default=None,
                    help="weight of the model's static input embeddings mixed into the source vectors "
                    "(default: embedfast.transfer.DEFAULT_STATIC_WEIGHT)")
