@@ -117,3 +117,20 @@ def test_eflomal_bad_input():
         eflomal_links([["a"], ["b"]], [["x"]])
     with pytest.raises(ValueError, match="no sentence pairs"):
         eflomal_links([], [])
+
+
+def test_parallel_text_and_segmentation(tmp_path):
+    from embedfast.transfer.text import read_parallel, segmenter
+
+    en, zh = tmp_path / "en.txt", tmp_path / "zh.txt"
+    en.write_text("open the file\n\nsave it\n", encoding="utf-8")
+    zh.write_text("打开文件\n空\n\n", encoding="utf-8")
+    pytest.importorskip("jieba")
+    src, tgt, stats = read_parallel(en, zh, target_split=segmenter("jieba"))
+    assert src[0] == ["open", "the", "file"] and "".join(tgt[0]) == "打开文件" and len(tgt[0]) >= 2
+    assert stats == {"pairs": 3, "empty_pairs": 2}
+    with pytest.raises(ValueError, match="segment must be 'jieba' or 'none'"):
+        segmenter("icu")
+    zh.write_text("打开 文件\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"zh.txt has 1 lines but .*en.txt has more: line 2 of .*en.txt"):
+        read_parallel(en, zh)
