@@ -24,7 +24,7 @@ def _two_sources(tmp_path):
 
 def test_every_family_adds_its_commands():
     sub = next(a for a in build_parser()._actions if a.__class__.__name__ == "_SubParsersAction")
-    assert set(sub.choices) == {"info", "convert", "train", "fuse", "eval", "demo"}
+    assert set(sub.choices) == {"info", "convert", "train", "fuse", "map", "eval", "demo"}
     assert all(callable(p.get_default("func")) for p in sub.choices.values())
 
 
