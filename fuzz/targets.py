@@ -490,6 +490,36 @@ class Target:
         return isinstance(exc, self.allowed) and "std::bad_alloc" not in str(exc)
 
 
+# =====================================================================================================
+# transfer: Pharaoh alignment files and bilingual dictionaries (embedfast.transfer.align)
+# =====================================================================================================
+
+def run_alignment_files(data: bytes) -> None:
+    """read_pharaoh and read_dictionary on arbitrary bytes: accepted links survive a write/read round trip, an
+    accepted dictionary's weights per target word are finite, >= 0 and sum to 1."""
+    from embedfast.transfer.align import read_dictionary, read_pharaoh, write_pharaoh
+
+    path = write_file("links.pharaoh", data)
+    try:
+        links = read_pharaoh(path)
+    except ValueError:
+        links = None
+    if links is not None:
+        again = write_file("again.pharaoh", b"")
+        write_pharaoh(again, links)
+        check(read_pharaoh(again) == links, "pharaoh: write/read round trip changed the links")
+        check(all(i >= 0 and j >= 0 for ls in links for i, j in ls), "pharaoh: negative index accepted")
+    table = read_dictionary(path)
+    for t, row in table.items():
+        total = sum(w for _, w in row)
+        check(all(np.isfinite(w) and w >= 0 for _, w in row) and abs(total - 1) < 1e-6,
+              f"dictionary: weights of {t!r} are {row!r}")
+
+
+def _seed_alignment() -> List[bytes]:
+    return [b"0-0 1-1 2-3\n\n4-0\n", "cat 猫\nkitty 猫 3\n# c\ndog 狗 0.5\n".encode(), b"a b 1e308\nc b 1e308\n"]
+
+
 _VEC_TOKENS = [b"nan", b"-inf", b"inf", b"1e39", b"-1e-46", b"0x1p3", b"\xef\xbb\xbf", b"\r\n", b"\n", b" ", b"\t",
                b"\xff", b"\xc3\xa9", b"2 3\n", b"1e999", b"-0", b"+.5e-3", b"9999999999"]
 _NATIVE_TOKENS = [b'"rows"', b'"dim"', b'"dtype"', b'"float16"', b'"bfloat16"', b'"float64"', b'"unique"', b"true",
@@ -504,5 +534,7 @@ TARGETS: Dict[str, Target] = {
     "corpus": Target("corpus", run_corpus, (ValueError, TypeError), _seed_corpus, [b"\n", b" ", b"\t", b"\r", b"\v",
                      b"\f", b"\0\0", b"\xff", b"\xc3\xa9", b"\x7f"], allow_index_from=("corpus_encode",
                                                                                         "corpus_build_vocab")),
+    "alignment": Target("alignment", run_alignment_files, (ValueError,), _seed_alignment,
+                        [b"-", b"0-0", b" ", b"\n", b"\t", b"#", b"1e999", b"nan", b"-1", b"\xff", b"99999999999999999999"]),
     "selftest": Target("selftest", run_selftest, (ValueError,), lambda: [b"ERR", b"KEY", b"BAD", b"SEGV", b"ok"], []),
 }

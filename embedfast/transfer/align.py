@@ -231,7 +231,11 @@ def read_dictionary(path: PathLike, *, reverse: bool = False) -> Dict[str, List[
         raise ValueError(f"read_dictionary: {p} has no entries")
     out: Dict[str, List[Tuple[str, float]]] = {}
     for t, row in acc.items():
-        total = sum(row.values())
-        if total > 0:
-            out[t] = sorted(((s, w / total) for s, w in row.items()), key=lambda x: (-x[1], x[0]))
+        top = max(row.values())
+        if not math.isfinite(top):
+            raise ValueError(f"read_dictionary: {p}: the weights of {t!r} add up past the float range")
+        if top > 0:  # scaled by the largest first, so that large weights do not overflow the sum
+            scaled = {s: w / top for s, w in row.items()}
+            total = sum(scaled.values())
+            out[t] = sorted(((s, w / total) for s, w in scaled.items()), key=lambda x: (-x[1], x[0]))
     return out
