@@ -49,7 +49,7 @@ def test_recipe_help(script, capsys):
         mod.main(["--help"])
     assert e.value.code == 0
     out = capsys.readouterr().out
-    assert out.startswith("usage:") and "--epochs" in out or "--steps" in out
+    assert out.startswith("usage:") and ("--epochs" in out or "--steps" in out)
 
 
 @pytest.mark.skipif(not HAVE_MPL, reason="matplotlib (the plot extra) is not installed")
@@ -95,15 +95,17 @@ def test_gpt_recipe_learns_under_fullgraph_compile(tmp_path, capsys):
 
     torch._dynamo.reset()
     png = tmp_path / "gpt.png"
-    out = gpt_fused.main(["--lines", "20000", "--vocab", "2000", "--steps", "150", "--eval-every", "50",
-                          "--dim", "32", "--heads", "2", "--layers", "1", "--w2v-epochs", "1", "--threads", "2",
-                          "--val-windows", "64", "--compile", "aot_eager", "--plot", str(png)])
+    out = gpt_fused.main(["--lines", "12000", "--vocab", "1500", "--steps", "100", "--eval-every", "25",
+                          "--warmup", "10", "--dim", "32", "--heads", "2", "--layers", "1", "--w2v-epochs", "1",
+                          "--threads", "1", "--val-windows", "32", "--compile", "aot_eager", "--plot", str(png)])
     last = capsys.readouterr().out.strip().splitlines()[-1]
-    assert last.startswith("validation perplexity at step 150: pretrained ")
-    for init in ("pretrained", "random"):
-        assert out[init] < 0.7 * out["unigram_ppl"], out
+    assert last.startswith("validation perplexity at step 100: pretrained ")
+    # real learning: well below the unigram model; the fused pretrained first layer ahead of the random one
+    assert out["pretrained"] < 0.75 * out["unigram_ppl"], out
+    assert out["random"] < out["unigram_ppl"], out
+    assert out["pretrained"] < out["random"], out
     pre = next(r for r in out["runs"] if r["init"] == "pretrained")
     w = pre["source_weights"]
-    assert len(w) == 3 and abs(sum(w[-1][1]) - 1) < 1e-5
+    assert len(w) == 4 and abs(sum(w[-1][1]) - 1) < 1e-5
     assert abs(w[-1][1][0] - 0.5) > 1e-4  # the source weights were learned (they start uniform)
     assert png.stat().st_size > 10_000

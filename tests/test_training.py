@@ -187,3 +187,26 @@ def test_sparse_gradients_with_their_optimizer():
     for t, b in zip(m.tables(), before):
         moved = (t != b).any(1).nonzero().flatten().tolist()
         assert set(moved) <= set(m.entry_row.tolist()) and moved
+
+
+def test_source_compact_keeps_the_fused_vectors():
+    """``Source.compact()``: only the rows the bags use, renumbered; the fused layer gives the same vectors and a
+    trained copy of the table has only those rows."""
+    from embedfast.fusion import subword_source, vector_source
+
+    words, vecs = _sources(9, dims=(8, 8))
+    big = embedfast.Vectors(vecs[1].words + [f"extra{i}" for i in range(500)],
+                            torch.cat([vecs[1].matrix, torch.randn(500, 8)]))
+    srcs = [vector_source(words[:20], vecs[0]), vector_source(words[:20], big),
+            subword_source(words[:20], embedfast.Vectors(["<w", "w1", "zz", "1>", "w2"], torch.randn(5, 8)),
+                           ngrams=(2, 2))]
+    for s in srcs:
+        c = s.compact()
+        assert c.table.shape[0] == torch.unique(s.rows).numel() < s.table.shape[0]
+        torch.testing.assert_close(c.table[c.rows], s.table[s.rows], rtol=0, atol=0)
+        assert torch.equal(c.offsets, s.offsets) and torch.equal(c.weights, s.weights)
+    whole = MultiSourceEmbedding.from_sources(srcs, freeze_tables=False)
+    small = MultiSourceEmbedding.from_sources([s.compact() for s in srcs], freeze_tables=False)
+    ids = torch.arange(20)
+    torch.testing.assert_close(small(ids), whole(ids), rtol=0, atol=0)
+    assert sum(t.numel() for t in small.tables()) < sum(t.numel() for t in whole.tables()) / 5
