@@ -215,20 +215,34 @@ class MultiSourceEmbedding(nn.Module):
         """The K source weights a (softmax of the logits when learned)."""
         return torch.softmax(self.logits, 0) if self.learn_weights else self.fixed_weights
 
+    def _op_dtype(self) -> torch.dtype:
+        """The dtype ``gather_bags`` wants for its weights: float64 with float64 tables, else float32 (the module
+        may have been cast with ``.to(dtype)`` / ``.half()`` since construction)."""
+        return torch.float64 if self.table_0.dtype == torch.float64 else torch.float32
+
+    def _mix_dtype(self) -> torch.dtype:
+        """The dtype the per-source path mixes in: its layers' (projections) dtype, else the weights' dtype."""
+        for p in self.projections.values():
+            return p.weight.dtype
+        return self.source_weights().dtype
+
     def _fused(self, ids: torch.Tensor) -> torch.Tensor:
+        wdt = self._op_dtype()
         if not self._per_source:
-            return gather_bags(self.tables(), self.source_weights(), self.bag_offsets, self.entry_source,
-                               self.entry_row, self.entry_weight, ids, renormalize=self.renormalize,
-                               sparse_grad=self.sparse, backend=self.backend)
+            out = gather_bags(self.tables(), self.source_weights().to(wdt), self.bag_offsets, self.entry_source,
+                              self.entry_row, self.entry_weight.to(wdt), ids, renormalize=self.renormalize,
+                              sparse_grad=self.sparse, backend=self.backend)
+            return out
         # per-source path (projections / attention): one single-table gather per source, then standard layers
         ys, masks = [], []
-        one = torch.ones(1, dtype=self.wdtype, device=ids.device)
+        one = torch.ones(1, dtype=wdt, device=ids.device)
+        mix = self._mix_dtype()
         for k, t in enumerate(self.tables()):
             off = getattr(self, f"src{k}_offsets")
             rows = getattr(self, f"src{k}_rows")
-            y = gather_bags([t], one, off, torch.zeros_like(rows), rows, getattr(self, f"src{k}_weights"), ids,
-                            renormalize=True, sparse_grad=self.sparse, backend=self.backend)
-            y = y.to(self.wdtype)
+            y = gather_bags([t], one, off, torch.zeros_like(rows), rows, getattr(self, f"src{k}_weights").to(wdt),
+                            ids, renormalize=True, sparse_grad=self.sparse, backend=self.backend)
+            y = y.to(mix)
             if str(k) in self.projections:
                 y = self.projections[str(k)](y)
             ys.append(y)
@@ -239,7 +253,7 @@ class MultiSourceEmbedding(nn.Module):
             score = self.scorer(y).squeeze(-1).masked_fill(~m, float("-inf"))
             alpha = torch.softmax(score, -1).nan_to_num(0.0)  # rows with no source: all zeros
         else:
-            alpha = self.source_weights() * m
+            alpha = self.source_weights().to(y.dtype) * m
             if self.renormalize:
                 alpha = alpha / alpha.sum(-1, keepdim=True).clamp_min(torch.finfo(alpha.dtype).tiny)
         return (alpha.unsqueeze(-1) * y).sum(-2)
@@ -266,6 +280,17 @@ class MultiSourceEmbedding(nn.Module):
         if dtype is not None:
             w = w.to(dtype)
         return nn.Embedding.from_pretrained(w, freeze=freeze)
+
+    def sparse_parameters(self) -> list[nn.Parameter]:
+        """The parameters whose gradients are sparse COO (the trained tables when ``sparse=True``; else none):
+        give them to ``torch.optim.SparseAdam`` (or SGD), and ``dense_parameters()`` to Adam/AdamW, which refuse
+        sparse gradients."""
+        return [t for t in self.tables() if isinstance(t, nn.Parameter)] if self.sparse else []
+
+    def dense_parameters(self) -> list[nn.Parameter]:
+        """Every parameter not in ``sparse_parameters()`` (logits, projections, scorer, OOV rows, dense tables)."""
+        sparse = {id(p) for p in self.sparse_parameters()}
+        return [p for p in self.parameters() if id(p) not in sparse]
 
     def coverage_report(self) -> str:
         """A readable table: per source, words found, found after lowercasing, missing; words with no source."""

@@ -50,6 +50,18 @@ class Source:
         """Bool [V]: which target words have a non-empty bag in this source."""
         return self.offsets[1:] > self.offsets[:-1]
 
+    def compact(self) -> "Source":
+        """The same source with only the table rows its bags use (in their original order), rows renumbered.
+
+        A transformer's input embeddings (30,522 rows for BERT's WordPieces) or a large vectors file usually
+        covers a small task vocabulary with a few thousand rows: a trained copy of the whole table would cost
+        a dense gradient and optimizer state for every row at every step. Frozen tables may stay whole (they
+        are shared, not copied, and cost nothing in backward)."""
+        used = torch.unique(self.rows)
+        remap = torch.full((self.table.shape[0],), -1, dtype=torch.int64)
+        remap[used] = torch.arange(used.numel())
+        return Source(self.name, self.table[used], self.offsets, remap[self.rows], self.weights, self.coverage)
+
 
 def _vocab_list(vocab: Vocab, what: str) -> list[Optional[str]]:
     """The target vocabulary by id (``embedfast._vocab.read_vocab``: a sequence's positions or a mapping's own
