@@ -480,7 +480,7 @@ def test_gensim_names_are_aliases():
 @pytest.mark.parametrize("kw, match", [
     (dict(dim=10, vector_size=10), "either dim or vector_size"),
     (dict(threads=2, workers=2), "either threads or workers"),
-    (dict(sg=0, device="meta"), "CBOW with negative sampling trains on the CPU op only"),
+    (dict(sg=0, hs=1, backend="cuda"), r"CBOW with hierarchical softmax has no CUDA C\+\+ kernel"),
     (dict(sg=2), r"sg must be 1 \(skip-gram\) or 0 \(CBOW\), got 2"),
     (dict(sg=True), "sg must be 1"),
     (dict(vector_size=0), "dim must be an int"),

@@ -261,7 +261,7 @@ def word2vec_train(w_in: torch.Tensor, w_out: torch.Tensor, ids: torch.Tensor, s
                    hs_tables: "tuple | None" = None, *, window: int, negative: int, alpha: float, min_alpha: float,
                    words_done: int, total_words: int, seed: int, chunk: int, num_threads: int = 1,
                    cbow: bool = False, hs: bool = False, shared_negatives: bool = False,
-                   exact_sigmoid: bool = False) -> torch.Tensor:
+                   exact_sigmoid: bool = False, backend: str = "auto") -> torch.Tensor:
     """One fused pass of any word2vec model over the sentences ``sentence_offsets`` of ``ids``: skip-gram
     (``cbow=False``) or CBOW (``cbow=True``: the mean of the context rows predicts the center), with negative
     sampling or hierarchical softmax (``hs=True``, ``negative=0``, ``hs_tables`` = :func:`word2vec_huffman`'s
@@ -269,11 +269,18 @@ def word2vec_train(w_in: torch.Tensor, w_out: torch.Tensor, ids: torch.Tensor, s
 
     Same arguments, checks, stats (:data:`TRAIN_STATS`; "pairs" counts centers for CBOW) and divergence error
     as :func:`sgns_train`; the exact update and the order of random draws are in csrc/cpu/word2vec_sgns.cpp
-    (train_part_w2v). CPU tensors only (the Triton kernels cover skip-gram with negative sampling).
+    (train_part_w2v). ``backend``: "auto" (CPU tensors: the C++ op; CUDA tensors: the Triton kernels of
+    ``embedfast.word2vec.triton_models``, there is no CUDA C++ kernel for CBOW / HS), "cpu" or "triton".
     """
     if hs_tables is None:
         hs_tables = _empty_hs(w_in.device)
-    return _ops.word2vec_train(w_in, w_out, ids, sentence_offsets, keep_prob, neg_threshold, neg_alias, *hs_tables,
+    kind = select_backend("word2vec_train", backend, w_in.device, TRITON_MODULE)
+    op = _ops.word2vec_train
+    if kind == "triton":
+        from . import triton_models as _tm  # noqa: F401  (registers embedfast::word2vec_train_triton)
+
+        op = torch.ops.embedfast.word2vec_train_triton
+    return op(w_in, w_out, ids, sentence_offsets, keep_prob, neg_threshold, neg_alias, *hs_tables,
                                int(window), int(negative), float(alpha), float(min_alpha), int(words_done),
                                int(total_words), int(seed), int(chunk), int(num_threads), bool(cbow), bool(hs),
                                bool(shared_negatives), bool(exact_sigmoid))

@@ -134,7 +134,8 @@ class Word2Vec:
         sg / hs: the model, with gensim's names: ``sg=1`` (default) skip-gram, ``sg=0`` CBOW (the mean of the
         context vectors predicts the center: word2vec's ``-cbow 1``, gensim's ``cbow_mean=1``); ``hs=0`` (default)
         negative sampling, ``hs=1`` hierarchical softmax over word2vec's Huffman tree (``w_out`` then holds the
-        tree's inner nodes; negative sampling at the same time is not offered). CBOW and hs run on the CPU op.
+        tree's inner nodes; negative sampling at the same time is not offered). CBOW and hs run on the CPU op
+        and the Triton kernels (no CUDA C++ kernel: ``backend="cuda"`` is refused).
         shared_negatives applies to skip-gram with negative sampling only.
         vector_size / workers: gensim's names, accepted as aliases of dim / threads (giving both spellings is
         a ValueError).
@@ -178,11 +179,10 @@ class Word2Vec:
             self.device = torch.device("cpu") if device is None else torch.device(device)
         except (RuntimeError, TypeError) as exc:
             raise ValueError(f"Word2Vec: device {device!r} is not a torch device: {exc}") from None
-        if (sg == 0 or hs) and (self.device.type != "cpu" or self.backend in ("cuda", "triton")):
+        if (sg == 0 or hs) and self.backend == "cuda":
             raise ValueError(f"Word2Vec: {'CBOW' if sg == 0 else 'skip-gram'} with "
-                             f"{'hierarchical softmax' if hs else 'negative sampling'} trains on the CPU op only "
-                             f"(got device={str(self.device)!r}, backend={self.backend!r}); the GPU kernels train "
-                             "skip-gram with negative sampling (sg=1, hs=0)")
+                             f"{'hierarchical softmax' if hs else 'negative sampling'} has no CUDA C++ kernel "
+                             "(backend='cuda'): use backend='auto' or 'triton' (the Triton kernels) or the CPU")
         self.words: list[str] = []
         self.counts: Optional[torch.Tensor] = None
         self.w_in: Optional[torch.Tensor] = None
