@@ -29,6 +29,7 @@ sys.path[:0] = [HERE, os.path.dirname(HERE)]
 from _common import commit, quality  # noqa: E402
 
 import corpora  # noqa: E402  (same folder)
+from bench_sgns import count_tokens  # noqa: E402
 import embedfast  # noqa: E402
 from embedfast.vectors import Vectors  # noqa: E402
 
@@ -42,14 +43,6 @@ def corpus_path(name: str) -> str:
 
         return plain_corpus()
     return corpora.path(name)
-
-
-def count_tokens(path: str) -> int:
-    n = 0
-    with open(path, "rb") as f:
-        for line in f:
-            n += len(line.split())
-    return n
 
 
 def run_embedfast(path, sg, hs, threads, seed, epochs, extra):

@@ -102,6 +102,22 @@ def _targets(key, ctr, kneg, kk, isneg, c, V, thr_ptr, alias_ptr):
 
 
 @_device_fn
+def _sentence_start(off, key_ptr, sched_ptr, s):
+    """Sentence ``s`` of the chunk: (first token, end, its slice of the scratch buffer, its random key, its
+    learning rate, computed in float64 like the CPU kernel)."""
+    first = tl.load(off)
+    b0 = tl.load(off + s)
+    b1 = tl.load(off + s + 1)
+    key = _mix64(tl.load(key_ptr).to(tl.uint64, bitcast=True) ^ (s.to(tl.uint64) * 0x8CB92BA72F3D8DD7))
+    a0 = tl.load(sched_ptr)
+    a1 = tl.load(sched_ptr + 1)
+    done = tl.load(sched_ptr + 2) + (b0 - first).to(tl.float64)
+    progress = tl.minimum(done / tl.load(sched_ptr + 3), 1.0)
+    alpha = (a0 - (a0 - a1) * progress).to(tl.float32)
+    return b0, b1, b0 - first, key, alpha
+
+
+@_device_fn
 def _subsample(ids, keep, scratch, key, b0, b1, sb, V, BLOCK_T: tl.constexpr):
     """Sub-sample the tokens [b0, b1) (one draw per token with keep probability < 1, in order, from draw 0 of
     ``key``) and write the kept ids, compacted, to scratch[sb : sb + nk]. Returns (draws used, nk)."""
@@ -162,17 +178,7 @@ def _sgns_train_kernel(w_in, w_out, ids, off, keep, thr, alias, scratch, part, k
                        NEG: tl.constexpr, SHARED: tl.constexpr, EXACT: tl.constexpr,
                        BLOCK_T: tl.constexpr, BLOCK_D: tl.constexpr, CTX_P: tl.constexpr, NT_P: tl.constexpr):
     s = tl.program_id(0)
-    first = tl.load(off)
-    b0 = tl.load(off + s)
-    b1 = tl.load(off + s + 1)
-    sb = b0 - first  # this sentence's slice of the scratch buffer
-    key = _mix64(tl.load(key_ptr).to(tl.uint64, bitcast=True) ^ (s.to(tl.uint64) * 0x8CB92BA72F3D8DD7))
-    # learning rate of this sentence, in float64 like the CPU kernel
-    a0 = tl.load(sched_ptr)
-    a1 = tl.load(sched_ptr + 1)
-    done = tl.load(sched_ptr + 2) + (b0 - first).to(tl.float64)
-    progress = tl.minimum(done / tl.load(sched_ptr + 3), 1.0)
-    alpha = (a0 - (a0 - a1) * progress).to(tl.float32)
+    b0, b1, sb, key, alpha = _sentence_start(off, key_ptr, sched_ptr, s)
 
     # 1. sub-sampling, compacted into scratch[sb : sb + nk]
     ctr, nk = _subsample(ids, keep, scratch, key, b0, b1, sb, V, BLOCK_T)

@@ -24,13 +24,31 @@ import torch
 from torch.library import triton_op, wrap_triton
 
 from .._backend import eager as _eager, keep_opaque_when_interpreted
-from .triton import _check_diverged, _check_train_args, _check_train_values, _need, sgns_train_triton
-from .triton_kernels import (_M64, _N_PART, _N_TRAIN_STATS, _SALT, _C1, INTERPRETED, _draw, _mix64,
-                             _mix64_py, _sigmoid, _subsample, _targets, _train_log_sigmoid, _train_meta, tl, triton)
+from .triton_kernels import _device_fn
+from .triton import (_check_train_args, _check_train_values, _need, call_stats, launch_buffers,
+                     sgns_train_triton)
+from .triton_kernels import (_N_TRAIN_STATS, INTERPRETED, _draw, _sentence_start, _sigmoid, _subsample, _targets,
+                             _train_log_sigmoid, _train_meta, tl, triton)
 
 __all__ = ["word2vec_train_triton"]
 
 _HS_TILE = 16
+
+
+@_device_fn
+def _hs_tile(w_out, hs_pts, hs_codes, inp, t0, left, alpha, kk, d, dm, D, EXACT: tl.constexpr):
+    """Nodes t0 .. t0 + min(left, tile) of a Huffman path against the input row ``inp``: w_out[n] += g_n inp.
+    Returns (the loss of the nodes, sum_n g_n w_out[n] from the values before the update)."""
+    tv = kk < left  # (a block compare: a 0-d mask breaks the interpreter)
+    tid = tl.load(hs_pts + t0 + kk, mask=tv, other=0).to(tl.int64)
+    lab = 1.0 - tl.load(hs_codes + t0 + kk, mask=tv, other=0).to(tl.float32)
+    tm = tv[:, None] & dm[None, :]
+    T = tl.load(w_out + tid[:, None] * D + d[None, :], mask=tm, other=0.0, cache_modifier=".cg")
+    f = tl.sum(T * inp[None, :], axis=1)
+    g = tl.where(tv, alpha * (lab - _sigmoid(f, EXACT)), 0.0)
+    tl.atomic_add(w_out + tid[:, None] * D + d[None, :], g[:, None] * inp[None, :], mask=tm)
+    loss = -tl.sum(tl.where(tv, _train_log_sigmoid(tl.where(lab > 0.5, f, -f), EXACT), 0.0), axis=0)
+    return loss, tl.sum(g[:, None] * T, axis=0)
 
 
 @triton.jit
@@ -39,16 +57,7 @@ def _w2v_train_kernel(w_in, w_out, ids, off, keep, thr, alias, hs_off, hs_pts, h
                       NEG: tl.constexpr, CBOW: tl.constexpr, HS: tl.constexpr, EXACT: tl.constexpr,
                       BLOCK_T: tl.constexpr, BLOCK_D: tl.constexpr, CTX_P: tl.constexpr, NT_P: tl.constexpr):
     s = tl.program_id(0)
-    first = tl.load(off)
-    b0 = tl.load(off + s)
-    b1 = tl.load(off + s + 1)
-    sb = b0 - first
-    key = _mix64(tl.load(key_ptr).to(tl.uint64, bitcast=True) ^ (s.to(tl.uint64) * 0x8CB92BA72F3D8DD7))
-    a0 = tl.load(sched_ptr)
-    a1 = tl.load(sched_ptr + 1)
-    done = tl.load(sched_ptr + 2) + (b0 - first).to(tl.float64)
-    progress = tl.minimum(done / tl.load(sched_ptr + 3), 1.0)
-    alpha = (a0 - (a0 - a1) * progress).to(tl.float32)
+    b0, b1, sb, key, alpha = _sentence_start(off, key_ptr, sched_ptr, s)
     ctr, nk = _subsample(ids, keep, scratch, key, b0, b1, sb, V, BLOCK_T)
     tl.debug_barrier()
 
@@ -82,17 +91,11 @@ def _w2v_train_kernel(w_in, w_out, ids, off, keep, thr, alias, hs_off, hs_pts, h
             h = tl.sum(X, axis=0) * (1.0 / tl.maximum(cw, 1).to(tl.float32))
             e = tl.zeros([BLOCK_D], dtype=tl.float32)
             if HS:
-                for t0 in range(h0, h1, NT_P):
-                    tv = kk < tl.where(cw > 0, h1 - t0, 0)  # (a block compare: a 0-d mask breaks the interpreter)
-                    tid = tl.load(hs_pts + t0 + kk, mask=tv, other=0).to(tl.int64)
-                    lab = 1.0 - tl.load(hs_codes + t0 + kk, mask=tv, other=0).to(tl.float32)
-                    tm = tv[:, None] & dm[None, :]
-                    T = tl.load(w_out + tid[:, None] * D + d[None, :], mask=tm, other=0.0, cache_modifier=".cg")
-                    f = tl.sum(T * h[None, :], axis=1)
-                    g = tl.where(tv, alpha * (lab - _sigmoid(f, EXACT)), 0.0)
-                    loss -= tl.sum(tl.where(tv, _train_log_sigmoid(tl.where(lab > 0.5, f, -f), EXACT), 0.0), axis=0)
-                    e += tl.sum(g[:, None] * T, axis=0)
-                    tl.atomic_add(w_out + tid[:, None] * D + d[None, :], g[:, None] * h[None, :], mask=tm)
+                for t0 in range(h0, h1, NT_P):  # no contexts: no nodes
+                    dl, de = _hs_tile(w_out, hs_pts, hs_codes, h, t0, tl.where(cw > 0, h1 - t0, 0), alpha, kk, d, dm,
+                                      D, EXACT)
+                    loss += dl
+                    e += de
             else:
                 tid, tvalid, skipped = _targets(key, ctr, kneg, kk, isneg, c, V, thr, alias)
                 ctr += tl.where(cw > 0, NEG, 0).to(tl.uint64)  # no contexts: no draws (as the CPU op)
@@ -120,16 +123,9 @@ def _w2v_train_kernel(w_in, w_out, ids, off, keep, thr, alias, hs_off, hs_pts, h
                 in_x = tl.load(w_in + x * D + d, mask=dm, other=0.0, cache_modifier=".cg")
                 e = tl.zeros([BLOCK_D], dtype=tl.float32)
                 for t0 in range(h0, h1, NT_P):
-                    tv = kk < h1 - t0
-                    tid = tl.load(hs_pts + t0 + kk, mask=tv, other=0).to(tl.int64)
-                    lab = 1.0 - tl.load(hs_codes + t0 + kk, mask=tv, other=0).to(tl.float32)
-                    tm = tv[:, None] & dm[None, :]
-                    T = tl.load(w_out + tid[:, None] * D + d[None, :], mask=tm, other=0.0, cache_modifier=".cg")
-                    f = tl.sum(T * in_x[None, :], axis=1)
-                    g = tl.where(tv, alpha * (lab - _sigmoid(f, EXACT)), 0.0)
-                    loss -= tl.sum(tl.where(tv, _train_log_sigmoid(tl.where(lab > 0.5, f, -f), EXACT), 0.0), axis=0)
-                    e += tl.sum(g[:, None] * T, axis=0)
-                    tl.atomic_add(w_out + tid[:, None] * D + d[None, :], g[:, None] * in_x[None, :], mask=tm)
+                    dl, de = _hs_tile(w_out, hs_pts, hs_codes, in_x, t0, h1 - t0, alpha, kk, d, dm, D, EXACT)
+                    loss += dl
+                    e += de
                 tl.atomic_add(w_in + x * D + d, e, mask=dm)
                 pairs += 1
                 tl.debug_barrier()
@@ -204,11 +200,7 @@ def word2vec_train_triton(w_in: torch.Tensor, w_out: torch.Tensor, ids: torch.Te
             _check_hs_values(hs_offsets, hs_points, hs_codes, V)
     else:
         n_tok = ids.shape[0]
-    part = torch.zeros((max(S, 1), _N_PART), dtype=torch.float64, device=dev)
-    sched = torch.tensor([alpha, min_alpha, float(words_done), float(total_words)], dtype=torch.float64,
-                         device=dev)
-    key0 = _mix64_py((seed & _M64) ^ _SALT) ^ ((chunk * _C1) & _M64)
-    key = torch.tensor([key0 - (1 << 64) if key0 >= 1 << 63 else key0], dtype=torch.int64, device=dev)
+    part, sched, key = launch_buffers(S, alpha, min_alpha, words_done, total_words, seed, chunk, dev)
     if S > 0:
         scratch = torch.empty(max(n_tok, 1), dtype=torch.int32, device=dev)
         meta = _train_meta(D, window, negative)
@@ -218,15 +210,8 @@ def word2vec_train_triton(w_in: torch.Tensor, w_out: torch.Tensor, ids: torch.Te
             w_in, w_out, ids, sentence_offsets, keep_prob, neg_threshold, neg_alias, hs_offsets, hs_points, hs_codes,
             scratch, part, key, sched, V, D, window, NEG=negative, CBOW=bool(cbow), HS=bool(hs),
             EXACT=bool(exact_sigmoid), **meta)
-    sums = part.sum(0)
-    if S > 0 and _eager(w_in, ids, sentence_offsets):
-        _check_diverged(*sums[:2].tolist(), alpha, min_alpha, False, exact_sigmoid)
-    tokens = (sentence_offsets[-1] - sentence_offsets[0]).to(torch.float64)
-    last_start = (sentence_offsets[-2] if S > 0 else sentence_offsets[0]) - sentence_offsets[0]
-    progress = ((float(words_done) + last_start.to(torch.float64)) / float(total_words)).clamp(max=1.0)
-    last_alpha = (alpha - (alpha - min_alpha) * progress).to(torch.float32).to(torch.float64)
-    return torch.stack([sums[0], sums[1], sums[2], sums[3], tokens, sums[4],
-                        torch.full((), float(S), dtype=torch.float64, device=dev), last_alpha])
+    return call_stats(part, w_in, ids, sentence_offsets, alpha, min_alpha, words_done, total_words, False,
+                      exact_sigmoid)
 
 
 @word2vec_train_triton.register_fake
