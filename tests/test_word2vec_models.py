@@ -338,6 +338,8 @@ def test_model_arguments():
             Word2Vec(hs=bad)
         with pytest.raises(ValueError, match="sg must be 1"):
             Word2Vec(sg=bad)
+    with pytest.raises(ValueError, match="Huffman tree's inner nodes"):
+        Word2Vec(dim=4, min_count=1, hs=1).build_vocab([["a", "b", "a"]]).skipgram()
     with pytest.raises(ValueError, match="CBOW with negative sampling has no CUDA C\\+\\+ kernel"):
         Word2Vec(sg=0, backend="cuda")
 

@@ -352,7 +352,11 @@ class Word2Vec:
         self.vectors.save(path, format=format)
 
     def skipgram(self) -> SkipGram:
-        """A ``SkipGram`` module holding copies of the trained matrices (to fine-tune with autograd)."""
+        """A ``SkipGram`` module holding copies of the trained matrices (to fine-tune with autograd). Not for
+        ``hs=1`` models, whose ``w_out`` rows are Huffman-tree nodes, not output word vectors (ValueError)."""
+        if self.params.hs:
+            raise ValueError("Word2Vec.skipgram: an hs=1 model's w_out holds the Huffman tree's inner nodes, not "
+                             "output word vectors; SkipGram (negative sampling) cannot use it")
         m = SkipGram(len(self.words), self.params.dim)
         with torch.no_grad():
             m.in_embed.weight.copy_(self._result("skipgram"))
