@@ -49,6 +49,17 @@ TORCH_LIBRARY(embedfast, m) {
       "Tensor neg_threshold, Tensor neg_alias, int window, int negative, float alpha, float min_alpha, "
       "int words_done, int total_words, int seed, int chunk, int num_threads, bool shared_negatives, "
       "bool exact_sigmoid) -> Tensor stats");
+  // The whole word2vec family in one fused pass: skip-gram (cbow=false) or CBOW (the mean of the contexts),
+  // negative sampling or hierarchical softmax (hs=true, negative=0; the Huffman paths hs_offsets [V+1] into
+  // hs_points / hs_codes, from word2vec_huffman; ignored, may be empty, when hs=false). cbow=false, hs=false is
+  // sgns_train. stats: see TRAIN_STATS.
+  m.def(
+      "word2vec_train(Tensor(a!) w_in, Tensor(b!) w_out, Tensor ids, Tensor sentence_offsets, Tensor keep_prob, "
+      "Tensor neg_threshold, Tensor neg_alias, Tensor hs_offsets, Tensor hs_points, Tensor hs_codes, int window, "
+      "int negative, float alpha, float min_alpha, int words_done, int total_words, int seed, int chunk, "
+      "int num_threads, bool cbow, bool hs, bool shared_negatives, bool exact_sigmoid) -> Tensor stats");
+  // word2vec's Huffman tree of counts: (offsets [V+1] int64, points int32 (inner nodes, root V-2 first), codes uint8).
+  m.def("word2vec_huffman(Tensor counts) -> (Tensor offsets, Tensor points, Tensor codes)");
   // Differentiable SGNS loss per example: -log s(w_in[c].w_out[x]) - sum_k log s(-w_in[c].w_out[n_k]).
   m.def("sgns_loss(Tensor w_in, Tensor w_out, Tensor centers, Tensor contexts, Tensor negatives) -> Tensor");
   m.def(

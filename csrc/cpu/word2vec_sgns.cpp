@@ -80,7 +80,13 @@ struct TrainArgs {
   double alpha, min_alpha;
   double words_done, total_words, chunk_tokens;
   uint64_t seed, chunk;
+  int64_t num_sentences;  // of the chunk
   bool shared, exact;
+  // hierarchical softmax (word2vec_train): the Huffman path of word w is hs_points / hs_codes[hs_offsets[w] ..
+  // hs_offsets[w + 1]), root first
+  const int64_t* hs_offsets = nullptr;
+  const int32_t* hs_points = nullptr;
+  const uint8_t* hs_codes = nullptr;
 };
 
 struct PartResult {
@@ -272,12 +278,13 @@ void train_part(const TrainArgs& a, int64_t s_begin, int64_t s_end, int part, Pa
   res.alpha = alpha;
 }
 
-at::Tensor sgns_train(at::Tensor& w_in, at::Tensor& w_out, const at::Tensor& ids, const at::Tensor& sentence_offsets,
-                      const at::Tensor& keep_prob, const at::Tensor& neg_threshold, const at::Tensor& neg_alias,
-                      int64_t window, int64_t negative, double alpha, double min_alpha, int64_t words_done,
-                      int64_t total_words, int64_t seed, int64_t chunk, int64_t num_threads, bool shared_negatives,
-                      bool exact_sigmoid) {
-  const char* op = "sgns_train";
+// The checks shared by sgns_train and word2vec_train (every argument, before any work); fills `a` (all but
+// shared / exact) and returns the longest sentence of the chunk.
+void check_train_args(TrainArgs& a, const char* op, at::Tensor& w_in, at::Tensor& w_out, const at::Tensor& ids,
+                      const at::Tensor& sentence_offsets, const at::Tensor& keep_prob,
+                      const at::Tensor& neg_threshold, const at::Tensor& neg_alias, int64_t window, int64_t negative,
+                      double alpha, double min_alpha, int64_t words_done, int64_t total_words, int64_t seed,
+                      int64_t chunk, int64_t num_threads) {
   check_cpu(w_in, op, "w_in");
   check_cpu(w_out, op, "w_out");
   check_dtype(w_in, at::kFloat, op, "w_in");
@@ -346,7 +353,6 @@ at::Tensor sgns_train(at::Tensor& w_in, at::Tensor& w_out, const at::Tensor& ids
                       V, ")");
   }
 
-  TrainArgs a;
   a.w_in = w_in.data_ptr<float>();
   a.w_out = w_out.data_ptr<float>();
   a.dim = D;
@@ -367,11 +373,13 @@ at::Tensor sgns_train(at::Tensor& w_in, at::Tensor& w_out, const at::Tensor& ids
   a.chunk_tokens = double(off[S] - off[0]);
   a.seed = uint64_t(seed);
   a.chunk = uint64_t(chunk);
-  a.shared = shared_negatives;
-  a.exact = exact_sigmoid;
+  a.num_sentences = S;
+}
 
-  // part p gets the sentences starting in [first + p*n/T, first + (p+1)*n/T)
-  const int T = int(num_threads);
+// Part p gets the sentences starting in [first + p*n/T, first + (p+1)*n/T).
+std::vector<int64_t> part_bounds(const TrainArgs& a, int T) {
+  const int64_t S = a.num_sentences;
+  const int64_t* off = a.offsets;
   std::vector<int64_t> bounds(T + 1);
   bounds[0] = 0;
   bounds[T] = S;
@@ -380,31 +388,25 @@ at::Tensor sgns_train(at::Tensor& w_in, at::Tensor& w_out, const at::Tensor& ids
     const int64_t target = first + ntok * p / T;
     bounds[p] = std::max<int64_t>(bounds[p - 1], std::lower_bound(off, off + S, target) - off);
   }
-  {
-    // work buffers of the parts that have sentences (train_part), before any is allocated
-    int64_t busy = 0;
-    for (int p = 0; p < T; ++p) busy += bounds[p + 1] > bounds[p];
-    const double per_part =
-        4.0 * double(max_sentence) +
-        (shared_negatives ? double(a.max_ctx) * (4.0 * double(negative + 1) + 4.0 * double(D) + 12.0) +
-                                16.0 * double(negative + 1)
-                          : 4.0 * double(D));
-    if (double(busy) * per_part > machine_memory_bytes())
-      raise_too_large(double(busy) * per_part, op,
-                      "the work buffers of " + std::to_string(busy) + " threads (window=" + std::to_string(window) +
-                          ", negative=" + std::to_string(negative) + ", dim=" + std::to_string(D) +
-                          ", longest sentence " + std::to_string(max_sentence) + " tokens)");
-  }
-  std::vector<PartResult> results(T);
-  run_parts(T, [&](int p) {
-    if (bounds[p + 1] <= bounds[p]) {
-      results[p].alpha = alpha;
-      return;
-    }
-    auto fn = shared_negatives ? (exact_sigmoid ? &train_part<true, true> : &train_part<false, true>)
-                               : (exact_sigmoid ? &train_part<true, false> : &train_part<false, false>);
-    fn(a, bounds[p], bounds[p + 1], p, results[p]);
-  });
+  return bounds;
+}
+
+// The work buffers of the parts that have sentences (per_part bytes each), checked before any is allocated.
+void check_buffers(const std::vector<int64_t>& bounds, double per_part, const char* op, const TrainArgs& a,
+                   int64_t negative) {
+  const int T = int(bounds.size()) - 1;
+  int64_t busy = 0;
+  for (int p = 0; p < T; ++p) busy += bounds[p + 1] > bounds[p];
+  if (double(busy) * per_part > machine_memory_bytes())
+    raise_too_large(double(busy) * per_part, op,
+                    "the work buffers of " + std::to_string(busy) + " threads (window=" + std::to_string(a.window) +
+                        ", negative=" + std::to_string(negative) + ", dim=" + std::to_string(a.dim) +
+                        ", longest sentence " + std::to_string(a.max_sentence) + " tokens)");
+}
+
+// The stats of a call from those of its parts; raises when the loss is not finite (training diverged).
+at::Tensor sum_stats(const std::vector<PartResult>& results, const char* op, double alpha, double min_alpha,
+                     const std::string& mode) {
   auto stats = at::zeros({kNumTrainStats}, at::kDouble);
   auto* st = stats.data_ptr<double>();
   st[kLastAlpha] = alpha;
@@ -421,11 +423,310 @@ at::Tensor sgns_train(at::Tensor& w_in, at::Tensor& w_out, const at::Tensor& ids
   TORCH_CHECK_VALUE(std::isfinite(st[kLoss]), op, ": training diverged: the scores became NaN/inf (loss ",
                     std::isnan(st[kLoss]) ? "nan" : "inf",
                     " over ", st[kPairs], " pairs) with learning rate alpha=", alpha, " (min_alpha=", min_alpha,
-                    ", ", exact_sigmoid ? "exact" : "table", " sigmoid, ",
-                    shared_negatives ? "shared" : "per-pair", " negatives); w_in and w_out now hold non-finite "
+                    ", ", mode, "); w_in and w_out now hold non-finite "
                     "values (NaN/inf) and cannot be used. Start again from finite weights with a smaller alpha (word2vec's "
                     "default is 0.025); if alpha is already small, check that the weights passed in are finite.");
   return stats;
+}
+
+std::string sgns_mode(bool shared_negatives, bool exact_sigmoid) {
+  return std::string(exact_sigmoid ? "exact" : "table") + " sigmoid, " +
+         (shared_negatives ? "shared" : "per-pair") + " negatives";
+}
+
+at::Tensor sgns_train(at::Tensor& w_in, at::Tensor& w_out, const at::Tensor& ids, const at::Tensor& sentence_offsets,
+                      const at::Tensor& keep_prob, const at::Tensor& neg_threshold, const at::Tensor& neg_alias,
+                      int64_t window, int64_t negative, double alpha, double min_alpha, int64_t words_done,
+                      int64_t total_words, int64_t seed, int64_t chunk, int64_t num_threads, bool shared_negatives,
+                      bool exact_sigmoid) {
+  const char* op = "sgns_train";
+  TrainArgs a;
+  check_train_args(a, op, w_in, w_out, ids, sentence_offsets, keep_prob, neg_threshold, neg_alias, window, negative,
+                   alpha, min_alpha, words_done, total_words, seed, chunk, num_threads);
+  a.shared = shared_negatives;
+  a.exact = exact_sigmoid;
+  const int T = int(num_threads);
+  const auto bounds = part_bounds(a, T);
+  check_buffers(bounds,
+                4.0 * double(a.max_sentence) +
+                    (shared_negatives ? double(a.max_ctx) * (4.0 * double(negative + 1) + 4.0 * double(a.dim) + 12.0) +
+                                            16.0 * double(negative + 1)
+                                      : 4.0 * double(a.dim)),
+                op, a, negative);
+  std::vector<PartResult> results(T);
+  run_parts(T, [&](int p) {
+    if (bounds[p + 1] <= bounds[p]) {
+      results[p].alpha = alpha;
+      return;
+    }
+    auto fn = shared_negatives ? (exact_sigmoid ? &train_part<true, true> : &train_part<false, true>)
+                               : (exact_sigmoid ? &train_part<true, false> : &train_part<false, false>);
+    fn(a, bounds[p], bounds[p + 1], p, results[p]);
+  });
+  return sum_stats(results, op, alpha, min_alpha, sgns_mode(shared_negatives, exact_sigmoid));
+}
+
+// ---- CBOW and hierarchical softmax (word2vec_train) --------------------------------------------------------
+//
+// Skip-gram with hierarchical softmax (kCbow false, kHs true), CBOW with negative sampling (kCbow true, kHs
+// false) and CBOW with hierarchical softmax (both true); skip-gram with negative sampling is train_part above.
+// Sub-sampling, the schedule and the window draw are those of train_part. Per kept center c at position i,
+// after its window draw b:
+//   skip-gram HS: per context j in [i-b, i+b], j != i, in increasing order: input x = w_in[sent[j]], targets the
+//       inner nodes n_d of c's Huffman path (root first) with label 1 - code_d, updated in order as word2vec's
+//       pairs (e += g w_out[n_d]; w_out[n_d] += g x), then x += e.
+//   CBOW: h = the mean of w_in[sent[j]] over the same contexts (none: nothing trained, no draws); targets c
+//       (label 1) and `negative` alias draws (a draw equal to c is skipped) for NS, or c's path for HS, updated
+//       in order with h as the input (e += g w_out[t]; w_out[t] += g h); then every context row gets += e
+//       (not divided by their number: word2vec's -cbow 1 and gensim's cbow_mean=1 do the same).
+// So the random stream holds, per center, the window draw and (CBOW NS only) the negatives; HS draws nothing more.
+// Stats: "pairs" counts the trained (context, center) pairs of skip-gram and the trained centers of CBOW;
+// "negatives" the negatives used (0 for HS); the loss sums -log sigmoid(+-score) of every target.
+template <bool kExact, bool kCbow, bool kHs>
+void train_part_w2v(const TrainArgs& a, int64_t s_begin, int64_t s_end, int part, PartResult& res) {
+  const SigmoidTable& tab = sigmoid_table();
+  CounterRng rng(stream_key(a.seed, a.chunk, uint64_t(part)));
+  const int64_t D = a.dim;
+  const int64_t part_first = a.offsets[s_begin];
+  const double part_tokens = double(a.offsets[s_end] - part_first);
+  std::vector<int32_t> sent;
+  std::vector<float> neu1, neu1e;
+  try {
+    sent.reserve(size_t(a.max_sentence));
+    neu1.resize(size_t(D));
+    neu1e.resize(size_t(D));
+  } catch (const std::bad_alloc&) {
+    TORCH_CHECK_WITH(OutOfMemoryError, false, "word2vec_train: cannot allocate the work buffers of thread ", part,
+                     " (dim ", D, ", longest sentence ", a.max_sentence, " tokens)");
+  }
+  float alpha = float(a.alpha);
+  double loss = 0, pairs = 0, nneg = 0, nskip = 0, kept = 0;
+  // one target t with label `label` for the input row `in`: accumulate into neu1e, update w_out[t]
+  auto update = [&](const float* in, int32_t t, float label) {
+    float* out_t = a.w_out + int64_t(t) * D;
+    const float f = dot_f32(in, out_t, D);
+    loss -= logsig<kExact>(label > 0.5f ? f : -f, tab);
+    const float g = alpha * (label - sig<kExact>(f, tab));
+    axpy_f32(g, out_t, neu1e.data(), D);
+    axpy_f32(g, in, out_t, D);
+  };
+  for (int64_t s = s_begin; s < s_end; ++s) {
+    const int64_t b0 = a.offsets[s], b1 = a.offsets[s + 1];
+    {
+      const double done = a.words_done + a.chunk_tokens * (double(b0 - part_first) / part_tokens);
+      const double progress = std::min(1.0, done / a.total_words);
+      alpha = float(a.alpha - (a.alpha - a.min_alpha) * progress);
+    }
+    sent.clear();
+    for (int64_t p = b0; p < b1; ++p) {
+      const int32_t w = a.ids[p];
+      const double kp = a.keep[w];
+      if (kp < 1.0 && rng.uniform() >= kp) continue;
+      sent.push_back(w);
+    }
+    kept += double(sent.size());
+    const int64_t n = int64_t(sent.size());
+    for (int64_t i = 0; i < n; ++i) {
+      const int32_t c = sent[i];
+      const int64_t b = a.window - int64_t(rng.next() % uint64_t(a.window));
+      const int64_t j0 = std::max<int64_t>(0, i - b), j1 = std::min<int64_t>(n, i + b + 1);
+      const int64_t h0 = kHs ? a.hs_offsets[c] : 0, h1 = kHs ? a.hs_offsets[c + 1] : 0;
+      if constexpr (kCbow) {
+        const int64_t cw = (j1 - j0) - 1;
+        if (cw <= 0) continue;
+        std::fill(neu1.begin(), neu1.end(), 0.0f);
+        for (int64_t j = j0; j < j1; ++j)
+          if (j != i) axpy_f32(1.0f, a.w_in + int64_t(sent[j]) * D, neu1.data(), D);
+        const float inv = 1.0f / float(cw);
+        for (int64_t k = 0; k < D; ++k) neu1[k] *= inv;
+        std::fill(neu1e.begin(), neu1e.end(), 0.0f);
+        if constexpr (kHs) {
+          for (int64_t d = h0; d < h1; ++d) update(neu1.data(), a.hs_points[d], 1.0f - float(a.hs_codes[d]));
+        } else {
+          update(neu1.data(), c, 1.0f);
+          for (int64_t k = 0; k < a.negative; ++k) {
+            const int32_t t = alias_pick(rng.next(), a.vocab, a.neg_threshold, a.neg_alias);
+            if (t == c) {
+              nskip += 1;
+              continue;
+            }
+            nneg += 1;
+            update(neu1.data(), t, 0.0f);
+          }
+        }
+        for (int64_t j = j0; j < j1; ++j)
+          if (j != i) axpy_f32(1.0f, neu1e.data(), a.w_in + int64_t(sent[j]) * D, D);
+        pairs += 1;
+      } else {
+        static_assert(kHs, "skip-gram with negative sampling is train_part");
+        for (int64_t j = j0; j < j1; ++j) {
+          if (j == i) continue;
+          float* in_x = a.w_in + int64_t(sent[j]) * D;
+          std::fill(neu1e.begin(), neu1e.end(), 0.0f);
+          for (int64_t d = h0; d < h1; ++d) update(in_x, a.hs_points[d], 1.0f - float(a.hs_codes[d]));
+          axpy_f32(1.0f, neu1e.data(), in_x, D);
+          pairs += 1;
+        }
+      }
+    }
+  }
+  res.loss = loss;
+  res.pairs = pairs;
+  res.negatives = nneg;
+  res.neg_skipped = nskip;
+  res.tokens = double(a.offsets[s_end] - part_first);
+  res.kept = kept;
+  res.sentences = double(s_end - s_begin);
+  res.alpha = alpha;
+}
+
+// Checks the Huffman tables of word2vec_train (hs true): offsets [V + 1] from 0 to len(points), points in
+// [0, V - 1) (the inner nodes; w_out's last row is unused), codes 0 or 1.
+void check_hs_tables(TrainArgs& a, const char* op, const at::Tensor& hs_offsets, const at::Tensor& hs_points,
+                     const at::Tensor& hs_codes, int64_t V) {
+  check_dtype(hs_offsets, at::kLong, op, "hs_offsets");
+  check_dtype(hs_points, at::kInt, op, "hs_points");
+  check_dtype(hs_codes, at::kByte, op, "hs_codes");
+  for (auto [t, name] : {std::pair{&hs_offsets, "hs_offsets"}, {&hs_points, "hs_points"}, {&hs_codes, "hs_codes"}}) {
+    check_cpu(*t, op, name);
+    check_dim(*t, 1, op, name);
+    TORCH_CHECK_VALUE(t->is_contiguous(), op, ": argument '", name, "' must be contiguous");
+  }
+  TORCH_CHECK_VALUE(hs_offsets.size(0) == V + 1, op, ": argument 'hs_offsets' must have shape [", V + 1,
+                    "] (vocabulary size + 1), got ", hs_offsets.sizes());
+  const int64_t N = hs_points.size(0);
+  TORCH_CHECK_VALUE(hs_codes.size(0) == N, op, ": 'hs_points' ", hs_points.sizes(), " and 'hs_codes' ",
+                    hs_codes.sizes(), " must have the same length");
+  const auto* ho = hs_offsets.data_ptr<int64_t>();
+  TORCH_CHECK_VALUE(ho[0] == 0 && ho[V] == N, op, ": 'hs_offsets' must start at 0 and end at len(hs_points)=", N,
+                    ", got ", ho[0], " ... ", ho[V]);
+  for (int64_t v = 0; v < V; ++v)
+    TORCH_CHECK_VALUE(ho[v + 1] >= ho[v], op, ": 'hs_offsets' must be non-decreasing, but [", v + 1, "] = ",
+                      ho[v + 1], " < [", v, "] = ", ho[v]);
+  const auto* hp = hs_points.data_ptr<int32_t>();
+  const auto* hc = hs_codes.data_ptr<uint8_t>();
+  for (int64_t k = 0; k < N; ++k) {
+    TORCH_CHECK_INDEX(hp[k] >= 0 && int64_t(hp[k]) < V - 1, op, ": hs_points[", k, "] = ", hp[k],
+                      " is outside the inner nodes [0, ", V - 1, ")");
+    TORCH_CHECK_VALUE(hc[k] <= 1, op, ": hs_codes[", k, "] = ", int(hc[k]), " must be 0 or 1");
+  }
+  a.hs_offsets = ho;
+  a.hs_points = hp;
+  a.hs_codes = hc;
+}
+
+at::Tensor word2vec_train(at::Tensor& w_in, at::Tensor& w_out, const at::Tensor& ids,
+                          const at::Tensor& sentence_offsets, const at::Tensor& keep_prob,
+                          const at::Tensor& neg_threshold, const at::Tensor& neg_alias, const at::Tensor& hs_offsets,
+                          const at::Tensor& hs_points, const at::Tensor& hs_codes, int64_t window, int64_t negative,
+                          double alpha, double min_alpha, int64_t words_done, int64_t total_words, int64_t seed,
+                          int64_t chunk, int64_t num_threads, bool cbow, bool hs, bool shared_negatives,
+                          bool exact_sigmoid) {
+  if (!cbow && !hs)  // skip-gram with negative sampling: the sgns_train op itself
+    return sgns_train(w_in, w_out, ids, sentence_offsets, keep_prob, neg_threshold, neg_alias, window, negative,
+                      alpha, min_alpha, words_done, total_words, seed, chunk, num_threads, shared_negatives,
+                      exact_sigmoid);
+  const char* op = "word2vec_train";
+  TrainArgs a;
+  check_train_args(a, op, w_in, w_out, ids, sentence_offsets, keep_prob, neg_threshold, neg_alias, window, negative,
+                   alpha, min_alpha, words_done, total_words, seed, chunk, num_threads);
+  TORCH_CHECK_VALUE(!hs || negative == 0, op, ": hierarchical softmax uses w_out for the inner nodes of the "
+                    "Huffman tree; negative sampling at the same time is not supported: pass negative=0 with hs, got "
+                    "negative=", negative);
+  TORCH_CHECK_VALUE(!shared_negatives || (!cbow && !hs), op, ": shared_negatives (HogBatch) applies only to "
+                    "skip-gram with negative sampling (cbow=False, hs=False)");
+  if (hs) check_hs_tables(a, op, hs_offsets, hs_points, hs_codes, w_in.size(0));
+  a.shared = false;
+  a.exact = exact_sigmoid;
+  const int T = int(num_threads);
+  const auto bounds = part_bounds(a, T);
+  check_buffers(bounds, 4.0 * double(a.max_sentence) + 8.0 * double(a.dim), op, a, negative);
+  using Fn = void (*)(const TrainArgs&, int64_t, int64_t, int, PartResult&);
+  Fn fn;
+  if (cbow)
+    fn = hs ? (exact_sigmoid ? &train_part_w2v<true, true, true> : &train_part_w2v<false, true, true>)
+            : (exact_sigmoid ? &train_part_w2v<true, true, false> : &train_part_w2v<false, true, false>);
+  else
+    fn = exact_sigmoid ? &train_part_w2v<true, false, true> : &train_part_w2v<false, false, true>;
+  std::vector<PartResult> results(T);
+  run_parts(T, [&](int p) {
+    if (bounds[p + 1] <= bounds[p]) {
+      results[p].alpha = alpha;
+      return;
+    }
+    fn(a, bounds[p], bounds[p + 1], p, results[p]);
+  });
+  return sum_stats(results, op, alpha, min_alpha,
+                   std::string(exact_sigmoid ? "exact" : "table") + " sigmoid, " + (cbow ? "CBOW" : "skip-gram") +
+                       (hs ? ", hierarchical softmax" : ", negative sampling"));
+}
+
+// word2vec's Huffman tree (CreateBinaryTree of word2vec.c) over counts: the words in order of count (descending,
+// ties by index), merged two at a time with the two-queue method (a leaf is taken before an inner node only when
+// its count is strictly smaller). Inner node k (0-based, in order of creation) is row k of w_out; the root is
+// V - 2. Returns (offsets [V + 1], points, codes): word w's path is points / codes[offsets[w] .. offsets[w + 1]),
+// root first, code 1 for the branch of the second-smallest of a merge (word2vec's binary[] = 1).
+std::tuple<at::Tensor, at::Tensor, at::Tensor> word2vec_huffman(const at::Tensor& counts) {
+  const char* op = "word2vec_huffman";
+  check_cpu(counts, op, "counts");
+  check_dtype(counts, at::kLong, op, "counts");
+  check_dim(counts, 1, op, "counts");
+  const int64_t V = counts.numel();
+  TORCH_CHECK_VALUE(V >= 1 && V < (int64_t(1) << 31), op, ": need 1 <= len(counts) < 2^31, got ", V);
+  const auto c = counts.contiguous();
+  const auto* cp = c.data_ptr<int64_t>();
+  for (int64_t v = 0; v < V; ++v)
+    TORCH_CHECK_VALUE(cp[v] >= 1, op, ": counts must be >= 1, got counts[", v, "] = ", cp[v]);
+  std::vector<int64_t> order(V);  // leaf position -> word
+  for (int64_t v = 0; v < V; ++v) order[v] = v;
+  std::stable_sort(order.begin(), order.end(), [&](int64_t x, int64_t y) { return cp[x] > cp[y]; });
+  // nodes 0..V-1: leaves in `order`; V..2V-2: inner nodes (inner node k is V + k)
+  std::vector<double> cnt(size_t(2 * V), 0.0);  // sums of int64 counts can exceed int64: compare as doubles
+  std::vector<int64_t> parent(size_t(2 * V), -1);
+  std::vector<uint8_t> binary(size_t(2 * V), 0);
+  for (int64_t k = 0; k < V; ++k) cnt[k] = double(cp[order[k]]);
+  int64_t pos1 = V - 1, pos2 = V;
+  int64_t created = 0;
+  auto pick = [&]() {
+    int64_t m;
+    if (pos1 >= 0 && (pos2 >= V + created || cnt[pos1] < cnt[pos2])) m = pos1--;
+    else m = pos2++;
+    return m;
+  };
+  for (int64_t k = 0; k + 1 < V; ++k) {
+    const int64_t m1 = pick();
+    const int64_t m2 = pick();
+    cnt[V + k] = cnt[m1] + cnt[m2];
+    parent[m1] = V + k;
+    parent[m2] = V + k;
+    binary[m2] = 1;
+    ++created;
+  }
+  auto offsets = at::empty({V + 1}, at::kLong);
+  auto* op_ = offsets.data_ptr<int64_t>();
+  op_[0] = 0;
+  std::vector<int64_t> len_of_word(V, 0);
+  for (int64_t k = 0; k < V; ++k) {
+    int64_t d = 0;
+    for (int64_t b = k; parent[b] >= 0; b = parent[b]) ++d;
+    len_of_word[order[k]] = d;
+  }
+  for (int64_t v = 0; v < V; ++v) op_[v + 1] = op_[v] + len_of_word[v];
+  auto points = at::empty({op_[V]}, at::kInt);
+  auto codes = at::empty({op_[V]}, at::kByte);
+  auto* pp = points.data_ptr<int32_t>();
+  auto* cc = codes.data_ptr<uint8_t>();
+  for (int64_t k = 0; k < V; ++k) {
+    const int64_t w = order[k];
+    // walk leaf -> root, writing from the end of w's slot so that the root comes first
+    int64_t at_ = op_[w + 1];
+    for (int64_t b = k; parent[b] >= 0; b = parent[b]) {
+      --at_;
+      cc[at_] = binary[b];
+      pp[at_] = int32_t(parent[b] - V);
+    }
+  }
+  return {offsets, points, codes};
 }
 
 // Vose's alias method over p_v proportional to counts[v]^exponent; thresholds scaled to 2^32.
@@ -603,6 +904,8 @@ TORCH_LIBRARY_IMPL(embedfast, CPU, m) {
   m.impl("sgns_unigram_table", &sgns_unigram_table);
   m.impl("sgns_loss", &sgns_loss);
   m.impl("sgns_loss_backward", &sgns_loss_backward);
+  m.impl("word2vec_train", &word2vec_train);
+  m.impl("word2vec_huffman", &word2vec_huffman);
 }
 
 }  // namespace embedfast

@@ -1,4 +1,5 @@
-"""`embedfast train`: word2vec (skip-gram, negative sampling) on a text corpus, one process or several."""
+"""`embedfast train`: word2vec (skip-gram or CBOW, negative sampling or hierarchical softmax) on a text corpus,
+one process or several."""
 from __future__ import annotations
 
 import argparse
@@ -8,20 +9,29 @@ from ._args import add_command, check_output, nonneg_float, positive_int, save
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     """Add the word2vec commands to ``sub``."""
-    p = add_command(sub, "train", train, help="train word2vec (skip-gram, negative sampling) on a text corpus",
-                    description="Train word2vec skip-gram with negative sampling with embedfast's fused CPU "
-                                "kernel. CORPUS: whitespace-tokenised text, one sentence per line (.gz is fine).")
+    p = add_command(sub, "train", train, help="train word2vec (skip-gram or CBOW) on a text corpus",
+                    description="Train word2vec (skip-gram by default, CBOW with --cbow; negative sampling by "
+                                "default, hierarchical softmax with --hs) with embedfast's fused CPU kernels. "
+                                "CORPUS: whitespace-tokenised text, one sentence per line (.gz is fine).")
     p.add_argument("corpus", metavar="CORPUS", help="text file, one sentence per line (gzip allowed)")
     p.add_argument("-o", "--output", required=True, metavar="OUT", help="where to write the vectors")
     p.add_argument("--format", default="word2vec", choices=["glove", "word2vec", "word2vec-bin", "native"],
                    help="vectors file format (default: word2vec text)")
     p.add_argument("--dim", type=int, default=100, help="vector size (default 100)")
     p.add_argument("--window", type=int, default=5, help="max context distance (default 5)")
-    p.add_argument("--negative", type=int, default=5, help="negative samples per pair (default 5)")
+    p.add_argument("--negative", type=int, default=None,
+                   help="negative samples per pair (default 5; 0 with --hs, where it is the default)")
+    p.add_argument("--cbow", action="store_true",
+                   help="CBOW (the mean of the context vectors predicts the word; word2vec's -cbow 1) instead of "
+                        "skip-gram")
+    p.add_argument("--hs", action="store_true",
+                   help="hierarchical softmax over word2vec's Huffman tree (word2vec's -hs 1, with negative 0) "
+                        "instead of negative sampling")
     p.add_argument("--sample", type=float, default=1e-4, help="sub-sampling threshold, 0 disables (default 1e-4)")
     p.add_argument("--min-count", type=int, default=5, help="ignore words rarer than this (default 5)")
     p.add_argument("--epochs", type=int, default=5, help="passes over the corpus (default 5)")
-    p.add_argument("--alpha", type=float, default=0.025, help="initial learning rate (default 0.025)")
+    p.add_argument("--alpha", type=float, default=None,
+                   help="initial learning rate (default 0.025; 0.05 with --cbow, as word2vec)")
     p.add_argument("--min-alpha", type=float, default=0.0001, help="final learning rate (default 0.0001)")
     p.add_argument("--threads", type=positive_int, default=None, metavar="N",
                    help="worker threads (default: all cores)")
@@ -92,6 +102,7 @@ def train(args: argparse.Namespace) -> int:
     import time
 
     from .. import Word2Vec
+    from ..word2vec.params import DEFAULT_ALPHA, DEFAULT_NEGATIVE
 
     _check_paths(args)
     device, dist = None, None
@@ -104,9 +115,12 @@ def train(args: argparse.Namespace) -> int:
         if torch.cuda.is_available():
             device = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
         init_from_env(device)
-    w2v = Word2Vec(dim=args.dim, window=args.window, negative=args.negative, sample=args.sample,
-                   min_count=args.min_count, epochs=args.epochs, alpha=args.alpha, min_alpha=args.min_alpha,
-                   threads=args.threads, seed=args.seed, device=device)
+    w2v = Word2Vec(dim=args.dim, window=args.window,
+                   negative=DEFAULT_NEGATIVE if args.negative is None else args.negative, sample=args.sample,
+                   min_count=args.min_count, epochs=args.epochs,
+                   alpha=DEFAULT_ALPHA if args.alpha is None else args.alpha, min_alpha=args.min_alpha,
+                   threads=args.threads, seed=args.seed, device=device, sg=0 if args.cbow else 1,
+                   hs=1 if args.hs else 0)
     t0 = time.perf_counter()
     resumed = args.checkpoint is not None and os.path.exists(args.checkpoint)
     if resumed:

@@ -2,8 +2,9 @@
 position, corpus fingerprint; the RNG positions are implied by the position).
 
 Format (``torch.save`` of a dict, read with ``weights_only=True``): ``version`` 2, ``params`` (the fields of
-``Params``, plus ``init_scale`` and ``backend`` since this release: checkpoints without them load with
-``init_scale=0.5`` and ``backend="auto"``, the defaults they were trained with unless set otherwise), ``threads``,
+``Params``, plus ``init_scale`` and ``backend``: checkpoints without them load with ``init_scale=0.5`` and
+``backend="auto"``, the defaults they were trained with unless set otherwise; ``sg`` and ``hs`` since CBOW and
+hierarchical softmax: checkpoints without them are skip-gram with negative sampling, ``sg=1``, ``hs=0``), ``threads``,
 ``words``, ``word_bytes`` / ``word_offsets``, ``counts``, ``w_in`` / ``w_out``, ``position``, ``loss_history``,
 ``train_seconds``, ``vocab_stats``, ``corpus_stats``, ``fingerprint``, ``chunks_per_epoch``. Saves are atomic;
 loads check every field before anything reaches the ops.
@@ -20,7 +21,7 @@ import torch
 from .._hugepages import advise_huge_pages
 from .._io import atomic_write, check_input_file, check_output_path
 from .._vocab import decode_words
-from .params import MAX_VOCAB, PARAM_NAMES
+from .params import LATER_PARAMS, MAX_VOCAB, PARAM_NAMES
 
 __all__ = ["CHECKPOINT_VERSION", "save", "load", "from_state"]
 
@@ -127,11 +128,11 @@ def from_state(cls, state: dict, where: str):
 
     p = get("params", dict)
     names = PARAM_NAMES
-    missing = [k for k in names if k not in p]
+    missing = [k for k in names if k not in p and k not in LATER_PARAMS]
     if missing:
         bad("params", f"lacks {missing}")
     try:
-        self = cls(**{k: p[k] for k in names}, threads=get("threads", int, allow_none=True),
+        self = cls(**{k: p.get(k, LATER_PARAMS.get(k)) for k in names}, threads=get("threads", int, allow_none=True),
                    init_scale=p.get("init_scale", DEFAULT_INIT_SCALE), backend=p.get("backend", "auto"))
     except ValueError as exc:
         bad("params", f"is out of range: {exc}")

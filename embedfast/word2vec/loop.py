@@ -45,10 +45,20 @@ def train_chunk(w2v, ids: torch.Tensor, offsets: torch.Tensor, tables, *, words_
     are."""
     p = w2v.params
     try:
-        st = ops.sgns_train(w2v.w_in, w2v.w_out, ids, offsets, *tables, window=p.window, negative=p.negative,
-                            alpha=p.alpha, min_alpha=p.min_alpha, words_done=words_done, total_words=total_words,
-                            seed=p.seed, chunk=chunk, num_threads=w2v.num_threads,
-                            shared_negatives=p.shared_negatives, exact_sigmoid=p.exact_sigmoid, backend=w2v.backend)
+        if p.sg == 0 or p.hs:  # CBOW / hierarchical softmax
+            st = ops.word2vec_train(w2v.w_in, w2v.w_out, ids, offsets, *tables,
+                                    w2v.huffman_tables() if p.hs else None, window=p.window, negative=p.negative,
+                                    alpha=p.alpha, min_alpha=p.min_alpha, words_done=words_done,
+                                    total_words=total_words, seed=p.seed, chunk=chunk, num_threads=w2v.num_threads,
+                                    cbow=p.sg == 0, hs=bool(p.hs), exact_sigmoid=p.exact_sigmoid,
+                                    backend=w2v.backend)
+        else:
+            st = ops.sgns_train(w2v.w_in, w2v.w_out, ids, offsets, *tables, window=p.window,
+                                negative=p.negative,
+                                alpha=p.alpha, min_alpha=p.min_alpha, words_done=words_done,
+                                total_words=total_words, seed=p.seed, chunk=chunk, num_threads=w2v.num_threads,
+                                shared_negatives=p.shared_negatives, exact_sigmoid=p.exact_sigmoid,
+                                backend=w2v.backend)
     except (ValueError, RuntimeError) as exc:
         if not _is_divergence(exc):
             raise

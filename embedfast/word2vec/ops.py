@@ -15,7 +15,8 @@ from .._backend import BACKENDS, select_backend
 from .._ext import ops as _ops
 
 __all__ = ["VOCAB_STATS", "ENCODE_STATS", "TRAIN_STATS", "SGNS_TRAIN_LIMITS", "SGNS_BACKENDS", "corpus_build_vocab",
-           "corpus_encode", "sgns_unigram_table", "sgns_train", "sgns_loss", "sgns_backend", "train_op", "loss_op"]
+           "corpus_encode", "sgns_unigram_table", "sgns_train", "sgns_loss", "sgns_backend", "train_op", "loss_op",
+           "word2vec_train", "word2vec_huffman"]
 
 #: The Triton module of this family (given to ``embedfast._backend.select_backend``).
 TRITON_MODULE = "embedfast.word2vec.triton"
@@ -124,6 +125,26 @@ def _sgns_train_fake(w_in, w_out, ids, sentence_offsets, keep_prob, neg_threshol
     return torch.empty(len(TRAIN_STATS), dtype=torch.float64, device=dev)
 
 
+@torch.library.register_fake("embedfast::word2vec_train")
+def _word2vec_train_fake(w_in, w_out, ids, sentence_offsets, keep_prob, neg_threshold, neg_alias, hs_offsets,
+                         hs_points, hs_codes, window, negative, alpha, min_alpha, words_done, total_words, seed, chunk,
+                         num_threads, cbow, hs, shared_negatives, exact_sigmoid):
+    check_tensor_args("word2vec_train", [("hs_offsets", hs_offsets, torch.int64, 1),
+                                         ("hs_points", hs_points, torch.int32, 1),
+                                         ("hs_codes", hs_codes, torch.uint8, 1)])
+    return _sgns_train_fake(w_in, w_out, ids, sentence_offsets, keep_prob, neg_threshold, neg_alias, window, negative,
+                            alpha, min_alpha, words_done, total_words, seed, chunk, num_threads, shared_negatives,
+                            exact_sigmoid)
+
+
+@torch.library.register_fake("embedfast::word2vec_huffman")
+def _word2vec_huffman_fake(counts):
+    dev = check_tensor_args("word2vec_huffman", [("counts", counts, torch.int64, 1)])
+    n = torch.library.get_ctx().new_dynamic_size()
+    return (torch.empty(counts.shape[0] + 1, dtype=torch.int64, device=dev),
+            torch.empty(n, dtype=torch.int32, device=dev), torch.empty(n, dtype=torch.uint8, device=dev))
+
+
 def _check_loss_fake(op, w_in, w_out, centers, contexts, negatives, grad=None):
     ints = (torch.int32, torch.int64)
     specs = [("w_in", w_in, (torch.float32, torch.float64), 2), ("w_out", w_out, w_in.dtype, 2),
@@ -219,6 +240,50 @@ def sgns_train(w_in: torch.Tensor, w_out: torch.Tensor, ids: torch.Tensor, sente
     return op(w_in, w_out, ids, sentence_offsets, keep_prob, neg_threshold, neg_alias, int(window), int(negative),
               float(alpha), float(min_alpha), int(words_done), int(total_words), int(seed), int(chunk),
               int(num_threads), bool(shared_negatives), bool(exact_sigmoid))
+
+
+def word2vec_huffman(counts: torch.Tensor):
+    """word2vec's Huffman tree of the word counts (int64 [V], each >= 1) -> (offsets int64 [V + 1], points int32,
+    codes uint8): word ``w``'s path from the root is ``points[offsets[w]:offsets[w + 1]]`` (inner nodes, 0..V-2,
+    the root V - 2 first; row ``n`` of ``w_out`` is inner node ``n``) with the branch taken at each,
+    ``codes[...]`` (0/1). Frequent words get short paths; built once per vocabulary (word2vec.c's
+    CreateBinaryTree; ties between equal counts go by index)."""
+    return _ops.word2vec_huffman(counts)
+
+
+def _empty_hs(device) -> tuple:
+    return (torch.zeros(1, dtype=torch.int64, device=device), torch.empty(0, dtype=torch.int32, device=device),
+            torch.empty(0, dtype=torch.uint8, device=device))
+
+
+def word2vec_train(w_in: torch.Tensor, w_out: torch.Tensor, ids: torch.Tensor, sentence_offsets: torch.Tensor,
+                   keep_prob: torch.Tensor, neg_threshold: torch.Tensor, neg_alias: torch.Tensor,
+                   hs_tables: "tuple | None" = None, *, window: int, negative: int, alpha: float, min_alpha: float,
+                   words_done: int, total_words: int, seed: int, chunk: int, num_threads: int = 1,
+                   cbow: bool = False, hs: bool = False, shared_negatives: bool = False,
+                   exact_sigmoid: bool = False, backend: str = "auto") -> torch.Tensor:
+    """One fused pass of any word2vec model over the sentences ``sentence_offsets`` of ``ids``: skip-gram
+    (``cbow=False``) or CBOW (``cbow=True``: the mean of the context rows predicts the center), with negative
+    sampling or hierarchical softmax (``hs=True``, ``negative=0``, ``hs_tables`` = :func:`word2vec_huffman`'s
+    output; ``w_out`` row ``n`` is then inner node ``n``). ``cbow=False, hs=False`` is :func:`sgns_train`.
+
+    Same arguments, checks, stats (:data:`TRAIN_STATS`; "pairs" counts centers for CBOW) and divergence error
+    as :func:`sgns_train`; the exact update and the order of random draws are in csrc/cpu/word2vec_sgns.cpp
+    (train_part_w2v). ``backend``: "auto" (CPU tensors: the C++ op; CUDA tensors: the Triton kernels of
+    ``embedfast.word2vec.triton_models``, there is no CUDA C++ kernel for CBOW / HS), "cpu" or "triton".
+    """
+    if hs_tables is None:
+        hs_tables = _empty_hs(w_in.device)
+    kind = select_backend("word2vec_train", backend, w_in.device, TRITON_MODULE)
+    op = _ops.word2vec_train
+    if kind == "triton":
+        from . import triton_models as _tm  # noqa: F401  (registers embedfast::word2vec_train_triton)
+
+        op = torch.ops.embedfast.word2vec_train_triton
+    return op(w_in, w_out, ids, sentence_offsets, keep_prob, neg_threshold, neg_alias, *hs_tables,
+                               int(window), int(negative), float(alpha), float(min_alpha), int(words_done),
+                               int(total_words), int(seed), int(chunk), int(num_threads), bool(cbow), bool(hs),
+                               bool(shared_negatives), bool(exact_sigmoid))
 
 
 def sgns_loss(w_in: torch.Tensor, w_out: torch.Tensor, centers: torch.Tensor, contexts: torch.Tensor,

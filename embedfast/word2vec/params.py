@@ -19,7 +19,8 @@ from typing import Optional
 from .._backend import BACKENDS
 from .ops import SGNS_TRAIN_LIMITS
 
-__all__ = ["Params", "make_params", "resolve_aliases", "PARAM_NAMES", "MAX_THREADS", "MAX_VOCAB"]
+__all__ = ["Params", "make_params", "resolve_aliases", "resolve_model", "PARAM_NAMES", "LATER_PARAMS", "MAX_THREADS",
+           "MAX_VOCAB", "DEFAULT_ALPHA", "DEFAULT_NEGATIVE"]
 
 INT32_MAX = (1 << 31) - 1
 INT64_MAX = (1 << 63) - 1
@@ -78,14 +79,18 @@ class Params:
     chunk_words: int
     shared_negatives: bool
     exact_sigmoid: bool
+    sg: int = 1  # 1: skip-gram, 0: CBOW (gensim's name)
+    hs: int = 0  # 1: hierarchical softmax (with negative=0), 0: negative sampling
 
 
 #: The fields of :class:`Params`, in order (every checkpoint holds them).
 PARAM_NAMES = tuple(Params.__dataclass_fields__)
+#: The fields a checkpoint written before CBOW and hierarchical softmax lacks, with the values it was trained with.
+LATER_PARAMS = {"sg": 1, "hs": 0}
 
 
 def make_params(*, dim, window, negative, sample, min_count, max_vocab, epochs, alpha, min_alpha, ns_exponent, seed,
-                max_sentence_length, chunk_words, shared_negatives, exact_sigmoid) -> Params:
+                max_sentence_length, chunk_words, shared_negatives, exact_sigmoid, sg=1, hs=0) -> Params:
     """Check every hyperparameter (ValueError naming it) and return them as :class:`Params`."""
     alpha_f = check_real("alpha", alpha, 0.0, MAX_ALPHA, low_open=True)
     return Params(
@@ -100,7 +105,8 @@ def make_params(*, dim, window, negative, sample, min_count, max_vocab, epochs, 
         max_sentence_length=check_int("max_sentence_length", max_sentence_length, 1, INT32_MAX),
         chunk_words=check_int("chunk_words", chunk_words, 1, INT32_MAX),
         shared_negatives=check_flag("shared_negatives", shared_negatives),
-        exact_sigmoid=check_flag("exact_sigmoid", exact_sigmoid))
+        exact_sigmoid=check_flag("exact_sigmoid", exact_sigmoid), sg=int(check_flag("sg", sg)),
+        hs=int(check_flag("hs", hs)))
 
 
 def check_threads(threads) -> Optional[int]:
@@ -132,9 +138,20 @@ class _DefaultInt(int):
 DEFAULT_DIM = _DefaultInt(100)
 
 
+class _DefaultFloat(float):
+    """A float default that can be told apart from the same value passed explicitly."""
+
+
+#: ``Word2Vec``'s default alpha: 0.025 for skip-gram, 0.05 for CBOW (word2vec.c's defaults), unless given.
+DEFAULT_ALPHA = _DefaultFloat(0.025)
+CBOW_ALPHA = 0.05
+#: ``Word2Vec``'s default negative (5); with ``hs=1`` left at its default it becomes 0.
+DEFAULT_NEGATIVE = _DefaultInt(5)
+
+
 def resolve_aliases(dim, threads, vector_size, workers, sg):
-    """gensim's names: ``vector_size`` (= dim), ``workers`` (= threads), ``sg`` (1: skip-gram; 0: CBOW, not
-    available yet). Returns (dim, threads); giving both spellings of one parameter is a ValueError."""
+    """gensim's names: ``vector_size`` (= dim), ``workers`` (= threads), ``sg`` (1 or None: skip-gram; 0: CBOW).
+    Returns (dim, threads, sg); giving both spellings of one parameter is a ValueError."""
     if vector_size is not None:
         if dim is not DEFAULT_DIM:
             raise ValueError(f"Word2Vec: give either dim or vector_size (gensim's name for it), not both (got "
@@ -145,10 +162,25 @@ def resolve_aliases(dim, threads, vector_size, workers, sg):
             raise ValueError(f"Word2Vec: give either threads or workers (gensim's name for it), not both (got "
                              f"threads={threads!r}, workers={workers!r})")
         threads = workers
-    if sg is not None:
-        if isinstance(sg, bool) or not isinstance(sg, numbers.Integral) or sg not in (0, 1):
-            raise ValueError(f"Word2Vec: sg must be 1 (skip-gram) or 0 (CBOW), got {sg!r}")
-        if sg == 0:
-            raise ValueError("Word2Vec: sg=0 asks for CBOW, which embedfast does not offer yet; only skip-gram "
-                             "with negative sampling (sg=1, the default) is available")
-    return dim, threads
+    if sg is None:
+        sg = 1
+    if isinstance(sg, bool) or not isinstance(sg, numbers.Integral) or sg not in (0, 1):
+        raise ValueError(f"Word2Vec: sg must be 1 (skip-gram) or 0 (CBOW), got {sg!r}")
+    return dim, threads, int(sg)
+
+
+def resolve_model(sg: int, hs, negative, alpha):
+    """(hs, negative, alpha) after the model's defaults: CBOW's alpha is 0.05 unless given (word2vec.c);
+    ``hs=1`` needs ``negative=0`` (the default 5 turns into 0; an explicit negative > 0 is a ValueError:
+    hierarchical softmax and negative sampling at once are not offered)."""
+    if isinstance(hs, bool) or not isinstance(hs, numbers.Integral) or hs not in (0, 1):
+        raise ValueError(f"Word2Vec: hs must be 1 (hierarchical softmax) or 0 (negative sampling), got {hs!r}")
+    if hs and negative is DEFAULT_NEGATIVE:
+        negative = 0
+    if hs and not isinstance(negative, bool) and isinstance(negative, numbers.Integral) and negative != 0:
+        raise ValueError(f"Word2Vec: hs=1 (hierarchical softmax) trains w_out as the Huffman tree's inner nodes; "
+                         f"negative sampling at the same time is not offered: pass negative=0 (got negative="
+                         f"{negative!r})")
+    if alpha is DEFAULT_ALPHA and sg == 0:
+        alpha = CBOW_ALPHA
+    return int(hs), negative, alpha

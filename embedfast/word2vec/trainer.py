@@ -1,4 +1,5 @@
-"""The word2vec trainer (``Word2Vec``): skip-gram with negative sampling on embedfast's fused op.
+"""The word2vec trainer (``Word2Vec``): skip-gram or CBOW, negative sampling or hierarchical softmax, on
+embedfast's fused ops.
 
 The corpus pipeline runs in C++ (``corpus_build_vocab`` / ``corpus_encode``: pread, parallel counting, int32 ids;
 ``embedfast.word2vec.corpus`` streams it) and training is one fused op per chunk of sentences (``sgns_train``:
@@ -21,8 +22,8 @@ from . import checkpoint as _checkpoint
 from . import loop as _loop
 from . import ops
 from .corpus import Corpus, CorpusStream, is_path, keep_probabilities, open_text
-from .params import (DEFAULT_DIM, MAX_THREADS, check_backend, check_init_scale, check_threads, make_params,
-                     resolve_aliases)
+from .params import (DEFAULT_ALPHA, DEFAULT_DIM, DEFAULT_NEGATIVE, MAX_THREADS, check_backend, check_init_scale,
+                     check_threads, make_params, resolve_aliases, resolve_model)
 from .skipgram import SkipGram
 
 __all__ = ["Word2Vec"]
@@ -102,7 +103,7 @@ def _check_stream_settings(w2v) -> None:
 
 
 class Word2Vec:
-    """Train word2vec skip-gram with negative sampling on the CPU with embedfast's fused kernel.
+    """Train word2vec (skip-gram or CBOW, negative sampling or hierarchical softmax) with embedfast's fused kernels.
 
     Example::
 
@@ -113,23 +114,34 @@ class Word2Vec:
 
     Args:
         dim: vector size. window: largest distance of a context word (shrunk at random per center,
-        as word2vec). negative: negative samples per pair. sample: sub-sampling threshold (0 disables).
+        as word2vec). negative: negative samples per pair (per center for CBOW; 0 with ``hs=1``, where the
+        default turns into 0). sample: sub-sampling threshold (0 disables).
         min_count / max_vocab: vocabulary filter (max_vocab keeps the most frequent words; None: all).
-        epochs: passes over the corpus. alpha / min_alpha: learning rate, decayed linearly over the whole run.
+        epochs: passes over the corpus. alpha / min_alpha: learning rate, decayed linearly over the whole run
+        (alpha's default: 0.025 for skip-gram, 0.05 for CBOW, word2vec.c's defaults).
         ns_exponent: negatives are drawn from count^ns_exponent. threads: Hogwild workers (None: torch's
         thread count); ``threads=1`` is bit-for-bit reproducible for a given seed.
         max_sentence_length: longer lines are cut into pieces (counted in ``corpus_stats``).
         chunk_words: tokens per call of the fused op (granularity of progress, checkpoints and RNG streams).
-        init_scale: ``w_in`` starts uniform in +-init_scale/dim (``w_out`` at zeros). The default 0.5 is
-        word2vec.c's initialisation; 1.0 is gensim 4's (``gensim.models.keyedvectors.prep_vectors``), which on
-        small corpora trains measurably better (benchmarks/RESULTS.md, quality section) -- pass it to match gensim.
+        init_scale: ``w_in`` starts uniform in +-init_scale/dim (``w_out`` at zeros). The default 1.0 is
+        gensim 4's initialisation (``gensim.models.keyedvectors.prep_vectors``); 0.5 is word2vec.c's.
+        Changed in issue 14: the default was 0.5 before; 1.0 scored better on WS353, SimLex and analogies on the
+        GCIDE dictionary corpus over 3 seeds, and on analogies on two more corpora (benchmarks/RESULTS.md, issue
+        14), at no speed cost. Pass ``init_scale=0.5`` for the earlier default (checkpoints that do not record
+        it still load with 0.5, what they were trained with).
         shared_negatives: HogBatch variant (negatives shared by the contexts of a center, updates as small
         matrix products). exact_sigmoid: exact sigmoid instead of the interpolated table.
         backend / device: where training runs -- ``device`` (default CPU) holds the tables, the encoded corpus
         and the sampling tables during training; ``backend`` "auto" (C++ op on CPU; on a GPU the CUDA kernel when
         built, else Triton), "cpu", "cuda" or "triton" (``embedfast.word2vec.ops.sgns_backend``).
-        vector_size / workers / sg: gensim's names, accepted as aliases of dim / threads (giving both spellings is
-        a ValueError); ``sg=1`` is skip-gram, ``sg=0`` (CBOW) is not available yet (ValueError).
+        sg / hs: the model, with gensim's names: ``sg=1`` (default) skip-gram, ``sg=0`` CBOW (the mean of the
+        context vectors predicts the center: word2vec's ``-cbow 1``, gensim's ``cbow_mean=1``); ``hs=0`` (default)
+        negative sampling, ``hs=1`` hierarchical softmax over word2vec's Huffman tree (``w_out`` then holds the
+        tree's inner nodes; negative sampling at the same time is not offered). CBOW and hs run on the CPU op
+        and the Triton kernels (no CUDA C++ kernel: ``backend="cuda"`` is refused).
+        shared_negatives applies to skip-gram with negative sampling only.
+        vector_size / workers: gensim's names, accepted as aliases of dim / threads (giving both spellings is
+        a ValueError).
 
     Every argument is checked here, before any work (ValueError naming it; the bounds are in
     ``embedfast.word2vec.params``). Words are the corpus' bytes (non-UTF-8 bytes kept as surrogate escapes; see
@@ -149,19 +161,20 @@ class Word2Vec:
     spill: bool = True
     spill_dir: Optional[str] = None
 
-    def __init__(self, dim: int = DEFAULT_DIM, window: int = 5, negative: int = 5, sample: float = 1e-4,
-                 min_count: int = 5, max_vocab: Optional[int] = None, epochs: int = 5, alpha: float = 0.025,
+    def __init__(self, dim: int = DEFAULT_DIM, window: int = 5, negative: int = DEFAULT_NEGATIVE, sample: float = 1e-4,
+                 min_count: int = 5, max_vocab: Optional[int] = None, epochs: int = 5, alpha: float = DEFAULT_ALPHA,
                  min_alpha: float = 1e-4, ns_exponent: float = 0.75, threads: Optional[int] = None, seed: int = 0, *,
                  max_sentence_length: int = 10000, chunk_words: int = 200_000, shared_negatives: bool = True,
                  exact_sigmoid: bool = False, backend: str = "auto", device: "torch.device | str | None" = None,
-                 init_scale: float = 0.5, vector_size: Optional[int] = None, workers: Optional[int] = None,
-                 sg: Optional[int] = None) -> None:
-        dim, threads = resolve_aliases(dim, threads, vector_size, workers, sg)
+                 init_scale: float = 1.0, vector_size: Optional[int] = None, workers: Optional[int] = None,
+                 sg: Optional[int] = None, hs: int = 0) -> None:
+        dim, threads, sg = resolve_aliases(dim, threads, vector_size, workers, sg)
+        hs, negative, alpha = resolve_model(sg, hs, negative, alpha)
         self.params = make_params(
             dim=dim, window=window, negative=negative, sample=sample, min_count=min_count, max_vocab=max_vocab,
             epochs=epochs, alpha=alpha, min_alpha=min_alpha, ns_exponent=ns_exponent, seed=seed,
             max_sentence_length=max_sentence_length, chunk_words=chunk_words, shared_negatives=shared_negatives,
-            exact_sigmoid=exact_sigmoid)
+            exact_sigmoid=exact_sigmoid, sg=sg, hs=hs)
         self.threads = check_threads(threads)
         self.init_scale = check_init_scale(init_scale)
         self.backend = check_backend(backend)
@@ -169,6 +182,10 @@ class Word2Vec:
             self.device = torch.device("cpu") if device is None else torch.device(device)
         except (RuntimeError, TypeError) as exc:
             raise ValueError(f"Word2Vec: device {device!r} is not a torch device: {exc}") from None
+        if (sg == 0 or hs) and self.backend == "cuda":
+            raise ValueError(f"Word2Vec: {'CBOW' if sg == 0 else 'skip-gram'} with "
+                             f"{'hierarchical softmax' if hs else 'negative sampling'} has no CUDA C++ kernel "
+                             "(backend='cuda'): use backend='auto' or 'triton' (the Triton kernels) or the CPU")
         self.words: list[str] = []
         self.counts: Optional[torch.Tensor] = None
         self.w_in: Optional[torch.Tensor] = None
@@ -180,6 +197,7 @@ class Word2Vec:
         self._diverged: Optional[str] = None  # the divergence error once the weights stopped being finite
         self._corpus = CorpusStream(self)
         self._tables = None
+        self._hs_tables = None
 
     @property
     def corpus_stats(self) -> dict:
@@ -217,6 +235,7 @@ class Word2Vec:
         self.w_in = self.w_out = None
         self.w_in, self.w_out = _initial_weights(p, len(self.words), self.init_scale, self.device)
         self.loss_history, self.train_seconds, self._diverged, self._tables = [], 0.0, None, None
+        self._hs_tables = None
         self._pos = dict(epoch=0, chunk_in_epoch=0, words_done=0)
         self._corpus = CorpusStream(self)
         self._corpus.start(wb, wo, text, corpus, stats)
@@ -237,6 +256,12 @@ class Word2Vec:
         if device is None or torch.device(device).type == "cpu":
             return self._tables
         return tuple(t.to(device) for t in self._tables)
+
+    def huffman_tables(self):
+        """word2vec's Huffman tree of the vocabulary (``ops.word2vec_huffman``: offsets, points, codes), built once."""
+        if self._hs_tables is None:
+            self._hs_tables = ops.word2vec_huffman(self.counts)
+        return self._hs_tables
 
     def set_position(self, epoch: int, chunk_in_epoch: int, words_done: int,
                      chunks_per_epoch: Optional[int] = None) -> None:
@@ -330,7 +355,11 @@ class Word2Vec:
         self.vectors.save(path, format=format)
 
     def skipgram(self) -> SkipGram:
-        """A ``SkipGram`` module holding copies of the trained matrices (to fine-tune with autograd)."""
+        """A ``SkipGram`` module holding copies of the trained matrices (to fine-tune with autograd). Not for
+        ``hs=1`` models, whose ``w_out`` rows are Huffman-tree nodes, not output word vectors (ValueError)."""
+        if self.params.hs:
+            raise ValueError("Word2Vec.skipgram: an hs=1 model's w_out holds the Huffman tree's inner nodes, not "
+                             "output word vectors; SkipGram (negative sampling) cannot use it")
         m = SkipGram(len(self.words), self.params.dim)
         with torch.no_grad():
             m.in_embed.weight.copy_(self._result("skipgram"))

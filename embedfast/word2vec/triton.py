@@ -192,20 +192,37 @@ def sgns_train_triton(w_in: torch.Tensor, w_out: torch.Tensor, ids: torch.Tensor
         n_tok = _check_train_values(ids, sentence_offsets, neg_threshold, neg_alias, V)
     else:
         n_tok = ids.shape[0]
-    part = torch.zeros((max(S, 1), _N_PART), dtype=torch.float64, device=dev)
-    sched = torch.tensor([alpha, min_alpha, float(words_done), float(total_words)], dtype=torch.float64,
-                         device=dev)
-    key0 = _mix64_py((seed & _M64) ^ _SALT) ^ ((chunk * _C1) & _M64)
-    key = torch.tensor([key0 - (1 << 64) if key0 >= 1 << 63 else key0], dtype=torch.int64, device=dev)
+    part, sched, key = launch_buffers(S, alpha, min_alpha, words_done, total_words, seed, chunk, dev)
     if S > 0:
         scratch = torch.empty(max(n_tok, 1), dtype=torch.int32, device=dev)
         wrap_triton(_sgns_train_kernel)[(S,)](
             w_in, w_out, ids, sentence_offsets, keep_prob, neg_threshold, neg_alias, scratch, part, key, sched,
             V, D, window, NEG=negative, SHARED=bool(shared_negatives), EXACT=bool(exact_sigmoid),
             **_train_meta(D, window, negative))
+    return call_stats(part, w_in, ids, sentence_offsets, alpha, min_alpha, words_done, total_words,
+                      shared_negatives, exact_sigmoid)
+
+
+def launch_buffers(S: int, alpha: float, min_alpha: float, words_done: int, total_words: int, seed: int, chunk: int,
+                   dev: torch.device):
+    """The per-sentence stats buffer, the schedule and the random key of a training launch (every Triton
+    training op)."""
+    part = torch.zeros((max(S, 1), _N_PART), dtype=torch.float64, device=dev)
+    sched = torch.tensor([alpha, min_alpha, float(words_done), float(total_words)], dtype=torch.float64,
+                         device=dev)
+    key0 = _mix64_py((seed & _M64) ^ _SALT) ^ ((chunk * _C1) & _M64)
+    key = torch.tensor([key0 - (1 << 64) if key0 >= 1 << 63 else key0], dtype=torch.int64, device=dev)
+    return part, sched, key
+
+
+def call_stats(part, w_in, ids, sentence_offsets, alpha, min_alpha, words_done, total_words, shared, exact):
+    """The float64 stats (TRAIN_STATS) of a training launch from its per-sentence ``part``; in eager mode
+    raises the divergence error when the loss is not finite."""
+    S = sentence_offsets.shape[0] - 1
+    dev = w_in.device
     sums = part.sum(0)
     if S > 0 and _eager(w_in, ids, sentence_offsets):
-        _check_diverged(*sums[:2].tolist(), alpha, min_alpha, shared_negatives, exact_sigmoid)
+        _check_diverged(*sums[:2].tolist(), alpha, min_alpha, shared, exact)
     tokens = (sentence_offsets[-1] - sentence_offsets[0]).to(torch.float64)
     last_start = (sentence_offsets[-2] if S > 0 else sentence_offsets[0]) - sentence_offsets[0]
     progress = ((float(words_done) + last_start.to(torch.float64)) / float(total_words)).clamp(max=1.0)

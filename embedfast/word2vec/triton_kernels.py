@@ -102,6 +102,49 @@ def _targets(key, ctr, kneg, kk, isneg, c, V, thr_ptr, alias_ptr):
 
 
 @_device_fn
+def _sentence_start(off, key_ptr, sched_ptr, s):
+    """Sentence ``s`` of the chunk: (first token, end, its slice of the scratch buffer, its random key, its
+    learning rate, computed in float64 like the CPU kernel)."""
+    first = tl.load(off)
+    b0 = tl.load(off + s)
+    b1 = tl.load(off + s + 1)
+    key = _mix64(tl.load(key_ptr).to(tl.uint64, bitcast=True) ^ (s.to(tl.uint64) * 0x8CB92BA72F3D8DD7))
+    a0 = tl.load(sched_ptr)
+    a1 = tl.load(sched_ptr + 1)
+    done = tl.load(sched_ptr + 2) + (b0 - first).to(tl.float64)
+    progress = tl.minimum(done / tl.load(sched_ptr + 3), 1.0)
+    alpha = (a0 - (a0 - a1) * progress).to(tl.float32)
+    return b0, b1, b0 - first, key, alpha
+
+
+@_device_fn
+def _subsample(ids, keep, scratch, key, b0, b1, sb, V, BLOCK_T: tl.constexpr):
+    """Sub-sample the tokens [b0, b1) (one draw per token with keep probability < 1, in order, from draw 0 of
+    ``key``) and write the kept ids, compacted, to scratch[sb : sb + nk]. Returns (draws used, nk)."""
+    ctr = tl.zeros([], dtype=tl.uint64)  # draws used so far
+    nk = tl.zeros([], dtype=tl.int64)  # kept tokens so far
+    tt = tl.arange(0, BLOCK_T)
+    for t0 in range(b0, b1, BLOCK_T):
+        p = t0 + tt
+        m = p < b1
+        w = tl.load(ids + p, mask=m, other=0).to(tl.int64)
+        m = m & (w >= 0) & (w < V)
+        kp = tl.load(keep + w, mask=m, other=1.0)
+        need = m & (kp < 1.0)
+        needi = need.to(tl.int64)
+        rank = tl.cumsum(needi, axis=0) - needi
+        r = _draw(key, ctr + rank.to(tl.uint64))
+        u = (r >> 11).to(tl.float64) * 1.1102230246251565e-16  # 2^-53
+        kept = m & ((kp >= 1.0) | (u < kp))
+        ki = kept.to(tl.int64)
+        pos = nk + tl.cumsum(ki, axis=0) - ki
+        tl.store(scratch + sb + pos, w.to(tl.int32), mask=kept)
+        ctr += tl.sum(needi, axis=0).to(tl.uint64)
+        nk += tl.sum(ki, axis=0)
+    return ctr, nk
+
+
+@_device_fn
 def _sigmoid(f, EXACT: tl.constexpr):
     s = 1.0 / (1.0 + tl.exp(-f))
     if not EXACT:
@@ -135,39 +178,10 @@ def _sgns_train_kernel(w_in, w_out, ids, off, keep, thr, alias, scratch, part, k
                        NEG: tl.constexpr, SHARED: tl.constexpr, EXACT: tl.constexpr,
                        BLOCK_T: tl.constexpr, BLOCK_D: tl.constexpr, CTX_P: tl.constexpr, NT_P: tl.constexpr):
     s = tl.program_id(0)
-    first = tl.load(off)
-    b0 = tl.load(off + s)
-    b1 = tl.load(off + s + 1)
-    sb = b0 - first  # this sentence's slice of the scratch buffer
-    key = _mix64(tl.load(key_ptr).to(tl.uint64, bitcast=True) ^ (s.to(tl.uint64) * 0x8CB92BA72F3D8DD7))
-    # learning rate of this sentence, in float64 like the CPU kernel
-    a0 = tl.load(sched_ptr)
-    a1 = tl.load(sched_ptr + 1)
-    done = tl.load(sched_ptr + 2) + (b0 - first).to(tl.float64)
-    progress = tl.minimum(done / tl.load(sched_ptr + 3), 1.0)
-    alpha = (a0 - (a0 - a1) * progress).to(tl.float32)
+    b0, b1, sb, key, alpha = _sentence_start(off, key_ptr, sched_ptr, s)
 
     # 1. sub-sampling, compacted into scratch[sb : sb + nk]
-    ctr = tl.zeros([], dtype=tl.uint64)  # draws used so far
-    nk = tl.zeros([], dtype=tl.int64)  # kept tokens so far
-    tt = tl.arange(0, BLOCK_T)
-    for t0 in range(b0, b1, BLOCK_T):
-        p = t0 + tt
-        m = p < b1
-        w = tl.load(ids + p, mask=m, other=0).to(tl.int64)
-        m = m & (w >= 0) & (w < V)
-        kp = tl.load(keep + w, mask=m, other=1.0)
-        need = m & (kp < 1.0)
-        needi = need.to(tl.int64)
-        rank = tl.cumsum(needi, axis=0) - needi
-        r = _draw(key, ctr + rank.to(tl.uint64))
-        u = (r >> 11).to(tl.float64) * 1.1102230246251565e-16  # 2^-53
-        kept = m & ((kp >= 1.0) | (u < kp))
-        ki = kept.to(tl.int64)
-        pos = nk + tl.cumsum(ki, axis=0) - ki
-        tl.store(scratch + sb + pos, w.to(tl.int32), mask=kept)
-        ctr += tl.sum(needi, axis=0).to(tl.uint64)
-        nk += tl.sum(ki, axis=0)
+    ctr, nk = _subsample(ids, keep, scratch, key, b0, b1, sb, V, BLOCK_T)
     tl.debug_barrier()
 
     # 2. centres in order

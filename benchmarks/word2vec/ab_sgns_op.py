@@ -1,0 +1,88 @@
+"""A/B of the bare ``sgns_train`` op of two source trees: the same inputs, the op called directly (no trainer).
+
+  python benchmarks/word2vec/ab_sgns_op.py --a /path/to/old/checkout --b . [--rounds 5] [--calls 4] [--threads 2]
+
+Inputs (made once with tree B, saved to bench-data/sgns_op_inputs.pt): the embedded WordNet glosses encoded by
+``Word2Vec.build_vocab`` (dim 100, min_count 5, sample 1e-4, seed 1), its sampling tables and initial tables.
+Each measurement is a fresh subprocess with ``PYTHONPATH=<tree>`` that makes ``--calls`` calls of
+``torch.ops.embedfast.sgns_train`` over the whole corpus (window 5, negative 5, HogBatch, table sigmoid, each
+call from the same initial tables) and reports its fastest call and a checksum of the stats; the trees
+alternate (A, B, B, A, ...). Prints, per tree, the fastest calls of every round and the median of them, and B/A.
+Fastest-of-N is the least disturbed by other work on a shared machine.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:0] = [HERE, os.path.dirname(HERE)]
+from _common import DATA  # noqa: E402
+
+INPUTS = os.path.join(DATA, "sgns_op_inputs.pt")
+
+MAKE = r"""
+import sys, torch, embedfast
+from embedfast.data import default_corpus_path
+m = embedfast.Word2Vec(dim=100, window=5, negative=5, sample=1e-4, min_count=5, epochs=1, threads=2, seed=1)
+m.build_vocab(default_corpus_path())
+ids, off, bounds, _ = m.encoded_corpus()
+torch.save(dict(ids=ids, off=off, tables=m.sampling_tables(), w_in=m.w_in, w_out=m.w_out), sys.argv[1])
+"""
+
+CHILD = r"""
+import json, sys, time, torch
+import embedfast  # registers the ops of this tree
+d = torch.load(sys.argv[1], weights_only=True)
+calls, threads = int(sys.argv[2]), int(sys.argv[3])
+n = int(d["off"][-1] - d["off"][0])
+best, check = float("inf"), None
+for _ in range(calls):
+    w_in, w_out = d["w_in"].clone(), d["w_out"].clone()
+    t = time.perf_counter()
+    st = torch.ops.embedfast.sgns_train(w_in, w_out, d["ids"], d["off"], *d["tables"], 5, 5, 0.025, 1e-4, 0, n, 1,
+                                        0, threads, True, False)
+    best = min(best, time.perf_counter() - t)
+    check = st[1:7].tolist()
+print(json.dumps({"seconds": best, "stats": check}))
+"""
+
+
+def measure(tree: str, calls: int, threads: int) -> dict:
+    env = {**os.environ, "PYTHONPATH": os.path.abspath(tree)}
+    out = subprocess.run([sys.executable, "-c", CHILD, INPUTS, str(calls), str(threads)], check=True,
+                         capture_output=True, text=True, env=env, cwd=os.path.abspath(tree))
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--a", required=True)
+    ap.add_argument("--b", required=True)
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--calls", type=int, default=4)
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    if not os.path.exists(INPUTS):
+        os.makedirs(DATA, exist_ok=True)
+        subprocess.run([sys.executable, "-c", MAKE, INPUTS], check=True,
+                       env={**os.environ, "PYTHONPATH": os.path.abspath(args.b)})
+    res = {"a": [], "b": []}
+    stats = {}
+    for r in range(args.rounds):
+        for side in (("a", "b") if r % 2 == 0 else ("b", "a")):
+            m = measure(getattr(args, side), args.calls, args.threads)
+            res[side].append(m["seconds"])
+            stats[side] = m["stats"]
+    ma, mb = statistics.median(res["a"]), statistics.median(res["b"])
+    print(f"A {args.a}: fastest calls {[round(x, 3) for x in res['a']]}, median {ma:.3f} s")
+    print(f"B {args.b}: fastest calls {[round(x, 3) for x in res['b']]}, median {mb:.3f} s")
+    print(f"B/A {mb / ma:.3f}; same stats (pairs, negatives, ...): {stats['a'] == stats['b']}")
+
+
+if __name__ == "__main__":
+    main()

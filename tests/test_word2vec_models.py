@@ -1,0 +1,387 @@
+"""CBOW and hierarchical softmax (``word2vec_train``, ``word2vec_huffman``, ``Word2Vec(sg=, hs=)``): the fused op
+against a plain float64 reference that replays its random draws (csrc/cpu/word2vec_sgns.cpp, train_part_w2v,
+documents their order), the Huffman tree against an independent optimal code, argument checks, planted-structure
+recall, checkpoints and the CLI."""
+from __future__ import annotations
+
+import heapq
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from embedfast import ops
+from embedfast.testing import planted_corpus, recall_at_k
+from embedfast.word2vec import Word2Vec, keep_probabilities
+
+from test_word2vec_ops import RefRng, alias_pick, log_sigmoid, part_bounds, random_encoded, sigmoid, stream_key
+
+
+# ---------------------------------------------------------------------------------------------------------
+# reference
+# ---------------------------------------------------------------------------------------------------------
+
+
+def huffman_paths(off, points, codes):
+    return [list(zip(points[off[w]:off[w + 1]], codes[off[w]:off[w + 1]])) for w in range(len(off) - 1)]
+
+
+def reference_train(w_in, w_out, ids, off, keep, thr, alias, paths, *, window, negative, alpha, min_alpha,
+                    words_done, total_words, seed, chunk, cbow, hs, threads=1, update=True):
+    """Plain float64 replay of word2vec_train (exact sigmoid) for cbow / hs; returns the counts and the loss."""
+    V, D = w_in.shape
+    chunk_tokens = off[-1] - off[0]
+    res = dict(loss=0.0, pairs=0, negatives=0, skipped=0, kept=0)
+    bounds = part_bounds(off, threads)
+
+    def step(inp, t, label, e, a):
+        f = float(inp @ w_out[t])
+        res["loss"] -= float(log_sigmoid(f if label else -f))
+        g = a * (label - sigmoid(f))
+        e += g * w_out[t]
+        if update:
+            w_out[t] += g * inp
+
+    for part in range(threads):
+        s_begin, s_end = bounds[part], bounds[part + 1]
+        if s_end <= s_begin:
+            continue
+        rng = RefRng(stream_key(seed, chunk, part))
+        part_first, part_tokens = off[s_begin], float(off[s_end] - off[s_begin])
+        for s in range(s_begin, s_end):
+            done = float(words_done) + float(chunk_tokens) * (float(off[s] - part_first) / part_tokens)
+            a = float(np.float32(alpha - (alpha - min_alpha) * min(1.0, done / float(total_words))))
+            sent = [w for w in ids[off[s]:off[s + 1]] if not (keep[w] < 1.0 and rng.uniform() >= keep[w])]
+            res["kept"] += len(sent)
+            for i, c in enumerate(sent):
+                b = window - (rng.next() % window)
+                js = [j for j in range(max(0, i - b), min(len(sent), i + b + 1)) if j != i]
+                if cbow:
+                    if not js:
+                        continue
+                    h = w_in[[sent[j] for j in js]].mean(0)
+                    e = np.zeros(D)
+                    if hs:
+                        for node, code in paths[c]:
+                            step(h, node, 1.0 - code, e, a)
+                    else:
+                        step(h, c, 1.0, e, a)
+                        for _ in range(negative):
+                            t = alias_pick(rng.next(), V, thr, alias)
+                            if t == c:
+                                res["skipped"] += 1
+                                continue
+                            res["negatives"] += 1
+                            step(h, t, 0.0, e, a)
+                    if update:
+                        for j in js:
+                            w_in[sent[j]] += e
+                    res["pairs"] += 1
+                else:
+                    for j in js:
+                        x = sent[j]
+                        e = np.zeros(D)
+                        for node, code in paths[c]:
+                            step(w_in[x], node, 1.0 - code, e, a)
+                        if update:
+                            w_in[x] += e
+                        res["pairs"] += 1
+    return res
+
+
+MODELS = [(True, False), (False, True), (True, True)]  # (cbow, hs)
+
+
+def _inputs(rng, seed, sample):
+    V, D = rng.choice([(2, 3), (9, 5), (23, 17), (41, 33)])
+    ids, off, counts = random_encoded(rng, V, n_sent=rng.randint(3, 8), max_len=12)
+    keep = keep_probabilities(counts, sample)
+    thr, alias = ops.sgns_unigram_table(counts, 0.75)
+    hs_tables = ops.word2vec_huffman(counts)
+    g = torch.Generator().manual_seed(seed % (1 << 31))
+    w_in, w_out = torch.randn(V, D, generator=g) * 0.3, torch.randn(V, D, generator=g) * 0.3
+    return V, D, ids, off, counts, keep, thr, alias, hs_tables, w_in, w_out
+
+
+@pytest.mark.parametrize("cbow,hs", MODELS)
+@pytest.mark.parametrize("case", range(3))
+def test_word2vec_train_matches_reference(cbow, hs, case):
+    seed = random.randrange(1 << 62)
+    rng = random.Random(seed)
+    V, D, ids, off, counts, keep, thr, alias, hs_tables, w_in, w_out = _inputs(rng, seed, rng.choice([0, 1e-2, 5e-2]))
+    off_chunk = off[rng.randint(0, 1):]  # a chunk that does not start at 0
+    ref_in, ref_out = w_in.double().numpy().copy(), w_out.double().numpy().copy()
+    kw = dict(window=rng.randint(1, 4), negative=0 if hs else rng.randint(0, 4), alpha=0.05, min_alpha=0.001,
+              words_done=rng.randint(0, 50), total_words=200, seed=rng.randrange(-(1 << 40), 1 << 40),
+              chunk=rng.randint(0, 9))
+    last = torch.full((D,), float("nan"))  # the unused last row of w_out (HS) must stay untouched
+    if hs:
+        w_out[V - 1] = last
+        ref_out[V - 1] = np.nan
+    st = dict(zip(ops.TRAIN_STATS, ops.word2vec_train(w_in, w_out, ids, off_chunk, keep, thr, alias,
+                                                      hs_tables if hs else None, num_threads=1, cbow=cbow, hs=hs,
+                                                      exact_sigmoid=True, **kw).tolist()))
+    paths = huffman_paths(*(t.tolist() for t in hs_tables))
+    ref = reference_train(ref_in, ref_out, ids.tolist(), off_chunk.tolist(), keep.tolist(), thr.tolist(),
+                          alias.tolist(), paths, cbow=cbow, hs=hs, **kw)
+    assert (st["pairs"], st["negatives"], st["negatives_skipped"], st["kept_tokens"]) == (
+        ref["pairs"], ref["negatives"], ref["skipped"], ref["kept"])
+    assert st["tokens"] == int(off_chunk[-1] - off_chunk[0])
+    if V > 1 or not hs:
+        assert st["pairs"] > 0
+    assert st["loss"] == pytest.approx(ref["loss"], rel=1e-4, abs=1e-6)
+    torch.testing.assert_close(w_in.double(), torch.from_numpy(ref_in), atol=2e-5, rtol=1e-4)
+    torch.testing.assert_close(w_out.double(), torch.from_numpy(ref_out), atol=2e-5, rtol=1e-4, equal_nan=True)
+
+
+@pytest.mark.parametrize("cbow,hs", MODELS)
+def test_word2vec_train_table_sigmoid_and_threads(cbow, hs):
+    """The table sigmoid trains as the exact one; several threads make the reference's draws (counts)."""
+    rng = random.Random(7)
+    V, D = 50, 16
+    ids, off, counts = random_encoded(rng, V, 40, 20)
+    keep = keep_probabilities(counts, 2e-2)
+    thr, alias = ops.sgns_unigram_table(counts, 0.75)
+    hs_tables = ops.word2vec_huffman(counts)
+    kw = dict(window=4, negative=0 if hs else 3, alpha=0.025, min_alpha=1e-4, words_done=0,
+              total_words=int(off[-1]), seed=3, chunk=7, cbow=cbow, hs=hs)
+    w = torch.randn(V, D) * 0.3
+    out = []
+    for exact in (True, False):
+        w_in, w_out = w.clone(), w.flip(0).clone()
+        ops.word2vec_train(w_in, w_out, ids, off, keep, thr, alias, hs_tables, num_threads=1, exact_sigmoid=exact,
+                           **kw)
+        out.append((w_in, w_out))
+    torch.testing.assert_close(out[0][0], out[1][0], atol=2e-5, rtol=0)
+    torch.testing.assert_close(out[0][1], out[1][1], atol=2e-5, rtol=0)
+    paths = huffman_paths(*(t.tolist() for t in hs_tables))
+    for threads in (2, 5):
+        w_in, w_out = torch.randn(V, D) * 0.1, torch.zeros(V, D)
+        st = dict(zip(ops.TRAIN_STATS, ops.word2vec_train(w_in, w_out, ids, off, keep, thr, alias, hs_tables,
+                                                          num_threads=threads, **kw).tolist()))
+        ref = reference_train(np.zeros((V, D)), np.zeros((V, D)), ids.tolist(), off.tolist(), keep.tolist(),
+                              thr.tolist(), alias.tolist(), paths, threads=threads, update=False, **kw)
+        assert (st["pairs"], st["negatives"], st["negatives_skipped"], st["kept_tokens"]) == (
+            ref["pairs"], ref["negatives"], ref["skipped"], ref["kept"])
+        assert torch.isfinite(w_in).all() and torch.isfinite(w_out).all()
+
+
+def test_word2vec_train_sgns_mode_is_sgns_train():
+    rng = random.Random(3)
+    V, D, ids, off, counts, keep, thr, alias, hs_tables, w_in, w_out = _inputs(rng, 3, 1e-2)
+    kw = dict(window=3, negative=3, alpha=0.025, min_alpha=1e-4, words_done=0, total_words=int(off[-1]), seed=9,
+              chunk=1, num_threads=1, shared_negatives=True)
+    a_in, a_out, b_in, b_out = w_in.clone(), w_out.clone(), w_in.clone(), w_out.clone()
+    sa = ops.sgns_train(a_in, a_out, ids, off, keep, thr, alias, **kw)
+    sb = ops.word2vec_train(b_in, b_out, ids, off, keep, thr, alias, **kw)
+    assert torch.equal(sa, sb) and torch.equal(a_in, b_in) and torch.equal(a_out, b_out)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Huffman tree
+# ---------------------------------------------------------------------------------------------------------
+
+
+def optimal_cost(counts):
+    """Weighted path length of an optimal prefix code (heapq Huffman; the optimum is unique)."""
+    if len(counts) == 1:
+        return 0
+    h = list(counts)
+    heapq.heapify(h)
+    cost = 0
+    while len(h) > 1:
+        a, b = heapq.heappop(h), heapq.heappop(h)
+        cost += a + b
+        heapq.heappush(h, a + b)
+    return cost
+
+
+@pytest.mark.parametrize("V", [1, 2, 3, 7, 100, 1000])
+def test_huffman_is_an_optimal_prefix_tree(V):
+    rng = random.Random(V)
+    counts = [rng.choice([1, 1, 2, 5, rng.randint(1, 10**6)]) for _ in range(V)]
+    if V > 3:
+        counts[:3] = [7, 7, 7]  # ties
+    off, points, codes = ops.word2vec_huffman(torch.tensor(counts, dtype=torch.int64))
+    assert off.dtype == torch.int64 and points.dtype == torch.int32 and codes.dtype == torch.uint8
+    off, points, codes = off.tolist(), points.tolist(), codes.tolist()
+    assert off[0] == 0 and len(off) == V + 1 and off[-1] == len(points) == len(codes)
+    lengths = [off[w + 1] - off[w] for w in range(V)]
+    assert sum(c * n for c, n in zip(counts, lengths)) == optimal_cost(counts)
+    paths = huffman_paths(off, points, codes)
+    bits = {tuple(c for _, c in p) for p in paths}
+    assert len(bits) == V  # distinct codes ...
+    for p in paths:  # ... none a prefix of another (a full binary tree: Kraft sum 1)
+        assert all(0 <= n < V - 1 for n, _ in p) and all(c in (0, 1) for _, c in p)
+    assert sum(2.0 ** -n for n in lengths) == pytest.approx(1.0 if V > 1 else 1.0 * (V == 1))
+    node_of = {}  # the node reached by a code prefix is the same for every word sharing it
+    for p in paths:
+        if p:
+            assert p[0][0] == V - 2  # the root first
+        for d, (n, _) in enumerate(p):
+            assert node_of.setdefault(tuple(c for _, c in p[:d]), n) == n
+    assert len(node_of) == V - 1  # every inner node is on some path
+    # a more frequent word never gets a longer path
+    for _ in range(200):
+        x, y = rng.randrange(V), rng.randrange(V)
+        if counts[x] > counts[y]:
+            assert lengths[x] <= lengths[y]
+
+
+def test_huffman_bad_inputs_and_opcheck():
+    with pytest.raises(ValueError, match="counts must be >= 1, got counts\\[1\\] = 0"):
+        ops.word2vec_huffman(torch.tensor([3, 0], dtype=torch.int64))
+    with pytest.raises(ValueError, match="need 1 <= len\\(counts\\)"):
+        ops.word2vec_huffman(torch.zeros(0, dtype=torch.int64))
+    with pytest.raises(ValueError, match="'counts' must have dtype Long"):
+        ops.word2vec_huffman(torch.ones(3, dtype=torch.int32))
+    torch.library.opcheck(torch.ops.embedfast.word2vec_huffman.default,
+                          (torch.tensor([5, 3, 3, 1], dtype=torch.int64),))
+
+
+def test_word2vec_train_opcheck_and_compile():
+    rng = random.Random(2)
+    ids, off, counts = random_encoded(rng, 12, 5, 9)
+    keep = keep_probabilities(counts, 1e-2)
+    thr, alias = ops.sgns_unigram_table(counts, 0.75)
+    hs_off, hs_pts, hs_codes = ops.word2vec_huffman(counts)
+    for cbow, hs in MODELS:
+        args = (torch.randn(12, 6) * 0.1, torch.randn(12, 6) * 0.1, ids, off, keep, thr, alias, hs_off, hs_pts,
+                hs_codes, 2, 0 if hs else 3, 0.025, 1e-4, 0, 100, 1, 0, 1, cbow, hs, False, False)
+        torch.library.opcheck(torch.ops.embedfast.word2vec_train.default, args)
+    w_in, w_out = torch.randn(12, 6) * 0.1, torch.zeros(12, 6)
+    ref_in, ref_out = w_in.clone(), w_out.clone()
+
+    def step(a, b):
+        return torch.ops.embedfast.word2vec_train(a, b, ids, off, keep, thr, alias, hs_off, hs_pts, hs_codes, 2, 0,
+                                                  0.025, 1e-4, 0, 100, 1, 0, 1, True, True, False, False)
+
+    st = torch.compile(step, fullgraph=True, backend="eager")(w_in, w_out)
+    st_ref = step(ref_in, ref_out)
+    assert torch.equal(st, st_ref) and torch.equal(w_in, ref_in) and torch.equal(w_out, ref_out)
+
+
+def test_word2vec_train_bad_inputs():
+    V, D = 6, 4
+    ids = torch.tensor([0, 1, 2, 5], dtype=torch.int32)
+    off = torch.tensor([0, 4])
+    counts = torch.tensor([5, 4, 3, 2, 1, 1])
+    keep = torch.ones(V, dtype=torch.float64)
+    thr, alias = ops.sgns_unigram_table(counts, 0.75)
+    hs_off, hs_pts, hs_codes = ops.word2vec_huffman(counts)
+    w_in, w_out = torch.zeros(V, D), torch.zeros(V, D)
+    kw = dict(window=2, negative=0, alpha=0.025, min_alpha=1e-4, words_done=0, total_words=4, seed=0, chunk=0,
+              hs=True)
+
+    def call(tables=(hs_off, hs_pts, hs_codes), **over):
+        return ops.word2vec_train(w_in, w_out, ids, off, keep, thr, alias, tables, **{**kw, **over})
+
+    with pytest.raises(ValueError, match="negative sampling at the same time is not supported.*negative=2"):
+        call(negative=2)
+    with pytest.raises(ValueError, match="shared_negatives .* applies only to skip-gram"):
+        call(shared_negatives=True)
+    with pytest.raises(ValueError, match="shared_negatives"):
+        call(hs=False, cbow=True, negative=2, shared_negatives=True)
+    with pytest.raises(ValueError, match="'hs_offsets' must have shape \\[7\\]"):
+        call((hs_off[:-1], hs_pts, hs_codes))
+    with pytest.raises(IndexError, match="hs_points\\[0\\] = 5 is outside the inner nodes \\[0, 5\\)"):
+        call((hs_off, torch.full_like(hs_pts, 5), hs_codes))
+    with pytest.raises(ValueError, match="hs_codes\\[.\\] = 2 must be 0 or 1"):
+        call((hs_off, hs_pts, torch.full_like(hs_codes, 2)))
+    with pytest.raises(ValueError, match="'hs_codes' must have dtype Byte"):
+        call((hs_off, hs_pts, hs_codes.long()))
+    with pytest.raises(ValueError, match="must have the same length"):
+        call((hs_off, hs_pts, hs_codes[:-1]))
+    bad_off = hs_off.clone()
+    bad_off[2] = int(hs_off[3]) + 1
+    with pytest.raises(ValueError, match="'hs_offsets' must be non-decreasing"):
+        call((bad_off, hs_pts, hs_codes))
+    with pytest.raises(ValueError, match="'hs_offsets' must start at 0"):
+        call((hs_off + 1, hs_pts, hs_codes))
+    with pytest.raises(IndexError, match="'ids' has value 6 at position 2"):
+        ops.word2vec_train(w_in, w_out, torch.tensor([0, 1, 6, 2], dtype=torch.int32), off, keep, thr, alias,
+                           (hs_off, hs_pts, hs_codes), **{**kw, "cbow": True})
+    with pytest.raises(ValueError, match="window must be >= 1"):
+        call(window=0, cbow=True)
+    with pytest.raises(ValueError, match="word2vec_train: training diverged"):
+        ops.word2vec_train(torch.full((V, D), float("nan")), torch.zeros(V, D), ids, off, keep, thr, alias,
+                           (hs_off, hs_pts, hs_codes), **{**kw, "cbow": True})
+    assert torch.equal(w_in, torch.zeros(V, D)) and torch.equal(w_out, torch.zeros(V, D))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# trainer, checkpoints, CLI
+# ---------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("sg,hs", [(0, 0), (1, 1), (0, 1)])
+def test_planted_structure_is_recovered(sg, hs):
+    sents, groups = planted_corpus()
+    w2v = Word2Vec(dim=24, window=3, sample=0, min_count=1, epochs=3, threads=2, seed=1, sg=sg, hs=hs)
+    assert w2v.params.negative == (0 if hs else 5)
+    assert w2v.params.alpha == (0.05 if sg == 0 else 0.025)
+    w2v.train(sents, progress=False)
+    assert recall_at_k(w2v.w_in, w2v.words, groups, k=7) > 0.9
+    fresh = Word2Vec(dim=24, min_count=1, seed=1, sg=sg, hs=hs).build_vocab(sents)
+    assert recall_at_k(fresh.w_in, fresh.words, groups, k=7) < 0.2
+
+
+def test_model_arguments():
+    assert Word2Vec(sg=0, alpha=0.025).params.alpha == 0.025  # given: kept
+    assert Word2Vec(sg=1).params.alpha == 0.025
+    assert Word2Vec(hs=1, negative=0).params.negative == 0
+    with pytest.raises(ValueError, match="hs=1 .*pass negative=0 \\(got negative=3\\)"):
+        Word2Vec(hs=1, negative=3)
+    for bad in (2, True, 0.5, "1"):
+        with pytest.raises(ValueError, match="hs must be 1"):
+            Word2Vec(hs=bad)
+        with pytest.raises(ValueError, match="sg must be 1"):
+            Word2Vec(sg=bad)
+    with pytest.raises(ValueError, match="Huffman tree's inner nodes"):
+        Word2Vec(dim=4, min_count=1, hs=1).build_vocab([["a", "b", "a"]]).skipgram()
+    with pytest.raises(ValueError, match="CBOW with negative sampling has no CUDA C\\+\\+ kernel"):
+        Word2Vec(sg=0, backend="cuda")
+
+
+def test_threads1_reproducible_and_checkpoint_resume(tmp_path):
+    sents, _ = planted_corpus(sentences=400)
+    kw = dict(dim=16, window=3, min_count=1, epochs=2, threads=1, seed=4, sg=0, hs=1, chunk_words=500)
+    a = Word2Vec(**kw).train(sents, progress=False)
+    b = Word2Vec(**kw)
+    b.train(sents, progress=False, max_words=1500)
+    ck = tmp_path / "ck.pt"
+    b.save_checkpoint(ck)
+    c = Word2Vec.load_checkpoint(ck)
+    assert (c.params.sg, c.params.hs, c.params.negative) == (0, 1, 0)
+    c.train(sents, progress=False)
+    assert torch.equal(a.w_in, c.w_in) and torch.equal(a.w_out, c.w_out)
+
+
+def test_old_checkpoint_without_sg_hs_loads(tmp_path):
+    sents, _ = planted_corpus(sentences=200)
+    w2v = Word2Vec(dim=8, min_count=1, epochs=1, threads=1).train(sents, progress=False)
+    ck = tmp_path / "new.pt"
+    w2v.save_checkpoint(ck)
+    state = torch.load(ck, weights_only=True)
+    for k in ("sg", "hs"):
+        del state["params"][k]
+    old = tmp_path / "old.pt"
+    torch.save(state, old)
+    back = Word2Vec.load_checkpoint(old)
+    assert (back.params.sg, back.params.hs) == (1, 0) and torch.equal(back.w_in, w2v.w_in)
+
+
+def test_cli_cbow_hs(tmp_path, capsys):
+    from embedfast.cli import main
+
+    sents, _ = planted_corpus(sentences=300)
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("\n".join(" ".join(s) for s in sents) + "\n")
+    out = tmp_path / "v.txt"
+    assert main(["train", str(corpus), "-o", str(out), "--cbow", "--hs", "--dim", "8", "--epochs", "1",
+                 "--min-count", "1", "--threads", "1"]) == 0
+    from embedfast.vectors import Vectors
+
+    v = Vectors.load(str(out))
+    assert v.matrix.shape[1] == 8 and torch.isfinite(v.matrix).all()
