@@ -260,13 +260,6 @@ void scan_range(const Source& src, size_t begin, size_t end, OnToken&& on_token,
   if (line_has_content) on_line_end(true);
 }
 
-int resolve_threads(int64_t num_threads, const char* op) {
-  TORCH_CHECK_VALUE(num_threads >= 0, op, ": num_threads must be >= 0 (0: torch.get_num_threads()), got ",
-                    num_threads);
-  if (num_threads == 0) return std::max(1, std::min(at::get_num_threads(), 256));
-  return int(std::min<int64_t>(num_threads, 256));
-}
-
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> corpus_build_vocab(
     const std::string& path, const at::Tensor& data, int64_t min_count, int64_t max_vocab, int64_t num_threads) {
   const char* op = "corpus_build_vocab";
