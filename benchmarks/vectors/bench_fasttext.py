@@ -11,7 +11,9 @@ Contenders, each in a fresh process per round (rounds alternate between them, so
 alike), timing only the load call after the imports:
 - embedfast: ``load_vectors(path)`` -> Vectors (word vectors composed, n-gram table for unseen words);
 - gensim: ``gensim.models.fasttext.load_facebook_vectors(path)`` (the same: word vectors + n-gram table);
-- fasttext: ``fasttext.load_model(path)`` (fastText's own reader; it does not compose the word vectors).
+- fasttext: ``fasttext.load_model(path)`` (fastText's own reader; it does not compose the word vectors);
+- embedfast-4k: embedfast with its large outputs on ordinary 4 KiB pages (EMBEDFAST_LARGE_ALLOC_MIN_BYTES=-1)
+  instead of madvised 2 MiB huge pages, to see what the huge-page faults cost on the machine at hand.
 Each process also reports its peak resident set (VmHWM) minus the resident set before the load, and that divided
 by the bytes of the model's matrices (input + output as stored, float32). Medians over the rounds.
 """
@@ -27,7 +29,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [HERE, os.path.dirname(HERE)]  # this family's scripts, then benchmarks/_common.py
 from _common import DATA, commit, median, run_json, status_kb, write_json  # noqa: E402
 
-CONTENDERS = ("embedfast", "gensim", "fasttext")
+CONTENDERS = ("embedfast", "embedfast-4k", "gensim", "fasttext")
 
 
 def make_model(tokens: int, dim: int, bucket: int, threads: int) -> str:
@@ -62,7 +64,9 @@ def make_model(tokens: int, dim: int, bucket: int, threads: int) -> str:
 
 def worker(name: str, path: str) -> dict:
     """In the fresh process: import, then one timed load; time and memory."""
-    if name == "embedfast":
+    if name.startswith("embedfast"):
+        if name == "embedfast-4k":
+            os.environ["EMBEDFAST_LARGE_ALLOC_MIN_BYTES"] = "-1"  # read by the op at every allocation
         import embedfast
 
         def load():

@@ -410,13 +410,7 @@ std::tuple<at::Tensor, at::Tensor> fasttext_ngram_buckets_cpu(const at::Tensor& 
                                                               const at::Tensor& word_offsets, int64_t minn,
                                                               int64_t maxn, int64_t buckets) {
   const char* op = "fasttext_ngram_buckets";
-  check_cpu(word_bytes, op, "word_bytes");
-  check_cpu(word_offsets, op, "word_offsets");
-  check_dtype(word_bytes, at::kByte, op, "word_bytes");
-  check_dtype(word_offsets, at::kLong, op, "word_offsets");
-  check_dim(word_bytes, 1, op, "word_bytes");
-  check_dim(word_offsets, 1, op, "word_offsets");
-  TORCH_CHECK_VALUE(word_offsets.numel() >= 1, op, ": argument 'word_offsets' must hold N+1 >= 1 offsets, got 0");
+  check_word_list(word_bytes, word_offsets, op);
   TORCH_CHECK_VALUE(minn >= 0, op, ": minn must be >= 0, got ", minn);
   TORCH_CHECK_VALUE(maxn >= 0, op, ": maxn must be >= 0, got ", maxn);
   TORCH_CHECK_VALUE(buckets >= 0 && buckets <= std::numeric_limits<int32_t>::max(), op,

@@ -436,13 +436,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> corpus_encode(const std::string& 
   TORCH_CHECK_VALUE(max_sentence_length >= 1, op, ": max_sentence_length must be >= 1, got ", max_sentence_length);
   TORCH_CHECK_VALUE(max_bytes == -1 || max_bytes >= 1, op, ": max_bytes must be -1 (to the end) or >= 1, got ",
                     max_bytes);
-  check_cpu(word_bytes, op, "word_bytes");
-  check_cpu(word_offsets, op, "word_offsets");
-  check_dtype(word_bytes, at::kByte, op, "word_bytes");
-  check_dtype(word_offsets, at::kLong, op, "word_offsets");
-  check_dim(word_bytes, 1, op, "word_bytes");
-  check_dim(word_offsets, 1, op, "word_offsets");
-  TORCH_CHECK_VALUE(word_offsets.numel() >= 1, op, ": argument 'word_offsets' must have at least 1 entry");
+  check_word_list(word_bytes, word_offsets, op);
   const auto wb_c = word_bytes.contiguous();
   const auto wo_c = word_offsets.contiguous();
   const int64_t nwords = wo_c.numel() - 1;
