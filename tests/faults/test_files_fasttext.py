@@ -111,7 +111,7 @@ def test_dictionary_entries_checked(tmp_path):
              (_patch(raw, first + 8, "<b", 1), "is a label, but the dictionary's first 3"),
              (_patch(raw, first, "<q", -4), "negative count"),
              (raw[:first - 4] + b"\0" + raw[first:], "has an empty word"),
-             (raw.replace(b"the\0", b"the"), "")]
+             (raw.replace(b"the\0", b"the"), "byte offset")]
     for data, needle in cases:
         with pytest.raises(ValueError, match=needle) as ei:
             load_vectors(_write(tmp_path, data))
