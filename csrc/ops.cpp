@@ -25,6 +25,18 @@ TORCH_LIBRARY(embedfast, m) {
       "load_vectors(str path, int dim, int header, int limit, bool binary, bool skip_errors, int num_threads, "
       "ScalarType dtype) -> (Tensor matrix, Tensor word_bytes, Tensor word_offsets, Tensor stats, Tensor skipped, "
       "Tensor duplicates)");
+  // ---- fastText models (csrc/cpu/vectors_fasttext.cpp; rule in csrc/include/embedfast/subwords.h) ----
+  // Read a fastText binary model (.bin): the first `limit` words (-1: all) and every label, with their counts
+  // and types (0 word, 1 label); the input matrix as word_rows [limit or nwords, D] and ngram_rows [bucket, D];
+  // the output matrix [rows, D] when `output` (else [0, D]); header int64: see FASTTEXT_HEADER in
+  // embedfast/vectors/ops.py. A quantised (.ftz) model is refused. num_threads: 0 = torch.get_num_threads().
+  m.def(
+      "load_fasttext(str path, int limit, bool output, int num_threads) -> (Tensor word_rows, Tensor ngram_rows, "
+      "Tensor output_rows, Tensor word_bytes, Tensor word_offsets, Tensor counts, Tensor types, Tensor header)");
+  // The n-gram buckets of each word (UTF-8 bytes back to back, offsets [N+1]) by fastText's rule: "<word>",
+  // minn..maxn characters, FNV-1a (fastText's sign-extended variant) modulo buckets; offsets [N+1], buckets [E].
+  m.def("fasttext_ngram_buckets(Tensor word_bytes, Tensor word_offsets, int minn, int maxn, int buckets) -> "
+        "(Tensor offsets, Tensor buckets)");
 
   // ---- sgns (csrc/cpu/word2vec_corpus.cpp, csrc/cpu/word2vec_sgns.cpp; Python side embedfast/sgns.py) ----
   // Corpus pipeline: the text is the file at `path`, or `data` (uint8 bytes) when path is "".

@@ -13,15 +13,15 @@ from __future__ import annotations
 import collections.abc
 import math
 import operator
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 
-from ._io import count_non_utf8, decode_blob, decode_word
+from ._io import count_non_utf8, decode_blob, decode_word, encode_word
 
 __all__ = ["PAD_SPELLINGS", "UNK_SPELLINGS", "OOV_POLICIES", "check_oov", "read_vocab", "first_index", "decode_words", "split_words",
-           "unit_rows"]
+           "encode_words", "unit_rows"]
 
 
 #: Spellings of a padding token recognised in a task vocabulary (``to_embedding`` makes it ``padding_idx``).
@@ -190,3 +190,16 @@ def decode_words(word_bytes: torch.Tensor, offsets: torch.Tensor) -> Tuple[List[
     blob = out.tobytes()
     del out  # keep the peak memory low: only the text and the list exist while splitting
     return split_words(blob, n)
+
+
+def encode_words(words: Sequence[str]) -> Tuple[torch.Tensor, torch.Tensor]:
+    """The inverse of :func:`decode_words`: the words' original bytes back to back (uint8) and int64 offsets
+    [N+1], for the ops that take words (``_io.encode_word``'s rule: a lone surrogate no byte decodes to is a
+    ValueError naming the word)."""
+    raw = [encode_word(w) for w in words]
+    offsets = np.zeros(len(raw) + 1, np.int64)
+    if raw:
+        np.cumsum(np.fromiter(map(len, raw), np.int64, len(raw)), out=offsets[1:])
+    blob = b"".join(raw)
+    data = torch.frombuffer(bytearray(blob), dtype=torch.uint8) if blob else torch.empty(0, dtype=torch.uint8)
+    return data, torch.from_numpy(offsets)

@@ -28,7 +28,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 ASAN_TREE = os.path.join(REPO, "build", "asan", "tree")
-ALL = ("text", "w2vbin", "native", "checkpoint", "corpus")
+ALL = ("text", "w2vbin", "native", "fasttext", "checkpoint", "corpus")
 EXTRA = ("selftest",)  # checks the harness (tests/faults/test_fuzz.py); not part of a fuzz run
 _NOISE = ("INFO: Instrumenting", "WARNING: Failed to find function")
 ARTIFACTS = ("crash-", "timeout-", "oom-", "leak-", "finding-")

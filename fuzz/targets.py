@@ -163,6 +163,72 @@ def _seed_vectors(kind: str) -> List[bytes]:
 
 
 # =====================================================================================================
+# fastText binary models (.bin)
+# =====================================================================================================
+
+
+def run_fasttext(data: bytes) -> None:
+    """Options (2 bytes: format, limit, gzip, dtype, output matrix, threads, a vocab= filter) + a .bin file.
+    An accepted model must be consistent (shapes, distinct words found in the file, finite values), give any
+    word a finite vector, and survive a save / load round trip unchanged."""
+    import embedfast
+
+    opts = _load_options(data[:2], ("fasttext-bin", "auto"))
+    b = data[1] if len(data) > 1 else 0
+    content = data[2:]
+    payload = gzip.compress(content, compresslevel=1, mtime=0) if opts["gzip"] else content
+    path = write_file("model.bin.gz" if opts["gzip"] else "model.bin", payload)
+    vocab = ["a", "the", "caf\u00e9"] if b & 0x04 else None
+    v = embedfast.load_vectors(path, format=opts["format"], limit=opts["limit"], dtype=opts["dtype"],
+                               threads=opts["threads"], output_matrix=bool(b & 0x02), vocab=vocab)
+    _check_vectors(v, content, opts, text=False)
+    magic = content[:4] == b"\xba\x16\x4f\x2f"
+    check((v.report.format == "fasttext-bin") == magic,
+          f"a file {'with' if magic else 'without'} fastText's magic read as {v.report.format}")
+    if v.report.format != "fasttext-bin":  # format="auto" on something else: the other targets' business
+        return
+    sw = v.subwords
+    check(sw is not None, "a fastText model loaded without its sub-words")
+    check(tuple(sw.word_rows.shape) == tuple(v.matrix.shape), f"word_rows {tuple(sw.word_rows.shape)} vs matrix "
+                                                             f"{tuple(v.matrix.shape)}")
+    check(sw.ngrams.dim() == 2 and sw.ngrams.shape[1] == v.dim, f"ngrams shape {tuple(sw.ngrams.shape)}")
+    for t in (v.matrix, sw.word_rows, sw.ngrams):
+        check(bool(torch.isfinite(t.float()).all()), "non-finite values accepted")
+    probe = v.vectors_for(["zq\u00e9x", "a", "</s>"] + v.words[:2])
+    check(tuple(probe.shape) == (3 + min(2, len(v)), v.dim) and bool(torch.isfinite(probe.float()).all()), "bad probe vectors")
+    if v.dim * (len(v) + sw.bucket) <= 1 << 16:
+        again = write_file("again.bin", b"")
+        v.save(again, format="fasttext-bin")
+        w = embedfast.load_vectors(again, dtype=opts["dtype"], output_matrix=True)
+        check(w.words == v.words and torch.equal(w.subwords.word_rows, sw.word_rows)
+              and torch.equal(w.subwords.ngrams, sw.ngrams) and w.subwords.labels == sw.labels,
+              "a saved model does not load back the same")
+
+
+def _seed_fasttext() -> List[bytes]:
+    from embedfast import Vectors
+    from embedfast.vectors.subwords import Subwords
+
+    out = []
+    for words, bucket, labels, minn, maxn in ((["the", "a", "caf\u00e9"], 7, [], 3, 6), (["</s>", "x"], 3, ["__label__y"], 1, 2),
+                                               (["w"], 0, [], 0, 0)):
+        d = 2
+        g = torch.Generator().manual_seed(len(words))
+        sw = Subwords(ngrams=torch.randn(bucket, d, generator=g), word_rows=torch.randn(len(words), d, generator=g),
+                      minn=minn, maxn=maxn, counts=torch.arange(len(words), 0, -1), labels=labels,
+                      label_counts=torch.ones(len(labels), dtype=torch.int64), label_base=len(words))
+        if labels:
+            sw.args["model"] = 3
+        v = Vectors(words, sw.word_rows.clone(), subwords=sw)
+        path = os.path.join(tmpdir(), "seed-ft.bin")
+        v.save(path, format="fasttext-bin")
+        with open(path, "rb") as f:
+            raw = f.read()
+        out += [b"\x00\x00" + raw, b"\x10\x03" + raw, b"\x21\x06" + raw]
+    return out
+
+
+# =====================================================================================================
 # Word2Vec checkpoints
 # =====================================================================================================
 
@@ -529,6 +595,10 @@ TARGETS: Dict[str, Target] = {
     "w2vbin": Target("w2vbin", run_w2vbin, (ValueError,), lambda: _seed_vectors("w2vbin"),
                      _VEC_TOKENS + [b"\x00\x00\xc0\x7f", b"\x00\x00\x80\x7f", b"\n"]),
     "native": Target("native", run_native, (ValueError,), lambda: _seed_vectors("native"), _NATIVE_TOKENS),
+    "fasttext": Target("fasttext", run_fasttext, (ValueError,), _seed_fasttext,
+                       [b"\xba\x16\x4f\x2f", b"\x0c\x00\x00\x00", b"\x0b\x00\x00\x00", b"\x00\x00\xc0\x7f",
+                        b"\xff\xff\xff\x7f", b"\xff\xff\xff\xff\xff\xff\xff\xff", b"\x00", b"\x01",
+                        b"__label__", b"</s>"]),
     "checkpoint": Target("checkpoint", run_checkpoint, (ValueError,), _seed_checkpoint,
                          [b"PK\x03\x04", b"PK\x01\x02", b"PK\x05\x06", b"data.pkl", b"version", b"\x80\x02"]),
     "corpus": Target("corpus", run_corpus, (ValueError, TypeError), _seed_corpus, [b"\n", b" ", b"\t", b"\r", b"\v",

@@ -418,11 +418,6 @@ struct ChunkOut {
   int64_t last_line = -1;
 };
 
-int resolve_threads(int64_t n) {
-  int t = n > 0 ? static_cast<int>(std::min<int64_t>(n, 256)) : at::get_num_threads();
-  return std::max(1, std::min(t, 256));
-}
-
 // Lines of [begin, end) of a text, one by one: [b, e) without its '\n'.
 class LineWalker {
  public:
@@ -889,37 +884,6 @@ Result load_text(const InputFile& f, const std::string& path, int64_t dim, int64
   return finish(matrix, rows, chunks, stats, extra);
 }
 
-// Sequential reader of a file through a buffer: ensure(n) makes up to n bytes available at data().
-class SeqReader {
- public:
-  SeqReader(const InputFile& f, size_t offset, std::vector<char>& buf) : f_(f), pos_(offset), buf_(buf) {}
-  // Bytes available at data() afterwards: min(n, the rest of the file) or more.
-  size_t ensure(size_t n) {
-    if (avail_ >= n) return avail_;
-    if (at_ > 0 && avail_ > 0) std::memmove(buf_.data(), buf_.data() + at_, avail_);
-    at_ = 0;
-    const size_t rest = f_.size() - pos_;
-    const size_t want = std::min(std::max(n, kReadBlock) - avail_, rest);
-    if (buf_.size() < avail_ + want) buf_.resize(avail_ + want);
-    if (want > 0) f_.read(pos_, buf_.data() + avail_, want);
-    pos_ += want;
-    avail_ += want;
-    return avail_;
-  }
-  const char* data() const { return buf_.data() + at_; }
-  void advance(size_t n) {
-    at_ += n;
-    avail_ -= n;
-  }
-  size_t offset() const { return pos_ - avail_; }  // file offset of data()
-
- private:
-  const InputFile& f_;
-  size_t pos_;
-  std::vector<char>& buf_;
-  size_t at_ = 0, avail_ = 0;
-};
-
 // First element of v[0..n) that is NaN or infinite, or -1. Runs over a row just copied (in cache).
 inline int64_t first_non_finite(const float* v, int64_t n) {
   uint32_t any = 0;
@@ -1051,7 +1015,7 @@ Result load_vectors_cpu(c10::string_view path_sv, int64_t dim, int64_t header, i
   TORCH_CHECK_VALUE(num_threads >= 0, "load_vectors: num_threads must be >= 0 (0: torch.get_num_threads()), got ",
                     num_threads);
   InputFile f(path, "load_vectors");
-  const int threads = resolve_threads(num_threads);
+  const int threads = resolve_threads(num_threads, "load_vectors");
   if (binary) {
     return dtype == at::kFloat ? load_binary<float>(f, path, dim, limit, skip_errors, threads, dtype)
                                : load_binary<double>(f, path, dim, limit, skip_errors, threads, dtype);

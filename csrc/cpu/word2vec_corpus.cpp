@@ -260,13 +260,6 @@ void scan_range(const Source& src, size_t begin, size_t end, OnToken&& on_token,
   if (line_has_content) on_line_end(true);
 }
 
-int resolve_threads(int64_t num_threads, const char* op) {
-  TORCH_CHECK_VALUE(num_threads >= 0, op, ": num_threads must be >= 0 (0: torch.get_num_threads()), got ",
-                    num_threads);
-  if (num_threads == 0) return std::max(1, std::min(at::get_num_threads(), 256));
-  return int(std::min<int64_t>(num_threads, 256));
-}
-
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> corpus_build_vocab(
     const std::string& path, const at::Tensor& data, int64_t min_count, int64_t max_vocab, int64_t num_threads) {
   const char* op = "corpus_build_vocab";
@@ -443,13 +436,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> corpus_encode(const std::string& 
   TORCH_CHECK_VALUE(max_sentence_length >= 1, op, ": max_sentence_length must be >= 1, got ", max_sentence_length);
   TORCH_CHECK_VALUE(max_bytes == -1 || max_bytes >= 1, op, ": max_bytes must be -1 (to the end) or >= 1, got ",
                     max_bytes);
-  check_cpu(word_bytes, op, "word_bytes");
-  check_cpu(word_offsets, op, "word_offsets");
-  check_dtype(word_bytes, at::kByte, op, "word_bytes");
-  check_dtype(word_offsets, at::kLong, op, "word_offsets");
-  check_dim(word_bytes, 1, op, "word_bytes");
-  check_dim(word_offsets, 1, op, "word_offsets");
-  TORCH_CHECK_VALUE(word_offsets.numel() >= 1, op, ": argument 'word_offsets' must have at least 1 entry");
+  check_word_list(word_bytes, word_offsets, op);
   const auto wb_c = word_bytes.contiguous();
   const auto wo_c = word_offsets.contiguous();
   const int64_t nwords = wo_c.numel() - 1;

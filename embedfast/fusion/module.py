@@ -17,8 +17,8 @@ from .coverage import coverage_from_bags
 from .._hugepages import advise_huge_pages
 from .huggingface import huggingface_source
 from .ops import gather_bags
-from .sources import (Source, Vocab, _vocab_list, alignment_source, bags_from_index, merge_sources, subword_source,
-                      vector_source)
+from .sources import (Source, Vocab, _vocab_list, alignment_source, bags_from_index, fasttext_bags, merge_sources,
+                      subword_source, vector_source)
 
 __all__ = ["MultiSourceEmbedding"]
 
@@ -122,9 +122,23 @@ class MultiSourceEmbedding(nn.Module):
 
     @classmethod
     def from_subwords(cls, vocab: Vocab, vectors: Any, *, tokenize=None, ngrams=(3, 6), **kwargs) -> "MultiSourceEmbedding":
-        """A vocabulary from sub-word vectors: each word the mean of its pieces; see ``subword_source``."""
+        """A vocabulary from sub-word vectors.
+
+        - Vectors with fastText sub-words (``vectors.subwords``: a loaded ``.bin``) and no ``tokenize``: every
+          word's bag is its own input row (when in the dictionary) and its n-gram rows by fastText's rule
+          (``fasttext_bags``; ``ngrams`` is then the model's minn..maxn), over the two tables ``words`` and
+          ``ngrams`` with fixed weights 1: the output is fastText's vector of every word, seen or unseen.
+          ``freeze_tables=False`` makes both tables parameters, so the word *and* n-gram rows are fine-tuned
+          end to end (``sparse=True``: sparse row gradients, for the large n-gram table).
+        - Otherwise each word is the mean of its pieces found in ``vectors``; see ``subword_source``.
+        """
         kwargs.setdefault("learn_weights", False)
         vocab = _vocab_list(vocab, "MultiSourceEmbedding.from_subwords")
+        if tokenize is None and getattr(vectors, "subwords", None) is not None:
+            tables, bags = fasttext_bags(vocab, vectors)
+            for key, value in (("weights", (1.0, 1.0)), ("names", ("words", "ngrams")), ("renormalize", False)):
+                kwargs.setdefault(key, value)
+            return cls.from_bags(tables, *bags, **kwargs)
         return cls.from_sources([subword_source(vocab, vectors, tokenize=tokenize, ngrams=ngrams)], **kwargs)
 
     def _init(self, tables, offsets, src, rows, wts, *, weights=None, learn_weights=True, freeze_tables=True,

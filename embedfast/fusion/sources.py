@@ -21,8 +21,8 @@ Vocab = Union[Sequence[str], Mapping[str, int]]
 #: How ``alignment_source`` carries source vectors onto a target word.
 ALIGNMENT_STRATEGIES = ("mix", "max")
 
-__all__ = ["Source", "Vocab", "vector_source", "subword_source", "alignment_source", "procrustes", "char_ngrams",
-           "fuse_files"]
+__all__ = ["Source", "Vocab", "vector_source", "subword_source", "fasttext_bags", "alignment_source", "procrustes",
+           "char_ngrams", "fuse_files"]
 
 
 @dataclass
@@ -171,6 +171,22 @@ def subword_source(vocab: Vocab, vectors: Any, *, tokenize: Optional[Callable[[s
     off, rows_t, wts = _csr(bags)
     cov = source_coverage(name, len(words), found, lower, missing_words, pieces=pieces, pieces_found=pieces_found)
     return Source(name, matrix, off, rows_t, wts, cov)
+
+
+def fasttext_bags(vocab: Vocab, vectors: Any) -> tuple[list[torch.Tensor], tuple[torch.Tensor, ...]]:
+    """The tables ``[word rows, n-gram rows]`` of vectors with fastText sub-words (``vectors.subwords``, e.g. a
+    loaded ``.bin``) and the bags of a target vocabulary over them (CSR: offsets, entry source, row, weight): a
+    word's bag is its own input row when it is in the dictionary and the rows of its n-gram buckets (fastText's
+    rule, ``embedfast.vectors.subwords``), each weighted 1 / (bag size), so a gather with source weights 1 and
+    no renormalisation is fastText's vector of every word, seen or not."""
+    from ..vectors.subwords import bags_for  # the one bag builder of fastText's rule
+
+    words = _vocab_list(vocab, "fasttext_bags")
+    sw = getattr(vectors, "subwords", None)
+    if sw is None:
+        raise TypeError(f"fasttext_bags: expected Vectors with fastText sub-words, got {type(vectors).__name__} "
+                        "without .subwords")
+    return [sw.word_rows, sw.ngrams], bags_for(sw, vectors.key_to_index, words, ngrams_of_known=True)
 
 
 def procrustes(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

@@ -2,7 +2,8 @@
 the :class:`EmbeddingCoverage` it reports.
 
 The option names are the package's one vocabulary (``MultiSourceEmbedding`` takes the same): ``oov=`` is
-``"normal"`` (N(0, ``oov_scale``^2)), ``"zeros"`` or ``"mean"``; ``lowercase_fallback=`` looks up
+``"normal"`` (N(0, ``oov_scale``^2)), ``"zeros"`` or ``"mean"`` (and, for vectors with fastText sub-words, the
+default ``"subwords"``: a missing word's sub-word vector); ``lowercase_fallback=`` looks up
 ``word.lower()`` when ``word`` is absent. The former names ``scale=`` and ``lowercase=`` still work, with a
 DeprecationWarning.
 """
@@ -40,17 +41,19 @@ class EmbeddingCoverage:
     missing: int
     missing_words: List[str]
     unused_ids: List[int] = dataclasses.field(default_factory=list)  #: ids of a mapping that no word uses
+    found_subwords: int = 0  #: words not in the vectors' dictionary that got their sub-word vector (oov="subwords")
     specials: List[str] = dataclasses.field(default_factory=list)  #: special tokens (not looked up)
     padding_idx: Optional[int] = None
 
     @property
     def ratio(self) -> float:
         """Fraction of the (non-special) vocabulary that got a pretrained vector."""
-        return (self.found + self.found_lowercase) / self.total if self.total else 1.0
+        return (self.found + self.found_lowercase + self.found_subwords) / self.total if self.total else 1.0
 
     def __str__(self) -> str:
-        out = (f"{self.found + self.found_lowercase}/{self.total} words have vectors ({100 * self.ratio:.1f}%): "
-               f"{self.found} exact, {self.found_lowercase} after lowercasing, {self.missing} missing")
+        out = (f"{self.found + self.found_lowercase + self.found_subwords}/{self.total} words have vectors "
+               f"({100 * self.ratio:.1f}%): {self.found} exact, {self.found_lowercase} after lowercasing, "
+               + (f"{self.found_subwords} from sub-words, " if self.found_subwords else "") + f"{self.missing} missing")
         if self.specials:
             out += f"; specials {self.specials}"
         if self.padding_idx is not None:
@@ -133,7 +136,7 @@ def _initial_weight(v: "Vectors", rows: int, oov: str, oov_scale: float, dtype: 
     return mean.to(dtype).expand(rows, D).clone()
 
 
-def to_embedding(v: "Vectors", vocab: Union[Sequence[str], Mapping[str, int]], *, oov: str = "normal",
+def to_embedding(v: "Vectors", vocab: Union[Sequence[str], Mapping[str, int]], *, oov: Optional[str] = None,
                  oov_scale: Optional[float] = None, freeze: bool = True, specials: Optional[Sequence[str]] = None,
                  padding_idx: Union[int, None, str] = "auto", pad_token: Optional[str] = None,
                  lowercase_fallback: Optional[bool] = None, generator: Optional[torch.Generator] = None,
@@ -172,7 +175,10 @@ def to_embedding(v: "Vectors", vocab: Union[Sequence[str], Mapping[str, int]], *
     Args:
         vocab: the task vocabulary (see above).
         oov: initialisation of words not found, specials and unused ids: ``"normal"`` (N(0, oov_scale^2)),
-            ``"zeros"``, or ``"mean"`` (mean of all pretrained vectors).
+            ``"zeros"``, or ``"mean"`` (mean of all pretrained vectors); ``"subwords"`` (the default for vectors
+            with fastText sub-words, e.g. loaded from a ``.bin``; else the default is ``"normal"``): a word
+            not found gets its sub-word vector, fastText's vector for an unseen word (counted in
+            ``coverage.found_subwords``); words with no n-gram, specials and unused ids get ``"normal"``.
         oov_scale: standard deviation for ``oov="normal"`` (finite, >= 0; default 0.6). Former name ``scale``
             (deprecated).
         freeze: True (default): the weight does not require grad; False: it is trained.
@@ -195,6 +201,14 @@ def to_embedding(v: "Vectors", vocab: Union[Sequence[str], Mapping[str, int]], *
         lowercase_fallback = old.get("lowercase_fallback", lowercase_fallback)
     oov_scale = 0.6 if oov_scale is None else oov_scale
     lowercase_fallback = True if lowercase_fallback is None else lowercase_fallback
+    if oov is None:
+        oov = "subwords" if v.subwords is not None else "normal"
+    use_subwords = oov == "subwords"
+    if use_subwords:
+        if v.subwords is None:
+            raise ValueError(f"{what}: oov='subwords' needs vectors with sub-words (a fastText .bin loaded with "
+                             "load_vectors); these have none")
+        oov = "normal"
     check_oov(oov, oov_scale, what)
     if dtype is not None and (not isinstance(dtype, torch.dtype) or not dtype.is_floating_point):
         raise TypeError(f"{what}: dtype must be a floating-point torch.dtype, got {dtype!r}")
@@ -217,6 +231,7 @@ def to_embedding(v: "Vectors", vocab: Union[Sequence[str], Mapping[str, int]], *
     rows_from: List[int] = []
     found = found_lower = 0
     missing: List[str] = []
+    missing_ids: List[int] = []
     unused: List[int] = []
     for i, w in enumerate(words):
         if w is None:
@@ -232,6 +247,7 @@ def to_embedding(v: "Vectors", vocab: Union[Sequence[str], Mapping[str, int]], *
             found_lower += 1
         else:
             missing.append(w)
+            missing_ids.append(i)
             continue
         rows_to.append(i)
         rows_from.append(j)
@@ -239,6 +255,14 @@ def to_embedding(v: "Vectors", vocab: Union[Sequence[str], Mapping[str, int]], *
     weight = _initial_weight(v, len(words), oov, oov_scale, dtype, generator)
     if rows_to:
         weight[torch.tensor(rows_to)] = v.matrix[torch.tensor(rows_from)].to(dtype)
+    found_sub = 0
+    if use_subwords and missing:
+        vecs = v.vectors_for(missing)
+        has = vecs.ne(0).any(1)  # fastText's vector of a word with no n-gram is zero: left to `oov`
+        if bool(has.any()):
+            weight[torch.tensor(missing_ids)[has]] = vecs[has].to(dtype)
+        found_sub = int(has.sum())
+        missing = [w for w, h in zip(missing, has.tolist()) if not h]
     if pad is not None:
         weight[pad] = 0
     if unused:
@@ -248,8 +272,8 @@ def to_embedding(v: "Vectors", vocab: Union[Sequence[str], Mapping[str, int]], *
     emb.itos = words  # type: ignore[assignment]
     emb.stoi = stoi  # type: ignore[assignment]
     specials_used = [w for w in words if w is not None and w in special_set]
-    emb.coverage = EmbeddingCoverage(total=found + found_lower + len(missing), found=found,
+    emb.coverage = EmbeddingCoverage(total=found + found_lower + found_sub + len(missing), found=found,
                                      found_lowercase=found_lower, missing=len(missing),
                                      missing_words=missing, unused_ids=unused, specials=specials_used,
-                                     padding_idx=pad)  # type: ignore[assignment]
+                                     padding_idx=pad, found_subwords=found_sub)  # type: ignore[assignment]
     return emb

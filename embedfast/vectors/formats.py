@@ -1,18 +1,20 @@
 """Vector file formats: the names ``load_vectors`` and ``Vectors.save`` accept, and what a file is, told from its
-first bytes (native cache magic, word2vec binary records, word2vec text header)."""
+first bytes (native cache magic, fastText model magic, word2vec binary records, word2vec text header)."""
 from __future__ import annotations
 
-__all__ = ["NATIVE_MAGIC", "GZIP_MAGIC", "TEXT_FORMATS", "LOAD_FORMATS", "SAVE_FORMATS", "resolve_format",
+__all__ = ["NATIVE_MAGIC", "GZIP_MAGIC", "FASTTEXT_MAGIC", "TEXT_FORMATS", "LOAD_FORMATS", "SAVE_FORMATS", "resolve_format",
            "is_word2vec_binary", "sniff"]
 
 #: Names accepted by ``load_vectors(format=...)`` and ``Vectors.save(format=...)``.
 TEXT_FORMATS = ("text", "glove", "word2vec", "fasttext")
-LOAD_FORMATS = ("auto",) + TEXT_FORMATS + ("word2vec-bin", "native")
-SAVE_FORMATS = ("native", "glove", "word2vec", "word2vec-bin")
+LOAD_FORMATS = ("auto",) + TEXT_FORMATS + ("word2vec-bin", "fasttext-bin", "native")
+SAVE_FORMATS = ("native", "glove", "word2vec", "word2vec-bin", "fasttext-bin")
 
 GZIP_MAGIC = b"\x1f\x8b"
 #: First bytes of an embedfast native cache (layout: :mod:`embedfast.vectors.native`).
 NATIVE_MAGIC = b"EMBFVEC\x00"
+#: First bytes of a fastText binary model (.bin / .ftz): the int32 793712314, little-endian.
+FASTTEXT_MAGIC = b"\xba\x16\x4f\x2f"
 
 
 _SNIFF_BYTES = 1 << 16
@@ -78,12 +80,14 @@ _TEXT_BYTES = bytes([9, 10, 11, 12, 13]) + bytes(range(32, 127)) + bytes(range(1
 
 _FORMAT_DESCRIPTIONS = {"text": "glove text", "glove": "glove text", "word2vec": "word2vec text",
                         "fasttext": "fastText text", "word2vec-bin": "word2vec binary",
-                        "native": "an embedfast native cache"}
+                        "fasttext-bin": "a fastText binary model", "native": "an embedfast native cache"}
 
 
 def _detect_kind(head: bytes) -> str:
     if head[:8] == NATIVE_MAGIC:
         return "native"
+    if head[:4] == FASTTEXT_MAGIC:
+        return "fasttext-bin"
     if is_word2vec_binary(head):
         return "word2vec-bin"
     return "text"
@@ -114,9 +118,13 @@ def resolve_format(parse_path: str, path: str, requested: str) -> str:
     kind = _detect_kind(head)
     if requested == "auto":
         return kind
-    if kind == "native" and requested != "native":
-        raise ValueError(f"'{path}' is an embedfast native cache, not {_FORMAT_DESCRIPTIONS[requested]}; "
-                         "use format='native' or 'auto'")
+    for special in ("native", "fasttext-bin"):
+        if kind == special and requested != special:
+            raise ValueError(f"'{path}' is {_FORMAT_DESCRIPTIONS[special]}, not {_FORMAT_DESCRIPTIONS[requested]}; "
+                             f"use format='{special}' or 'auto'")
+    if requested == "fasttext-bin" and kind != "fasttext-bin":
+        raise ValueError(f"'{path}' is not a fastText binary model (it does not start with fastText's magic bytes "
+                         f"{FASTTEXT_MAGIC!r}; it looks like {_FORMAT_DESCRIPTIONS[kind]}); use format='auto'")
     if requested == "native" and kind != "native":
         raise ValueError(f"'{path}' is not an embedfast native cache (it does not start with the magic bytes "
                          f"{NATIVE_MAGIC!r}; it looks like {_FORMAT_DESCRIPTIONS[kind]}); use format='auto'")

@@ -19,6 +19,7 @@ import torch
 
 from .._io import check_input_file
 from .._vocab import _as_int, _short, decode_words, read_vocab, split_words
+from .fasttext import read_fasttext
 from .formats import GZIP_MAGIC, LOAD_FORMATS, TEXT_FORMATS, is_word2vec_binary, resolve_format, sniff
 from .keyed import Vectors
 from .native import load_native
@@ -66,6 +67,8 @@ class LoadReport:
     vocab_requested: Optional[int] = None  #: distinct words asked for with vocab=
     vocab_found: Optional[int] = None
     vocab_missing: List[str] = dataclasses.field(default_factory=list)
+    #: fastText .bin: model and loss, format version, nwords, nlabels, bucket, minn, maxn, ntokens, output rows
+    model: Optional[Dict[str, Any]] = None
     seconds: float = 0.0
 
     @property
@@ -96,6 +99,8 @@ class LoadReport:
             extra.append(f"vocab: {self.vocab_found}/{self.vocab_requested} found")
         if self.limit is not None:
             extra.append(f"limit: {self.limit}")
+        if self.model is not None:
+            extra.append("fastText {model}, {bucket} buckets, minn {minn} maxn {maxn}".format(**self.model))
         return parts[0] + ("; " + ", ".join(extra) if extra else "")
 
     def __str__(self) -> str:
@@ -126,6 +131,9 @@ class LoadReport:
             lines.append(f"limit:               {self.limit}")
         if self.vocab_requested is not None:
             lines.append(f"vocab:               {self.vocab_found} of {self.vocab_requested} found")
+        if self.model is not None:
+            lines.append("fastText model:      {model} ({loss} loss, version {version}), {nwords} words, {nlabels} "
+                         "labels, {bucket} buckets, n-grams {minn}..{maxn}".format(**self.model))
         lines.append(f"load time:           {self.seconds:.3f} s")
         return "\n".join(lines)
 
@@ -188,15 +196,18 @@ _MAX_THREADS = 1024
 
 def load_vectors(path: PathLike, *, format: str = "auto", limit: Optional[int] = None,
                  vocab: Optional[Iterable[str]] = None, dtype: torch.dtype = torch.float32,
-                 on_error: str = "raise", threads: Optional[int] = None, mmap: bool = False) -> Vectors:
+                 on_error: str = "raise", threads: Optional[int] = None, mmap: bool = False,
+                 output_matrix: bool = False) -> Vectors:
     """Load pretrained word vectors.
 
     Args:
-        path: a GloVe / word2vec / fastText text file, a word2vec binary file, an embedfast native file, or
-            any of these gzip-compressed. It must be a regular file (a named pipe, folder or device is
+        path: a GloVe / word2vec / fastText text file, a word2vec binary file, a fastText binary model
+            (``.bin``), an embedfast native file, or any of these gzip-compressed. It must be a regular file (a named pipe, folder or device is
             refused without being opened).
         format: ``"auto"`` (detect), ``"text"`` / ``"glove"`` (text, an "N D" header is detected),
-            ``"word2vec"`` / ``"fasttext"`` (text with a required "N D" header), ``"word2vec-bin"``, ``"native"``.
+            ``"word2vec"`` / ``"fasttext"`` (text with a required "N D" header), ``"word2vec-bin"``,
+            ``"fasttext-bin"`` (a fastText model: the Vectors carries its sub-words, so ``v[word]`` works for any
+            word; a quantised ``.ftz`` is refused with an error saying so), ``"native"``.
             A file that is clearly of another kind than the one requested (a native cache read as text, text read
             as word2vec binary, ...) is refused with an error saying what it is.
         limit: read only the first ``limit`` rows of the file (an int >= 0).
@@ -215,6 +226,8 @@ def load_vectors(path: PathLike, *, format: str = "auto", limit: Optional[int] =
             with embedfast over that path is safe: embedfast's saves always write a new file and rename it over
             the old one, so the mapped Vectors keeps reading the old contents. Gzip-compressed caches and the
             text / binary formats are always read into memory.
+        output_matrix: fastText ``.bin`` only: also read the model's output matrix (``v.subwords.output``; kept
+            when saving back to ``.bin``). By default it is skipped (its size still checked).
 
     Returns:
         :class:`Vectors` with ``.report`` (a :class:`LoadReport`). Words are decoded from UTF-8; bytes that are
@@ -238,8 +251,9 @@ def load_vectors(path: PathLike, *, format: str = "auto", limit: Optional[int] =
         raise ValueError(f"load_vectors: dtype must be torch.float32, float64, float16 or bfloat16, got {dtype!r}")
     limit = _check_int_arg(limit, "limit", 0)
     threads = _check_int_arg(threads, "threads", 0, _MAX_THREADS)
-    if not isinstance(mmap, bool):
-        raise TypeError(f"load_vectors: mmap must be True or False, got {mmap!r}")
+    for name, flag in (("mmap", mmap), ("output_matrix", output_matrix)):
+        if not isinstance(flag, bool):
+            raise TypeError(f"load_vectors: {name} must be True or False, got {flag!r}")
     wanted = None if vocab is None else read_vocab(vocab, "load_vectors", ordered=False)
     path = check_input_file(path, what="load_vectors: vectors file")
     if os.path.getsize(path) == 0:
@@ -255,6 +269,7 @@ def load_vectors(path: PathLike, *, format: str = "auto", limit: Optional[int] =
                 raise ValueError(f"load_vectors: '{path}' decompresses to an empty file: no vectors to load")
         fmt = resolve_format(parse_path, path, format)
         report = LoadReport(path=path, format=fmt, gzip=gz, limit=limit)
+        subwords = None
         if fmt == "native":
             words, matrix, h = load_native(parse_path, limit=limit, mmap=mmap and not gz)
             report.rows_parsed = report.lines = words.n
@@ -271,6 +286,13 @@ def load_vectors(path: PathLike, *, format: str = "auto", limit: Optional[int] =
                 return Vectors._trusted(words, matrix, report)
             words, report.non_utf8_words = split_words(words.blob, words.n)
             dup_rows = None
+        elif fmt == "fasttext-bin":
+            try:
+                words, matrix, subwords = read_fasttext(parse_path, report, limit=limit, threads=threads,
+                                                        output=output_matrix)
+            except Exception as exc:
+                raise _exception_like(exc, _name_file(str(exc), parse_path, path)) from None
+            dup_rows = None
         else:
             words, matrix, dup_rows = _parse(parse_path, path, fmt, report, limit=limit, on_error=on_error,
                                    threads=threads, parse_dtype=dtype if dtype in _PARSE_DTYPES else torch.float32)
@@ -278,25 +300,46 @@ def load_vectors(path: PathLike, *, format: str = "auto", limit: Optional[int] =
         if tmp is not None:
             os.unlink(tmp)
 
-    # duplicates: the first occurrence wins. The parser finds repeated words (as bytes, which is the same as on
-    # the decoded words: distinct bytes decode to distinct str); native files are checked here.
+    words_in_file = len(words)
+    keep = _rows_to_keep(words, dup_rows, wanted, vocab, report)
+    if keep is not None:
+        words = [words[i] for i in keep]
+        rows = torch.from_numpy(keep)
+        matrix = matrix[rows]
+        if subwords is not None:
+            subwords = subwords.select(rows, words_in_file)
+    if subwords is not None and subwords.word_rows.dtype != dtype:
+        subwords = subwords.to(dtype)
+    if matrix.dtype != dtype:
+        matrix = matrix.to(dtype)
+    report.rows, report.dim = len(words), int(matrix.shape[1])
+    report.dtype = str(dtype).replace("torch.", "")
+    report.seconds = time.perf_counter() - t0
+    out = Vectors._trusted(words, matrix, report, subwords)
+    _log_report(report)
+    return out
+
+
+def _rows_to_keep(words: List[str], dup_rows: Optional[np.ndarray], wanted: Optional[List[str]], vocab: Any,
+                  report: LoadReport) -> Optional[np.ndarray]:
+    """The rows (sorted int64) left after dropping duplicates (the first occurrence wins; found by the parser,
+    or here from the words) and keeping only ``wanted`` (``vocab=``), counted in ``report``; None: all rows."""
     if dup_rows is None and _may_have_duplicates(words):
         index = dict(zip(reversed(words), range(len(words) - 1, -1, -1)))
         dup_mask = np.ones(len(words), bool)
         dup_mask[np.fromiter(index.values(), np.int64, len(index))] = False
         del index
         dup_rows = np.flatnonzero(dup_mask)
+    keep = None
     if dup_rows is not None and dup_rows.size:
         keep_mask = np.ones(len(words), bool)
         keep_mask[dup_rows] = False
         keep = np.flatnonzero(keep_mask)
         report.duplicates = int(dup_rows.size)
         report.duplicate_examples = [words[i] for i in dup_rows[:10]]
-        words = [words[i] for i in keep]
-        matrix = matrix[torch.from_numpy(keep)]
-
     if wanted is not None:
-        full = dict(zip(reversed(words), range(len(words) - 1, -1, -1)))
+        pos = np.arange(len(words)) if keep is None else keep
+        full = dict(zip(reversed([words[i] for i in pos]), pos[::-1].tolist()))
         hits = [full.get(w) for w in wanted]
         report.vocab_requested = len(wanted)
         missing = [w for w, i in zip(wanted, hits) if i is None]
@@ -304,17 +347,14 @@ def load_vectors(path: PathLike, *, format: str = "auto", limit: Optional[int] =
         keep = np.sort(np.array([i for i in hits if i is not None], dtype=np.int64))
         report.vocab_found = int(keep.size)
         del full
-        words = [words[i] for i in keep]
-        matrix = matrix[torch.from_numpy(keep)]
+    return keep
 
-    if matrix.dtype != dtype:
-        matrix = matrix.to(dtype)
-    report.rows, report.dim = len(words), int(matrix.shape[1])
-    report.dtype = str(dtype).replace("torch.", "")
-    report.seconds = time.perf_counter() - t0
-    out = Vectors._trusted(words, matrix, report)
-    _log_report(report)
-    return out
+
+def _name_file(msg: str, parse_path: str, path: str) -> str:
+    """An op's error message naming the user's file (not a temporary gunzipped copy)."""
+    if parse_path != path:
+        msg = msg.replace(parse_path, path)
+    return msg if path in msg else f"'{path}': {msg}"
 
 
 def _parse(parse_path: str, path: str, fmt: str, report: LoadReport, *, limit: Optional[int], on_error: str,
@@ -326,11 +366,7 @@ def _parse(parse_path: str, path: str, fmt: str, report: LoadReport, *, limit: O
             parse_path, header=header, limit=-1 if limit is None else limit, binary=(fmt == "word2vec-bin"),
             skip_errors=(on_error == "skip"), num_threads=threads or 0, dtype=parse_dtype)
     except Exception as exc:  # the op's errors, whatever their type's constructor takes
-        msg = str(exc)
-        if parse_path != path:  # gzip: name the user's file, not the temporary one
-            msg = msg.replace(parse_path, path)
-        if path not in msg:
-            msg = f"'{path}': {msg}"
+        msg = _name_file(str(exc), parse_path, path)  # gzip: the user's file, not the temporary one
         if fmt in TEXT_FORMATS and is_word2vec_binary(sniff(parse_path)):
             msg += f" ('{path}' looks like a word2vec binary file: use format='word2vec-bin' or 'auto')"
         raise _exception_like(exc, msg) from None

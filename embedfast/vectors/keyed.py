@@ -17,8 +17,10 @@ import torch
 from .._vocab import _short, first_index, unit_rows
 from . import embedding as _embedding
 from . import similarity as _similarity
+from . import subwords as _subwords
 from . import writers as _writers
 from .native import LazyWords
+from .subwords import Subwords
 
 if TYPE_CHECKING:  # pragma: no cover
     from .io import LoadReport
@@ -43,13 +45,17 @@ class Vectors:
         words: the N words, in row order. If a word occurs twice, lookups return its first row.
         matrix: ``[N, D]`` floating-point tensor (kept as given, not copied).
 
-    Lookups: ``len(v)``, ``word in v``, ``v[word]`` (row), ``v[["a", "b"]]`` (rows stacked, ``[2, D]``),
-    ``v.index(word)``, ``v.get_index(word, default)``. The word -> row dict is built on the first lookup.
-    gensim's names: ``index_to_key`` (= ``words``), ``key_to_index``, ``vectors`` (= ``matrix``),
-    ``vector_size`` (= ``dim``).
+        subwords: fastText sub-words (:class:`~embedfast.vectors.subwords.Subwords`; set by loading a fastText
+            ``.bin``): then ``v[word]`` works for any word, from its character n-grams.
+
+    Lookups: ``len(v)``, ``word in v`` (in the dictionary), ``v[word]`` (row; with sub-words any word),
+    ``v[["a", "b"]]`` (rows stacked, ``[2, D]``), ``v.vectors_for(words)``, ``v.index(word)``,
+    ``v.get_index(word, default)``. The word -> row dict is built on the first lookup. gensim's names:
+    ``index_to_key`` (= ``words``), ``key_to_index``, ``vectors`` (= ``matrix``), ``vector_size`` (= ``dim``).
     """
 
-    def __init__(self, words: Sequence[str], matrix: torch.Tensor, *, report: Optional["LoadReport"] = None):
+    def __init__(self, words: Sequence[str], matrix: torch.Tensor, *, report: Optional["LoadReport"] = None,
+                 subwords: Optional[Subwords] = None):
         if not isinstance(words, LazyWords):
             if isinstance(words, (str, bytes)) or not isinstance(words, collections.abc.Iterable):
                 raise TypeError(f"Vectors: words must be a sequence of str, got {type(words).__name__}")
@@ -57,16 +63,18 @@ class Vectors:
             if not all(type(w) is str for w in words):
                 i, w = next((i, w) for i, w in enumerate(words) if not isinstance(w, str))
                 raise TypeError(f"Vectors: words[{i}] must be a str, got {type(w).__name__} {_short(w)}")
-        self._setup(words, matrix, report)
+        self._setup(words, matrix, report, subwords)
 
     @classmethod
-    def _trusted(cls, words: Any, matrix: torch.Tensor, report: Optional["LoadReport"]) -> "Vectors":
+    def _trusted(cls, words: Any, matrix: torch.Tensor, report: Optional["LoadReport"],
+                 subwords: Optional[Subwords] = None) -> "Vectors":
         """For the loader: words known to be a list of str (or LazyWords)."""
         self = cls.__new__(cls)
-        self._setup(words, matrix, report)
+        self._setup(words, matrix, report, subwords)
         return self
 
-    def _setup(self, words: Any, matrix: torch.Tensor, report: Optional["LoadReport"]) -> None:
+    def _setup(self, words: Any, matrix: torch.Tensor, report: Optional["LoadReport"],
+               subwords: Optional[Subwords]) -> None:
         if not isinstance(matrix, torch.Tensor):
             raise TypeError(f"Vectors: matrix must be a torch.Tensor, got {type(matrix).__name__}")
         if matrix.dim() != 2:
@@ -87,6 +95,10 @@ class Vectors:
         self._index: Optional[Dict[str, int]] = None
         self._normed: Optional[torch.Tensor] = None
         self.report: Optional["LoadReport"] = report
+        if subwords is not None and (not isinstance(subwords, Subwords) or subwords.word_rows.shape != matrix.shape):
+            raise ValueError(f"Vectors: subwords must be a Subwords whose word_rows have the matrix's shape "
+                             f"{tuple(matrix.shape)}, got {subwords!r:.80}")
+        self.subwords: Optional[Subwords] = subwords
 
     # ---- basic access (gensim's names alongside) -------------------------------------------------------
     @property
@@ -139,12 +151,17 @@ class Vectors:
         return word in self.key_to_index
 
     def __getitem__(self, key: Union[str, Sequence[str]]) -> torch.Tensor:
-        """``v["word"]``: its row ``[D]``; ``v[["a", "b"]]``: their rows stacked, ``[2, D]`` (as gensim)."""
+        """``v["word"]``: its row ``[D]``; ``v[["a", "b"]]``: their rows stacked, ``[2, D]`` (as gensim). With
+        sub-words, words not in the dictionary get their sub-word vectors."""
         if isinstance(key, str):
-            return self._matrix[self.index(key)]
+            return self.get_vector(key)
         if isinstance(key, (list, tuple)):
-            return self._matrix[torch.tensor([self.index(w) for w in key], dtype=torch.int64)]
+            return self.vectors_for(key)
         raise TypeError(f"Vectors[...]: expected a word or a list of words, got {type(key).__name__}")
+
+    @_doc_from(_subwords.vectors_for)
+    def vectors_for(self, words: Sequence[str]) -> torch.Tensor:
+        return _subwords.vectors_for(self, words)
 
     def __iter__(self):
         return iter(self.words)
@@ -164,15 +181,19 @@ class Vectors:
         return self.key_to_index.get(word, default)
 
     def get_vector(self, word: str, norm: bool = False) -> torch.Tensor:
-        """Row of ``word`` (unit length with ``norm=True``)."""
-        i = self.index(word)
-        return self.normed()[i] if norm else self._matrix[i]
+        """Row of ``word`` (unit length with ``norm=True``); with sub-words any word (fastText's vector)."""
+        i = self.key_to_index.get(word) if self.subwords is not None else self.index(word)
+        if i is not None:
+            return self.normed()[i] if norm else self._matrix[i]
+        vec = _subwords.vectors_for(self, [word])
+        return unit_rows(vec if vec.dtype in (torch.float32, torch.float64) else vec.float())[0] if norm else vec[0]
 
     def to(self, dtype: torch.dtype) -> "Vectors":
         """A copy with the matrix converted to ``dtype`` (words shared)."""
         if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
             raise TypeError(f"Vectors.to: dtype must be a floating-point torch.dtype, got {dtype!r}")
-        out = Vectors._trusted(self.words, self._matrix.to(dtype), self.report)
+        sw = None if self.subwords is None else self.subwords.to(dtype)
+        out = Vectors._trusted(self.words, self._matrix.to(dtype), self.report, sw)
         out._index = self._index
         return out
 
@@ -186,8 +207,7 @@ class Vectors:
 
     def similarity(self, a: str, b: str) -> float:
         """Cosine similarity of two words."""
-        n = self.normed()
-        return float(n[self.index(a)] @ n[self.index(b)])
+        return float(self.get_vector(a, norm=True) @ self.get_vector(b, norm=True))
 
     @_doc_from(_similarity.most_similar)
     def most_similar(self, positive: Any = (), negative: Any = (), topn: Optional[int] = 10,
@@ -220,7 +240,7 @@ class Vectors:
 
     # ---- nn.Embedding (embedfast.vectors.embedding) -------------------------------------------------------
     @_doc_from(_embedding.to_embedding)
-    def to_embedding(self, vocab: Union[Sequence[str], Mapping[str, int]], *, oov: str = "normal",
+    def to_embedding(self, vocab: Union[Sequence[str], Mapping[str, int]], *, oov: Optional[str] = None,
                      oov_scale: Optional[float] = None, freeze: bool = True,
                      specials: Optional[Sequence[str]] = None, padding_idx: Union[int, None, str] = "auto",
                      pad_token: Optional[str] = None, lowercase_fallback: Optional[bool] = None,
@@ -256,23 +276,8 @@ class Vectors:
         return kv
 
     # ---- save / load ---------------------------------------------------------------------------------------
+    @_doc_from(_writers.save_vectors)
     def save(self, path: PathLike, format: str = "native", *, precision: Optional[int] = None) -> None:
-        """Write the vectors.
-
-        Args:
-            path: output file (``.gz`` is gzip-compressed for the text formats).
-            format: ``"native"`` (embedfast's cache, fastest to reload), ``"glove"`` (text, no header),
-                ``"word2vec"`` (text with an "N D" header) or ``"word2vec-bin"`` (word2vec binary, float32).
-                The word2vec formats are read by gensim's ``KeyedVectors.load_word2vec_format``.
-            precision: significant digits for text formats. Default: the fewest of 6 or 9 digits per row that
-                give back exactly the same float32 values.
-
-        Every save is atomic: the file is written under a unique temporary name in the target's folder and
-        renamed over ``path`` only when complete, so a failed save (full disk, Ctrl-C) leaves the previous file
-        as it was, two processes saving to one path never mix their rows, and a reader that mapped the old file
-        (``load_vectors(..., mmap=True)``) keeps reading the old contents. The output folder is checked first.
-        Words are written as their original bytes (words loaded from bytes that are not UTF-8 included).
-        """
         _writers.save_vectors(self, path, format, precision=precision)
 
     @classmethod

@@ -46,9 +46,11 @@ def _check_search(what: str, topn: Optional[int], restrict_vocab: Optional[int])
 
 
 def _unit_query(v: "Vectors", item: Any, what: str, normed: torch.Tensor) -> Tuple[torch.Tensor, Optional[int]]:
-    """(unit vector, row or None) of a query item: a word or a vector of shape (D,)."""
+    """(unit vector, row or None) of a query item: a word (with sub-words, any word) or a vector of shape (D,)."""
     if isinstance(item, str):
-        i = v.index(item)
+        i = v.get_index(item) if v.subwords is not None else v.index(item)
+        if i is None:  # an unseen word: its sub-word vector
+            return v.get_vector(item, norm=True).to(normed.dtype), None
         return normed[i], i
     vec = torch.as_tensor(np.asarray(item) if not isinstance(item, torch.Tensor) else item)
     if vec.shape != (v.dim,):

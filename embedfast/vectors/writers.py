@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from .._io import WORD_ERRORS, atomic_write_binary, check_output_path, encode_word
+from .fasttext import save_fasttext_bin
 from .formats import SAVE_FORMATS
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -24,7 +25,24 @@ PathLike = Union[str, "os.PathLike[str]"]
 
 
 def save_vectors(v: "Vectors", path: PathLike, format: str = "native", *, precision: Optional[int] = None) -> None:
-    """``Vectors.save``: check the arguments, the words and the output folder, then write atomically."""
+    """Write the vectors.
+
+    Args:
+        path: output file (``.gz`` is gzip-compressed for the text formats).
+        format: ``"native"`` (embedfast's cache, fastest to reload), ``"glove"`` (text, no header),
+            ``"word2vec"`` (text with an "N D" header), ``"word2vec-bin"`` (word2vec binary, float32) or
+            ``"fasttext-bin"`` (a fastText model that fastText's own ``fasttext.load_model`` reads: with sub-words
+            the model's input rows, buckets, counts, labels and args; without, the matrix as a model with no
+            n-grams). The word2vec formats are read by gensim's ``KeyedVectors.load_word2vec_format``.
+        precision: significant digits for text formats. Default: the fewest of 6 or 9 digits per row that
+            give back exactly the same float32 values.
+
+    Every save is atomic: the file is written under a unique temporary name in the target's folder and
+    renamed over ``path`` only when complete, so a failed save (full disk, Ctrl-C) leaves the previous file
+    as it was, two processes saving to one path never mix their rows, and a reader that mapped the old file
+    (``load_vectors(..., mmap=True)``) keeps reading the old contents. The output folder is checked first.
+    Words are written as their original bytes (words loaded from bytes that are not UTF-8 included).
+    """
     if format not in SAVE_FORMATS:
         raise ValueError(f"Vectors.save: format must be one of {SAVE_FORMATS}, got {format!r}")
     if precision is not None and (isinstance(precision, bool) or not isinstance(precision, int)
@@ -45,6 +63,9 @@ def save_vectors(v: "Vectors", path: PathLike, format: str = "native", *, precis
         from .native import save_native  # here: native imports this module
 
         save_native(v, path)
+        return
+    if format == "fasttext-bin":
+        save_fasttext_bin(v, path)
         return
 
     def write(f) -> None:

@@ -16,7 +16,7 @@ import pytest
 from .util import REPO
 
 RUN = os.path.join(REPO, "fuzz", "run.py")
-TARGETS = ("text", "w2vbin", "native", "checkpoint", "corpus")
+TARGETS = ("text", "w2vbin", "native", "fasttext", "checkpoint", "corpus")
 RUNS = int(os.environ.get("EMBEDFAST_FUZZ_RUNS", "300"))
 
 pytestmark = pytest.mark.skipif(not os.path.exists(RUN), reason="fuzz/ is not in this tree")

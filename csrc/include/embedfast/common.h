@@ -36,6 +36,18 @@ inline void check_cpu(const at::Tensor& t, const char* op, const char* name) {
   TORCH_CHECK_VALUE(t.device().is_cpu(), op, ": argument '", name, "' must be a CPU tensor here, got ", t.device());
 }
 
+// A word list argument pair: word_bytes (uint8 [nbytes], the words back to back) and word_offsets (int64 [N+1]),
+// both 1-D CPU tensors (the offsets' values are the op's to check: its rule on empty words differs).
+inline void check_word_list(const at::Tensor& word_bytes, const at::Tensor& word_offsets, const char* op) {
+  check_cpu(word_bytes, op, "word_bytes");
+  check_cpu(word_offsets, op, "word_offsets");
+  check_dtype(word_bytes, at::kByte, op, "word_bytes");
+  check_dtype(word_offsets, at::kLong, op, "word_offsets");
+  check_dim(word_bytes, 1, op, "word_bytes");
+  check_dim(word_offsets, 1, op, "word_offsets");
+  TORCH_CHECK_VALUE(word_offsets.numel() >= 1, op, ": argument 'word_offsets' must have at least 1 entry");
+}
+
 // Bytes of user data (a word, a field) for an error message: valid UTF-8 is kept, control bytes and bytes that
 // are not UTF-8 are written as \xNN (Python decodes an exception message as UTF-8: a raw byte 0xE9 would turn
 // the error into a UnicodeDecodeError), cut after `max` bytes with "...".

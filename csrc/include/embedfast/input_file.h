@@ -262,6 +262,40 @@ class TextInput {
   size_t size_ = 0;
 };
 
+// Sequential reader of a file through a buffer: ensure(n) makes up to n bytes available at data(), reading at
+// least `block` bytes at a time (the binary parsers walk their records with it).
+class SeqReader {
+ public:
+  SeqReader(const InputFile& f, size_t offset, std::vector<char>& buf, size_t block = size_t(1) << 20)
+      : f_(f), pos_(offset), buf_(buf), block_(std::max<size_t>(block, 1)) {}
+  // Bytes available at data() afterwards: min(n, the rest of the file) or more.
+  size_t ensure(size_t n) {
+    if (avail_ >= n) return avail_;
+    if (at_ > 0 && avail_ > 0) std::memmove(buf_.data(), buf_.data() + at_, avail_);
+    at_ = 0;
+    const size_t rest = f_.size() - pos_;
+    const size_t want = std::min(std::max(n, block_) - avail_, rest);
+    if (buf_.size() < avail_ + want) buf_.resize(avail_ + want);
+    if (want > 0) f_.read(pos_, buf_.data() + avail_, want);
+    pos_ += want;
+    avail_ += want;
+    return avail_;
+  }
+  const char* data() const { return buf_.data() + at_; }
+  void advance(size_t n) {
+    at_ += n;
+    avail_ -= n;
+  }
+  size_t offset() const { return pos_ - avail_; }  // file offset of data()
+
+ private:
+  const InputFile& f_;
+  size_t pos_;
+  std::vector<char>& buf_;
+  size_t block_;
+  size_t at_ = 0, avail_ = 0;
+};
+
 // last_cut for pieces of whole lines: after the last '\n'.
 inline const char* after_last_newline(const char* b, const char* e) {
   const void* p = ::memrchr(b, '\n', static_cast<size_t>(e - b));

@@ -21,6 +21,13 @@ namespace embedfast {
 // Threads for parallel work: torch.get_num_threads() (set by torch.set_num_threads / OMP_NUM_THREADS).
 inline int num_threads() { return std::max(1, at::get_num_threads()); }
 
+// An op's num_threads argument: 0 is torch.get_num_threads(); at most 256; a negative value is an error naming op.
+inline int resolve_threads(int64_t requested, const char* op) {
+  TORCH_CHECK_VALUE(requested >= 0, op, ": num_threads must be >= 0 (0: torch.get_num_threads()), got ", requested);
+  if (requested == 0) return std::max(1, std::min(at::get_num_threads(), 256));
+  return static_cast<int>(std::min<int64_t>(requested, 256));
+}
+
 template <typename Fn>
 void run_parts(int n, Fn&& fn) {
   if (n <= 1) {
