@@ -25,7 +25,7 @@ ASAN_TESTS ?= $(wildcard tests/test_vectors_*.py) tests/test_word2vec_ops.py tes
 BIN := $(VENV)/bin
 PY := $(BIN)/python
 DEPS := $(VENV)/.embedfast-deps
-SOURCES := $(wildcard csrc/*.cpp csrc/cpu/*.cpp csrc/cuda/*.cu csrc/include/embedfast/*.h) setup.py build_config.py
+SOURCES := $(wildcard csrc/*.cpp csrc/cpu/*.cpp csrc/cuda/*.cu csrc/include/embedfast/*.h csrc/include/embedfast/*.cuh) setup.py build_config.py
 
 .PHONY: run test build bench clean venv fuzz asan asan-build asan-avx512 cuda-build
 

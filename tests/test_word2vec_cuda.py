@@ -241,3 +241,21 @@ def test_loss_bad_index_same_error_as_cpu(device):
             ops.sgns_loss(*on(dev, *args), backend="cpu" if dev == "cpu" else "cuda")
         msgs.append(str(e.value).split("\n")[0])
     assert msgs[0] == msgs[1] and "'contexts' has value 19 at flat position 4" in msgs[0]
+
+
+def test_auto_never_picks_unverified_cuda_kernels(monkeypatch):
+    """Until the CUDA kernels have run on a GPU (CUDA_KERNELS_VERIFIED), "auto" on CUDA tensors takes Triton even
+    in a build with CUDA kernels, and without triton says to pass backend="cuda"; "cuda" asks for them."""
+    from embedfast import _backend
+
+    assert _backend.CUDA_KERNELS_VERIFIED is False
+    built = lambda: True  # noqa: E731
+    monkeypatch.setattr(_backend, "triton_state", lambda module: 1)
+    assert _backend.select_backend("sgns_train", "auto", "cuda", "m", cuda_built=built) == "triton"
+    assert _backend.select_backend("sgns_train", "cuda", "cuda", "m", cuda_built=built) == "cuda"
+    assert _backend.select_backend("sgns_train", "auto", "cpu", "m", cuda_built=built) == "cpu"
+    monkeypatch.setattr(_backend, "triton_state", lambda module: 0)
+    with pytest.raises(RuntimeError, match="pass backend='cuda'"):
+        _backend.select_backend("sgns_train", "auto", "cuda", "m", cuda_built=built)
+    monkeypatch.setattr(_backend, "CUDA_KERNELS_VERIFIED", True)
+    assert _backend.select_backend("sgns_train", "auto", "cuda", "m", cuda_built=built) == "cuda"

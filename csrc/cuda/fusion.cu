@@ -433,7 +433,7 @@ BackwardResult backward_impl(Prepared& p, const at::Tensor& grad, bool renormali
     auto gsum = at::empty({N, D}, wopt);
     auto grp_inv = at::zeros({N}, wopt);
     auto grp_ok = at::zeros({N}, lopt.dtype(at::kByte));
-    auto grp_of_bag = at::full({std::max<int64_t>(p.c.B, 1)}, int64_t(-1), lopt);
+    at::Tensor grp_of_bag = at::full({std::max<int64_t>(p.c.B, 1)}, -1, lopt);
     auto gsw_part = weights_grad ? at::zeros({N, K}, wopt) : at::empty({0}, wopt);
     auto dtmp = weights_grad ? at::empty({std::max<int64_t>(E, 1)}, wopt) : at::empty({0}, wopt);
     gather_group_kernel<T><<<blocks_for(N * 32, kThreads), kThreads, 0, stream>>>(

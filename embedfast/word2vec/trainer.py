@@ -126,8 +126,8 @@ class Word2Vec:
         shared_negatives: HogBatch variant (negatives shared by the contexts of a center, updates as small
         matrix products). exact_sigmoid: exact sigmoid instead of the interpolated table.
         backend / device: where training runs -- ``device`` (default CPU) holds the tables, the encoded corpus
-        and the sampling tables during training; ``backend`` "auto" (C++ op on CPU; on a GPU the CUDA kernel when
-        built, else Triton), "cpu", "cuda" or "triton" (``embedfast.word2vec.ops.sgns_backend``).
+        and the sampling tables during training; ``backend`` "auto" (C++ op on CPU; on a GPU Triton, the CUDA kernel
+        only once verified on a GPU), "cpu", "cuda" or "triton" (``embedfast.word2vec.ops.sgns_backend``).
         vector_size / workers / sg: gensim's names, accepted as aliases of dim / threads (giving both spellings is
         a ValueError); ``sg=1`` is skip-gram, ``sg=0`` (CBOW) is not available yet (ValueError).
 
