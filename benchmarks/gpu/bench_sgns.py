@@ -201,7 +201,7 @@ def main(argv=None) -> int:
     ap.add_argument("--vocab", type=int, default=100_000)
     ap.add_argument("--chunk", type=int, default=2_000_000)
     ap.add_argument("--triton-tokens", type=int, default=20_000_000, help="tokens timed for the Triton row")
-    ap.add_argument("--baseline-tokens", type=int, default=5_000_000, help="tokens timed for torch / CPU rows")
+    ap.add_argument("--baseline-tokens", type=int, default=2_000_000, help="tokens timed for torch / CPU rows")
     ap.add_argument("--quality", action="store_true")
     ap.add_argument("--no-speed", action="store_true", help="only the quality table")
     ap.add_argument("--epochs", type=int, default=5)

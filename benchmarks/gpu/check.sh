@@ -18,7 +18,8 @@
 # The whole run stops itself after CHECK_SECONDS (default 340, under 6 minutes); every step has its own limit
 # (times CHECK_LIMIT_SCALE, default 1),
 # shortened to what is left, and a step that no longer fits is skipped (and says so). $OUT/summary.md lists each
-# step with its exit status and time; a failing step does not stop the later ones. Python packages the machine
+# step with its exit status and time; a failing step does not stop the later ones. CHECK_STEPS="build triton ..."
+# runs only the steps named (a second run for what the first had no time left for). Python packages the machine
 # lacks and that are pure Python (pytest and its dependencies, tqdm) are taken from build/gpu-pylib when it was
 # carried along, the evaluation files from bench-data/eval (benchmarks/gpu/README.md); nothing is downloaded.
 set -uo pipefail
@@ -48,6 +49,10 @@ export EMBEDFAST_PTXAS_VERBOSE=1
 step() {
   local name=$1 limit=$2
   shift 2
+  if [ -n "${CHECK_STEPS:-}" ] && [[ " $CHECK_STEPS " != *" $name "* ]]; then
+    echo "| $name | not selected (CHECK_STEPS) | 0 | - |" >> "$SUMMARY"
+    return 0
+  fi
   local left=$((DEADLINE - $(date +%s)))
   if [ "$left" -lt 15 ]; then
     echo "| $name | skipped: ${left}s left | 0 | - |" >> "$SUMMARY"
