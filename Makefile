@@ -114,7 +114,7 @@ CUDA_DIR := build/cuda
 # headers of the CUDA math libraries torch includes (cusparse.h, cublas_v2.h): the venv's nvidia wheels hold them
 # when the toolkit at CUDA_HOME is a minimal one
 CUDA_VENV_INCLUDE = $(subst $(eval) ,:,$(wildcard $(CUDA_VENV)/lib/python*/site-packages/nvidia/cu*/include))
-CUDA_WARN_RE := (: warning|warning #[0-9]|ptxas warning|nvcc warning)
+CUDA_WARN_RE := (: warning|warning \#[0-9]|ptxas warning|nvcc warning)
 
 $(CUDA_VENV)/bin/python:
 	$(PYTHON) -m venv $(CUDA_VENV)
