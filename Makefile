@@ -6,6 +6,8 @@
 #   make fuzz           every fuzz target for FUZZ_SECONDS each, FUZZ_JOBS at a time (FUZZ_ASAN=1: against the
 #                       sanitizer build); summary in fuzz/last-run.txt, inputs that fail in fuzz/crashes/
 #   make asan           the C++ extension built with ASan+UBSan in build/asan/, the op tests run under it
+#   make cuda-build     the extension with the CUDA kernels (csrc/cuda/, sm_90) compiled in build/cuda/ against a CUDA
+#                       torch in its own venv (CUDA_VENV), zero warnings; no GPU needed (see the section below)
 # Variables: PYTHON (interpreter for the venv), VENV (its folder), TORCH (pip spec used only when the venv has
 # no importable torch; the default takes the CPU wheel lying on these machines), PYTEST_ARGS.
 SHELL := /bin/bash
@@ -23,9 +25,9 @@ ASAN_TESTS ?= $(wildcard tests/test_vectors_*.py) tests/test_word2vec_ops.py tes
 BIN := $(VENV)/bin
 PY := $(BIN)/python
 DEPS := $(VENV)/.embedfast-deps
-SOURCES := $(wildcard csrc/*.cpp csrc/cpu/*.cpp csrc/cuda/*.cu csrc/include/embedfast/*.h) setup.py build_config.py
+SOURCES := $(wildcard csrc/*.cpp csrc/cpu/*.cpp csrc/cuda/*.cu csrc/include/embedfast/*.h csrc/include/embedfast/*.cuh) setup.py build_config.py
 
-.PHONY: run test build bench clean venv fuzz asan asan-build asan-avx512
+.PHONY: run test build bench clean venv fuzz asan asan-build asan-avx512 cuda-build
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -97,6 +99,38 @@ asan: asan-build
 # AVX-512 paths (csrc/include/embedfast/vecops.h) compile under the sanitizers even on a machine without AVX-512.
 asan-avx512: $(DEPS)
 	$(PY) fuzz/compile_check.py -march=x86-64-v4
+
+# ---- CUDA kernels (csrc/cuda/) --------------------------------------------------------------------------------
+# Compiled with nvcc for CUDA_ARCH against a CUDA build of torch in CUDA_VENV (never the project's .venv: its torch is
+# the CPU wheel), into build/cuda/lib, with ptxas' register / spill report; any compiler warning fails the target.
+# The CUDA venv is made on first use from PyPI (the CUDA wheel of CUDA_TORCH, several GB; pip --isolated so that the
+# CPU wheel lying on disk is not picked). CUDA_HOME: the toolkit (nvcc, libcudart). Nothing here runs a kernel: on a
+# GPU machine benchmarks/gpu/check.sh builds, tests and times them.
+CUDA_VENV ?= build/cuda-venv
+CUDA_TORCH ?= torch==2.13.0
+CUDA_ARCH ?= 9.0
+CUDA_HOME ?= /usr/local/cuda
+CUDA_DIR := build/cuda
+# headers of the CUDA math libraries torch includes (cusparse.h, cublas_v2.h): the venv's nvidia wheels hold them
+# when the toolkit at CUDA_HOME is a minimal one
+CUDA_VENV_INCLUDE = $(subst $(eval) ,:,$(wildcard $(CUDA_VENV)/lib/python*/site-packages/nvidia/cu*/include))
+CUDA_WARN_RE := (: warning|warning \#[0-9]|ptxas warning|nvcc warning)
+
+$(CUDA_VENV)/bin/python:
+	$(PYTHON) -m venv $(CUDA_VENV)
+	$(CUDA_VENV)/bin/python -m pip --isolated install --quiet "$(CUDA_TORCH)" numpy setuptools wheel ninja pybind11 \
+	  --index-url https://pypi.org/simple
+
+cuda-build: $(CUDA_VENV)/bin/python
+	mkdir -p $(CUDA_DIR)
+	set -o pipefail; CPATH=$(CUDA_VENV_INCLUDE)$${CPATH:+:$$CPATH} CUDA_HOME=$(CUDA_HOME) EMBEDFAST_CUDA=1 EMBEDFAST_PTXAS_VERBOSE=1 TORCH_CUDA_ARCH_LIST=$(CUDA_ARCH) \
+	  MAX_JOBS=$(MAX_JOBS) $(CUDA_VENV)/bin/python setup.py build_ext --build-lib $(CUDA_DIR)/lib \
+	  --build-temp $(CUDA_DIR)/tmp 2>&1 | tee $(CUDA_DIR)/build.log
+	$(CUDA_VENV)/bin/python benchmarks/gpu/ptxas_report.py $(CUDA_DIR)/build.log > $(CUDA_DIR)/ptxas.txt
+	cat $(CUDA_DIR)/ptxas.txt
+	@if grep -nE "$(CUDA_WARN_RE)" $(CUDA_DIR)/build.log; then \
+	  echo "make cuda-build: compiler warnings (log: $(CUDA_DIR)/build.log)"; exit 1; fi
+	@echo "make cuda-build: built $$(ls $(CUDA_DIR)/lib/embedfast/_C*.so) with no warning (log: $(CUDA_DIR)/build.log)"
 
 clean:
 	rm -rf build .build-stamp embedfast/_C*.so *.egg-info

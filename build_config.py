@@ -4,7 +4,8 @@ Pure functions of what they are given (environment values, paths, the torch CUDA
 side effects and without torch, so that tests/test_build.py checks the decision on fake directory trees.
 
 CUDA is compiled only when all of these hold:
-  - EMBEDFAST_CUDA is not 0 (unset / "auto": decide from what is found; 1: build CUDA or fail loudly);
+  - EMBEDFAST_CUDA is not 0 (unset / "auto": decide from what is found; 1: build CUDA or fail loudly), and, until
+    the kernels have passed benchmarks/gpu/check.sh on a GPU (CUDA_VERIFIED), it is 1: "auto" never builds them;
   - the sanitizer build is off (EMBEDFAST_SANITIZE=1 builds the CPU extension only);
   - torch is a CUDA build;
   - csrc/cuda/ holds CUDA sources (*.cu; EMBEDFAST_CUDA=1 attempts the build without them);
@@ -23,6 +24,10 @@ from typing import Mapping, Optional, Sequence
 CUDART_DIRS = ("lib64", "lib", os.path.join("targets", "*", "lib"))
 #: The runtime library's file names (shared, versioned shared, static).
 CUDART_NAMES = ("libcudart.so", "libcudart.so.*", "libcudart_static.a")
+
+#: True once the CUDA kernels (csrc/cuda/) have passed benchmarks/gpu/check.sh on a GPU; until then only
+#: EMBEDFAST_CUDA=1 builds them (and embedfast/_backend.py never picks them for backend="auto").
+CUDA_VERIFIED = False
 
 _OFF = ("0", "false", "no", "off")
 _ON = ("1", "true", "yes", "on")
@@ -111,18 +116,24 @@ def decide(
     torch_cuda: Optional[str],
     nvcc_on_path: Optional[str],
     sanitize: bool = False,
+    verified: Optional[bool] = None,
 ) -> BuildDecision:
     """The build decision from the environment ``env`` (EMBEDFAST_CUDA, CUDA_HOME, CUDA_PATH), the CUDA source files
     found, torch's CUDA version (``torch.version.cuda``; None for a CPU torch) and nvcc's path on PATH (or None).
+
+    ``verified`` (default :data:`CUDA_VERIFIED`): whether "auto" may build the CUDA kernels at all.
 
     Raises ValueError for an EMBEDFAST_CUDA value that is not a mode, and CudaBuildError when EMBEDFAST_CUDA=1 asks
     for a CUDA build that cannot be made (CPU torch, no toolkit found).
     """
     mode = cuda_mode(env.get("EMBEDFAST_CUDA"))
+    verified = CUDA_VERIFIED if verified is None else verified
     if mode == "off":
         return BuildDecision(False, "EMBEDFAST_CUDA=0")
     if sanitize:
         return BuildDecision(False, "EMBEDFAST_SANITIZE=1 builds the CPU extension only")
+    if mode == "auto" and not verified:
+        return BuildDecision(False, "the CUDA kernels have not yet run on a GPU: only EMBEDFAST_CUDA=1 builds them")
     if torch_cuda is None:
         if mode == "on":
             raise CudaBuildError("EMBEDFAST_CUDA=1, but the installed torch is a CPU build (torch.version.cuda is None)")

@@ -63,10 +63,17 @@ def _extension():
 
         cpp_extension.CUDA_HOME = decision.toolkit.root
         sources += sorted(glob.glob("csrc/cuda/*.cu"))
-        nvcc = ["-O3", "-std=c++20", "--expt-relaxed-constexpr", "-lineinfo"]
+        # -Xcompiler=-Wall: host-side warnings too (`make cuda-build` fails on any warning); EMBEDFAST_PTXAS_VERBOSE=1
+        # adds ptxas' register / spill report of every kernel (recorded in benchmarks/RESULTS.md)
+        nvcc = ["-O3", "-std=c++20", "--expt-relaxed-constexpr", "-lineinfo", "-Xcompiler=-Wall",
+                "-Xcompiler=-Wno-sign-compare"]
+        if os.environ.get("EMBEDFAST_PTXAS_VERBOSE", "0") not in ("", "0"):
+            nvcc.append("-Xptxas=-v")
+        # -Wno-unknown-pragmas: torch's CPU vector headers carry `#pragma unroll`, which gcc ignores with a warning
         return cpp_extension.CUDAExtension(
             sources=sources, library_dirs=[decision.toolkit.library_dir],
-            extra_compile_args={"cxx": cxx + ["-DEMBEDFAST_WITH_CUDA"], "nvcc": nvcc}, **kwargs)
+            extra_compile_args={"cxx": cxx + ["-DEMBEDFAST_WITH_CUDA", "-Wno-unknown-pragmas"], "nvcc": nvcc},
+            **kwargs)
     from torch.utils.cpp_extension import CppExtension
 
     return CppExtension(sources=sources, extra_compile_args={"cxx": cxx}, **kwargs)

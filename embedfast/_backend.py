@@ -1,7 +1,8 @@
 """One backend choice for every op family: the C++ op (CPU; CUDA when built) or the Triton kernels.
 
-``backend="auto"``: CPU tensors use the C++ CPU op; CUDA tensors use the CUDA kernel when embedfast was built
-with one, else the Triton kernels. ``"cpu"`` / ``"cuda"`` / ``"triton"`` force a backend and raise a clear error
+``backend="auto"``: CPU tensors use the C++ CPU op; CUDA tensors use the Triton kernels (the CUDA kernels of
+csrc/cuda/ are picked by "auto" only once they have run on a GPU: :data:`CUDA_KERNELS_VERIFIED`; until then
+``backend="cuda"`` asks for them explicitly, in a build made with ``EMBEDFAST_CUDA=1``). ``"cpu"`` / ``"cuda"`` / ``"triton"`` force a backend and raise a clear error
 when it cannot run on the tensors' device. The Triton kernels run on CPU tensors only in Triton's interpreter
 (``TRITON_INTERPRET=1`` set before the family's Triton module is first imported), which is meant for testing.
 
@@ -17,11 +18,15 @@ from typing import Callable, Optional
 
 import torch
 
-__all__ = ["BACKENDS", "select_backend", "has_cuda_kernel", "triton_state", "triton_importable", "interpret_mode",
+__all__ = ["BACKENDS", "CUDA_KERNELS_VERIFIED", "select_backend", "has_cuda_kernel", "triton_state", "triton_importable", "interpret_mode",
            "has_triton", "keep_opaque_when_interpreted", "eager", "constant_under_compile"]
 
 #: The backends every op family accepts.
 BACKENDS = ("auto", "cpu", "cuda", "triton")
+
+#: True once the CUDA kernels (csrc/cuda/) have passed benchmarks/gpu/check.sh on a GPU (flip together with
+#: build_config.CUDA_VERIFIED); until then backend="auto" never picks them, even in a build that has them.
+CUDA_KERNELS_VERIFIED = False
 
 
 def constant_under_compile(fn):
@@ -131,13 +136,17 @@ def select_backend(op: str, backend: str, device: "torch.device | str", triton_m
                          f"tensors on {dev}")
     # auto, not CPU
     if dev.type == "cuda":
-        if built():
+        if CUDA_KERNELS_VERIFIED and built():
             return "cuda"
         triton = triton_state(triton_module)
         if triton == 1:
             return "triton"
         if triton >= 2:
             raise RuntimeError(f"{op}: no CUDA kernel in this build and {interpreted}")
+        if built():
+            raise RuntimeError(f"{op}: triton is not installed and backend='auto' does not pick embedfast's CUDA "
+                               "kernels until they have run on a GPU (CUDA_KERNELS_VERIFIED): pass backend='cuda' "
+                               "to use them, or pip install triton")
         raise RuntimeError(f"{op}: no GPU kernels for CUDA tensors: embedfast was built without CUDA kernels for "
                            f"{op} and triton is not installed (pip install triton)")
     raise ValueError(f"{op}: no kernel for tensors on {dev} (CPU and CUDA are supported)")

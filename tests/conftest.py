@@ -26,3 +26,17 @@ def poisoned():
     yield
     torch.use_deterministic_algorithms(prev_det)
     torch.utils.deterministic.fill_uninitialized_memory = prev_fill
+
+
+# ---- GPU tests (issue 16) ------------------------------------------------------------------------------------
+# The `gpu` marker (pyproject.toml) selects every test that runs GPU kernels when there is a GPU: the CUDA kernel
+# tests (tests/test_*_cuda.py, device-parametrised through tests/cuda_util.py) and the Triton tests, which run the
+# compiled kernels on CUDA tensors when there is a device (and Triton's interpreter on the CPU otherwise).
+# benchmarks/gpu/check.sh runs `pytest -m gpu`.
+GPU_MODULES = ("test_word2vec_triton.py", "test_fusion_triton.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.path.name in GPU_MODULES:
+            item.add_marker(pytest.mark.gpu)

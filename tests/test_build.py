@@ -50,6 +50,8 @@ def test_sanitizer_build_never_replaces_the_in_place_extension():
 
 
 # ---- the CUDA build decision (build_config.py next to setup.py), on fake directory trees --------------------
+# (verified=True: the decision once the CUDA kernels have passed benchmarks/gpu/check.sh; until then "auto" never
+# builds them, test_build_decision_unverified_kernels_need_embedfast_cuda_1)
 
 def _build_config():
     import importlib.util
@@ -92,7 +94,7 @@ def test_build_decision_symlinked_nvcc_without_sources_is_a_cpu_build(tmp_path):
     # the reported failure: CUDA torch, nvcc through a symlink, csrc/cuda/ empty -> was a CUDAExtension, -lcudart
     bc = _build_config()
     nvcc = _linked_nvcc(tmp_path, _toolkit(tmp_path / "cuda-12.4"))
-    d = bc.decide({}, [], "12.4", nvcc)
+    d = bc.decide({}, [], "12.4", nvcc, verified=True)
     assert not d.cuda and d.toolkit is None
     assert "no CUDA sources" in d.reason and "\n" not in d.reason
 
@@ -101,7 +103,7 @@ def test_build_decision_resolves_the_symlink_to_the_real_toolkit(tmp_path):
     bc = _build_config()
     root = tmp_path / "cuda-12.4"
     nvcc = _linked_nvcc(tmp_path, _toolkit(root))
-    d = bc.decide({}, SOURCES, "12.4", nvcc)
+    d = bc.decide({}, SOURCES, "12.4", nvcc, verified=True)
     assert d.cuda
     assert d.toolkit.root == str(root.resolve())  # not the symlink's folder's parent
     assert d.toolkit.library_dir == str((root / "lib64").resolve())
@@ -111,7 +113,7 @@ def test_build_decision_symlink_into_a_tree_without_runtime_is_a_cpu_build(tmp_p
     # nvcc alone (no libcudart anywhere under its root): no toolkit, a CPU build saying why
     bc = _build_config()
     nvcc = _linked_nvcc(tmp_path, _file(tmp_path / "nvcc-only" / "bin" / "nvcc"))
-    d = bc.decide({}, SOURCES, "12.4", nvcc)
+    d = bc.decide({}, SOURCES, "12.4", nvcc, verified=True)
     assert not d.cuda
     assert "libcudart" in d.reason and "\n" not in d.reason
 
@@ -121,7 +123,7 @@ def test_build_decision_finds_the_runtime_in_lib_or_targets(tmp_path):
     for lib in ("lib", "targets/x86_64-linux/lib"):
         root = tmp_path / lib.replace("/", "_")
         nvcc = _toolkit(root, lib)
-        d = bc.decide({}, SOURCES, "12.4", str(nvcc))
+        d = bc.decide({}, SOURCES, "12.4", str(nvcc), verified=True)
         assert d.cuda, lib
         assert d.toolkit.library_dir == str((root / lib).resolve())
 
@@ -130,19 +132,19 @@ def test_build_decision_cuda_home_is_checked_too(tmp_path):
     bc = _build_config()
     root = tmp_path / "cuda"
     _toolkit(root)
-    assert bc.decide({"CUDA_HOME": str(root)}, SOURCES, "12.4", None).cuda
+    assert bc.decide({"CUDA_HOME": str(root)}, SOURCES, "12.4", None, verified=True).cuda
     empty = tmp_path / "not-cuda"
     empty.mkdir()
-    d = bc.decide({"CUDA_HOME": str(empty)}, SOURCES, "12.4", None)
+    d = bc.decide({"CUDA_HOME": str(empty)}, SOURCES, "12.4", None, verified=True)
     assert not d.cuda and "CUDA_HOME" in d.reason
 
 
 def test_build_decision_cpu_torch_and_no_nvcc(tmp_path):
     bc = _build_config()
     nvcc = str(_toolkit(tmp_path / "cuda"))
-    d = bc.decide({}, SOURCES, None, nvcc)
+    d = bc.decide({}, SOURCES, None, nvcc, verified=True)
     assert not d.cuda and "no CUDA" in d.reason
-    d = bc.decide({}, SOURCES, "12.4", None)
+    d = bc.decide({}, SOURCES, "12.4", None, verified=True)
     assert not d.cuda and "no nvcc" in d.reason
 
 
@@ -157,8 +159,8 @@ def test_build_decision_env_var(tmp_path):
         assert not d.cuda and "EMBEDFAST_CUDA=0" in d.reason
     # unset / "" / auto: sources + toolkit decide
     for auto in ({}, {"EMBEDFAST_CUDA": ""}, {"EMBEDFAST_CUDA": "auto"}):
-        assert bc.decide(auto, SOURCES, "12.4", nvcc).cuda
-        assert not bc.decide(auto, [], "12.4", nvcc).cuda
+        assert bc.decide(auto, SOURCES, "12.4", nvcc, verified=True).cuda
+        assert not bc.decide(auto, [], "12.4", nvcc, verified=True).cuda
     # 1: attempt the CUDA build (sources or not) when a toolkit is there, fail loudly when none is
     assert bc.decide({"EMBEDFAST_CUDA": "1"}, [], "12.4", nvcc).cuda
     with pytest.raises(bc.CudaBuildError, match="no CUDA toolkit"):
@@ -170,6 +172,24 @@ def test_build_decision_env_var(tmp_path):
     # a typo is an error, not a silent choice
     with pytest.raises(ValueError, match="EMBEDFAST_CUDA"):
         bc.decide({"EMBEDFAST_CUDA": "yes please"}, SOURCES, "12.4", nvcc)
+
+
+def test_build_decision_unverified_kernels_need_embedfast_cuda_1(tmp_path):
+    # the CUDA kernels have not run on a GPU yet: "auto" never builds them, even with sources, a toolkit and a CUDA
+    # torch; EMBEDFAST_CUDA=1 does (and still fails loudly without a toolkit)
+    import pytest
+
+    bc = _build_config()
+    assert bc.CUDA_VERIFIED is False  # flip only after benchmarks/gpu/check.sh passed on a GPU
+    nvcc = str(_toolkit(tmp_path / "cuda"))
+    for auto in ({}, {"EMBEDFAST_CUDA": ""}, {"EMBEDFAST_CUDA": "auto"}):
+        d = bc.decide(auto, SOURCES, "12.4", nvcc)
+        assert not d.cuda and "not yet run on a GPU" in d.reason and "EMBEDFAST_CUDA=1" in d.reason
+    d = bc.decide({"EMBEDFAST_CUDA": "1"}, SOURCES, "12.4", nvcc)
+    assert d.cuda and d.toolkit.nvcc.endswith("nvcc")
+    with pytest.raises(bc.CudaBuildError, match="no CUDA toolkit"):
+        bc.decide({"EMBEDFAST_CUDA": "1"}, SOURCES, "12.4", None)
+    assert not bc.decide({"EMBEDFAST_CUDA": "0"}, SOURCES, "12.4", nvcc, verified=True).cuda
 
 
 def test_build_decision_sanitizer_build_is_cpu_only(tmp_path):

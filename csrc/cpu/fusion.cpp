@@ -29,6 +29,7 @@
 
 #include "embedfast/alloc.h"
 #include "embedfast/common.h"
+#include "embedfast/gather_args.h"
 #include "embedfast/parallel.h"
 #include "embedfast/vecops.h"
 
@@ -102,12 +103,8 @@ inline void store_row(T* __restrict out, const A* __restrict acc, int64_t D) {
   }
 }
 
-struct Checked {
-  int64_t K, D, B, E, N;
-  int64_t max_bag;  // entries of the largest bag
-  at::ScalarType dtype, wdtype;
-  std::vector<at::Tensor> tables;  // row-contiguous
-  std::vector<int64_t> rows;       // V_k
+struct Checked : GatherShape {
+  int64_t max_bag = 0;  // entries of the largest bag
 };
 
 // Checks every argument except the per-entry values (those are checked where they are read).
@@ -115,67 +112,24 @@ Checked check_args(const char* op, at::TensorList tables, const at::Tensor& sour
                    const at::Tensor& bag_offsets, const at::Tensor& entry_source, const at::Tensor& entry_row,
                    const at::Tensor& entry_weight, const at::Tensor& ids) {
   Checked c;
-  TORCH_CHECK_VALUE(!tables.empty(), op, ": argument 'tables' must hold at least one table, got none");
-  c.K = static_cast<int64_t>(tables.size());
-  c.dtype = tables[0].scalar_type();
-  TORCH_CHECK_VALUE(c.dtype == at::kFloat || c.dtype == at::kHalf || c.dtype == at::kBFloat16 ||
-                        c.dtype == at::kDouble,
-                    op, ": argument 'tables[0]' must be float32, float16, bfloat16 or float64, got ", c.dtype);
-  for (int64_t k = 0; k < c.K; ++k) {
-    const auto& t = tables[k];
-    TORCH_CHECK_VALUE(t.device().is_cpu(), op, ": argument 'tables[", k, "]' must be a CPU tensor here, got ",
-                      t.device());
-    TORCH_CHECK_VALUE(t.dim() == 2, op, ": argument 'tables[", k, "]' must be 2-D [V, D], got shape ", t.sizes());
-    TORCH_CHECK_VALUE(t.scalar_type() == c.dtype, op, ": all tables must share one dtype: 'tables[", k,
-                      "]' is ", t.scalar_type(), " but 'tables[0]' is ", c.dtype);
-    TORCH_CHECK_VALUE(t.size(1) == tables[0].size(1), op, ": all tables must share one dimension D: 'tables[", k,
-                      "]' has shape ", t.sizes(), " but 'tables[0]' has shape ", tables[0].sizes());
-    c.tables.push_back(t.stride(1) == 1 && t.stride(0) >= t.size(1) ? t : t.contiguous());
-    c.rows.push_back(t.size(0));
-  }
-  c.D = tables[0].size(1);
-  c.wdtype = c.dtype == at::kDouble ? at::kDouble : at::kFloat;
-  check_cpu(source_weight, op, "source_weight");
-  check_dtype(source_weight, c.wdtype, op, "source_weight");
-  check_dim(source_weight, 1, op, "source_weight");
-  TORCH_CHECK_VALUE(source_weight.numel() == c.K, op, ": argument 'source_weight' must have one weight per table (",
-                    c.K, "), got shape ", source_weight.sizes());
-  for (auto [t, name] : {std::pair{&bag_offsets, "bag_offsets"}, {&entry_source, "entry_source"},
-                         {&entry_row, "entry_row"}, {&ids, "ids"}}) {
-    check_cpu(*t, op, name);
-    check_dtype(*t, at::kLong, op, name);
-    check_dim(*t, 1, op, name);
-  }
-  check_cpu(entry_weight, op, "entry_weight");
-  check_dtype(entry_weight, c.wdtype, op, "entry_weight");
-  check_dim(entry_weight, 1, op, "entry_weight");
-  TORCH_CHECK_VALUE(bag_offsets.numel() >= 1, op, ": argument 'bag_offsets' must have B+1 >= 1 elements, got 0");
-  c.B = bag_offsets.numel() - 1;
-  c.E = entry_source.numel();
-  TORCH_CHECK_VALUE(entry_row.numel() == c.E && entry_weight.numel() == c.E, op,
-                    ": arguments 'entry_source' ", entry_source.sizes(), ", 'entry_row' ", entry_row.sizes(),
-                    " and 'entry_weight' ", entry_weight.sizes(), " must have the same length");
-  c.N = ids.numel();
-  // bag_offsets: 0, nondecreasing, ends at E
+  static_cast<GatherShape&>(c) = check_gather_structure(op, tables, source_weight, bag_offsets, entry_source,
+                                                        entry_row, entry_weight, ids, at::kCPU);
+  // bag_offsets: 0, nondecreasing, ends at E; ids in [0, B) (raise_bag_errors: the messages)
   auto off = bag_offsets.contiguous();
   const int64_t* o = off.data_ptr<int64_t>();
-  TORCH_CHECK_VALUE(o[0] == 0, op, ": argument 'bag_offsets' must start at 0, got ", o[0]);
-  TORCH_CHECK_VALUE(o[c.B] == c.E, op, ": argument 'bag_offsets' must end at the number of entries (", c.E,
-                    "), got ", o[c.B]);
+  int64_t dec = -1;
   c.max_bag = 0;
-  for (int64_t b = 0; b < c.B; ++b) {
-    TORCH_CHECK_VALUE(o[b + 1] >= o[b], op, ": argument 'bag_offsets' must be nondecreasing, but bag_offsets[",
-                      b + 1, "] = ", o[b + 1], " < bag_offsets[", b, "] = ", o[b]);
+  for (int64_t b = 0; b < c.B && dec < 0; ++b) {
+    if (o[b + 1] < o[b]) dec = b + 1;
     c.max_bag = std::max(c.max_bag, o[b + 1] - o[b]);
   }
-  {
-    auto idc = ids.contiguous();
-    const int64_t* ip = idc.data_ptr<int64_t>();
-    for (int64_t n = 0; n < c.N; ++n) {
-      TORCH_CHECK_INDEX(ip[n] >= 0 && ip[n] < c.B, op, ": argument 'ids' has value ", ip[n], " at flat position ",
-                        n, ", outside the valid range [0, ", c.B, ") of bags");
-    }
-  }
+  int64_t bad_id = -1;
+  auto idc = ids.contiguous();
+  const int64_t* ip = idc.data_ptr<int64_t>();
+  for (int64_t n = 0; n < c.N && bad_id < 0; ++n)
+    if (ip[n] < 0 || ip[n] >= c.B) bad_id = n;
+  raise_bag_errors(op, c, o[0], o[c.B], dec, dec > 0 ? o[dec] : 0, dec > 0 ? o[dec - 1] : 0, bad_id,
+                   bad_id >= 0 ? ip[bad_id] : 0);
   return c;
 }
 
@@ -190,11 +144,7 @@ struct BadEntry {
   void raise_if_any(const char* op, const int64_t* src, const int64_t* row, const Checked& c) const {
     const int64_t e = pos.load();
     if (e == std::numeric_limits<int64_t>::max()) return;
-    const int64_t k = src[e];
-    TORCH_CHECK_INDEX(k >= 0 && k < c.K, op, ": argument 'entry_source' has value ", k, " at position ", e,
-                      ", outside the valid range of sources [0, ", c.K, ")");
-    TORCH_CHECK_INDEX(false, op, ": argument 'entry_row' has value ", row[e], " at position ", e,
-                      ", outside the rows of its source ", k, " (tables[", k, "] has ", c.rows[k], " rows)");
+    raise_bad_entry(op, e, src[e], row[e], c);
   }
 };
 

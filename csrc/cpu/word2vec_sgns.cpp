@@ -47,15 +47,11 @@
 #include "embedfast/common.h"
 #include "embedfast/parallel.h"
 #include "embedfast/rng.h"
+#include "embedfast/sgns_args.h"
 #include "embedfast/sigmoid.h"
 #include "embedfast/vecops.h"
 
 namespace embedfast {
-
-// Bounds of sgns_train's size arguments (mirrored by embedfast/ops.py SGNS_TRAIN_LIMITS).
-constexpr int64_t kMaxWindow = 1000000;
-constexpr int64_t kMaxNegative = 10000;
-constexpr int64_t kMaxThreads = 1024;
 
 namespace {
 
@@ -285,47 +281,9 @@ void check_train_args(TrainArgs& a, const char* op, at::Tensor& w_in, at::Tensor
                       const at::Tensor& neg_threshold, const at::Tensor& neg_alias, int64_t window, int64_t negative,
                       double alpha, double min_alpha, int64_t words_done, int64_t total_words, int64_t seed,
                       int64_t chunk, int64_t num_threads) {
-  check_cpu(w_in, op, "w_in");
-  check_cpu(w_out, op, "w_out");
-  check_dtype(w_in, at::kFloat, op, "w_in");
-  check_dtype(w_out, at::kFloat, op, "w_out");
-  check_dim(w_in, 2, op, "w_in");
-  check_dim(w_out, 2, op, "w_out");
-  TORCH_CHECK_VALUE(w_in.is_contiguous() && w_out.is_contiguous(), op,
-                    ": 'w_in' and 'w_out' are updated in place and must be contiguous");
-  TORCH_CHECK_VALUE(w_in.sizes() == w_out.sizes(), op, ": 'w_in' ", w_in.sizes(), " and 'w_out' ", w_out.sizes(),
-                    " must have the same shape");
-  TORCH_CHECK_VALUE(!w_in.is_alias_of(w_out), op, ": 'w_in' and 'w_out' must not share memory");
+  check_sgns_train_structure(op, w_in, w_out, ids, sentence_offsets, keep_prob, neg_threshold, neg_alias, window,
+                             negative, alpha, min_alpha, words_done, total_words, num_threads, at::kCPU);
   const int64_t V = w_in.size(0), D = w_in.size(1);
-  TORCH_CHECK_VALUE(V >= 1 && V < (int64_t(1) << 31), op, ": vocabulary size must be in [1, 2^31), got ", V);
-  check_dtype(ids, at::kInt, op, "ids");
-  check_dim(ids, 1, op, "ids");
-  check_dtype(sentence_offsets, at::kLong, op, "sentence_offsets");
-  check_dim(sentence_offsets, 1, op, "sentence_offsets");
-  check_dtype(keep_prob, at::kDouble, op, "keep_prob");
-  check_dtype(neg_threshold, at::kLong, op, "neg_threshold");
-  check_dtype(neg_alias, at::kInt, op, "neg_alias");
-  for (auto [t, name] : {std::pair{&ids, "ids"}, {&sentence_offsets, "sentence_offsets"}, {&keep_prob, "keep_prob"},
-                         {&neg_threshold, "neg_threshold"}, {&neg_alias, "neg_alias"}}) {
-    check_cpu(*t, op, name);
-    TORCH_CHECK_VALUE(t->is_contiguous(), op, ": argument '", name, "' must be contiguous");
-  }
-  for (auto [t, name] : {std::pair{&keep_prob, "keep_prob"}, {&neg_threshold, "neg_threshold"},
-                         {&neg_alias, "neg_alias"}})
-    TORCH_CHECK_VALUE(t->dim() == 1 && t->size(0) == V, op, ": argument '", name, "' must have shape [", V,
-                      "] (the vocabulary size of w_in), got ", t->sizes());
-  TORCH_CHECK_VALUE(window >= 1, op, ": window must be >= 1, got ", window);
-  TORCH_CHECK_VALUE(window <= kMaxWindow, op, ": window must be <= ", kMaxWindow, ", got ", window);
-  TORCH_CHECK_VALUE(negative >= 0, op, ": negative must be >= 0, got ", negative);
-  TORCH_CHECK_VALUE(negative <= kMaxNegative, op, ": negative must be <= ", kMaxNegative, ", got ", negative);
-  TORCH_CHECK_VALUE(std::isfinite(alpha) && alpha > 0 && min_alpha >= 0 && min_alpha <= alpha, op,
-                    ": need a finite alpha > 0 and 0 <= min_alpha <= alpha, got alpha=", alpha,
-                    ", min_alpha=", min_alpha);
-  TORCH_CHECK_VALUE(total_words >= 1 && words_done >= 0, op,
-                    ": need total_words >= 1 and words_done >= 0, got ", total_words, " and ", words_done);
-  TORCH_CHECK_VALUE(num_threads >= 1 && num_threads <= kMaxThreads, op, ": num_threads must be in [1, ",
-                    kMaxThreads, "], got ", num_threads);
-  TORCH_CHECK_VALUE(sentence_offsets.numel() >= 1, op, ": 'sentence_offsets' must have at least one entry");
   const int64_t S = sentence_offsets.numel() - 1;
   const auto* off = sentence_offsets.data_ptr<int64_t>();
   const int64_t n_ids = ids.numel();
@@ -420,18 +378,8 @@ at::Tensor sum_stats(const std::vector<PartResult>& results, const char* op, dou
     st[kSentences] += r.sentences;
     st[kLastAlpha] = std::min(st[kLastAlpha], r.alpha);
   }
-  TORCH_CHECK_VALUE(std::isfinite(st[kLoss]), op, ": training diverged: the scores became NaN/inf (loss ",
-                    std::isnan(st[kLoss]) ? "nan" : "inf",
-                    " over ", st[kPairs], " pairs) with learning rate alpha=", alpha, " (min_alpha=", min_alpha,
-                    ", ", mode, "); w_in and w_out now hold non-finite "
-                    "values (NaN/inf) and cannot be used. Start again from finite weights with a smaller alpha (word2vec's "
-                    "default is 0.025); if alpha is already small, check that the weights passed in are finite.");
+  if (!std::isfinite(st[kLoss])) raise_diverged(op, st[kLoss], st[kPairs], alpha, min_alpha, mode);
   return stats;
-}
-
-std::string sgns_mode(bool shared_negatives, bool exact_sigmoid) {
-  return std::string(exact_sigmoid ? "exact" : "table") + " sigmoid, " +
-         (shared_negatives ? "shared" : "per-pair") + " negatives";
 }
 
 at::Tensor sgns_train(at::Tensor& w_in, at::Tensor& w_out, const at::Tensor& ids, const at::Tensor& sentence_offsets,
@@ -774,34 +722,6 @@ std::tuple<at::Tensor, at::Tensor> sgns_unigram_table(const at::Tensor& counts, 
 
 // ---- differentiable loss --------------------------------------------------------------------------------
 
-void check_loss_args(const at::Tensor& w_in, const at::Tensor& w_out, const at::Tensor& centers,
-                     const at::Tensor& contexts, const at::Tensor& negatives, const char* op) {
-  check_cpu(w_in, op, "w_in");
-  check_cpu(w_out, op, "w_out");
-  TORCH_CHECK_VALUE(w_in.scalar_type() == at::kFloat || w_in.scalar_type() == at::kDouble, op,
-                    ": argument 'w_in' must have dtype float32 or float64, got ", w_in.scalar_type());
-  check_dtype(w_out, w_in.scalar_type(), op, "w_out");
-  check_dim(w_in, 2, op, "w_in");
-  check_dim(w_out, 2, op, "w_out");
-  TORCH_CHECK_VALUE(w_in.size(1) == w_out.size(1), op, ": 'w_in' ", w_in.sizes(), " and 'w_out' ", w_out.sizes(),
-                    " must have the same number of columns");
-  for (auto [t, name] : {std::pair{&centers, "centers"}, {&contexts, "contexts"}, {&negatives, "negatives"}}) {
-    check_cpu(*t, op, name);
-    TORCH_CHECK_VALUE(t->scalar_type() == at::kInt || t->scalar_type() == at::kLong, op, ": argument '", name,
-                      "' must have dtype int32 or int64, got ", t->scalar_type());
-  }
-  check_dim(centers, 1, op, "centers");
-  check_dim(contexts, 1, op, "contexts");
-  check_dim(negatives, 2, op, "negatives");
-  const int64_t B = centers.size(0);
-  TORCH_CHECK_VALUE(contexts.size(0) == B && negatives.size(0) == B, op, ": 'centers' ", centers.sizes(),
-                    ", 'contexts' ", contexts.sizes(), " and 'negatives' ", negatives.sizes(),
-                    " must have the same first dimension");
-  check_index_range(centers, 0, w_in.size(0), op, "centers");
-  check_index_range(contexts, 0, w_out.size(0), op, "contexts");
-  check_index_range(negatives, 0, w_out.size(0), op, "negatives");
-}
-
 template <typename T>
 inline T dot_t(const T* a, const T* b, int64_t n) {
   if constexpr (std::is_same_v<T, float>) {
@@ -823,7 +743,7 @@ inline void axpy_t(T alpha, const T* x, T* y, int64_t n) {
 
 at::Tensor sgns_loss(const at::Tensor& w_in, const at::Tensor& w_out, const at::Tensor& centers,
                      const at::Tensor& contexts, const at::Tensor& negatives) {
-  check_loss_args(w_in, w_out, centers, contexts, negatives, "sgns_loss");
+  check_sgns_loss_args(w_in, w_out, centers, contexts, negatives, "sgns_loss", at::kCPU);
   const auto wi = w_in.contiguous(), wo = w_out.contiguous();
   const auto ce = centers.to(at::kLong).contiguous(), co = contexts.to(at::kLong).contiguous(),
              ne = negatives.to(at::kLong).contiguous();
@@ -852,7 +772,7 @@ std::tuple<at::Tensor, at::Tensor> sgns_loss_backward(const at::Tensor& grad, co
                                                       const at::Tensor& w_out, const at::Tensor& centers,
                                                       const at::Tensor& contexts, const at::Tensor& negatives) {
   const char* op = "sgns_loss_backward";
-  check_loss_args(w_in, w_out, centers, contexts, negatives, op);
+  check_sgns_loss_args(w_in, w_out, centers, contexts, negatives, op, at::kCPU);
   check_cpu(grad, op, "grad");
   check_dtype(grad, w_in.scalar_type(), op, "grad");
   TORCH_CHECK_VALUE(grad.dim() == 1 && grad.size(0) == centers.size(0), op, ": 'grad' must have shape [",

@@ -193,7 +193,8 @@ def gather_bags(
     index tensors int64 (int32 ids are accepted). Gradients flow to the tables that require them (dense, or sparse
     COO rows when ``sparse_grad``), to ``source_weight`` and to ``entry_weight``; frozen tables cost nothing.
 
-    ``backend``: ``"auto"`` (CUDA kernels when built, else Triton for CUDA tensors; the C++ op for CPU tensors),
+    ``backend``: ``"auto"`` (Triton for CUDA tensors -- the CUDA kernels only once verified on a GPU,
+    ``embedfast._backend.CUDA_KERNELS_VERIFIED`` --; the C++ op for CPU tensors),
     ``"cuda"`` or ``"triton"`` (an error when not available for the tensors' device); see
     ``gather_backend``.
     """

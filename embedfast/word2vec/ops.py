@@ -3,7 +3,7 @@ backend choice of ``sgns_train`` / ``sgns_loss``.
 
 Schemas live in csrc/ops.cpp, the CPU kernels in csrc/cpu/, the Triton kernels in ``embedfast.word2vec.triton``
 (imported only when the Triton backend is asked for). ``backend="auto"``: CPU tensors use the C++ CPU op; CUDA
-tensors use the CUDA kernel when embedfast was built with one, else the Triton kernels; ``"cpu"`` / ``"cuda"`` /
+tensors use the Triton kernels (the CUDA kernels only once verified on a GPU: ``embedfast._backend``); ``"cpu"`` / ``"cuda"`` /
 ``"triton"`` force a backend (``embedfast._backend.select_backend``).
 """
 from __future__ import annotations

@@ -132,8 +132,8 @@ class Word2Vec:
         shared_negatives: HogBatch variant (negatives shared by the contexts of a center, updates as small
         matrix products). exact_sigmoid: exact sigmoid instead of the interpolated table.
         backend / device: where training runs -- ``device`` (default CPU) holds the tables, the encoded corpus
-        and the sampling tables during training; ``backend`` "auto" (C++ op on CPU; on a GPU the CUDA kernel when
-        built, else Triton), "cpu", "cuda" or "triton" (``embedfast.word2vec.ops.sgns_backend``).
+        and the sampling tables during training; ``backend`` "auto" (C++ op on CPU; on a GPU Triton, the CUDA kernel
+        only once verified on a GPU), "cpu", "cuda" or "triton" (``embedfast.word2vec.ops.sgns_backend``).
         sg / hs: the model, with gensim's names: ``sg=1`` (default) skip-gram, ``sg=0`` CBOW (the mean of the
         context vectors predicts the center: word2vec's ``-cbow 1``, gensim's ``cbow_mean=1``); ``hs=0`` (default)
         negative sampling, ``hs=1`` hierarchical softmax over word2vec's Huffman tree (``w_out`` then holds the

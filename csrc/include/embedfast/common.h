@@ -48,6 +48,14 @@ inline void check_word_list(const at::Tensor& word_bytes, const at::Tensor& word
   TORCH_CHECK_VALUE(word_offsets.numel() >= 1, op, ": argument 'word_offsets' must have at least 1 entry");
 }
 
+// t must be on `want`: the CPU (check_cpu's message) or one CUDA device (the CUDA kernels: every argument on the
+// device of the first tensor argument).
+inline void check_device(const at::Tensor& t, const at::Device& want, const char* op, const char* name) {
+  if (want.is_cpu()) return check_cpu(t, op, name);
+  TORCH_CHECK_VALUE(t.device() == want, op, ": argument '", name, "' must be a CUDA tensor on ", want,
+                    " here (the device of the other arguments), got ", t.device());
+}
+
 // Bytes of user data (a word, a field) for an error message: valid UTF-8 is kept, control bytes and bytes that
 // are not UTF-8 are written as \xNN (Python decodes an exception message as UTF-8: a raw byte 0xE9 would turn
 // the error into a UnicodeDecodeError), cut after `max` bytes with "...".

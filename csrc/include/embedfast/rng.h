@@ -12,18 +12,14 @@
 
 #include <cstdint>
 
+#include "embedfast/hostdevice.h"
+
 namespace embedfast {
 
 constexpr uint64_t kGolden = 0x9E3779B97F4A7C15ull;
 constexpr uint64_t kStreamC1 = 0xD1B54A32D192ED03ull;
 constexpr uint64_t kStreamC2 = 0x8CB92BA72F3D8DD7ull;
 constexpr uint64_t kSeedSalt = 0x5851F42D4C957F2Dull;
-
-#if defined(__CUDACC__)
-#define EMBEDFAST_HD __host__ __device__ __forceinline__
-#else
-#define EMBEDFAST_HD inline
-#endif
 
 EMBEDFAST_HD uint64_t mix64(uint64_t z) {
   z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
@@ -34,6 +30,9 @@ EMBEDFAST_HD uint64_t mix64(uint64_t z) {
 EMBEDFAST_HD uint64_t stream_key(uint64_t seed, uint64_t chunk, uint64_t part) {
   return mix64(mix64(seed ^ kSeedSalt) ^ (chunk * kStreamC1) ^ (part * kStreamC2));
 }
+
+// draw(key, k) itself: the k-th (0-based) draw of the stream `key`, without generating the ones before it.
+EMBEDFAST_HD uint64_t draw_at(uint64_t key, uint64_t k) { return mix64(key + (k + 1) * kGolden); }
 
 // A sequential view of one stream: the k-th call of next() returns draw(key, k).
 struct CounterRng {

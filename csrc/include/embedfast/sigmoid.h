@@ -15,10 +15,14 @@
 // non-finite: the SGNS kernels detect divergence from their loss at no cost in the hot loop.
 // log_sigmoid_exact keeps the mathematical value (0 at +inf, like torch); log_sigmoid_exact_flagged is the
 // exact counterpart of the table's rule for training losses.
+// The lookups and the exact functions are EMBEDFAST_HD: the CUDA kernels (csrc/cuda/word2vec_sgns.cu) call the
+// same code on a copy of the table in constant memory.
 #pragma once
 
 #include <cmath>
 #include <cstdint>
+
+#include "embedfast/hostdevice.h"
 
 namespace embedfast {
 
@@ -38,7 +42,7 @@ struct SigmoidTable {
       logsig[i] = float(-std::log1p(std::exp(-x)));
     }
   }
-  inline float sigmoid(float x) const {
+  EMBEDFAST_HD float sigmoid(float x) const {
     if (!(x > -kSigmoidMax)) return 0.0f;  // also NaN
     if (x >= kSigmoidMax) return 1.0f;
     const float p = (x + kSigmoidMax) * kScale;
@@ -47,7 +51,7 @@ struct SigmoidTable {
     return sig[i] + t * (sig[i + 1] - sig[i]);
   }
   // sigmoid(x) and log(sigmoid(x)) from one index computation.
-  inline void both(float x, float& s, float& ls) const {
+  EMBEDFAST_HD void both(float x, float& s, float& ls) const {
     if (!(x > -kSigmoidMax)) {  // also NaN: ls = NaN
       s = 0.0f;
       ls = x;
@@ -65,7 +69,7 @@ struct SigmoidTable {
     ls = logsig[i] + t * (logsig[i + 1] - logsig[i]);
   }
   // log(sigmoid(x)); outside the table it is x (x < -max) or 0 (x > max) up to < 3.4e-4; NaN for x = NaN or +inf.
-  inline float log_sigmoid(float x) const {
+  EMBEDFAST_HD float log_sigmoid(float x) const {
     if (!(x > -kSigmoidMax)) return x;  // also NaN
     if (x >= kSigmoidMax) return x - x;  // 0, NaN for +inf
     const float p = (x + kSigmoidMax) * kScale;
@@ -80,17 +84,17 @@ inline const SigmoidTable& sigmoid_table() {
   return table;
 }
 
-inline float sigmoid_exact(float x) { return 1.0f / (1.0f + std::exp(-x)); }
-inline double sigmoid_exact(double x) { return 1.0 / (1.0 + std::exp(-x)); }
+EMBEDFAST_HD float sigmoid_exact(float x) { return 1.0f / (1.0f + std::exp(-x)); }
+EMBEDFAST_HD double sigmoid_exact(double x) { return 1.0 / (1.0 + std::exp(-x)); }
 template <typename T>
-inline T log_sigmoid_exact(T x) {
+EMBEDFAST_HD T log_sigmoid_exact(T x) {
   // log(sigmoid(x)) = -log1p(exp(-x)), computed without overflow for large |x|
   return x >= T(0) ? -std::log1p(std::exp(-x)) : x - std::log1p(std::exp(x));
 }
 // log_sigmoid_exact(x), but NaN for x = +inf too (x - x is 0 for every finite x): non-finite for every
 // non-finite x, so a training loss summed from it shows divergence.
 template <typename T>
-inline T log_sigmoid_exact_flagged(T x) {
+EMBEDFAST_HD T log_sigmoid_exact_flagged(T x) {
   return log_sigmoid_exact(x) + (x - x);
 }
 
