@@ -1,6 +1,7 @@
 # embedfast: `make run` and `make test` set everything up on a fresh machine.
 #   make run            venv + torch + package, then `embedfast demo` on the embedded corpus
-#   make test           same set-up, then the whole test suite
+#   make test           same set-up, then the test suite (all but the tests marked slow)
+#   make test-slow      the tests marked slow (longer recipes, Triton-interpreter gradcheck/planted structure)
 #   make build          (re)build the C++ extension in place after editing csrc/
 #   make bench          side-by-side benchmark tables (see benchmarks/README.md)
 #   make fuzz           every fuzz target for FUZZ_SECONDS each, FUZZ_JOBS at a time (FUZZ_ASAN=1: against the
@@ -27,7 +28,7 @@ PY := $(BIN)/python
 DEPS := $(VENV)/.embedfast-deps
 SOURCES := $(wildcard csrc/*.cpp csrc/cpu/*.cpp csrc/cuda/*.cu csrc/include/embedfast/*.h csrc/include/embedfast/*.cuh) setup.py build_config.py
 
-.PHONY: run test build bench clean venv fuzz asan asan-build asan-avx512 cuda-build
+.PHONY: run test test-slow build bench clean venv fuzz asan asan-build asan-avx512 cuda-build
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -53,7 +54,11 @@ run: build
 	$(BIN)/embedfast demo
 
 test: build
-	$(PY) -m pytest -q $(PYTEST_ARGS) tests
+	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS) tests
+
+# the tests marked slow (longer recipes, gradcheck and planted structure through Triton's CPU interpreter)
+test-slow: build
+	$(PY) -m pytest -q -m slow $(PYTEST_ARGS) tests
 
 bench: build
 	$(PY) benchmarks/run.py

@@ -15,7 +15,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from _common import UNK, train_word2vec
+from recipe_common import UNK, train_word2vec
 
 import embedfast
 from embedfast.data import default_corpus_path

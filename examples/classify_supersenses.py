@@ -24,7 +24,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _common import (PAD, Timer, batches, build_vocab, check_outputs, corpus_without, encode,  # noqa: E402
+from recipe_common import (PAD, Timer, batches, build_vocab, check_outputs, corpus_without, encode,  # noqa: E402
                      majority_share, plot_curves, set_trainable, split_supersenses, train_word2vec, write_json)
 
 import embedfast  # noqa: E402

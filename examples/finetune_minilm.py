@@ -25,7 +25,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _common import (Timer, check_outputs, corpus_without, majority_share, plot_curves,  # noqa: E402
+from recipe_common import (Timer, check_outputs, corpus_without, majority_share, plot_curves,  # noqa: E402
                      set_trainable, split_supersenses, train_word2vec, write_json)
 from _lm import minilm_files  # noqa: E402
 from _minilm import encode_texts, load_minilm, wordpiece_vocab  # noqa: E402

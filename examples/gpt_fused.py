@@ -23,7 +23,7 @@ import torch.nn as nn
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _common import Timer, check_outputs, plot_curves, write_json  # noqa: E402
+from recipe_common import Timer, check_outputs, plot_curves, write_json  # noqa: E402
 from _lm import (GPT, batch_at, corpus_lines, default_w2v, fused_embedding, lm_loss, lm_vocab,  # noqa: E402
                  minilm_files, perplexity, split_lines, token_stream, unigram_perplexity)
 

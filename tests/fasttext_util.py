@@ -4,6 +4,9 @@ sub-word rule written from its description (fastText's src/dictionary.cc), to ch
 from __future__ import annotations
 
 import gzip
+import sys
+import subprocess
+import json
 import os
 import tempfile
 from typing import Dict, List, Tuple
@@ -46,12 +49,17 @@ def trained_model(**kw) -> str:
     key = tuple(sorted(args.items()))
     if key not in _CACHE:
         path = os.path.join(_dir(), f"model{len(_CACHE)}.bin")
-        if args.get("model") == "supervised":
-            model = fasttext.train_supervised(input=supervised_file(), **{k: v for k, v in args.items()
-                                                                          if k != "model"})
-        else:
-            model = fasttext.train_unsupervised(input=corpus_file(), **args)
-        model.save_model(path)
+        data = supervised_file() if args.get("model") == "supervised" else corpus_file()
+        # trained in a fresh interpreter: fastText's training depends on process-wide state that other tests'
+        # imports change (after `import jieba`, for one, its 1-epoch skip-gram here ends in "Encountered NaN")
+        code = ("import json, sys, fasttext\n"
+                "args, data, path = json.loads(sys.argv[1]), sys.argv[2], sys.argv[3]\n"
+                "if args.get('model') == 'supervised':\n"
+                "    args.pop('model'); m = fasttext.train_supervised(input=data, **args)\n"
+                "else:\n"
+                "    m = fasttext.train_unsupervised(input=data, **args)\n"
+                "m.save_model(path)\n")
+        subprocess.run([sys.executable, "-c", code, json.dumps(args), data, path], check=True, timeout=600)
         _CACHE[key] = path
     return _CACHE[key]
 

