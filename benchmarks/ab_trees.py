@@ -40,7 +40,9 @@ w, arg = sys.argv[1], sys.argv[2]
 if w in ("load", "native"):
     t = time.perf_counter(); v = embedfast.load_vectors(arg); _ = v.matrix.sum(); r = time.perf_counter() - t
 elif w == "sgns":
-    m = embedfast.Word2Vec(dim=100, window=5, negative=5, sample=1e-4, min_count=5, epochs=5, threads=2, seed=1)
+    extra = {"init_scale": float(sys.argv[3])} if len(sys.argv) > 3 else {}
+    m = embedfast.Word2Vec(dim=100, window=5, negative=5, sample=1e-4, min_count=5, epochs=5, threads=2, seed=1,
+                           **extra)
     m.train(arg, progress=False); r = m.train_seconds
 elif w == "corpus":
     from embedfast import ops
@@ -91,9 +93,10 @@ def ensure_inputs(tree: str) -> dict:
     return {"load": glove, "native": native, "sgns": corpus, "corpus": corpus, "fusion": "-"}
 
 
-def measure(tree: str, workload: str, arg: str) -> float:
+def measure(tree: str, workload: str, arg: str, init_scale: float = None) -> float:
     env = {**os.environ, "PYTHONPATH": os.path.abspath(tree)}
-    out = subprocess.run([sys.executable, "-c", CHILD, workload, arg], check=True, capture_output=True, text=True,
+    extra = [repr(init_scale)] if init_scale is not None and workload == "sgns" else []
+    out = subprocess.run([sys.executable, "-c", CHILD, workload, arg, *extra], check=True, capture_output=True, text=True,
                          env=env, cwd=os.path.abspath(tree))
     return json.loads(out.stdout.strip().splitlines()[-1])["seconds"]
 
@@ -105,6 +108,9 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--workloads", default="load,native,sgns,corpus,fusion")
     ap.add_argument("--json", default=None, help="also write the raw times here")
+    ap.add_argument("--init-scale", type=float, default=None,
+                    help="sgns: Word2Vec(init_scale=...) in both trees (e.g. 0.5 to compare with a tree from before "
+                         "the default became 1.0: same work on both sides)")
     args = ap.parse_args()
     inputs = ensure_inputs(os.path.abspath(args.b))
     raw = {}
@@ -115,7 +121,7 @@ def main() -> None:
         for r in range(args.rounds):
             first, second = ((args.a, a), (args.b, b)) if r % 2 == 0 else ((args.b, b), (args.a, a))
             for tree, acc in (first, second):
-                acc.append(measure(tree, w, inputs[w]))
+                acc.append(measure(tree, w, inputs[w], args.init_scale))
         ma, mb = statistics.median(a), statistics.median(b)
         raw[w] = {"a": a, "b": b}
         print(f"{w:8} {ma:11.4f} {mb:11.4f} {mb / ma:7.3f}", flush=True)
