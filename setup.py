@@ -47,6 +47,8 @@ def _extension():
         cxx.append("-march=native")
     if SANITIZE:
         cxx = [f for f in cxx if f != "-O3"] + SANITIZE_FLAGS
+    else:
+        cxx.append("-g0")  # no debug info (Python's CFLAGS add -g): the same code, a much shorter build
     include_dirs = [os.path.join(here, "csrc", "include")]
     kwargs = dict(
         name="embedfast._C",
