@@ -185,24 +185,27 @@ def run_kernel(w_in, w_out, ids, off, keep, thr, alias, **kw):
 def test_sgns_train_matches_reference(shared, case):
     seed = random.randrange(1 << 62)
     rng = random.Random(seed)
-    V, D = rng.choice([(7, 5), (23, 17), (40, 33)])
-    window, negative = rng.randint(1, 4), rng.randint(0, 4)
-    ids, off, counts = random_encoded(rng, V, n_sent=rng.randint(3, 8), max_len=12)
-    # a chunk in the middle: offsets slice (not starting at 0)
-    s0 = rng.randint(0, 1)
-    off_chunk = off[s0:]
-    keep = keep_probabilities(counts, rng.choice([0.0, 1e-2, 5e-2]))
-    thr, alias = ops.sgns_unigram_table(counts, 0.75)
-    g = torch.Generator().manual_seed(seed % (1 << 31))
-    w_in = torch.randn(V, D, generator=g) * 0.3
-    w_out = torch.randn(V, D, generator=g) * 0.3
-    ref_in, ref_out = w_in.double().numpy().copy(), w_out.double().numpy().copy()
-    kw = dict(window=window, negative=negative, alpha=0.05, min_alpha=0.001, words_done=rng.randint(0, 50),
-              total_words=200, seed=rng.randrange(-(1 << 40), 1 << 40), chunk=rng.randint(0, 9))
+    for _ in range(50):  # a random case without any training pair (all sub-sampled away) is drawn again
+        V, D = rng.choice([(7, 5), (23, 17), (40, 33)])
+        window, negative = rng.randint(1, 4), rng.randint(0, 4)
+        ids, off, counts = random_encoded(rng, V, n_sent=rng.randint(3, 8), max_len=12)
+        # a chunk in the middle: offsets slice (not starting at 0)
+        s0 = rng.randint(0, 1)
+        off_chunk = off[s0:]
+        keep = keep_probabilities(counts, rng.choice([0.0, 1e-2, 5e-2]))
+        thr, alias = ops.sgns_unigram_table(counts, 0.75)
+        g = torch.Generator().manual_seed(seed % (1 << 31))
+        w_in = torch.randn(V, D, generator=g) * 0.3
+        w_out = torch.randn(V, D, generator=g) * 0.3
+        ref_in, ref_out = w_in.double().numpy().copy(), w_out.double().numpy().copy()
+        kw = dict(window=window, negative=negative, alpha=0.05, min_alpha=0.001, words_done=rng.randint(0, 50),
+                  total_words=200, seed=rng.randrange(-(1 << 40), 1 << 40), chunk=rng.randint(0, 9))
+        ref = reference_train(ref_in, ref_out, ids.tolist(), off_chunk.tolist(), keep.tolist(), thr.tolist(),
+                              alias.tolist(), shared=shared, **kw)
+        if ref["pairs"] > 0:
+            break
     stats = run_kernel(w_in, w_out, ids, off_chunk, keep, thr, alias, num_threads=1, shared_negatives=shared,
                        exact_sigmoid=True, **kw)
-    ref = reference_train(ref_in, ref_out, ids.tolist(), off_chunk.tolist(), keep.tolist(), thr.tolist(),
-                          alias.tolist(), shared=shared, **kw)
     assert stats["pairs"] == ref["pairs"] and stats["pairs"] > 0
     assert stats["negatives"] == ref["negatives"]
     assert stats["negatives_skipped"] == ref["skipped"]
