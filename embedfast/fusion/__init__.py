@@ -13,7 +13,8 @@ aligns to, optionally through an orthogonal Procrustes map). ``mode="attention"`
 meta-embeddings (Kiela et al., 2018): each source projected, scored by a learned vector, softmax over the sources
 present.
 
-Layout: ``module`` (MultiSourceEmbedding), ``sources`` (Source, the builders, fuse_files), ``huggingface``
+Layout: ``module`` (MultiSourceEmbedding), ``pretrained`` (its from_vectors / from_huggingface / from_alignment /
+from_subwords constructors), ``sources`` (Source, the builders, fuse_files), ``huggingface``
 (huggingface_source), ``coverage`` (SourceCoverage, FusionCoverage), ``checks``, ``ops`` (the gather_bags op:
 fakes, autograd, backend choice, wrapper) and, imported only when the Triton backend is asked for, ``triton`` /
 ``triton_kernels``. ``advise_huge_pages`` (embedfast._hugepages, shared with vectors and word2vec) is re-exported.

@@ -6,8 +6,7 @@ OOV rows), or one gather per source then standard layers when sources are projec
 """
 from __future__ import annotations
 
-import collections.abc
-from typing import Any, Mapping, Optional, Sequence
+from typing import Optional, Sequence
 
 import torch
 import torch.nn as nn
@@ -15,15 +14,14 @@ import torch.nn as nn
 from .checks import check_bag_tensors, check_bags, check_index, check_options, check_tables, check_weights
 from .coverage import coverage_from_bags
 from .._hugepages import advise_huge_pages
-from .huggingface import huggingface_source
 from .ops import gather_bags
-from .sources import (Source, Vocab, _vocab_list, alignment_source, bags_from_index, fasttext_bags, merge_sources,
-                      subword_source, vector_source)
+from .pretrained import FromPretrained
+from .sources import Source, bags_from_index, merge_sources
 
 __all__ = ["MultiSourceEmbedding"]
 
 
-class MultiSourceEmbedding(nn.Module):
+class MultiSourceEmbedding(FromPretrained, nn.Module):
     """Fused embedding from K pretrained tables (one ``gather_bags`` op forward and backward).
 
     Args:
@@ -87,59 +85,6 @@ class MultiSourceEmbedding(nn.Module):
         self = cls.from_bags([s.table for s in sources], offsets, src, rows, wts, **kwargs)
         self.coverage = coverage
         return self
-
-    @classmethod
-    def from_vectors(cls, vocab: Vocab, vectors: Sequence[Any], *, lowercase_fallback: bool = True,
-                     project_to: Optional[int] = None, **kwargs) -> "MultiSourceEmbedding":
-        """Fuse several ``embedfast.Vectors`` for a target vocabulary (list of words, or word -> id)."""
-        vocab = _vocab_list(vocab, "MultiSourceEmbedding.from_vectors")
-        if isinstance(vectors, (str, bytes)) or not isinstance(vectors, collections.abc.Iterable) \
-                or hasattr(vectors, "matrix"):
-            raise TypeError("MultiSourceEmbedding.from_vectors: vectors must be a list of Vectors, got "
-                            f"{type(vectors).__name__}")
-        sources = [vector_source(vocab, v, lowercase_fallback=lowercase_fallback, name=f"source{k}")
-                   for k, v in enumerate(vectors)]
-        return cls.from_sources(sources, project_to=project_to, **kwargs)
-
-    @classmethod
-    def from_huggingface(cls, vocab: Vocab, model: Any, tokenizer: Any = None, **kwargs) -> "MultiSourceEmbedding":
-        """A vocabulary's embedding from a transformer's input embeddings (each word: mean of its sub-word rows)."""
-        kwargs.setdefault("learn_weights", False)
-        vocab = _vocab_list(vocab, "MultiSourceEmbedding.from_huggingface")
-        return cls.from_sources([huggingface_source(vocab, model, tokenizer)], **kwargs)
-
-    @classmethod
-    def from_alignment(cls, vocab: Vocab, source_vectors: Any, alignment: Mapping[str, Sequence[tuple[str, float]]],
-                       *, seed_dictionary=None, target_vectors=None, strategy: str = "mix",
-                       **kwargs) -> "MultiSourceEmbedding":
-        """A vocabulary (e.g. another language) from aligned source words; see ``alignment_source``
-        (``strategy``: ``"mix"``, the probability-weighted mix, or ``"max"``, the most probable word)."""
-        kwargs.setdefault("learn_weights", False)
-        vocab = _vocab_list(vocab, "MultiSourceEmbedding.from_alignment")
-        src = alignment_source(vocab, source_vectors, alignment, seed_dictionary=seed_dictionary,
-                               target_vectors=target_vectors, strategy=strategy)
-        return cls.from_sources([src], **kwargs)
-
-    @classmethod
-    def from_subwords(cls, vocab: Vocab, vectors: Any, *, tokenize=None, ngrams=(3, 6), **kwargs) -> "MultiSourceEmbedding":
-        """A vocabulary from sub-word vectors.
-
-        - Vectors with fastText sub-words (``vectors.subwords``: a loaded ``.bin``) and no ``tokenize``: every
-          word's bag is its own input row (when in the dictionary) and its n-gram rows by fastText's rule
-          (``fasttext_bags``; ``ngrams`` is then the model's minn..maxn), over the two tables ``words`` and
-          ``ngrams`` with fixed weights 1: the output is fastText's vector of every word, seen or unseen.
-          ``freeze_tables=False`` makes both tables parameters, so the word *and* n-gram rows are fine-tuned
-          end to end (``sparse=True``: sparse row gradients, for the large n-gram table).
-        - Otherwise each word is the mean of its pieces found in ``vectors``; see ``subword_source``.
-        """
-        kwargs.setdefault("learn_weights", False)
-        vocab = _vocab_list(vocab, "MultiSourceEmbedding.from_subwords")
-        if tokenize is None and getattr(vectors, "subwords", None) is not None:
-            tables, bags = fasttext_bags(vocab, vectors)
-            for key, value in (("weights", (1.0, 1.0)), ("names", ("words", "ngrams")), ("renormalize", False)):
-                kwargs.setdefault(key, value)
-            return cls.from_bags(tables, *bags, **kwargs)
-        return cls.from_sources([subword_source(vocab, vectors, tokenize=tokenize, ngrams=ngrams)], **kwargs)
 
     def _init(self, tables, offsets, src, rows, wts, *, weights=None, learn_weights=True, freeze_tables=True,
               renormalize=True, sparse=False, oov="zeros", oov_scale=0.1, mode="weighted", project_to=None,
@@ -247,30 +192,7 @@ class MultiSourceEmbedding(nn.Module):
                               self.entry_row, self.entry_weight.to(wdt), ids, renormalize=self.renormalize,
                               sparse_grad=self.sparse, backend=self.backend)
             return out
-        # per-source path (projections / attention): one single-table gather per source, then standard layers
-        ys, masks = [], []
-        one = torch.ones(1, dtype=wdt, device=ids.device)
-        mix = self._mix_dtype()
-        for k, t in enumerate(self.tables()):
-            off = getattr(self, f"src{k}_offsets")
-            rows = getattr(self, f"src{k}_rows")
-            y = gather_bags([t], one, off, torch.zeros_like(rows), rows, getattr(self, f"src{k}_weights").to(wdt),
-                            ids, renormalize=True, sparse_grad=self.sparse, backend=self.backend)
-            y = y.to(mix)
-            if str(k) in self.projections:
-                y = self.projections[str(k)](y)
-            ys.append(y)
-            masks.append(off[ids + 1] > off[ids])
-        y = torch.stack(ys, -2)  # [..., K, D]
-        m = torch.stack(masks, -1)  # [..., K]
-        if self.mode == "attention":
-            score = self.scorer(y).squeeze(-1).masked_fill(~m, float("-inf"))
-            alpha = torch.softmax(score, -1).nan_to_num(0.0)  # rows with no source: all zeros
-        else:
-            alpha = self.source_weights().to(y.dtype) * m
-            if self.renormalize:
-                alpha = alpha / alpha.sum(-1, keepdim=True).clamp_min(torch.finfo(alpha.dtype).tiny)
-        return (alpha.unsqueeze(-1) * y).sum(-2)
+        return _per_source_mix(self, ids, wdt)
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         """Embeddings of ``ids`` (any shape, int64/int32): ``[*ids.shape, D]``."""
@@ -359,3 +281,31 @@ def _per_source_bags(offsets: torch.Tensor, src: torch.Tensor, rows: torch.Tenso
         out[f"src{k}_rows"] = rows[mask].contiguous()
         out[f"src{k}_weights"] = wts[mask].contiguous()
     return out
+
+
+def _per_source_mix(mod: "MultiSourceEmbedding", ids: torch.Tensor, wdt: torch.dtype) -> torch.Tensor:
+    """The per-source path (projections / attention): one single-table gather per source, then standard layers
+    (projection, attention scores or the source weights over the sources present)."""
+    ys, masks = [], []
+    one = torch.ones(1, dtype=wdt, device=ids.device)
+    mix = mod._mix_dtype()
+    for k, t in enumerate(mod.tables()):
+        off = getattr(mod, f"src{k}_offsets")
+        rows = getattr(mod, f"src{k}_rows")
+        y = gather_bags([t], one, off, torch.zeros_like(rows), rows, getattr(mod, f"src{k}_weights").to(wdt),
+                        ids, renormalize=True, sparse_grad=mod.sparse, backend=mod.backend)
+        y = y.to(mix)
+        if str(k) in mod.projections:
+            y = mod.projections[str(k)](y)
+        ys.append(y)
+        masks.append(off[ids + 1] > off[ids])
+    y = torch.stack(ys, -2)  # [..., K, D]
+    m = torch.stack(masks, -1)  # [..., K]
+    if mod.mode == "attention":
+        score = mod.scorer(y).squeeze(-1).masked_fill(~m, float("-inf"))
+        alpha = torch.softmax(score, -1).nan_to_num(0.0)  # rows with no source: all zeros
+    else:
+        alpha = mod.source_weights().to(y.dtype) * m
+        if mod.renormalize:
+            alpha = alpha / alpha.sum(-1, keepdim=True).clamp_min(torch.finfo(alpha.dtype).tiny)
+    return (alpha.unsqueeze(-1) * y).sum(-2)

@@ -188,6 +188,28 @@ def keep_probabilities(counts: torch.Tensor, sample: float) -> torch.Tensor:
     return ((c / t).sqrt() + 1.0).mul(t).div(c).clamp(max=1.0)
 
 
+class VocabTables:
+    """The sampling tables of a vocabulary, each built on first use: ``sampling(device)`` = (keep probabilities,
+    alias thresholds, alias table) and ``huffman()`` = word2vec's Huffman tree (offsets, points, codes)."""
+
+    def __init__(self, counts: torch.Tensor, sample: float, ns_exponent: float) -> None:
+        self.counts, self.sample, self.ns_exponent = counts, sample, ns_exponent
+        self._sampling = self._huffman = None
+
+    def sampling(self, device: "torch.device | None" = None) -> tuple:
+        if self._sampling is None:
+            self._sampling = (keep_probabilities(self.counts, self.sample),
+                              *ops.sgns_unigram_table(self.counts, self.ns_exponent))
+        if device is None or torch.device(device).type == "cpu":
+            return self._sampling
+        return tuple(t.to(device) for t in self._sampling)
+
+    def huffman(self) -> tuple:
+        if self._huffman is None:
+            self._huffman = ops.word2vec_huffman(self.counts)
+        return self._huffman
+
+
 class CorpusStream:
     """The training corpus of one ``Word2Vec`` and the reader of its chunks, epoch after epoch.
 

@@ -16,6 +16,8 @@ import numbers
 from dataclasses import dataclass
 from typing import Optional
 
+import torch
+
 from .._backend import BACKENDS
 from .ops import SGNS_TRAIN_LIMITS
 
@@ -123,11 +125,23 @@ def check_init_scale(init_scale) -> float:
     return float(init_scale)
 
 
-def check_backend(backend) -> str:
-    """One of ``embedfast._backend.BACKENDS``."""
+def check_backend(backend, sg: int = 1, hs: int = 0) -> str:
+    """One of ``embedfast._backend.BACKENDS``; CBOW and hierarchical softmax have no CUDA C++ kernel."""
     if backend not in BACKENDS:
         raise ValueError(f"Word2Vec: backend must be one of {BACKENDS}, got {backend!r}")
+    if (sg == 0 or hs) and backend == "cuda":
+        raise ValueError(f"Word2Vec: {'CBOW' if sg == 0 else 'skip-gram'} with "
+                         f"{'hierarchical softmax' if hs else 'negative sampling'} has no CUDA C++ kernel "
+                         "(backend='cuda'): use backend='auto' or 'triton' (the Triton kernels) or the CPU")
     return backend
+
+
+def check_device(device) -> torch.device:
+    """``device`` as a ``torch.device`` (None: the CPU); anything torch does not read as a device is a ValueError."""
+    try:
+        return torch.device("cpu") if device is None else torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(f"Word2Vec: device {device!r} is not a torch device: {exc}") from None
 
 
 class _DefaultInt(int):

@@ -32,6 +32,15 @@ class SkipGram(nn.Module):
         with torch.no_grad():
             self.in_embed.weight.uniform_(-0.5 / dim, 0.5 / dim, generator=generator)
 
+    @classmethod
+    def from_matrices(cls, w_in: torch.Tensor, w_out: torch.Tensor) -> "SkipGram":
+        """A ``SkipGram`` holding copies of trained input / output matrices [V, dim] (e.g. ``Word2Vec``'s)."""
+        m = cls(w_in.shape[0], w_in.shape[1], dtype=w_in.dtype)
+        with torch.no_grad():
+            m.in_embed.weight.copy_(w_in)
+            m.out_weight.copy_(w_out)
+        return m
+
     def forward(self, centers: torch.Tensor, contexts: torch.Tensor, negatives: torch.Tensor,
                 reduction: str = "mean") -> torch.Tensor:
         """SGNS loss of the pairs (centers[b], contexts[b]) with negatives[b, :] ("mean", "sum" or "none")."""

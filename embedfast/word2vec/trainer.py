@@ -21,9 +21,9 @@ from .._vocab import decode_words
 from . import checkpoint as _checkpoint
 from . import loop as _loop
 from . import ops
-from .corpus import Corpus, CorpusStream, is_path, keep_probabilities, open_text
-from .params import (DEFAULT_ALPHA, DEFAULT_DIM, DEFAULT_NEGATIVE, MAX_THREADS, check_backend, check_init_scale,
-                     check_threads, make_params, resolve_aliases, resolve_model)
+from .corpus import Corpus, CorpusStream, VocabTables, is_path, open_text
+from .params import (DEFAULT_ALPHA, DEFAULT_DIM, DEFAULT_NEGATIVE, MAX_THREADS, check_backend, check_device,
+                     check_init_scale, check_threads, make_params, resolve_aliases, resolve_model)
 from .skipgram import SkipGram
 
 __all__ = ["Word2Vec"]
@@ -71,6 +71,13 @@ def _initial_weights(p, n: int, init_scale: float, device: torch.device):
     return w_in.to(device), w_out.to(device)
 
 
+def _position_text(w2v, epoch: int, chunk: int, total: int, unit: str) -> str:
+    """Where a run is, for messages: epoch, chunk (of how many) and words done."""
+    n = w2v._corpus.n_chunks
+    return (f"epoch {epoch + 1} of {w2v.params.epochs}, {unit} {chunk}" + (f" of {n}" if n else "")
+            + f", {w2v.position['words_done']:,} of {total:,} words done")
+
+
 def _divergence_message(who: str, where: str, alpha: float, detail: str, checkpoint: Optional[str]) -> str:
     ck = f"; the checkpoint {checkpoint!r} keeps the last good state" if checkpoint else ""
     return (f"{who}: training diverged in {where} at learning rate alpha={alpha:g} ({detail}): the weights are no "
@@ -93,6 +100,22 @@ def _check_train_args(max_words, checkpoint, checkpoint_every, corpus, source) -
                   if c is not None and is_path(c)]
         checkpoint = check_output_path(checkpoint, inputs=inputs, what="checkpoint")
     return checkpoint
+
+
+def _training_stream(w2v, corpus) -> CorpusStream:
+    """The corpus stream ``train`` reads: the vocabulary built first when there is none, ``corpus`` (when given)
+    checked against the one the vocabulary came from; the streaming settings checked."""
+    if w2v.w_in is None:
+        if corpus is None:
+            raise ValueError("Word2Vec.train: no corpus given and no vocabulary built")
+        w2v.build_vocab(corpus)
+    _check_stream_settings(w2v)
+    stream = w2v._corpus
+    if corpus is not None:
+        stream.use(corpus)
+    elif stream.source is None:
+        raise ValueError("Word2Vec.train: give the corpus again (the vocabulary came from a checkpoint)")
+    return stream
 
 
 def _check_stream_settings(w2v) -> None:
@@ -124,11 +147,8 @@ class Word2Vec:
         max_sentence_length: longer lines are cut into pieces (counted in ``corpus_stats``).
         chunk_words: tokens per call of the fused op (granularity of progress, checkpoints and RNG streams).
         init_scale: ``w_in`` starts uniform in +-init_scale/dim (``w_out`` at zeros). The default 1.0 is
-        gensim 4's initialisation (``gensim.models.keyedvectors.prep_vectors``); 0.5 is word2vec.c's.
-        Changed in issue 14: the default was 0.5 before; 1.0 scored better on WS353, SimLex and analogies on the
-        GCIDE dictionary corpus over 3 seeds, and on analogies on two more corpora (benchmarks/RESULTS.md, issue
-        14), at no speed cost. Pass ``init_scale=0.5`` for the earlier default (checkpoints that do not record
-        it still load with 0.5, what they were trained with).
+        gensim 4's initialisation, 0.5 word2vec.c's (the default before issue 14: see the README's word2vec
+        section for why it changed; checkpoints that do not record it load with 0.5).
         shared_negatives: HogBatch variant (negatives shared by the contexts of a center, updates as small
         matrix products). exact_sigmoid: exact sigmoid instead of the interpolated table.
         backend / device: where training runs -- ``device`` (default CPU) holds the tables, the encoded corpus
@@ -177,15 +197,8 @@ class Word2Vec:
             exact_sigmoid=exact_sigmoid, sg=sg, hs=hs)
         self.threads = check_threads(threads)
         self.init_scale = check_init_scale(init_scale)
-        self.backend = check_backend(backend)
-        try:
-            self.device = torch.device("cpu") if device is None else torch.device(device)
-        except (RuntimeError, TypeError) as exc:
-            raise ValueError(f"Word2Vec: device {device!r} is not a torch device: {exc}") from None
-        if (sg == 0 or hs) and self.backend == "cuda":
-            raise ValueError(f"Word2Vec: {'CBOW' if sg == 0 else 'skip-gram'} with "
-                             f"{'hierarchical softmax' if hs else 'negative sampling'} has no CUDA C++ kernel "
-                             "(backend='cuda'): use backend='auto' or 'triton' (the Triton kernels) or the CPU")
+        self.backend = check_backend(backend, sg, hs)
+        self.device = check_device(device)
         self.words: list[str] = []
         self.counts: Optional[torch.Tensor] = None
         self.w_in: Optional[torch.Tensor] = None
@@ -196,8 +209,7 @@ class Word2Vec:
         self._pos = dict(epoch=0, chunk_in_epoch=0, words_done=0)
         self._diverged: Optional[str] = None  # the divergence error once the weights stopped being finite
         self._corpus = CorpusStream(self)
-        self._tables = None
-        self._hs_tables = None
+        self._tables: Optional[VocabTables] = None
 
     @property
     def corpus_stats(self) -> dict:
@@ -235,7 +247,6 @@ class Word2Vec:
         self.w_in = self.w_out = None
         self.w_in, self.w_out = _initial_weights(p, len(self.words), self.init_scale, self.device)
         self.loss_history, self.train_seconds, self._diverged, self._tables = [], 0.0, None, None
-        self._hs_tables = None
         self._pos = dict(epoch=0, chunk_in_epoch=0, words_done=0)
         self._corpus = CorpusStream(self)
         self._corpus.start(wb, wo, text, corpus, stats)
@@ -249,19 +260,16 @@ class Word2Vec:
 
     def sampling_tables(self, device: "torch.device | None" = None):
         """(keep probabilities, alias thresholds, alias table) of the vocabulary, on ``device`` (default CPU)."""
-        if self._tables is None:
-            p = self.params
-            self._tables = (keep_probabilities(self.counts, p.sample), *ops.sgns_unigram_table(self.counts,
-                                                                                             p.ns_exponent))
-        if device is None or torch.device(device).type == "cpu":
-            return self._tables
-        return tuple(t.to(device) for t in self._tables)
+        return self._vocab_tables().sampling(device)
 
     def huffman_tables(self):
         """word2vec's Huffman tree of the vocabulary (``ops.word2vec_huffman``: offsets, points, codes), built once."""
-        if self._hs_tables is None:
-            self._hs_tables = ops.word2vec_huffman(self.counts)
-        return self._hs_tables
+        return self._vocab_tables().huffman()
+
+    def _vocab_tables(self) -> VocabTables:
+        if self._tables is None:
+            self._tables = VocabTables(self.counts, self.params.sample, self.params.ns_exponent)
+        return self._tables
 
     def set_position(self, epoch: int, chunk_in_epoch: int, words_done: int,
                      chunks_per_epoch: Optional[int] = None) -> None:
@@ -273,9 +281,7 @@ class Word2Vec:
     def mark_diverged(self, epoch: int, chunk: int, total: int, checkpoint: Optional[str], detail: str, *,
                       who: str = "Word2Vec.train", unit: str = "chunk") -> None:
         """Mark the model as diverged (its weights are not finite any more) and raise the error that says so."""
-        where = (f"epoch {epoch + 1} of {self.params.epochs}, {unit} {chunk}"
-                 + (f" of {self._corpus.n_chunks}" if self._corpus.n_chunks else "")
-                 + f", {self._pos['words_done']:,} of {total:,} words done")
+        where = _position_text(self, epoch, chunk, total, unit)
         self._diverged = _divergence_message(who, where, self.params.alpha, detail, checkpoint)
         raise ValueError(self._diverged)
 
@@ -304,18 +310,8 @@ class Word2Vec:
         """
         if self._diverged is not None:
             raise ValueError(self._diverged)
-        stream = self._corpus
-        checkpoint = _check_train_args(max_words, checkpoint, checkpoint_every, corpus, stream.source)
-        if self.w_in is None:
-            if corpus is None:
-                raise ValueError("Word2Vec.train: no corpus given and no vocabulary built")
-            self.build_vocab(corpus)
-            stream = self._corpus
-        _check_stream_settings(self)
-        if corpus is not None:
-            stream.use(corpus)
-        elif stream.source is None:
-            raise ValueError("Word2Vec.train: give the corpus again (the vocabulary came from a checkpoint)")
+        checkpoint = _check_train_args(max_words, checkpoint, checkpoint_every, corpus, self._corpus.source)
+        stream = _training_stream(self, corpus)
         _loop.run(self, stream, progress=progress, max_words=max_words, checkpoint=checkpoint,
                   checkpoint_every=checkpoint_every)
         return self
@@ -360,11 +356,7 @@ class Word2Vec:
         if self.params.hs:
             raise ValueError("Word2Vec.skipgram: an hs=1 model's w_out holds the Huffman tree's inner nodes, not "
                              "output word vectors; SkipGram (negative sampling) cannot use it")
-        m = SkipGram(len(self.words), self.params.dim)
-        with torch.no_grad():
-            m.in_embed.weight.copy_(self._result("skipgram"))
-            m.out_weight.copy_(self.w_out)
-        return m
+        return SkipGram.from_matrices(self._result("skipgram"), self.w_out)
 
     # -- checkpoints (embedfast.word2vec.checkpoint) ----------------------------------------------------------
     def save_checkpoint(self, path: str) -> None:
