@@ -90,3 +90,18 @@ def test_bad_arguments(hf, tmp_path):
         contextual_vectors(model, str(tmp_path / "missing.txt"), tokenizer=tok, progress=False)
     with pytest.raises(FileNotFoundError, match="not a model folder"):
         contextual_vectors(str(tmp_path / "nomodel"), [["a"]], progress=False)
+
+
+def test_heap_trimming_changes_nothing(hf, monkeypatch):
+    """The per-batch malloc_trim (on by default on the CPU) only returns free pages: the vectors are the same
+    with it turned off (EMBEDFAST_TRIM=0), and the trimmer itself runs (a no-op outside glibc)."""
+    from embedfast.transfer.contextual import _heap_trimmer
+
+    _heap_trimmer()()
+    model, tok = hf
+    runs = []
+    for flag in ("1", "0"):
+        monkeypatch.setenv("EMBEDFAST_TRIM", flag)
+        runs.append(contextual_vectors(model, SENTS, tokenizer=tok, layers=2, batch_tokens=48, progress=False))
+    assert runs[0].words == runs[1].words
+    assert torch.equal(runs[0].matrix, runs[1].matrix)

@@ -6,10 +6,13 @@ sorted by length and cut into batches of about ``batch_tokens`` pieces, so almos
 model runs under ``torch.inference_mode`` and stops after the deepest layer asked for (a hook on the layer
 after it), so ``layers=3`` of a 6-layer model costs half; each batch's pieces are added into the per-type sums
 with one ``index_add_``. Memory: one chunk of token ids, one batch of activations and the [types, D] sums,
-whatever the corpus size.
+whatever the corpus size; on the CPU the heap's free pages go back to the system after each batch (glibc's
+``malloc_trim``; ``EMBEDFAST_TRIM=0`` turns it off), since batches of ever-changing shapes otherwise leave the
+resident memory growing with the corpus through fragmentation.
 """
 from __future__ import annotations
 
+import os
 import time
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
@@ -23,6 +26,21 @@ from .text import Corpus, sentences
 __all__ = ["contextual_vectors", "load_model", "ContextualReport"]
 
 POOLINGS = ("mean", "first", "last")
+
+
+def _heap_trimmer():
+    """glibc's ``malloc_trim`` (returns the free pages of the heaps to the system), or a no-op elsewhere. Batches
+    of ever-changing shapes leave freed activation buffers scattered over the heaps; trimming after each batch
+    keeps the resident memory at the working set instead of letting it grow with the corpus."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        trim = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return lambda: None
+    trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
+    return lambda: trim(0)
 
 
 class _Enough(Exception):
@@ -213,6 +231,8 @@ def contextual_vectors(model: Any, corpus: Corpus, *, vocab: Any = None, layers:
     rep = ContextualReport(sentences=0, empty_sentences=0, words=0, pieces=0, padded_slots=0, words_truncated=0,
                            words_skipped=0, seconds=0.0, pieces_per_s=0.0)
     split = str.split if pretokenized else tok.pre_split
+    trim_heap = dev.type == "cpu" and os.environ.get("EMBEDFAST_TRIM", "1") == "1"
+    trim = _heap_trimmer()
     t0 = time.perf_counter()
     bar = None
     if progress:
@@ -311,6 +331,9 @@ def contextual_vectors(model: Any, corpus: Corpus, *, vocab: Any = None, layers:
                     sums.index_add_(0, tt, rows * ww[:, None])
                     oc = np.concatenate(occ_types)
                     counts[:len(words)] += np.bincount(oc, minlength=len(words))[:len(words)]
+                del h
+                if trim_heap:
+                    trim()
                 if bar is not None:
                     bar.update(int(mask.sum()))
     if bar is not None:
