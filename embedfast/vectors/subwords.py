@@ -32,7 +32,7 @@ __all__ = ["Subwords", "word_bags", "bags_for", "compose_words", "vectors_for", 
 FASTTEXT_DEFAULT_ARGS = {"ws": 5, "epoch": 5, "min_count": 5, "neg": 5, "word_ngrams": 1, "loss": 2, "model": 2,
                          "lr_update_rate": 100, "t": 1e-4, "version": 12, "ntokens": 0}
 
-_COMPOSE_CHUNK = 1 << 16  # words per gather when composing a dictionary (bounds the bags' memory)
+_COMPOSE_CHUNK = 1 << 16  # words per embedding_bag call when composing a dictionary (bounds the n-gram lists)
 
 
 @dataclasses.dataclass
@@ -159,20 +159,24 @@ def _weight_dtype(t: torch.Tensor) -> torch.dtype:
 
 def compose_words(sw: Subwords, word_bytes: torch.Tensor, word_offsets: torch.Tensor) -> torch.Tensor:
     """The word vectors ``[N, D]`` of the dictionary words (``word_rows`` in order, their bytes given): each the
-    mean of its own row and its n-gram rows, as fastText's ``get_word_vector``. Computed in chunks of words."""
+    mean of its own row and its n-gram rows, summed in fastText's order (own row, then the n-grams) and divided
+    by the bag size, as fastText's ``get_word_vector``. Every word has its own row here, so no bag tensors are
+    needed: the n-gram rows are summed by ``embedding_bag`` (one call per chunk of words)."""
     n = word_offsets.numel() - 1
     if not sw.has_ngrams:
         return sw.word_rows.clone()
     out = torch.empty_like(sw.word_rows)
-    tables = [sw.word_rows, sw.ngrams]
-    for start in range(0, n, _COMPOSE_CHUNK):
-        stop = min(n, start + _COMPOSE_CHUNK)
-        off = word_offsets[start:stop + 1]
-        base = int(off[0])
-        ng_off, ng = fasttext_ngram_buckets(word_bytes[base:int(off[-1])], off - base, sw.minn, sw.maxn, sw.bucket)
-        rows = torch.arange(start, stop)
-        bags = word_bags(sw, torch.zeros_like(rows), rows, ng_off, ng, dtype=_weight_dtype(sw.word_rows))
-        out[start:stop] = _gather(tables, bags)
+    with torch.no_grad():
+        for start in range(0, n, _COMPOSE_CHUNK):
+            stop = min(n, start + _COMPOSE_CHUNK)
+            off = word_offsets[start:stop + 1]
+            base = int(off[0])
+            ng_off, ng = fasttext_ngram_buckets(word_bytes[base:int(off[-1])], off - base, sw.minn, sw.maxn,
+                                                sw.bucket)
+            sums = torch.nn.functional.embedding_bag(ng, sw.ngrams, ng_off, mode="sum", include_last_offset=True)
+            size = (ng_off[1:] - ng_off[:-1] + 1).to(sums.dtype)
+            torch.add(sw.word_rows[start:stop], sums, out=out[start:stop])
+            out[start:stop].div_(size[:, None])
     return out
 
 
