@@ -238,7 +238,7 @@ def test_sparse_module_state_dict_and_optimizer_state_round_trip(project_to):
     for s in range(3):
         step(a, opts, 20 + s)
     assert {n for n, _ in a.named_parameters()} >= {"sparse_tables.0.weight", "sparse_tables.1.weight"}
-    assert a.table_1 is a.tables()[1] and a.tables()[1].grad.is_sparse
+    assert a.sparse_tables[1].weight is a.tables()[1] and a.tables()[1].grad.is_sparse
     buf = io.BytesIO()
     torch.save({"model": a.state_dict(), "opts": [o.state_dict() for o in opts]}, buf)
     keys = set(a.state_dict())

@@ -112,8 +112,9 @@ class MultiSourceEmbedding(FromPretrained, nn.Module):
 
     def _register_tables(self, tables: list, huge_pages: bool) -> None:
         """``table_k``: a buffer (frozen: the tensor given, shared) or a parameter (a copy). Trained tables with
-        sparse gradients are held by ``SparseTable`` modules (``sparse_tables``), so DistributedDataParallel
-        reduces them as sparse; ``table_k`` still names them (attribute and state_dict key)."""
+        sparse gradients are held by ``SparseTable`` modules (``sparse_tables.k.weight``), so
+        DistributedDataParallel reduces them as sparse; the state_dict still names them ``table_k`` (a dense
+        module's key; ``tables()`` returns them)."""
         if self.sparse and not self.freeze_tables:
             self.sparse_tables = nn.ModuleList(SparseTable(t.detach()) for t in tables)
             self.register_state_dict_post_hook(_sparse_keys_to_table_keys)
@@ -179,12 +180,6 @@ class MultiSourceEmbedding(FromPretrained, nn.Module):
         if held is not None:
             return [t.weight for t in held]
         return [getattr(self, f"table_{k}") for k in range(self.num_sources)]
-
-    def __getattr__(self, name: str):
-        held = self.__dict__["_modules"].get("sparse_tables")
-        if held is not None and name.startswith("table_") and name[6:].isdigit() and int(name[6:]) < len(held):
-            return held[int(name[6:])].weight
-        return super().__getattr__(name)
 
     def source_weights(self) -> torch.Tensor:
         """The K source weights a (softmax of the logits when learned)."""
