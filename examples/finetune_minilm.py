@@ -106,7 +106,8 @@ def train_one(a, model, data, *, fused: bool, seed: int) -> dict:
 
 def default_vectors(a, test) -> "embedfast.Vectors":
     """embedfast word2vec on the corpus minus the test glosses, through a GloVe-format file."""
-    v = train_word2vec(corpus_without(s for _, _, s in test), dim=a.dim, epochs=a.w2v_epochs, seed=0)
+    lines = corpus_without(s for _, _, s in test)[:a.w2v_lines]
+    v = train_word2vec(lines, dim=a.dim, epochs=a.w2v_epochs, seed=0)
     with tempfile.TemporaryDirectory() as d:
         path = os.path.join(d, "word2vec.glove.txt")
         v.save(path, format="glove")
@@ -175,6 +176,7 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--vectors", help="GloVe-format (or any load_vectors) file; default: embedfast word2vec")
     ap.add_argument("--dim", type=int, default=100, help="default vectors: word2vec dimension")
     ap.add_argument("--w2v-epochs", type=int, default=5, help="default vectors: word2vec epochs")
+    ap.add_argument("--w2v-lines", type=int, help="default vectors: only the first N corpus lines (default all)")
     ap.add_argument("--minilm", help="folder with MiniLM's model.safetensors, tokenizer.json, config.json")
     ap.add_argument("--eval-every", type=int, default=50)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])

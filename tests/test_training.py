@@ -210,3 +210,56 @@ def test_source_compact_keeps_the_fused_vectors():
     ids = torch.arange(20)
     torch.testing.assert_close(small(ids), whole(ids), rtol=0, atol=0)
     assert sum(t.numel() for t in small.tables()) < sum(t.numel() for t in whole.tables()) / 5
+
+
+@pytest.mark.parametrize("project_to", [None, 8])
+def test_sparse_module_state_dict_and_optimizer_state_round_trip(project_to):
+    """``sparse=True`` keeps the state_dict keys of a dense module (``table_k``): its trained state loads into a
+    dense module and back (strict); the optimizers' state (SparseAdam's moments of the rows seen) saved and
+    loaded mid-training gives the same next steps as training straight on."""
+    def build(seed, sparse):
+        words, vecs = _sources(0, dims=(8, 8))
+        return MultiSourceEmbedding.from_vectors(words, vecs, project_to=project_to, freeze_tables=False,
+                                                 oov="normal", sparse=sparse,
+                                                 generator=torch.Generator().manual_seed(seed))
+
+    def optimizers(m):
+        return [torch.optim.SparseAdam(m.sparse_parameters(), lr=0.05), torch.optim.Adam(m.dense_parameters(), lr=0.05)]
+
+    def step(m, opts, seed):
+        for o in opts:
+            o.zero_grad()
+        m(_ids(seed)).square().mean().backward()
+        for o in opts:
+            o.step()
+
+    a = build(1, True)
+    opts = optimizers(a)
+    for s in range(3):
+        step(a, opts, 20 + s)
+    assert {n for n, _ in a.named_parameters()} >= {"sparse_tables.0.weight", "sparse_tables.1.weight"}
+    assert a.sparse_tables[1].weight is a.tables()[1] and a.tables()[1].grad.is_sparse
+    buf = io.BytesIO()
+    torch.save({"model": a.state_dict(), "opts": [o.state_dict() for o in opts]}, buf)
+    keys = set(a.state_dict())
+    assert {"table_0", "table_1"} <= keys and not any(k.startswith("sparse_tables") for k in keys)
+    dense = build(2, False)
+    assert set(dense.state_dict()) == keys
+    dense.load_state_dict(a.state_dict(), strict=True)
+    torch.testing.assert_close(dense(_ids(5)), a(_ids(5)), rtol=0, atol=0)
+    back = build(3, True)
+    back.load_state_dict(dense.state_dict(), strict=True)
+    torch.testing.assert_close(back(_ids(5)), a(_ids(5)), rtol=0, atol=0)
+    # resume: a fresh sparse module and fresh optimizers from the checkpoint; the same next steps
+    buf.seek(0)
+    ck = torch.load(buf, weights_only=True)
+    b = build(4, True)
+    b.load_state_dict(ck["model"], strict=True)
+    opts_b = optimizers(b)
+    for o, sd in zip(opts_b, ck["opts"]):
+        o.load_state_dict(sd)
+    for s in range(2):
+        step(a, opts, 40 + s)
+        step(b, opts_b, 40 + s)
+    for key, value in a.state_dict().items():
+        torch.testing.assert_close(b.state_dict()[key], value, rtol=0, atol=0, msg=key)

@@ -111,15 +111,23 @@ class MultiSourceEmbedding(FromPretrained, nn.Module):
             self.coverage = coverage_from_bags(self.bag_offsets, self.entry_source, self.names)
 
     def _register_tables(self, tables: list, huge_pages: bool) -> None:
-        """``table_k``: a buffer (frozen: the tensor given, shared) or a parameter (a copy)."""
+        """``table_k``: a buffer (frozen: the tensor given, shared) or a parameter (a copy). Trained tables with
+        sparse gradients are held by ``SparseTable`` modules (``sparse_tables.k.weight``), so
+        DistributedDataParallel reduces them as sparse; the state_dict still names them ``table_k`` (a dense
+        module's key; ``tables()`` returns them)."""
+        if self.sparse and not self.freeze_tables:
+            self.sparse_tables = nn.ModuleList(SparseTable(t.detach()) for t in tables)
+            self.register_state_dict_post_hook(_sparse_keys_to_table_keys)
+            self.register_load_state_dict_pre_hook(_table_keys_to_sparse_keys)
         for k, t in enumerate(tables):
             t = t.detach()
             if self.freeze_tables:
                 self.register_buffer(f"table_{k}", t)
-            else:
+            elif not self.sparse:
                 self.register_parameter(f"table_{k}", nn.Parameter(t.clone()))
-            if huge_pages:
-                advise_huge_pages(getattr(self, f"table_{k}"))
+        if huge_pages:
+            for t in self.tables():
+                advise_huge_pages(t)
 
     def _init_source_weights(self, weights, learn_weights: bool) -> None:
         """``logits`` (learned: a = softmax(logits), from log(weights)) or the buffer ``fixed_weights``."""
@@ -168,6 +176,9 @@ class MultiSourceEmbedding(FromPretrained, nn.Module):
 
     def tables(self) -> list[torch.Tensor]:
         """The K source tables (buffers when frozen, parameters otherwise)."""
+        held = self._modules.get("sparse_tables")
+        if held is not None:
+            return [t.weight for t in held]
         return [getattr(self, f"table_{k}") for k in range(self.num_sources)]
 
     def source_weights(self) -> torch.Tensor:
@@ -177,7 +188,7 @@ class MultiSourceEmbedding(FromPretrained, nn.Module):
     def _op_dtype(self) -> torch.dtype:
         """The dtype ``gather_bags`` wants for its weights: float64 with float64 tables, else float32 (the module
         may have been cast with ``.to(dtype)`` / ``.half()`` since construction)."""
-        return torch.float64 if self.table_0.dtype == torch.float64 else torch.float32
+        return torch.float64 if self.tables()[0].dtype == torch.float64 else torch.float32
 
     def _mix_dtype(self) -> torch.dtype:
         """The dtype the per-source path mixes in: its layers' (projections) dtype, else the weights' dtype."""
@@ -236,6 +247,33 @@ class MultiSourceEmbedding(FromPretrained, nn.Module):
         return (f"{self.num_embeddings}, {self.embedding_dim}, sources={self.num_sources}, mode={self.mode!r}, "
                 f"renormalize={self.renormalize}, learn_weights={self.learn_weights}, "
                 f"freeze_tables={self.freeze_tables}, sparse={self.sparse}, oov={self.oov!r}")
+
+
+class SparseTable(nn.Embedding):
+    """One trained source table with sparse gradients, as ``nn.Embedding(sparse=True)`` holds its ``weight``:
+    ``DistributedDataParallel`` decides from a parameter's module (an ``nn.Embedding`` with ``sparse`` set)
+    that its gradient is sparse and all-reduces it as such; a sparse gradient of a parameter it expects to be
+    dense would fail in its gradient buckets. The gather (``gather_bags``) computes the gradient, not this
+    module's ``forward``."""
+
+    def __init__(self, table: torch.Tensor):
+        super().__init__(table.shape[0], table.shape[1], sparse=True, _weight=table.clone(), dtype=table.dtype)
+
+
+def _sparse_keys_to_table_keys(module, state_dict, prefix, local_metadata) -> None:
+    """state_dict post-hook: ``sparse_tables.k.weight`` is saved as ``table_k`` (the key of a dense module)."""
+    for k in range(module.num_sources):
+        key = f"{prefix}sparse_tables.{k}.weight"
+        if key in state_dict:
+            state_dict[f"{prefix}table_{k}"] = state_dict.pop(key)
+
+
+def _table_keys_to_sparse_keys(module, state_dict, prefix, *args) -> None:
+    """load_state_dict pre-hook: ``table_k`` loads into ``sparse_tables.k.weight``."""
+    for k in range(module.num_sources):
+        key = f"{prefix}table_{k}"
+        if key in state_dict:
+            state_dict[f"{prefix}sparse_tables.{k}.weight"] = state_dict.pop(key)
 
 
 def _output_dim(dims: list, mode: str, project_to: Optional[int]) -> int:
