@@ -2,6 +2,10 @@
 
   python benchmarks/word2vec/quality_candidates.py --corpus gcide --variants base,exact,per-pair
       [--threads 1,2] [--seeds 1,2,3] [--tag NAME] --out results.jsonl
+  python benchmarks/word2vec/quality_candidates.py --summarize results.jsonl [gensim.jsonl ...]
+
+``--summarize`` prints a markdown table of the mean and spread (max - min) over seeds of every (corpus,
+variant or trainer, tag, threads, model) in the given jsonl files (this script's and compare_models.py's).
 
 Every run: compare_models.py's settings (dim 100, window 5, negative 5, sample 1e-4, min_count 5, alpha 0.025 ->
 1e-4, 5 epochs) and its quality scores (WS353 / SimLex-999 Spearman, Google analogies 3CosAdd restrict_vocab
@@ -97,7 +101,35 @@ def patch(variant: str, threads: int) -> dict:
     raise SystemExit(f"unknown variant {variant!r}")
 
 
+def summarize(paths) -> None:
+    """Mean and spread over seeds per configuration of the runs in ``paths``, as a markdown table."""
+    groups: dict = {}
+    for path in paths:
+        with open(path) as f:
+            for line in f:
+                r = json.loads(line)
+                who = r.get("variant") or r.get("trainer")
+                key = (r["corpus"], r.get("model", "sgns"), who, r.get("tag", ""), r["threads"])
+                groups.setdefault(key, []).append(r)
+    print("| corpus | model | run | threads | seeds | WS353 | SimLex | analogy % | seconds (median) |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for key in sorted(groups):
+        rs = groups[key]
+        cells = []
+        for name, scale, fmt in (("ws353", 1, ".3f"), ("simlex", 1, ".3f"), ("analogy", 100, ".2f")):
+            v = [scale * r[name] for r in rs]
+            cells.append(f"{sum(v) / len(v):{fmt}} +- {(max(v) - min(v)) / 2:{fmt}}")
+        secs = sorted(r["seconds"] for r in rs)[len(rs) // 2]
+        corpus, model, who, tag, threads = key
+        seeds = ",".join(str(r["seed"]) for r in rs)
+        print(f"| {corpus} | {model} | {who}{' ' + tag if tag else ''} | {threads} | {seeds} | {' | '.join(cells)} "
+              f"| {secs:.0f} |")
+
+
 def main() -> None:
+    if len(sys.argv) > 2 and sys.argv[1] == "--summarize":
+        summarize(sys.argv[2:])
+        return
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--corpus", default="gcide")
     ap.add_argument("--variants", default="base")
