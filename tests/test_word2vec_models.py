@@ -139,6 +139,47 @@ def test_word2vec_train_matches_reference(cbow, hs, case):
 
 
 @pytest.mark.parametrize("cbow,hs", MODELS)
+def test_word2vec_train_blocks_match_reference(cbow, hs):
+    """The kernel's blocks (csrc/cpu/word2vec_sgns.cpp, train_part_w2v) at their edges: Huffman paths longer than
+    one node block (32; Fibonacci counts make a tree of depth V - 1), windows wider than one context group (16),
+    repeated context words and repeated negatives (small vocabularies), odd dims (vector tails)."""
+    seed = random.randrange(1 << 62)
+    rng = random.Random(seed)
+    V = rng.choice([3, 5]) if rng.random() < 0.3 else rng.randint(34, 45)
+    D = rng.choice([1, 7, 13, 37])
+    fib = [1, 1]
+    while len(fib) < V:
+        fib.append(fib[-1] + fib[-2])
+    counts = torch.tensor(fib[:V][::-1] if rng.random() < 0.5 else fib[:V], dtype=torch.int64)
+    lens = [rng.randint(2, 30) for _ in range(rng.randint(2, 4))]
+    ids = torch.tensor([rng.randrange(V) for _ in range(sum(lens))], dtype=torch.int32)
+    off = torch.tensor([0] + np.cumsum(lens).tolist(), dtype=torch.int64)
+    keep = torch.ones(V, dtype=torch.float64)
+    thr, alias = ops.sgns_unigram_table(counts, 0.75)
+    hs_tables = ops.word2vec_huffman(counts)
+    paths = huffman_paths(*(t.tolist() for t in hs_tables))
+    kw = dict(window=rng.randint(9, 20), negative=0 if hs else rng.randint(3, 8), alpha=0.05, min_alpha=0.001,
+              words_done=0, total_words=int(off[-1]) * 2, seed=rng.randrange(1 << 40), chunk=0)
+    g = torch.Generator().manual_seed(seed % (1 << 31))
+    w_in, w_out = torch.randn(V, D, generator=g) * 0.3, torch.randn(V, D, generator=g) * 0.3
+    ref_in, ref_out = w_in.double().numpy().copy(), w_out.double().numpy().copy()
+    ref = reference_train(ref_in, ref_out, ids.tolist(), off.tolist(), keep.tolist(), thr.tolist(), alias.tolist(),
+                          paths, cbow=cbow, hs=hs, **kw)
+    st = dict(zip(ops.TRAIN_STATS, ops.word2vec_train(w_in, w_out, ids, off, keep, thr, alias, hs_tables,
+                                                      num_threads=1, cbow=cbow, hs=hs, exact_sigmoid=True,
+                                                      **kw).tolist()))
+    msg = f"seed {seed}: V {V}, D {D}, {kw}"
+    assert max(len(p) for p in paths) == V - 1, msg
+    assert (st["pairs"], st["negatives"], st["negatives_skipped"]) == (ref["pairs"], ref["negatives"],
+                                                                        ref["skipped"]), msg
+    assert st["pairs"] > 0, msg
+    assert st["loss"] == pytest.approx(ref["loss"], rel=1e-4, abs=1e-6), msg
+    torch.testing.assert_close(w_in.double(), torch.from_numpy(ref_in), atol=2e-5, rtol=1e-4, msg=lambda m: f"{msg}: {m}")
+    torch.testing.assert_close(w_out.double(), torch.from_numpy(ref_out), atol=2e-5, rtol=1e-4,
+                               msg=lambda m: f"{msg}: {m}")
+
+
+@pytest.mark.parametrize("cbow,hs", MODELS)
 def test_word2vec_train_table_sigmoid_and_threads(cbow, hs):
     """The table sigmoid trains as the exact one; several threads make the reference's draws (counts)."""
     rng = random.Random(7)
@@ -302,6 +343,11 @@ def test_word2vec_train_bad_inputs():
         call((bad_off, hs_pts, hs_codes))
     with pytest.raises(ValueError, match="'hs_offsets' must start at 0"):
         call((hs_off + 1, hs_pts, hs_codes))
+    rep = hs_pts.clone()
+    w = int(torch.argmax(hs_off[1:] - hs_off[:-1]))  # a word with a path of 2+ nodes
+    rep[int(hs_off[w]) + 1] = rep[int(hs_off[w])]
+    with pytest.raises(ValueError, match=f"the path of word {w} .* passes inner node {int(rep[int(hs_off[w])])} twice"):
+        call((hs_off, rep, hs_codes))
     with pytest.raises(IndexError, match="'ids' has value 6 at position 2"):
         ops.word2vec_train(w_in, w_out, torch.tensor([0, 1, 6, 2], dtype=torch.int32), off, keep, thr, alias,
                            (hs_off, hs_pts, hs_codes), **{**kw, "cbow": True})

@@ -430,33 +430,169 @@ at::Tensor sgns_train(at::Tensor& w_in, at::Tensor& w_out, const at::Tensor& ids
 // So the random stream holds, per center, the window draw and (CBOW NS only) the negatives; HS draws nothing more.
 // Stats: "pairs" counts the trained (context, center) pairs of skip-gram and the trained centers of CBOW;
 // "negatives" the negatives used (0 for HS); the loss sums -log sigmoid(+-score) of every target.
+//
+// The arithmetic is that sequence of updates, regrouped into blocks (no approximation; only float rounding
+// differs):
+//   CBOW: the input h does not change while its targets are updated and target t's score reads only row t, so
+//       for a run of distinct targets every score is dot(h, w_out[t]) of the values before the run (one pass
+//       with h loaded once), then e += sum_t g_t w_out[t] and w_out[t] += g_t h. A target repeated (two equal
+//       negatives) starts a new run, which reads the updated rows.
+//   skip-gram HS: for a group of distinct context rows X (x_a, a in window order) and path nodes N, with
+//       F = X N^T and Q = X X^T from the values before the group, pair (a, d) sees node d after the updates of
+//       contexts b < a: f_ad = F_ad + sum_{b<a} g_bd Q_ab, so its gradient g_ad follows in a scalar recurrence;
+//       then e_a = sum_d g_ad n_d + sum_{b<a} C_ab x_b with C_ab = sum_d g_ad g_bd, n_d += sum_a g_ad x_a, and
+//       after the group x_a += e_a. Every node row is read and written once per group instead of once per
+//       pair. A context word repeated in the window starts a new group (its row must include the earlier e).
+//       Groups hold at most kBlockRows contexts and paths are taken kBlockNodes nodes at a time (the sums
+//       over d split into blocks), so the buffers are small and fixed.
+// The next center's window draw, negatives and target rows are prepared one center ahead (prefetched); the
+// stream order is unchanged.
+constexpr int kBlockRows = 16;
+constexpr int kBlockNodes = 32;
+
+template <bool kExact>
+inline float target_grad(float f, float label, float alpha, const SigmoidTable& tab, double& loss) {
+  float s, ls;  // sigmoid(f), log sigmoid(f); log sigmoid(-f) = log sigmoid(f) - f
+  sig_logsig<kExact>(f, tab, s, ls);
+  loss -= label > 0.5f ? ls : ls - f;
+  return alpha * (label - s);
+}
+
+// Per-thread state of train_part_w2v: the targets of the current and next center, the block buffers.
+struct W2vWork {
+  std::vector<int32_t> sent, ctx, cur_t, nxt_t;
+  std::vector<float> h, e;  // CBOW: the input and its gradient (D); skip-gram HS: e of a group (kBlockRows x D)
+  std::vector<float*> crow, trow;  // context rows (CBOW: all of them; skip-gram HS: a group), target rows
+  float F[kBlockRows][kBlockNodes], G[kBlockRows][kBlockNodes], Q[kBlockRows][kBlockRows];
+};
+
+// CBOW: the targets t[0..nt) with input w.h: HS (codes given) label 1 - codes[k], NS label 1 for t[0] (the
+// center) and 0 for the negatives; writes (accumulate false) or adds the input gradient to w.e.
+template <bool kExact>
+void cbow_targets(const TrainArgs& a, W2vWork& w, const int32_t* t, const uint8_t* codes, int64_t nt, bool accumulate,
+                  float alpha, const SigmoidTable& tab, double& loss) {
+  const int64_t D = a.dim;
+  float* g = &w.F[0][0];
+  for (int64_t k0 = 0; k0 < nt;) {
+    int64_t k1 = k0 + 1;  // a run of distinct targets (a path's nodes are distinct), at most kBlockNodes
+    if (codes)
+      k1 = std::min<int64_t>(nt, k0 + kBlockNodes);
+    else
+      while (k1 < nt && k1 - k0 < kBlockNodes && std::find(t + k0, t + k1, t[k1]) == t + k1) ++k1;
+    const int64_t m = k1 - k0;
+    for (int64_t k = 0; k < m; ++k) w.trow[k] = a.w_out + int64_t(t[k0 + k]) * D;
+    multi_dot_f32(w.h.data(), w.trow.data(), m, D, g);
+    for (int64_t k = 0; k < m; ++k) {
+      const float label = codes ? 1.0f - float(codes[k0 + k]) : (k0 + k == 0 ? 1.0f : 0.0f);
+      g[k] = target_grad<kExact>(g[k], label, alpha, tab, loss);
+    }
+    combine_rows_f32(w.e.data(), accumulate, g, 1, w.trow.data(), m, D);
+    for (int64_t k = 0; k < m; ++k) axpy_f32(g[k], w.h.data(), w.trow[k], D);
+    accumulate = true;
+    k0 = k1;
+  }
+  if (!accumulate) std::fill(w.e.begin(), w.e.end(), 0.0f);
+}
+
+// Skip-gram HS for one center: the contexts w.ctx[0..nc) against the path points / codes [h0, h1).
+template <bool kExact>
+void sg_hs_center(const TrainArgs& a, W2vWork& w, int64_t nc, int64_t h0, int64_t h1, float alpha,
+                  const SigmoidTable& tab, double& loss) {
+  const int64_t D = a.dim;
+  const int32_t* ctx = w.ctx.data();
+  for (int64_t j0 = 0; j0 < nc;) {
+    int64_t j1 = j0 + 1;  // a group of distinct context words
+    while (j1 < nc && j1 - j0 < kBlockRows && std::find(ctx + j0, ctx + j1, ctx[j1]) == ctx + j1) ++j1;
+    const int64_t m = j1 - j0;
+    float* const* X = w.crow.data();
+    for (int64_t r = 0; r < m; ++r) w.crow[r] = a.w_in + int64_t(ctx[j0 + r]) * D;
+    for (int64_t r = 1; r < m; ++r) multi_dot_f32(X[r], X, r, D, w.Q[r]);
+    for (int64_t d0 = h0; d0 < h1; d0 += kBlockNodes) {
+      const int64_t nb = std::min<int64_t>(kBlockNodes, h1 - d0);
+      for (int64_t d = 0; d < nb; ++d) w.trow[d] = a.w_out + int64_t(a.hs_points[d0 + d]) * D;
+      for (int64_t r = 0; r < m; ++r) multi_dot_f32(X[r], w.trow.data(), nb, D, w.F[r]);
+      for (int64_t d = 0; d < nb; ++d) {
+        const float label = 1.0f - float(a.hs_codes[d0 + d]);
+        for (int64_t r = 0; r < m; ++r) {
+          float f = w.F[r][d];
+          for (int64_t q = 0; q < r; ++q) f += w.G[q][d] * w.Q[r][q];
+          w.G[r][d] = target_grad<kExact>(f, label, alpha, tab, loss);
+        }
+      }
+      for (int64_t r = 0; r < m; ++r) {
+        float* er = w.e.data() + r * D;
+        combine_rows_f32(er, d0 > h0, w.G[r], 1, w.trow.data(), nb, D);
+        if (r == 0) continue;
+        float c[kBlockRows];
+        for (int64_t q = 0; q < r; ++q) {
+          float s = 0.0f;
+          for (int64_t d = 0; d < nb; ++d) s += w.G[r][d] * w.G[q][d];
+          c[q] = s;
+        }
+        combine_rows_f32(er, true, c, 1, X, r, D);
+      }
+      for (int64_t d = 0; d < nb; ++d) combine_rows_f32(w.trow[d], true, &w.G[0][d], kBlockNodes, X, m, D);
+    }
+    if (h1 > h0)
+      for (int64_t r = 0; r < m; ++r) axpy_f32(1.0f, w.e.data() + r * D, X[r], D);
+    j0 = j1;
+  }
+}
+
 template <bool kExact, bool kCbow, bool kHs>
 void train_part_w2v(const TrainArgs& a, int64_t s_begin, int64_t s_end, int part, PartResult& res) {
+  static_assert(kCbow || kHs, "skip-gram with negative sampling is train_part");
   const SigmoidTable& tab = sigmoid_table();
   CounterRng rng(stream_key(a.seed, a.chunk, uint64_t(part)));
   const int64_t D = a.dim;
   const int64_t part_first = a.offsets[s_begin];
   const double part_tokens = double(a.offsets[s_end] - part_first);
-  std::vector<int32_t> sent;
-  std::vector<float> neu1, neu1e;
+  W2vWork w;
+  const int64_t max_t = kHs ? 0 : a.negative + 1;
   try {
-    sent.reserve(size_t(a.max_sentence));
-    neu1.resize(size_t(D));
-    neu1e.resize(size_t(D));
+    w.sent.reserve(size_t(a.max_sentence));
+    w.ctx.resize(size_t(a.max_ctx));
+    w.cur_t.resize(size_t(max_t));
+    w.nxt_t.resize(size_t(max_t));
+    w.h.resize(size_t(D));
+    w.e.resize(size_t(kCbow ? D : kBlockRows * D));
+    w.crow.resize(size_t(kCbow ? std::max<int64_t>(a.max_ctx, 1) : kBlockRows));
+    w.trow.resize(size_t(kBlockNodes));
   } catch (const std::bad_alloc&) {
     TORCH_CHECK_WITH(OutOfMemoryError, false, "word2vec_train: cannot allocate the work buffers of thread ", part,
                      " (dim ", D, ", longest sentence ", a.max_sentence, " tokens)");
   }
   float alpha = float(a.alpha);
   double loss = 0, pairs = 0, nneg = 0, nskip = 0, kept = 0;
-  // one target t with label `label` for the input row `in`: accumulate into neu1e, update w_out[t]
-  auto update = [&](const float* in, int32_t t, float label) {
-    float* out_t = a.w_out + int64_t(t) * D;
-    const float f = dot_f32(in, out_t, D);
-    loss -= logsig<kExact>(label > 0.5f ? f : -f, tab);
-    const float g = alpha * (label - sig<kExact>(f, tab));
-    axpy_f32(g, out_t, neu1e.data(), D);
-    axpy_f32(g, in, out_t, D);
+  std::vector<int32_t>& sent = w.sent;
+  int64_t n = 0;
+  // the draws of the center at position i: window b, its context span [j0, j1); CBOW NS: the targets (c first,
+  // then the negatives not equal to c) when it has a context; their rows are prefetched
+  struct Center {
+    int64_t b = 0, j0 = 0, j1 = 0, nt = 0;
+  };
+  auto draw = [&](int64_t i, Center& ce, std::vector<int32_t>& t) {
+    ce.b = a.window - int64_t(rng.next() % uint64_t(a.window));
+    ce.j0 = std::max<int64_t>(0, i - ce.b);
+    ce.j1 = std::min<int64_t>(n, i + ce.b + 1);
+    const int32_t c = sent[i];
+    ce.nt = 0;
+    if constexpr (kHs) {
+      for (int64_t d = a.hs_offsets[c]; d < a.hs_offsets[c + 1]; ++d)
+        prefetch_row(a.w_out + int64_t(a.hs_points[d]) * D, D);
+    } else if (ce.j1 - ce.j0 > 1) {
+      t[0] = c;
+      ce.nt = 1;
+      for (int64_t k = 0; k < a.negative; ++k) {
+        const int32_t x = alias_pick(rng.next(), a.vocab, a.neg_threshold, a.neg_alias);
+        if (x == c) {
+          nskip += 1;
+          continue;
+        }
+        t[ce.nt++] = x;
+      }
+      for (int64_t k = 0; k < ce.nt; ++k) prefetch_row(a.w_out + int64_t(t[k]) * D, D);
+    }
   };
   for (int64_t s = s_begin; s < s_end; ++s) {
     const int64_t b0 = a.offsets[s], b1 = a.offsets[s + 1];
@@ -467,55 +603,44 @@ void train_part_w2v(const TrainArgs& a, int64_t s_begin, int64_t s_end, int part
     }
     sent.clear();
     for (int64_t p = b0; p < b1; ++p) {
-      const int32_t w = a.ids[p];
-      const double kp = a.keep[w];
+      const int32_t wd = a.ids[p];
+      const double kp = a.keep[wd];
       if (kp < 1.0 && rng.uniform() >= kp) continue;
-      sent.push_back(w);
+      sent.push_back(wd);
     }
     kept += double(sent.size());
-    const int64_t n = int64_t(sent.size());
+    n = int64_t(sent.size());
+    Center cur, nxt;
+    if (n > 0) draw(0, cur, w.cur_t);
     for (int64_t i = 0; i < n; ++i) {
+      if (i + 1 < n) draw(i + 1, nxt, w.nxt_t);
       const int32_t c = sent[i];
-      const int64_t b = a.window - int64_t(rng.next() % uint64_t(a.window));
-      const int64_t j0 = std::max<int64_t>(0, i - b), j1 = std::min<int64_t>(n, i + b + 1);
-      const int64_t h0 = kHs ? a.hs_offsets[c] : 0, h1 = kHs ? a.hs_offsets[c + 1] : 0;
-      if constexpr (kCbow) {
-        const int64_t cw = (j1 - j0) - 1;
-        if (cw <= 0) continue;
-        std::fill(neu1.begin(), neu1.end(), 0.0f);
-        for (int64_t j = j0; j < j1; ++j)
-          if (j != i) axpy_f32(1.0f, a.w_in + int64_t(sent[j]) * D, neu1.data(), D);
-        const float inv = 1.0f / float(cw);
-        for (int64_t k = 0; k < D; ++k) neu1[k] *= inv;
-        std::fill(neu1e.begin(), neu1e.end(), 0.0f);
-        if constexpr (kHs) {
-          for (int64_t d = h0; d < h1; ++d) update(neu1.data(), a.hs_points[d], 1.0f - float(a.hs_codes[d]));
-        } else {
-          update(neu1.data(), c, 1.0f);
-          for (int64_t k = 0; k < a.negative; ++k) {
-            const int32_t t = alias_pick(rng.next(), a.vocab, a.neg_threshold, a.neg_alias);
-            if (t == c) {
-              nskip += 1;
-              continue;
-            }
-            nneg += 1;
-            update(neu1.data(), t, 0.0f);
+      const int64_t nc = (cur.j1 - cur.j0) - 1;
+      if (nc > 0) {
+        int64_t q = 0;
+        for (int64_t j = cur.j0; j < cur.j1; ++j)
+          if (j != i) w.ctx[q++] = sent[j];
+        if constexpr (kCbow) {
+          for (int64_t r = 0; r < nc; ++r) w.crow[r] = a.w_in + int64_t(w.ctx[r]) * D;
+          const float inv = 1.0f / float(nc);
+          combine_rows_f32(w.h.data(), false, &inv, 0, w.crow.data(), nc, D);  // the mean of the contexts
+          if constexpr (kHs) {
+            const int64_t h0 = a.hs_offsets[c];
+            cbow_targets<kExact>(a, w, a.hs_points + h0, a.hs_codes + h0, a.hs_offsets[c + 1] - h0, false, alpha,
+                                 tab, loss);
+          } else {
+            cbow_targets<kExact>(a, w, w.cur_t.data(), nullptr, cur.nt, false, alpha, tab, loss);
+            nneg += double(cur.nt - 1);
           }
-        }
-        for (int64_t j = j0; j < j1; ++j)
-          if (j != i) axpy_f32(1.0f, neu1e.data(), a.w_in + int64_t(sent[j]) * D, D);
-        pairs += 1;
-      } else {
-        static_assert(kHs, "skip-gram with negative sampling is train_part");
-        for (int64_t j = j0; j < j1; ++j) {
-          if (j == i) continue;
-          float* in_x = a.w_in + int64_t(sent[j]) * D;
-          std::fill(neu1e.begin(), neu1e.end(), 0.0f);
-          for (int64_t d = h0; d < h1; ++d) update(in_x, a.hs_points[d], 1.0f - float(a.hs_codes[d]));
-          axpy_f32(1.0f, neu1e.data(), in_x, D);
+          for (int64_t r = 0; r < nc; ++r) axpy_f32(1.0f, w.e.data(), w.crow[r], D);
           pairs += 1;
+        } else {
+          sg_hs_center<kExact>(a, w, nc, a.hs_offsets[c], a.hs_offsets[c + 1], alpha, tab, loss);
+          pairs += double(nc);
         }
       }
+      std::swap(cur, nxt);
+      std::swap(w.cur_t, w.nxt_t);
     }
   }
   res.loss = loss;
@@ -558,6 +683,14 @@ void check_hs_tables(TrainArgs& a, const char* op, const at::Tensor& hs_offsets,
                       " is outside the inner nodes [0, ", V - 1, ")");
     TORCH_CHECK_VALUE(hc[k] <= 1, op, ": hs_codes[", k, "] = ", int(hc[k]), " must be 0 or 1");
   }
+  // a path from the root to a leaf passes every node at most once (train_part_w2v's blocks rely on it)
+  std::vector<int64_t> seen(size_t(std::max<int64_t>(V - 1, 0)), -1);  // inner node -> last position in a path
+  for (int64_t v = 0; v < V; ++v)
+    for (int64_t k = ho[v]; k < ho[v + 1]; ++k) {
+      TORCH_CHECK_VALUE(seen[hp[k]] < ho[v], op, ": the path of word ", v, " (hs_points[", ho[v], ":", ho[v + 1],
+                        "]) passes inner node ", hp[k], " twice (at ", seen[hp[k]], " and ", k, ")");
+      seen[hp[k]] = k;
+    }
   a.hs_offsets = ho;
   a.hs_points = hp;
   a.hs_codes = hc;
@@ -588,7 +721,12 @@ at::Tensor word2vec_train(at::Tensor& w_in, at::Tensor& w_out, const at::Tensor&
   a.exact = exact_sigmoid;
   const int T = int(num_threads);
   const auto bounds = part_bounds(a, T);
-  check_buffers(bounds, 4.0 * double(a.max_sentence) + 8.0 * double(a.dim), op, a, negative);
+  // per part (train_part_w2v's W2vWork): sentence and contexts (int32), CBOW's context row pointers, NS's
+  // targets of two centers, h and e (skip-gram HS: a group's e)
+  check_buffers(bounds,
+                4.0 * double(a.max_sentence) + (cbow ? 12.0 : 4.0) * double(a.max_ctx) + 8.0 * double(negative + 1) +
+                    4.0 * double(a.dim) * (cbow ? 2.0 : 1.0 + kBlockRows),
+                op, a, negative);
   using Fn = void (*)(const TrainArgs&, int64_t, int64_t, int, PartResult&);
   Fn fn;
   if (cbow)

@@ -83,6 +83,59 @@ inline void axpy_f32(float alpha, const float* __restrict x, float* __restrict y
 #endif
 }
 
+#if !defined(__AVX512F__) && defined(__AVX2__) && defined(__FMA__)
+namespace detail {
+// out[r] = dot(x, rows[r]) for M rows at once, x loaded once per 16 lanes; per row the same accumulation as dot_f32
+// (two accumulators over 16-lane steps, the same horizontal sum, then the scalar tail), so the results are equal.
+template <int M>
+inline void multi_dot_avx2(const float* __restrict x, const float* const* rows, int64_t n, float* __restrict out) {
+  __m256 acc0[M], acc1[M];
+  for (int r = 0; r < M; ++r) acc0[r] = acc1[r] = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m256 x0 = _mm256_loadu_ps(x + i), x1 = _mm256_loadu_ps(x + i + 8);
+    for (int r = 0; r < M; ++r) {
+      acc0[r] = _mm256_fmadd_ps(x0, _mm256_loadu_ps(rows[r] + i), acc0[r]);
+      acc1[r] = _mm256_fmadd_ps(x1, _mm256_loadu_ps(rows[r] + i + 8), acc1[r]);
+    }
+  }
+  for (int r = 0; r < M; ++r) {
+    const __m256 a = _mm256_add_ps(acc0[r], acc1[r]);
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    s = _mm_hadd_ps(s, s);
+    s = _mm_hadd_ps(s, s);
+    float v = _mm_cvtss_f32(s);
+    for (int64_t j = i; j < n; ++j) v += x[j] * rows[r][j];
+    out[r] = v;
+  }
+}
+
+// Lanes [k, k + 8C) of combine_rows_f32 (kMask: the last chunk ends at D, fewer than 8 lanes): C accumulators.
+template <int C, bool kMask>
+inline void combine_block_avx2(float* __restrict y, bool accumulate, const float* coef, int64_t coef_stride,
+                               const float* const* rows, int64_t n, int64_t k, int64_t D) {
+  const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(int((D - k) - 8 * (C - 1))),
+                                          _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+  auto load = [&](const float* p, int i) {
+    return (kMask && i == C - 1) ? _mm256_maskload_ps(p + 8 * i, mask) : _mm256_loadu_ps(p + 8 * i);
+  };
+  __m256 acc[C];
+  for (int i = 0; i < C; ++i) acc[i] = accumulate ? load(y + k, i) : _mm256_setzero_ps();
+  for (int64_t r = 0; r < n; ++r) {
+    const __m256 c = _mm256_set1_ps(coef[r * coef_stride]);
+    const float* p = rows[r] + k;
+    for (int i = 0; i < C; ++i) acc[i] = _mm256_fmadd_ps(c, load(p, i), acc[i]);
+  }
+  for (int i = 0; i < C; ++i) {
+    if (kMask && i == C - 1)
+      _mm256_maskstore_ps(y + k + 8 * i, mask, acc[i]);
+    else
+      _mm256_storeu_ps(y + k + 8 * i, acc[i]);
+  }
+}
+}  // namespace detail
+#endif
+
 // out[r] = dot(x, rows[r]) for r < n: x is loaded once per 16 lanes for up to 8 rows at a time.
 inline void multi_dot_f32(const float* __restrict x, const float* const* rows, int64_t n, int64_t D,
                           float* __restrict out) {
@@ -97,6 +150,15 @@ inline void multi_dot_f32(const float* __restrict x, const float* const* rows, i
       for (int64_t r = 0; r < m; ++r) acc[r] = _mm512_fmadd_ps(xv, _mm512_maskz_loadu_ps(mask, rows[r0 + r] + k), acc[r]);
     }
     for (int64_t r = 0; r < m; ++r) out[r0 + r] = hsum512(acc[r]);
+  }
+#elif defined(__AVX2__) && defined(__FMA__)
+  int64_t r0 = 0;
+  for (; r0 + 4 <= n; r0 += 4) detail::multi_dot_avx2<4>(x, rows + r0, D, out + r0);
+  switch (n - r0) {
+    case 3: detail::multi_dot_avx2<3>(x, rows + r0, D, out + r0); break;
+    case 2: detail::multi_dot_avx2<2>(x, rows + r0, D, out + r0); break;
+    case 1: detail::multi_dot_avx2<1>(x, rows + r0, D, out + r0); break;
+    default: break;
   }
 #else
   for (int64_t r = 0; r < n; ++r) out[r] = dot_f32(x, rows[r], D);
@@ -113,6 +175,32 @@ inline void combine_rows_f32(float* __restrict y, bool accumulate, const float* 
     for (int64_t r = 0; r < n; ++r)
       acc = _mm512_fmadd_ps(_mm512_set1_ps(coef[r * coef_stride]), _mm512_maskz_loadu_ps(mask, rows[r] + k), acc);
     _mm512_mask_storeu_ps(y + k, mask, acc);
+  }
+#elif defined(__AVX2__) && defined(__FMA__)
+  // blocks of up to 8 chunks of 8 lanes, one accumulator each (independent chains); per lane the rows' terms are
+  // added in order r = 0, 1, ... with fused multiply-adds, as the axpy loop below does
+  const int64_t total = (D + 7) / 8;
+  const bool partial = D % 8 != 0;
+  int64_t c0 = 0;
+  for (; total - c0 > 8; c0 += 8) detail::combine_block_avx2<8, false>(y, accumulate, coef, coef_stride, rows, n, 8 * c0, D);
+  switch (total - c0) {
+#define EMBEDFAST_COMBINE_CASE(C)                                                                    \
+  case C:                                                                                            \
+    if (partial)                                                                                     \
+      detail::combine_block_avx2<C, true>(y, accumulate, coef, coef_stride, rows, n, 8 * c0, D);     \
+    else                                                                                             \
+      detail::combine_block_avx2<C, false>(y, accumulate, coef, coef_stride, rows, n, 8 * c0, D);    \
+    break;
+    EMBEDFAST_COMBINE_CASE(1)
+    EMBEDFAST_COMBINE_CASE(2)
+    EMBEDFAST_COMBINE_CASE(3)
+    EMBEDFAST_COMBINE_CASE(4)
+    EMBEDFAST_COMBINE_CASE(5)
+    EMBEDFAST_COMBINE_CASE(6)
+    EMBEDFAST_COMBINE_CASE(7)
+    EMBEDFAST_COMBINE_CASE(8)
+#undef EMBEDFAST_COMBINE_CASE
+    default: break;
   }
 #else
   if (!accumulate)
