@@ -4,8 +4,6 @@ into ``fasttext.load_model``, checkpoints and resume, the CLI, and bad arguments
 from __future__ import annotations
 
 import random
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -120,22 +118,21 @@ def test_checkpoint_resume_is_exact(tmp_path):
         Word2Vec.load_checkpoint(ck)
 
 
-def test_cli_train_fasttext_bin(tmp_path):
+def test_cli_train_fasttext_bin(tmp_path, capsys):
+    from embedfast.cli import main
+
     sents, _, _ = stem_corpus(2, groups=6, sentences=200)
     corpus = tmp_path / "c.txt"
     corpus.write_text("\n".join(" ".join(s) for s in sents) + "\n", encoding="utf-8")
-    out = tmp_path / "m.bin"
-    r = subprocess.run([sys.executable, "-m", "embedfast", "train", str(corpus), "-o", str(out), "--format",
-                        "fasttext-bin", "--minn", "3", "--maxn", "6", "--buckets", "1000", "--dim", "16",
-                        "--epochs", "1", "--min-count", "1", "--threads", "1"],
-                       capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stderr
-    v = embedfast.load_vectors(str(out))
+    out = str(tmp_path / "m.bin")
+    assert main(["train", str(corpus), "-o", out, "--format", "fasttext-bin", "--minn", "3", "--maxn", "6",
+                 "--buckets", "1000", "--dim", "16", "--epochs", "1", "--min-count", "1", "--threads", "1"]) == 0
+    v = embedfast.load_vectors(out)
     assert v.subwords is not None and v.subwords.bucket == 1000 and (v.subwords.minn, v.subwords.maxn) == (3, 6)
     assert v.vectors_for(["neverseenword"]).abs().sum() > 0
-    r = subprocess.run([sys.executable, "-m", "embedfast", "train", str(corpus), "-o", str(out), "--minn", "4",
-                        "--maxn", "2"], capture_output=True, text=True, timeout=300)
-    assert r.returncode != 0 and "0 < minn <= maxn" in r.stderr
+    capsys.readouterr()
+    assert main(["train", str(corpus), "-o", out, "--minn", "4", "--maxn", "2"]) != 0
+    assert "0 < minn <= maxn" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("kw,exc,msg", [
