@@ -70,6 +70,15 @@ TORCH_LIBRARY(embedfast, m) {
       "Tensor neg_threshold, Tensor neg_alias, Tensor hs_offsets, Tensor hs_points, Tensor hs_codes, int window, "
       "int negative, float alpha, float min_alpha, int words_done, int total_words, int seed, int chunk, "
       "int num_threads, bool cbow, bool hs, bool shared_negatives, bool exact_sigmoid) -> Tensor stats");
+  // Sub-word skip-gram with negative sampling (fastText's skipgram; csrc/cpu/word2vec_subword.cpp): as sgns_train,
+  // but the center's input vector is the mean of its row of w_in [V, D] and the rows of w_ngram [B, D] of its
+  // n-gram buckets ngram_buckets[ngram_offsets[w] .. ngram_offsets[w+1]) (int64 [V+1], int32 [E]); all of them
+  // get the update, w_out [V, D] as in SGNS. stats: see TRAIN_STATS.
+  m.def(
+      "word2vec_subword_train(Tensor(a!) w_in, Tensor(b!) w_ngram, Tensor(c!) w_out, Tensor ids, "
+      "Tensor sentence_offsets, Tensor keep_prob, Tensor neg_threshold, Tensor neg_alias, Tensor ngram_offsets, "
+      "Tensor ngram_buckets, int window, int negative, float alpha, float min_alpha, int words_done, "
+      "int total_words, int seed, int chunk, int num_threads, bool exact_sigmoid) -> Tensor stats");
   // word2vec's Huffman tree of counts: (offsets [V+1] int64, points int32 (inner nodes, root V-2 first), codes uint8).
   m.def("word2vec_huffman(Tensor counts) -> (Tensor offsets, Tensor points, Tensor codes)");
   // Differentiable SGNS loss per example: -log s(w_in[c].w_out[x]) - sum_k log s(-w_in[c].w_out[n_k]).

@@ -48,69 +48,13 @@
 #include "embedfast/parallel.h"
 #include "embedfast/rng.h"
 #include "embedfast/sgns_args.h"
+#include "embedfast/sgns_train.h"
 #include "embedfast/sigmoid.h"
 #include "embedfast/vecops.h"
 
 namespace embedfast {
 
 namespace {
-
-// Order must match TRAIN_STATS in embedfast/ops.py.
-enum TrainStat {
-  kLoss, kPairs, kNegatives, kNegSkipped, kTokens, kKeptTokens, kSentences, kLastAlpha, kNumTrainStats
-};
-
-struct TrainArgs {
-  float* w_in;
-  float* w_out;
-  int64_t dim;
-  const int32_t* ids;
-  const int64_t* offsets;  // of the chunk's sentences
-  const double* keep;
-  const int64_t* neg_threshold;
-  const int32_t* neg_alias;
-  uint32_t vocab;
-  int64_t window, negative;
-  int64_t max_sentence;  // tokens of the chunk's longest sentence
-  int64_t max_ctx;       // most contexts of one center: min(2 * window, max_sentence - 1)
-  double alpha, min_alpha;
-  double words_done, total_words, chunk_tokens;
-  uint64_t seed, chunk;
-  int64_t num_sentences;  // of the chunk
-  bool shared, exact;
-  // hierarchical softmax (word2vec_train): the Huffman path of word w is hs_points / hs_codes[hs_offsets[w] ..
-  // hs_offsets[w + 1]), root first
-  const int64_t* hs_offsets = nullptr;
-  const int32_t* hs_points = nullptr;
-  const uint8_t* hs_codes = nullptr;
-};
-
-struct PartResult {
-  double loss = 0, pairs = 0, negatives = 0, neg_skipped = 0, tokens = 0, kept = 0, sentences = 0, alpha = 0;
-};
-
-inline void prefetch_row(const float* p, int64_t D) {
-  for (int64_t k = 0; k < D; k += 16) __builtin_prefetch(p + k, 1, 3);
-}
-
-template <bool kExact>
-inline void sig_logsig(float f, const SigmoidTable& tab, float& s, float& ls) {
-  if constexpr (kExact) {
-    s = sigmoid_exact(f);
-    ls = log_sigmoid_exact_flagged(f);
-  } else {
-    tab.both(f, s, ls);
-  }
-}
-
-template <bool kExact>
-inline float sig(float f, const SigmoidTable& tab) {
-  return kExact ? sigmoid_exact(f) : tab.sigmoid(f);
-}
-template <bool kExact>
-inline float logsig(float f, const SigmoidTable& tab) {
-  return kExact ? log_sigmoid_exact_flagged(f) : tab.log_sigmoid(f);
-}
 
 template <bool kExact, bool kShared>
 void train_part(const TrainArgs& a, int64_t s_begin, int64_t s_end, int part, PartResult& res) {
@@ -272,114 +216,6 @@ void train_part(const TrainArgs& a, int64_t s_begin, int64_t s_end, int part, Pa
   res.kept = kept;
   res.sentences = double(s_end - s_begin);
   res.alpha = alpha;
-}
-
-// The checks shared by sgns_train and word2vec_train (every argument, before any work); fills `a` (all but
-// shared / exact) and returns the longest sentence of the chunk.
-void check_train_args(TrainArgs& a, const char* op, at::Tensor& w_in, at::Tensor& w_out, const at::Tensor& ids,
-                      const at::Tensor& sentence_offsets, const at::Tensor& keep_prob,
-                      const at::Tensor& neg_threshold, const at::Tensor& neg_alias, int64_t window, int64_t negative,
-                      double alpha, double min_alpha, int64_t words_done, int64_t total_words, int64_t seed,
-                      int64_t chunk, int64_t num_threads) {
-  check_sgns_train_structure(op, w_in, w_out, ids, sentence_offsets, keep_prob, neg_threshold, neg_alias, window,
-                             negative, alpha, min_alpha, words_done, total_words, num_threads, at::kCPU);
-  const int64_t V = w_in.size(0), D = w_in.size(1);
-  const int64_t S = sentence_offsets.numel() - 1;
-  const auto* off = sentence_offsets.data_ptr<int64_t>();
-  const int64_t n_ids = ids.numel();
-  int64_t max_sentence = 0;
-  for (int64_t s = 0; s <= S; ++s) {
-    TORCH_CHECK_INDEX(off[s] >= 0 && off[s] <= n_ids, op, ": sentence_offsets[", s, "] = ", off[s],
-                      " is outside [0, len(ids)=", n_ids, "]");
-    TORCH_CHECK_VALUE(s == 0 || off[s] >= off[s - 1], op, ": 'sentence_offsets' must be non-decreasing, but [", s,
-                      "] = ", off[s], " < [", s - 1, "] = ", off[s - 1]);
-    if (s > 0) max_sentence = std::max(max_sentence, off[s] - off[s - 1]);
-  }
-  const auto* id = ids.data_ptr<int32_t>();
-  for (int64_t p = off[0]; p < off[S]; ++p)
-    TORCH_CHECK_INDEX(uint32_t(id[p]) < uint32_t(V), op, ": 'ids' has value ", id[p], " at position ", p,
-                      ", outside the vocabulary [0, ", V, ")");
-  const auto* thr = neg_threshold.data_ptr<int64_t>();
-  const auto* ali = neg_alias.data_ptr<int32_t>();
-  const auto* kpp = keep_prob.data_ptr<double>();
-  for (int64_t v = 0; v < V; ++v) {
-    TORCH_CHECK_VALUE(kpp[v] >= 0, op, ": keep_prob[", v, "] = ", kpp[v], " must be a probability >= 0 (values >= 1 "
-                      "keep every occurrence)");
-    TORCH_CHECK_VALUE(thr[v] >= 0 && thr[v] <= (int64_t(1) << 32), op, ": neg_threshold[", v, "] = ", thr[v],
-                      " is outside [0, 2^32]");
-    TORCH_CHECK_INDEX(uint32_t(ali[v]) < uint32_t(V), op, ": neg_alias[", v, "] = ", ali[v], " is outside [0, ",
-                      V, ")");
-  }
-
-  a.w_in = w_in.data_ptr<float>();
-  a.w_out = w_out.data_ptr<float>();
-  a.dim = D;
-  a.ids = id;
-  a.offsets = off;
-  a.keep = kpp;
-  a.neg_threshold = thr;
-  a.neg_alias = ali;
-  a.vocab = uint32_t(V);
-  a.window = window;
-  a.negative = negative;
-  a.max_sentence = max_sentence;
-  a.max_ctx = std::min<int64_t>(2 * window, std::max<int64_t>(max_sentence - 1, 0));
-  a.alpha = alpha;
-  a.min_alpha = min_alpha;
-  a.words_done = double(words_done);
-  a.total_words = double(total_words);
-  a.chunk_tokens = double(off[S] - off[0]);
-  a.seed = uint64_t(seed);
-  a.chunk = uint64_t(chunk);
-  a.num_sentences = S;
-}
-
-// Part p gets the sentences starting in [first + p*n/T, first + (p+1)*n/T).
-std::vector<int64_t> part_bounds(const TrainArgs& a, int T) {
-  const int64_t S = a.num_sentences;
-  const int64_t* off = a.offsets;
-  std::vector<int64_t> bounds(T + 1);
-  bounds[0] = 0;
-  bounds[T] = S;
-  const int64_t first = off[0], ntok = off[S] - off[0];
-  for (int p = 1; p < T; ++p) {
-    const int64_t target = first + ntok * p / T;
-    bounds[p] = std::max<int64_t>(bounds[p - 1], std::lower_bound(off, off + S, target) - off);
-  }
-  return bounds;
-}
-
-// The work buffers of the parts that have sentences (per_part bytes each), checked before any is allocated.
-void check_buffers(const std::vector<int64_t>& bounds, double per_part, const char* op, const TrainArgs& a,
-                   int64_t negative) {
-  const int T = int(bounds.size()) - 1;
-  int64_t busy = 0;
-  for (int p = 0; p < T; ++p) busy += bounds[p + 1] > bounds[p];
-  if (double(busy) * per_part > machine_memory_bytes())
-    raise_too_large(double(busy) * per_part, op,
-                    "the work buffers of " + std::to_string(busy) + " threads (window=" + std::to_string(a.window) +
-                        ", negative=" + std::to_string(negative) + ", dim=" + std::to_string(a.dim) +
-                        ", longest sentence " + std::to_string(a.max_sentence) + " tokens)");
-}
-
-// The stats of a call from those of its parts; raises when the loss is not finite (training diverged).
-at::Tensor sum_stats(const std::vector<PartResult>& results, const char* op, double alpha, double min_alpha,
-                     const std::string& mode) {
-  auto stats = at::zeros({kNumTrainStats}, at::kDouble);
-  auto* st = stats.data_ptr<double>();
-  st[kLastAlpha] = alpha;
-  for (const auto& r : results) {
-    st[kLoss] += r.loss;
-    st[kPairs] += r.pairs;
-    st[kNegatives] += r.negatives;
-    st[kNegSkipped] += r.neg_skipped;
-    st[kTokens] += r.tokens;
-    st[kKeptTokens] += r.kept;
-    st[kSentences] += r.sentences;
-    st[kLastAlpha] = std::min(st[kLastAlpha], r.alpha);
-  }
-  if (!std::isfinite(st[kLoss])) raise_diverged(op, st[kLoss], st[kPairs], alpha, min_alpha, mode);
-  return stats;
 }
 
 at::Tensor sgns_train(at::Tensor& w_in, at::Tensor& w_out, const at::Tensor& ids, const at::Tensor& sentence_offsets,

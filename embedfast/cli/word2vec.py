@@ -15,8 +15,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                                 "CORPUS: whitespace-tokenised text, one sentence per line (.gz is fine).")
     p.add_argument("corpus", metavar="CORPUS", help="text file, one sentence per line (gzip allowed)")
     p.add_argument("-o", "--output", required=True, metavar="OUT", help="where to write the vectors")
-    p.add_argument("--format", default="word2vec", choices=["glove", "word2vec", "word2vec-bin", "native"],
-                   help="vectors file format (default: word2vec text)")
+    p.add_argument("--format", default="word2vec",
+                   choices=["glove", "word2vec", "word2vec-bin", "native", "fasttext-bin"],
+                   help="vectors file format (default: word2vec text; fasttext-bin: fastText's .bin model, with "
+                        "the sub-words of --minn/--maxn, that fasttext.load_model reads)")
     p.add_argument("--dim", type=int, default=100, help="vector size (default 100)")
     p.add_argument("--window", type=int, default=5, help="max context distance (default 5)")
     p.add_argument("--negative", type=int, default=None,
@@ -27,11 +29,17 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--hs", action="store_true",
                    help="hierarchical softmax over word2vec's Huffman tree (word2vec's -hs 1, with negative 0) "
                         "instead of negative sampling")
+    p.add_argument("--minn", type=int, default=0, metavar="N",
+                   help="sub-words (fastText's skip-gram): shortest character n-gram (default 0: plain word2vec)")
+    p.add_argument("--maxn", type=int, default=0, metavar="N", help="sub-words: longest character n-gram")
+    p.add_argument("--buckets", type=positive_int, default=2_000_000, metavar="N",
+                   help="sub-words: hash buckets of the n-grams (default 2000000)")
     p.add_argument("--sample", type=float, default=1e-4, help="sub-sampling threshold, 0 disables (default 1e-4)")
     p.add_argument("--min-count", type=int, default=5, help="ignore words rarer than this (default 5)")
     p.add_argument("--epochs", type=int, default=5, help="passes over the corpus (default 5)")
     p.add_argument("--alpha", type=float, default=None,
-                   help="initial learning rate (default 0.025; 0.05 with --cbow, as word2vec)")
+                   help="initial learning rate (default 0.025; 0.05 with --cbow, as word2vec, and with sub-words, "
+                        "as fastText)")
     p.add_argument("--min-alpha", type=float, default=0.0001, help="final learning rate (default 0.0001)")
     p.add_argument("--threads", type=positive_int, default=None, metavar="N",
                    help="worker threads (default: all cores)")
@@ -120,7 +128,7 @@ def train(args: argparse.Namespace) -> int:
                    min_count=args.min_count, epochs=args.epochs,
                    alpha=DEFAULT_ALPHA if args.alpha is None else args.alpha, min_alpha=args.min_alpha,
                    threads=args.threads, seed=args.seed, device=device, sg=0 if args.cbow else 1,
-                   hs=1 if args.hs else 0)
+                   hs=1 if args.hs else 0, minn=args.minn, maxn=args.maxn, buckets=args.buckets)
     t0 = time.perf_counter()
     resumed = args.checkpoint is not None and os.path.exists(args.checkpoint)
     if resumed:

@@ -4,10 +4,11 @@ position, corpus fingerprint; the RNG positions are implied by the position).
 Format (``torch.save`` of a dict, read with ``weights_only=True``): ``version`` 2, ``params`` (the fields of
 ``Params``, plus ``init_scale`` and ``backend``: checkpoints without them load with ``init_scale=0.5`` and
 ``backend="auto"``, the defaults they were trained with unless set otherwise; ``sg`` and ``hs`` since CBOW and
-hierarchical softmax: checkpoints without them are skip-gram with negative sampling, ``sg=1``, ``hs=0``), ``threads``,
-``words``, ``word_bytes`` / ``word_offsets``, ``counts``, ``w_in`` / ``w_out``, ``position``, ``loss_history``,
-``train_seconds``, ``vocab_stats``, ``corpus_stats``, ``fingerprint``, ``chunks_per_epoch``. Saves are atomic;
-loads check every field before anything reaches the ops.
+hierarchical softmax: checkpoints without them are skip-gram with negative sampling, ``sg=1``, ``hs=0``; ``minn``,
+``maxn``, ``buckets`` since sub-words: without them plain word2vec), ``threads``, ``words``, ``word_bytes`` /
+``word_offsets``, ``counts``, ``w_in`` / ``w_out``, ``w_ngram`` (a sub-word model's n-gram rows, else None or
+absent), ``position``, ``loss_history``, ``train_seconds``, ``vocab_stats``, ``corpus_stats``, ``fingerprint``,
+``chunks_per_epoch``. Saves are atomic; loads check every field before anything reaches the ops.
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from .._hugepages import advise_huge_pages
 from .._io import atomic_write, check_input_file, check_output_path
 from .._vocab import decode_words
 from .params import LATER_PARAMS, MAX_VOCAB, PARAM_NAMES
+from .subword import check_ngram_table
 
 __all__ = ["CHECKPOINT_VERSION", "save", "load", "from_state"]
 
@@ -60,7 +62,7 @@ def save(w2v, path: str) -> None:
     state = dict(
         version=CHECKPOINT_VERSION, params=dict(asdict(w2v.params), init_scale=w2v.init_scale, backend=w2v.backend),
         threads=w2v.threads, words=w2v.words, word_bytes=corpus.word_bytes, word_offsets=corpus.word_offsets,
-        counts=w2v.counts, w_in=w2v.w_in, w_out=w2v.w_out, position=dict(w2v._pos), loss_history=w2v.loss_history,
+        counts=w2v.counts, w_in=w2v.w_in, w_out=w2v.w_out, w_ngram=w2v.w_ngram, position=dict(w2v._pos), loss_history=w2v.loss_history,
         train_seconds=w2v.train_seconds, vocab_stats=w2v.vocab_stats, corpus_stats=corpus.stats,
         fingerprint=corpus.expect_fingerprint if corpus.source is None else corpus.source.fingerprint,
         chunks_per_epoch=corpus.n_chunks,
@@ -175,6 +177,10 @@ def from_state(cls, state: dict, where: str):
         w[field] = t
     if w["w_in"].untyped_storage().data_ptr() == w["w_out"].untyped_storage().data_ptr():
         w["w_out"] = w["w_out"].clone()
+    w_ngram = check_ngram_table(state.get("w_ngram"), self.params, bad)
+    if w_ngram is not None and any(w_ngram.untyped_storage().data_ptr() == t.untyped_storage().data_ptr()
+                                   for t in w.values()):
+        w_ngram = w_ngram.clone()
     fp = get("fingerprint", (tuple, list), allow_none=True)
     if fp is not None and (len(fp) != 4 or any(isinstance(x, bool) or not isinstance(x, int) or x < 0
                                                 for x in fp)):
@@ -218,8 +224,8 @@ def from_state(cls, state: dict, where: str):
     self.words = words
     corpus = self._corpus
     corpus.word_bytes, corpus.word_offsets = word_bytes, word_offsets
-    self.counts, self.w_in, self.w_out = counts, w["w_in"], w["w_out"]
-    for t in (self.w_in, self.w_out):  # as the trainer's own tables (Word2Vec.build_vocab): random rows, huge pages
+    self.counts, self.w_in, self.w_out, self.w_ngram = counts, w["w_in"], w["w_out"], w_ngram
+    for t in (self.w_in, self.w_out) + ((w_ngram,) if w_ngram is not None else ()):  # as the trainer's own tables (Word2Vec.build_vocab): random rows, huge pages
         advise_huge_pages(t)
     self._pos = dict(pos)
     self.loss_history = history

@@ -122,6 +122,9 @@ def train_distributed(w2v: Word2Vec, corpus: Corpus, *, sync_every: int = 1_000_
     """
     if not isinstance(w2v, Word2Vec):
         raise TypeError(f"train_distributed: w2v must be an embedfast.Word2Vec, got {type(w2v).__name__}")
+    if w2v.params.minn:
+        raise NotImplementedError("train_distributed: sub-word models (minn > 0) train in one process only "
+                                  "(Word2Vec.train); their n-gram table is not averaged across ranks")
     if not dist.is_initialized():
         raise RuntimeError("train_distributed: no process group (call torch.distributed.init_process_group or "
                            "embedfast.word2vec.distributed.init_from_env first)")

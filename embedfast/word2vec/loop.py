@@ -45,7 +45,14 @@ def train_chunk(w2v, ids: torch.Tensor, offsets: torch.Tensor, tables, *, words_
     are."""
     p = w2v.params
     try:
-        if p.sg == 0 or p.hs:  # CBOW / hierarchical softmax
+        if p.minn:  # sub-word skip-gram (fastText's)
+            ng = w2v.ngram_tables()
+            st = ops.word2vec_subword_train(w2v.w_in, w2v.w_ngram, w2v.w_out, ids, offsets, *tables, ng.offsets,
+                                            ng.buckets, window=p.window, negative=p.negative, alpha=p.alpha,
+                                            min_alpha=p.min_alpha, words_done=words_done, total_words=total_words,
+                                            seed=p.seed, chunk=chunk, num_threads=w2v.num_threads,
+                                            exact_sigmoid=p.exact_sigmoid)
+        elif p.sg == 0 or p.hs:  # CBOW / hierarchical softmax
             st = ops.word2vec_train(w2v.w_in, w2v.w_out, ids, offsets, *tables,
                                     w2v.huffman_tables() if p.hs else None, window=p.window, negative=p.negative,
                                     alpha=p.alpha, min_alpha=p.min_alpha, words_done=words_done,
@@ -83,7 +90,8 @@ def progress_bar(total: int, initial: int, desc: str, bad_words: int = 0):
 def check_finite(w2v, total: int) -> None:
     """Raise the divergence error when a weight is NaN/inf (once per save or train call: a pass over the
     tables, nothing per chunk)."""
-    if not (bool(torch.isfinite(w2v.w_in).all()) and bool(torch.isfinite(w2v.w_out).all())):
+    tables = [t for t in (w2v.w_in, w2v.w_out, getattr(w2v, "w_ngram", None)) if t is not None]
+    if not all(bool(torch.isfinite(t).all()) for t in tables):
         if w2v.diverged is None:
             pos = w2v.position
             w2v.mark_diverged(pos["epoch"], pos["chunk_in_epoch"], total, None, "NaN/inf found in the tables")

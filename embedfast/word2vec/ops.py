@@ -16,7 +16,7 @@ from .._ext import ops as _ops
 
 __all__ = ["VOCAB_STATS", "ENCODE_STATS", "TRAIN_STATS", "SGNS_TRAIN_LIMITS", "SGNS_BACKENDS", "corpus_build_vocab",
            "corpus_encode", "sgns_unigram_table", "sgns_train", "sgns_loss", "sgns_backend", "train_op", "loss_op",
-           "word2vec_train", "word2vec_huffman"]
+           "word2vec_train", "word2vec_huffman", "word2vec_subword_train"]
 
 #: The Triton module of this family (given to ``embedfast._backend.select_backend``).
 TRITON_MODULE = "embedfast.word2vec.triton"
@@ -135,6 +135,22 @@ def _word2vec_train_fake(w_in, w_out, ids, sentence_offsets, keep_prob, neg_thre
     return _sgns_train_fake(w_in, w_out, ids, sentence_offsets, keep_prob, neg_threshold, neg_alias, window, negative,
                             alpha, min_alpha, words_done, total_words, seed, chunk, num_threads, shared_negatives,
                             exact_sigmoid)
+
+
+@torch.library.register_fake("embedfast::word2vec_subword_train")
+def _word2vec_subword_train_fake(w_in, w_ngram, w_out, ids, sentence_offsets, keep_prob, neg_threshold, neg_alias,
+                                 ngram_offsets, ngram_buckets, window, negative, alpha, min_alpha, words_done,
+                                 total_words, seed, chunk, num_threads, exact_sigmoid):
+    op = "word2vec_subword_train"
+    check_tensor_args(op, [("w_in", w_in, torch.float32, 2), ("w_ngram", w_ngram, torch.float32, 2),
+                           ("ngram_offsets", ngram_offsets, torch.int64, 1),
+                           ("ngram_buckets", ngram_buckets, torch.int32, 1)])
+    torch._check_value(w_ngram.shape[1] == w_in.shape[1], lambda: f"{op}: 'w_ngram' {list(w_ngram.shape)} must "
+                       f"have the {w_in.shape[1]} columns of 'w_in' {list(w_in.shape)}")
+    torch._check_value(ngram_offsets.shape[0] == w_in.shape[0] + 1, lambda: f"{op}: argument 'ngram_offsets' must "
+                       f"have shape [{w_in.shape[0] + 1}] (vocabulary size + 1), got {list(ngram_offsets.shape)}")
+    return _sgns_train_fake(w_in, w_out, ids, sentence_offsets, keep_prob, neg_threshold, neg_alias, window, negative,
+                            alpha, min_alpha, words_done, total_words, seed, chunk, num_threads, False, exact_sigmoid)
 
 
 @torch.library.register_fake("embedfast::word2vec_huffman")
@@ -284,6 +300,30 @@ def word2vec_train(w_in: torch.Tensor, w_out: torch.Tensor, ids: torch.Tensor, s
                                int(window), int(negative), float(alpha), float(min_alpha), int(words_done),
                                int(total_words), int(seed), int(chunk), int(num_threads), bool(cbow), bool(hs),
                                bool(shared_negatives), bool(exact_sigmoid))
+
+
+def word2vec_subword_train(w_in: torch.Tensor, w_ngram: torch.Tensor, w_out: torch.Tensor, ids: torch.Tensor,
+                           sentence_offsets: torch.Tensor, keep_prob: torch.Tensor, neg_threshold: torch.Tensor,
+                           neg_alias: torch.Tensor, ngram_offsets: torch.Tensor, ngram_buckets: torch.Tensor, *,
+                           window: int, negative: int, alpha: float, min_alpha: float, words_done: int,
+                           total_words: int, seed: int, chunk: int, num_threads: int = 1,
+                           exact_sigmoid: bool = False) -> torch.Tensor:
+    """One fused pass of sub-word skip-gram with negative sampling (fastText's ``skipgram``, Bojanowski et al.
+    2017) over the sentences ``sentence_offsets`` of ``ids``, updating ``w_in`` [V, D], ``w_ngram`` [B, D] and
+    ``w_out`` [V, D] in place.
+
+    The center word ``w``'s input vector is the mean of ``w_in[w]`` and the rows ``w_ngram[b]`` of its n-gram
+    buckets ``ngram_buckets[ngram_offsets[w]:ngram_offsets[w + 1]]`` (int64 [V + 1], int32 [E]; fastText's rule:
+    ``embedfast.vectors.ops.fasttext_ngram_buckets``); it predicts each context word (label 1) and ``negative``
+    alias draws per pair (label 0); the summed gradient of a center goes to every row of its bag once.
+    Same arguments, checks, stats (:data:`TRAIN_STATS`) and divergence error as :func:`sgns_train`; the exact
+    update and the order of random draws are in csrc/cpu/word2vec_subword.cpp.
+    CPU only.
+    """
+    return _ops.word2vec_subword_train(w_in, w_ngram, w_out, ids, sentence_offsets, keep_prob, neg_threshold,
+                                       neg_alias, ngram_offsets, ngram_buckets, int(window), int(negative),
+                                       float(alpha), float(min_alpha), int(words_done), int(total_words), int(seed),
+                                       int(chunk), int(num_threads), bool(exact_sigmoid))
 
 
 def sgns_loss(w_in: torch.Tensor, w_out: torch.Tensor, centers: torch.Tensor, contexts: torch.Tensor,

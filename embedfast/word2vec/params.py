@@ -3,7 +3,8 @@
 Every argument of ``Word2Vec`` is checked before any work (ValueError naming it): integers must be ints (not
 bools or floats) and numbers finite; dim <= 10,000, window <= 1,000, negative <= 1,000, epochs <= 100,000,
 threads <= 1,024 (the op's limit), 0 < alpha <= 1, 0 <= min_alpha <= alpha, 0 <= sample <= 1,
-|ns_exponent| <= 10, 0 <= seed < 2**63, 0 < init_scale <= 1000.
+|ns_exponent| <= 10, 0 <= seed < 2**63, 0 < init_scale <= 1000, minn = maxn = 0 or 0 < minn <= maxn <= 100,
+0 < buckets < 2**31.
 
 Bounds: the op's own limits (threads), what fits the types the ops take (int32 vocabulary ids and sentence
 lengths, int64 counts and seeds), and sizes far beyond any useful setting whose per-thread buffers
@@ -21,7 +22,7 @@ import torch
 from .._backend import BACKENDS
 from .ops import SGNS_TRAIN_LIMITS
 
-__all__ = ["Params", "make_params", "resolve_aliases", "resolve_model", "PARAM_NAMES", "LATER_PARAMS", "MAX_THREADS",
+__all__ = ["Params", "make_params", "check_subwords", "resolve_aliases", "resolve_model", "PARAM_NAMES", "LATER_PARAMS", "MAX_THREADS",
            "MAX_VOCAB", "DEFAULT_ALPHA", "DEFAULT_NEGATIVE"]
 
 INT32_MAX = (1 << 31) - 1
@@ -83,16 +84,26 @@ class Params:
     exact_sigmoid: bool
     sg: int = 1  # 1: skip-gram, 0: CBOW (gensim's name)
     hs: int = 0  # 1: hierarchical softmax (with negative=0), 0: negative sampling
+    minn: int = 0  # sub-words (fastText): n-grams of minn..maxn characters; 0, 0: plain word2vec
+    maxn: int = 0
+    buckets: int = 2_000_000  # hash buckets of the n-grams (used when minn > 0)
 
 
 #: The fields of :class:`Params`, in order (every checkpoint holds them).
 PARAM_NAMES = tuple(Params.__dataclass_fields__)
 #: The fields a checkpoint written before CBOW and hierarchical softmax lacks, with the values it was trained with.
-LATER_PARAMS = {"sg": 1, "hs": 0}
+LATER_PARAMS = {"sg": 1, "hs": 0, "minn": 0, "maxn": 0, "buckets": 2_000_000}
+#: Most hash buckets (fastText's hash is 32-bit and its buckets are int32).
+MAX_BUCKETS = INT32_MAX
+#: Longest n-gram (characters).
+MAX_NGRAM = 100
+#: The default learning rate with sub-words (fastText's ``-lr`` of ``skipgram``).
+SUBWORD_ALPHA = 0.05
 
 
 def make_params(*, dim, window, negative, sample, min_count, max_vocab, epochs, alpha, min_alpha, ns_exponent, seed,
-                max_sentence_length, chunk_words, shared_negatives, exact_sigmoid, sg=1, hs=0) -> Params:
+                max_sentence_length, chunk_words, shared_negatives, exact_sigmoid, sg=1, hs=0, minn=0, maxn=0,
+                buckets=2_000_000) -> Params:
     """Check every hyperparameter (ValueError naming it) and return them as :class:`Params`."""
     alpha_f = check_real("alpha", alpha, 0.0, MAX_ALPHA, low_open=True)
     return Params(
@@ -108,7 +119,27 @@ def make_params(*, dim, window, negative, sample, min_count, max_vocab, epochs, 
         chunk_words=check_int("chunk_words", chunk_words, 1, INT32_MAX),
         shared_negatives=check_flag("shared_negatives", shared_negatives),
         exact_sigmoid=check_flag("exact_sigmoid", exact_sigmoid), sg=int(check_flag("sg", sg)),
-        hs=int(check_flag("hs", hs)))
+        hs=int(check_flag("hs", hs)), **check_subwords(minn, maxn, buckets, sg, hs))
+
+
+def check_subwords(minn, maxn, buckets, sg=1, hs=0) -> dict:
+    """``{minn, maxn, buckets}`` checked: ``minn = maxn = 0`` (plain word2vec) or ``0 < minn <= maxn <=
+    MAX_NGRAM`` with ``0 < buckets <= MAX_BUCKETS``; sub-words train skip-gram with negative sampling only
+    (``sg=0`` / ``hs=1`` with them is a NotImplementedError naming the argument)."""
+    minn = check_int("minn", minn, 0, MAX_NGRAM)
+    maxn = check_int("maxn", maxn, 0, MAX_NGRAM)
+    buckets = check_int("buckets", buckets, 1, MAX_BUCKETS)
+    if (minn, maxn) != (0, 0):
+        if not 0 < minn <= maxn:
+            raise ValueError(f"Word2Vec: sub-words need 0 < minn <= maxn (or minn = maxn = 0 for plain word2vec), "
+                             f"got minn={minn}, maxn={maxn}")
+        for name, v, bad in (("sg", sg, 0), ("hs", hs, 1)):
+            if v == bad:
+                raise NotImplementedError(f"Word2Vec: sub-words (minn={minn}, maxn={maxn}) train skip-gram with "
+                                          f"negative sampling only; {name}={v} ("
+                                          f"{'CBOW' if name == 'sg' else 'hierarchical softmax'}) with sub-words is "
+                                          "not implemented")
+    return dict(minn=minn, maxn=maxn, buckets=buckets)
 
 
 def check_threads(threads) -> Optional[int]:
@@ -125,10 +156,14 @@ def check_init_scale(init_scale) -> float:
     return float(init_scale)
 
 
-def check_backend(backend, sg: int = 1, hs: int = 0) -> str:
-    """One of ``embedfast._backend.BACKENDS``; CBOW and hierarchical softmax have no CUDA C++ kernel."""
+def check_backend(backend, sg: int = 1, hs: int = 0, minn: int = 0) -> str:
+    """One of ``embedfast._backend.BACKENDS``; CBOW and hierarchical softmax have no CUDA C++ kernel, sub-words
+    only the CPU op."""
     if backend not in BACKENDS:
         raise ValueError(f"Word2Vec: backend must be one of {BACKENDS}, got {backend!r}")
+    if minn and backend not in ("auto", "cpu"):
+        raise NotImplementedError(f"Word2Vec: sub-word skip-gram (minn > 0) runs on the CPU op only; "
+                                  f"backend={backend!r} is not implemented for it (use 'auto' or 'cpu')")
     if (sg == 0 or hs) and backend == "cuda":
         raise ValueError(f"Word2Vec: {'CBOW' if sg == 0 else 'skip-gram'} with "
                          f"{'hierarchical softmax' if hs else 'negative sampling'} has no CUDA C++ kernel "
@@ -183,8 +218,9 @@ def resolve_aliases(dim, threads, vector_size, workers, sg):
     return dim, threads, int(sg)
 
 
-def resolve_model(sg: int, hs, negative, alpha):
-    """(hs, negative, alpha) after the model's defaults: CBOW's alpha is 0.05 unless given (word2vec.c);
+def resolve_model(sg: int, hs, negative, alpha, minn=0):
+    """(hs, negative, alpha) after the model's defaults: CBOW's alpha is 0.05 unless given (word2vec.c), and so
+    is sub-word skip-gram's (``minn > 0``: fastText's);
     ``hs=1`` needs ``negative=0`` (the default 5 turns into 0; an explicit negative > 0 is a ValueError:
     hierarchical softmax and negative sampling at once are not offered)."""
     if isinstance(hs, bool) or not isinstance(hs, numbers.Integral) or hs not in (0, 1):
@@ -197,4 +233,6 @@ def resolve_model(sg: int, hs, negative, alpha):
                          f"{negative!r})")
     if alpha is DEFAULT_ALPHA and sg == 0:
         alpha = CBOW_ALPHA
+    elif alpha is DEFAULT_ALPHA and minn:
+        alpha = SUBWORD_ALPHA
     return int(hs), negative, alpha

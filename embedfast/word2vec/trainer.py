@@ -24,7 +24,8 @@ from . import ops
 from .corpus import Corpus, CorpusStream, VocabTables, is_path, open_text
 from .params import (DEFAULT_ALPHA, DEFAULT_DIM, DEFAULT_NEGATIVE, MAX_THREADS, check_backend, check_device,
                      check_init_scale, check_threads, make_params, resolve_aliases, resolve_model)
-from .skipgram import SkipGram
+from .results import Results
+from .subword import NgramTables, initial_ngrams
 
 __all__ = ["Word2Vec"]
 
@@ -50,8 +51,9 @@ def _vocab_stats(st: torch.Tensor, name: str, min_count: int) -> dict:
 
 
 def _initial_weights(p, n: int, init_scale: float, device: torch.device):
-    """(w_in, w_out) of ``n`` words: w_in uniform in +-init_scale/dim (the seed's generator), w_out zeros, on
-    ``device`` (the same initial values on every device); a MemoryError before allocating what cannot fit."""
+    """(w_in, w_out, w_ngram) of ``n`` words: w_in uniform in +-init_scale/dim (the seed's generator), w_out
+    zeros, on ``device`` (the same initial values on every device); w_ngram the n-gram rows of a sub-word model
+    (``embedfast.word2vec.subword.initial_ngrams``), else None; a MemoryError before allocating what cannot fit."""
     need = 2 * n * p.dim * 4
     too_big = (f"Word2Vec.build_vocab: the tables of {n:,} words x dim {p.dim} need {need / 2**30:.1f} GiB "
                "(two float32 matrices), {}: lower dim, raise min_count or set max_vocab")
@@ -68,7 +70,10 @@ def _initial_weights(p, n: int, init_scale: float, device: torch.device):
     if device.type == "cpu":  # every pair reads and writes random rows of both: 2 MiB pages spare TLB misses, and
         advise_huge_pages(w_in)  # the speed no longer depends on where the allocator happened to put them
         advise_huge_pages(w_out)
-    return w_in.to(device), w_out.to(device)
+    w_ngram = initial_ngrams(p, init_scale, _physical_memory() - need) if p.minn else None
+    if w_ngram is not None:
+        advise_huge_pages(w_ngram)
+    return w_in.to(device), w_out.to(device), w_ngram
 
 
 def _position_text(w2v, epoch: int, chunk: int, total: int, unit: str) -> str:
@@ -125,7 +130,7 @@ def _check_stream_settings(w2v) -> None:
             raise ValueError(f"Word2Vec.train: {name} must be an int >= {low}, got {v!r}")
 
 
-class Word2Vec:
+class Word2Vec(Results):
     """Train word2vec (skip-gram or CBOW, negative sampling or hierarchical softmax) with embedfast's fused kernels.
 
     Example::
@@ -160,6 +165,12 @@ class Word2Vec:
         tree's inner nodes; negative sampling at the same time is not offered). CBOW and hs run on the CPU op
         and the Triton kernels (no CUDA C++ kernel: ``backend="cuda"`` is refused).
         shared_negatives applies to skip-gram with negative sampling only.
+        minn / maxn / buckets: sub-words (fastText's skip-gram, Bojanowski et al. 2017): with ``0 < minn <= maxn``
+        a word's input vector is the mean of its own row and the rows of its character n-grams of minn..maxn
+        characters, hashed into ``buckets`` rows (``w_ngram``); every row of the bag is trained, so ``vectors``
+        gives a vector to any word and ``save(path, format="fasttext-bin")`` writes a fastText ``.bin``.
+        ``minn = maxn = 0`` (default): plain word2vec. Skip-gram with negative sampling on the CPU only (CBOW,
+        hs=1, a GPU with sub-words: NotImplementedError); alpha's default is then 0.05 (fastText's).
         vector_size / workers: gensim's names, accepted as aliases of dim / threads (giving both spellings is
         a ValueError).
 
@@ -187,22 +198,26 @@ class Word2Vec:
                  max_sentence_length: int = 10000, chunk_words: int = 200_000, shared_negatives: bool = True,
                  exact_sigmoid: bool = False, backend: str = "auto", device: "torch.device | str | None" = None,
                  init_scale: float = 1.0, vector_size: Optional[int] = None, workers: Optional[int] = None,
-                 sg: Optional[int] = None, hs: int = 0) -> None:
+                 sg: Optional[int] = None, hs: int = 0, minn: int = 0, maxn: int = 0, buckets: int = 2_000_000) -> None:
         dim, threads, sg = resolve_aliases(dim, threads, vector_size, workers, sg)
-        hs, negative, alpha = resolve_model(sg, hs, negative, alpha)
+        hs, negative, alpha = resolve_model(sg, hs, negative, alpha, minn)
         self.params = make_params(
             dim=dim, window=window, negative=negative, sample=sample, min_count=min_count, max_vocab=max_vocab,
             epochs=epochs, alpha=alpha, min_alpha=min_alpha, ns_exponent=ns_exponent, seed=seed,
             max_sentence_length=max_sentence_length, chunk_words=chunk_words, shared_negatives=shared_negatives,
-            exact_sigmoid=exact_sigmoid, sg=sg, hs=hs)
+            exact_sigmoid=exact_sigmoid, sg=sg, hs=hs, minn=minn, maxn=maxn, buckets=buckets)
         self.threads = check_threads(threads)
         self.init_scale = check_init_scale(init_scale)
-        self.backend = check_backend(backend, sg, hs)
+        self.backend = check_backend(backend, sg, hs, self.params.minn)
         self.device = check_device(device)
+        if self.params.minn and self.device.type != "cpu":
+            raise NotImplementedError(f"Word2Vec: sub-word skip-gram (minn > 0) runs on the CPU only, got "
+                                      f"device={device!r}")
         self.words: list[str] = []
         self.counts: Optional[torch.Tensor] = None
         self.w_in: Optional[torch.Tensor] = None
         self.w_out: Optional[torch.Tensor] = None
+        self.w_ngram: Optional[torch.Tensor] = None  # the n-gram bucket rows of a sub-word model (minn > 0)
         self.vocab_stats: dict = {}
         self.loss_history: list[tuple[int, float]] = []  # (words_done, mean loss per pair of the chunk)
         self.train_seconds = 0.0
@@ -210,6 +225,7 @@ class Word2Vec:
         self._diverged: Optional[str] = None  # the divergence error once the weights stopped being finite
         self._corpus = CorpusStream(self)
         self._tables: Optional[VocabTables] = None
+        self._ngrams: Optional[NgramTables] = None
 
     @property
     def corpus_stats(self) -> dict:
@@ -244,9 +260,9 @@ class Word2Vec:
         stats = _vocab_stats(st, text.name, p.min_count)
         self.words, stats["non_utf8_words"] = decode_words(wb, wo)
         self.counts, self.vocab_stats = counts, stats
-        self.w_in = self.w_out = None
-        self.w_in, self.w_out = _initial_weights(p, len(self.words), self.init_scale, self.device)
-        self.loss_history, self.train_seconds, self._diverged, self._tables = [], 0.0, None, None
+        self.w_in = self.w_out = self.w_ngram = None
+        self.w_in, self.w_out, self.w_ngram = _initial_weights(p, len(self.words), self.init_scale, self.device)
+        self.loss_history, self.train_seconds, self._diverged, self._tables, self._ngrams = [], 0.0, None, None, None
         self._pos = dict(epoch=0, chunk_in_epoch=0, words_done=0)
         self._corpus = CorpusStream(self)
         self._corpus.start(wb, wo, text, corpus, stats)
@@ -265,6 +281,13 @@ class Word2Vec:
     def huffman_tables(self):
         """word2vec's Huffman tree of the vocabulary (``ops.word2vec_huffman``: offsets, points, codes), built once."""
         return self._vocab_tables().huffman()
+
+    def ngram_tables(self) -> NgramTables:
+        """The n-gram buckets of every vocabulary word (a sub-word model's; ``subword.NgramTables``), built once."""
+        if self._ngrams is None:
+            c, p = self._corpus, self.params
+            self._ngrams = NgramTables(c.word_bytes, c.word_offsets, p.minn, p.maxn, p.buckets)
+        return self._ngrams
 
     def _vocab_tables(self) -> VocabTables:
         if self._tables is None:
@@ -315,48 +338,6 @@ class Word2Vec:
         _loop.run(self, stream, progress=progress, max_words=max_words, checkpoint=checkpoint,
                   checkpoint_every=checkpoint_every)
         return self
-
-    # -- results ---------------------------------------------------------------------------------------------
-    @property
-    def done(self) -> bool:
-        """True when all epochs have been trained."""
-        return self._pos["epoch"] >= self.params.epochs
-
-    @property
-    def words_per_second(self) -> float:
-        """Encoded (in-vocabulary) tokens trained per second of kernel time so far."""
-        return self._pos["words_done"] / self.train_seconds if self.train_seconds > 0 else 0.0
-
-    def _result(self, what: str) -> torch.Tensor:
-        if self.w_in is None:
-            raise ValueError(f"Word2Vec.{what}: nothing trained yet (call build_vocab/train)")
-        if self._diverged is not None and what != "matrix":
-            raise ValueError(f"Word2Vec.{what}: no result, {self._diverged}")
-        return self.w_in
-
-    @property
-    def matrix(self) -> torch.Tensor:
-        """The input vectors [len(words), dim] (the trained embedding; not a copy)."""
-        return self._result("matrix")
-
-    @property
-    def vectors(self):
-        """The input vectors as ``embedfast.Vectors(words, matrix)`` (a copy)."""
-        from ..vectors import Vectors
-
-        return Vectors(list(self.words), self._result("vectors").to("cpu", copy=True))
-
-    def save(self, path: str, format: str = "word2vec") -> None:
-        """Save the vectors in any format of ``Vectors.save`` (glove, word2vec, word2vec-bin, native)."""
-        self.vectors.save(path, format=format)
-
-    def skipgram(self) -> SkipGram:
-        """A ``SkipGram`` module holding copies of the trained matrices (to fine-tune with autograd). Not for
-        ``hs=1`` models, whose ``w_out`` rows are Huffman-tree nodes, not output word vectors (ValueError)."""
-        if self.params.hs:
-            raise ValueError("Word2Vec.skipgram: an hs=1 model's w_out holds the Huffman tree's inner nodes, not "
-                             "output word vectors; SkipGram (negative sampling) cannot use it")
-        return SkipGram.from_matrices(self._result("skipgram"), self.w_out)
 
     # -- checkpoints (embedfast.word2vec.checkpoint) ----------------------------------------------------------
     def save_checkpoint(self, path: str) -> None:

@@ -1,0 +1,109 @@
+// The CPU training ops of the word2vec family share these pieces: the arguments of a call (TrainArgs), the
+// per-thread results and the stats layout, the checks of every argument (check_train_args), the split of a
+// chunk into parts (part_bounds), the work-buffer check (check_buffers), the stats and divergence check of a
+// call (sum_stats), and the small sigmoid / prefetch helpers of the inner loops. Used by
+// csrc/cpu/word2vec_sgns.cpp (sgns_train, word2vec_train) and csrc/cpu/word2vec_subword.cpp
+// (word2vec_subword_train); defined in csrc/sgns_train.cpp.
+//
+// The learning-rate schedule of every op: alpha_s = alpha - (alpha - min_alpha) * min(1, done_s / total_words)
+// per sentence s, done_s = words_done + chunk_tokens * (start of s - start of the part) / (tokens of the part)
+// (sentence_alpha below; train_part of word2vec_sgns.cpp writes the same expression inline, as its layout is
+// kept as measured).
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "embedfast/sigmoid.h"
+
+namespace embedfast {
+
+// Order must match TRAIN_STATS in embedfast/ops.py.
+enum TrainStat {
+  kLoss, kPairs, kNegatives, kNegSkipped, kTokens, kKeptTokens, kSentences, kLastAlpha, kNumTrainStats
+};
+
+struct TrainArgs {
+  float* w_in;
+  float* w_out;
+  int64_t dim;
+  const int32_t* ids;
+  const int64_t* offsets;  // of the chunk's sentences
+  const double* keep;
+  const int64_t* neg_threshold;
+  const int32_t* neg_alias;
+  uint32_t vocab;
+  int64_t window, negative;
+  int64_t max_sentence;  // tokens of the chunk's longest sentence
+  int64_t max_ctx;       // most contexts of one center: min(2 * window, max_sentence - 1)
+  double alpha, min_alpha;
+  double words_done, total_words, chunk_tokens;
+  uint64_t seed, chunk;
+  int64_t num_sentences;  // of the chunk
+  bool shared, exact;
+  // hierarchical softmax (word2vec_train): the Huffman path of word w is hs_points / hs_codes[hs_offsets[w] ..
+  // hs_offsets[w + 1]), root first
+  const int64_t* hs_offsets = nullptr;
+  const int32_t* hs_points = nullptr;
+  const uint8_t* hs_codes = nullptr;
+};
+
+struct PartResult {
+  double loss = 0, pairs = 0, negatives = 0, neg_skipped = 0, tokens = 0, kept = 0, sentences = 0, alpha = 0;
+};
+
+inline void prefetch_row(const float* p, int64_t D) {
+  for (int64_t k = 0; k < D; k += 16) __builtin_prefetch(p + k, 1, 3);
+}
+
+template <bool kExact>
+inline void sig_logsig(float f, const SigmoidTable& tab, float& s, float& ls) {
+  if constexpr (kExact) {
+    s = sigmoid_exact(f);
+    ls = log_sigmoid_exact_flagged(f);
+  } else {
+    tab.both(f, s, ls);
+  }
+}
+
+template <bool kExact>
+inline float sig(float f, const SigmoidTable& tab) {
+  return kExact ? sigmoid_exact(f) : tab.sigmoid(f);
+}
+template <bool kExact>
+inline float logsig(float f, const SigmoidTable& tab) {
+  return kExact ? log_sigmoid_exact_flagged(f) : tab.log_sigmoid(f);
+}
+
+// The learning rate of the sentence starting at token b0 of a part starting at part_first (part_tokens tokens).
+inline float sentence_alpha(const TrainArgs& a, int64_t b0, int64_t part_first, double part_tokens) {
+  const double done = a.words_done + a.chunk_tokens * (double(b0 - part_first) / part_tokens);
+  const double progress = std::min(1.0, done / a.total_words);
+  return float(a.alpha - (a.alpha - a.min_alpha) * progress);
+}
+
+// The checks shared by the training ops (every argument, before any work): check_sgns_train_structure and the
+// index values (sentence offsets, ids, keep_prob, the alias table); fills `a` (all but shared / exact and the
+// hierarchical-softmax tables) and the longest sentence of the chunk.
+void check_train_args(TrainArgs& a, const char* op, at::Tensor& w_in, at::Tensor& w_out, const at::Tensor& ids,
+                      const at::Tensor& sentence_offsets, const at::Tensor& keep_prob,
+                      const at::Tensor& neg_threshold, const at::Tensor& neg_alias, int64_t window, int64_t negative,
+                      double alpha, double min_alpha, int64_t words_done, int64_t total_words, int64_t seed,
+                      int64_t chunk, int64_t num_threads);
+
+// Part p gets the sentences starting in [first + p*n/T, first + (p+1)*n/T).
+std::vector<int64_t> part_bounds(const TrainArgs& a, int T);
+
+// The work buffers of the parts that have sentences (per_part bytes each), checked before any is allocated.
+void check_buffers(const std::vector<int64_t>& bounds, double per_part, const char* op, const TrainArgs& a,
+                   int64_t negative);
+
+// The stats of a call from those of its parts; raises when the loss is not finite (training diverged).
+at::Tensor sum_stats(const std::vector<PartResult>& results, const char* op, double alpha, double min_alpha,
+                     const std::string& mode);
+
+}  // namespace embedfast
