@@ -91,6 +91,7 @@ def test_sgns_distributed_two_gloo_ranks_equal_tables_and_quality(tmp_path, comb
         assert l1 - 0.02 < l2 < 1.3 * l1, (l1, l2)
 
 
+@pytest.mark.slow  # make test-slow: keeps make test within its 15 minutes; the two-rank equality tests stay
 def test_sgns_distributed_reproducible_for_fixed_world(tmp_path):
     r1, _, _ = run_ranks(tmp_path, 2, sync_every=5000, sub="a")
     r2, _, _ = run_ranks(tmp_path, 2, sync_every=5000, sub="b")
@@ -117,6 +118,7 @@ def test_sgns_distributed_errors():
         os.environ.update(saved)
 
 
+@pytest.mark.slow  # make test-slow: keeps make test within its 15 minutes; the API-level torchrun tests stay
 def test_cli_train_distributed_torchrun(tmp_path):
     sents, _ = planted_corpus(sentences=300)
     path = tmp_path / "c.txt"

@@ -278,7 +278,7 @@ print(json.dumps([bool(l[1].isnan()), bool(l[3].isfinite()), bool(w_in.grad[3].i
 
 
 @pytest.mark.skipif(__import__("importlib").util.find_spec("triton") is None, reason="needs triton")
-@pytest.mark.parametrize("shared", [False, True])
+@pytest.mark.parametrize("shared", [False, pytest.param(True, marks=pytest.mark.slow)])  # True: make test-slow
 def test_sgns_train_triton_divergence_is_a_clear_error(shared):
     code = f"""
 import importlib.util, torch

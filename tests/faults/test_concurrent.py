@@ -8,6 +8,8 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 from .util import REPO
 
 ROUNDS = 12
@@ -68,6 +70,7 @@ def _env():
     return e
 
 
+@pytest.mark.slow  # make test-slow: keeps make test within its 15 minutes
 def test_two_writers_and_a_reader_on_the_same_paths(tmp_path):
     folder = tmp_path / "out"
     folder.mkdir()

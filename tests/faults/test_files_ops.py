@@ -183,7 +183,7 @@ print("RESULT " + json.dumps(dict(outcomes=outcomes, seconds=dur)))
 """
 
 
-@pytest.mark.parametrize("op", ["text", "binary", "vocab", "encode"])
+@pytest.mark.parametrize("op", ["text", "binary", pytest.param("vocab", marks=pytest.mark.slow), "encode"])  # vocab: make test-slow
 def test_file_changed_while_read_gives_an_error_never_a_signal(tmp_path, op):
     res = child(CHANGE_CHILD.format(path=os.path.join(tmp_path, "f.txt"), op=op), timeout=300)
     for action, outcome in res["outcomes"]:

@@ -55,6 +55,7 @@ def _finish(proc, timeout):
     return p.returncode, out
 
 
+@pytest.mark.slow  # make test-slow: keeps make test within its 15 minutes; the harness's self-test (the short fuzz of every parser stays)
 def test_harness_reports_planted_bugs(runs):
     procs, dirs = runs
     rc, out = _finish(procs["self"], 300)

@@ -211,6 +211,7 @@ def test_cli_train_signal_is_one_line_and_leaves_nothing(tmp_path, sig, code, wo
     assert sorted(os.listdir(tmp_path)) == ["c.txt", "v.txt"]
 
 
+@pytest.mark.slow  # make test-slow: keeps make test within its 15 minutes; the API-level interrupt tests stay
 def test_cli_train_checkpoint_survives_ctrl_c_and_resumes_exactly(tmp_path):
     """`embedfast train --checkpoint`: Ctrl-C exits 130 saying the checkpoint holds the work; the same command
     again resumes and writes exactly the vectors of an uninterrupted run (threads=1)."""
