@@ -15,7 +15,7 @@ from embedfast import ops
 from embedfast.testing import planted_corpus, recall_at_k
 from embedfast.word2vec import Word2Vec, keep_probabilities
 
-from test_word2vec_ops import RefRng, alias_pick, log_sigmoid, part_bounds, random_encoded, sigmoid, stream_key
+from test_word2vec_ops import log_sigmoid, ns_targets, random_encoded, replay_centers, sigmoid
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -31,9 +31,7 @@ def reference_train(w_in, w_out, ids, off, keep, thr, alias, paths, *, window, n
                     words_done, total_words, seed, chunk, cbow, hs, threads=1, update=True):
     """Plain float64 replay of word2vec_train (exact sigmoid) for cbow / hs; returns the counts and the loss."""
     V, D = w_in.shape
-    chunk_tokens = off[-1] - off[0]
     res = dict(loss=0.0, pairs=0, negatives=0, skipped=0, kept=0)
-    bounds = part_bounds(off, threads)
 
     def step(inp, t, label, e, a):
         f = float(inp @ w_out[t])
@@ -43,50 +41,32 @@ def reference_train(w_in, w_out, ids, off, keep, thr, alias, paths, *, window, n
         if update:
             w_out[t] += g * inp
 
-    for part in range(threads):
-        s_begin, s_end = bounds[part], bounds[part + 1]
-        if s_end <= s_begin:
-            continue
-        rng = RefRng(stream_key(seed, chunk, part))
-        part_first, part_tokens = off[s_begin], float(off[s_end] - off[s_begin])
-        for s in range(s_begin, s_end):
-            done = float(words_done) + float(chunk_tokens) * (float(off[s] - part_first) / part_tokens)
-            a = float(np.float32(alpha - (alpha - min_alpha) * min(1.0, done / float(total_words))))
-            sent = [w for w in ids[off[s]:off[s + 1]] if not (keep[w] < 1.0 and rng.uniform() >= keep[w])]
-            res["kept"] += len(sent)
-            for i, c in enumerate(sent):
-                b = window - (rng.next() % window)
-                js = [j for j in range(max(0, i - b), min(len(sent), i + b + 1)) if j != i]
-                if cbow:
-                    if not js:
-                        continue
-                    h = w_in[[sent[j] for j in js]].mean(0)
-                    e = np.zeros(D)
-                    if hs:
-                        for node, code in paths[c]:
-                            step(h, node, 1.0 - code, e, a)
-                    else:
-                        step(h, c, 1.0, e, a)
-                        for _ in range(negative):
-                            t = alias_pick(rng.next(), V, thr, alias)
-                            if t == c:
-                                res["skipped"] += 1
-                                continue
-                            res["negatives"] += 1
-                            step(h, t, 0.0, e, a)
-                    if update:
-                        for j in js:
-                            w_in[sent[j]] += e
-                    res["pairs"] += 1
-                else:
-                    for j in js:
-                        x = sent[j]
-                        e = np.zeros(D)
-                        for node, code in paths[c]:
-                            step(w_in[x], node, 1.0 - code, e, a)
-                        if update:
-                            w_in[x] += e
-                        res["pairs"] += 1
+    for rng, a, sent, i, js in replay_centers(ids, off, keep, window=window, alpha=alpha, min_alpha=min_alpha,
+                                              words_done=words_done, total_words=total_words, seed=seed,
+                                              chunk=chunk, threads=threads, res=res):
+        c = sent[i]
+        if cbow:
+            if not js:
+                continue
+            h = w_in[[sent[j] for j in js]].mean(0)
+            e = np.zeros(D)
+            targets = ((node, 1.0 - code) for node, code in paths[c]) if hs else \
+                ns_targets(rng, c, negative, V, thr, alias, res)
+            for t, label in targets:
+                step(h, t, label, e, a)
+            if update:
+                for j in js:
+                    w_in[sent[j]] += e
+            res["pairs"] += 1
+        else:
+            for j in js:
+                x = sent[j]
+                e = np.zeros(D)
+                for node, code in paths[c]:
+                    step(w_in[x], node, 1.0 - code, e, a)
+                if update:
+                    w_in[x] += e
+                res["pairs"] += 1
     return res
 
 

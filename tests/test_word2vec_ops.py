@@ -72,6 +72,45 @@ def part_bounds(off, threads):
     return bounds
 
 
+def replay_centers(ids, off, keep, *, window, alpha, min_alpha, words_done, total_words, seed, chunk, threads, res):
+    """The draws every CPU training op makes around its model's arithmetic, in the kernels' order: each part's
+    random stream, each sentence's learning rate and sub-sampled tokens (counted in ``res["kept"]``), each
+    center's window draw. Yields ``(rng, alpha, sent, i, js)``: ``js`` the context positions of center
+    ``sent[i]`` (possibly empty); the caller makes the model's own draws from ``rng``.
+
+    With threads > 1 the parts are replayed one after another (only the counts are comparable then)."""
+    ids, off = list(ids), list(off)
+    chunk_tokens = off[-1] - off[0]
+    bounds = part_bounds(off, threads)
+    for part in range(threads):
+        s_begin, s_end = bounds[part], bounds[part + 1]
+        if s_end <= s_begin:
+            continue
+        rng = RefRng(stream_key(seed, chunk, part))
+        part_first, part_tokens = off[s_begin], float(off[s_end] - off[s_begin])
+        for s in range(s_begin, s_end):
+            done = float(words_done) + float(chunk_tokens) * (float(off[s] - part_first) / part_tokens)
+            a = float(np.float32(alpha - (alpha - min_alpha) * min(1.0, done / float(total_words))))
+            sent = [w for w in ids[off[s]:off[s + 1]] if not (keep[w] < 1.0 and rng.uniform() >= keep[w])]
+            res["kept"] += len(sent)
+            for i in range(len(sent)):
+                b = window - (rng.next() % window)
+                yield rng, a, sent, i, [j for j in range(max(0, i - b), min(len(sent), i + b + 1)) if j != i]
+
+
+def ns_targets(rng, positive, negative, V, thr, alias, res):
+    """Negative sampling of one pair (per-pair mode): ``(positive, 1.0)``, then each draw that is not the
+    positive as ``(t, 0.0)`` (counted in ``res["negatives"]``; equal draws in ``res["skipped"]``)."""
+    yield positive, 1.0
+    for _ in range(negative):
+        t = alias_pick(rng.next(), V, thr, alias)
+        if t == positive:
+            res["skipped"] += 1
+            continue
+        res["negatives"] += 1
+        yield t, 0.0
+
+
 def reference_train(w_in, w_out, ids, off, keep, thr, alias, *, window, negative, alpha, min_alpha, words_done,
                     total_words, seed, chunk, threads=1, shared, update=True):
     """Plain float64 replay of sgns_train (exact sigmoid). Returns dict of counts and the loss.
@@ -79,81 +118,51 @@ def reference_train(w_in, w_out, ids, off, keep, thr, alias, *, window, negative
     With threads > 1 the parts are replayed one after another (only the counts are comparable then).
     """
     V = w_in.shape[0]
-    ids, off = list(ids), list(off)
-    chunk_tokens = off[-1] - off[0]
     res = collections.Counter()
-    bounds = part_bounds(off, threads)
-    for part in range(threads):
-        s_begin, s_end = bounds[part], bounds[part + 1]
-        if s_end <= s_begin:
-            continue
-        rng = RefRng(stream_key(seed, chunk, part))
-        part_first = off[s_begin]
-        part_tokens = float(off[s_end] - part_first)
-        for s in range(s_begin, s_end):
-            done = float(words_done) + float(chunk_tokens) * (float(off[s] - part_first) / part_tokens)
-            a = float(np.float32(alpha - (alpha - min_alpha) * min(1.0, done / float(total_words))))
-            sent = []
-            for p in range(off[s], off[s + 1]):
-                w = ids[p]
-                if keep[w] < 1.0 and rng.uniform() >= keep[w]:
-                    continue
-                sent.append(w)
-            res["kept"] += len(sent)
-            n = len(sent)
-            for i in range(n):
-                b = window - (rng.next() % window)
-                c = sent[i]
-                js = [j for j in range(max(0, i - b), min(n, i + b + 1)) if j != i]
-                if shared:
-                    targets = [c]
-                    for _ in range(negative):
-                        t = alias_pick(rng.next(), V, thr, alias)
-                        if t == c:
-                            res["skipped"] += 1
-                        else:
-                            targets.append(t)
-                    if not js:
-                        continue
-                    X = w_in[[sent[j] for j in js]]
-                    T = w_out[targets]
-                    F = X @ T.T
-                    labels = np.zeros(len(targets))
-                    labels[0] = 1.0
-                    res["loss"] -= float(log_sigmoid(np.where(labels == 1, F, -F)).sum())
-                    G = a * (labels - sigmoid(F))
-                    if update:
-                        dX = G @ T
-                        dT = G.T @ X
-                        for ti, t in enumerate(targets):
-                            w_out[t] += dT[ti]
-                        for xi, j in enumerate(js):
-                            w_in[sent[j]] += dX[xi]
-                    res["pairs"] += len(js)
-                    res["negatives"] += len(js) * (len(targets) - 1)
+    for rng, a, sent, i, js in replay_centers(ids, off, keep, window=window, alpha=alpha, min_alpha=min_alpha,
+                                              words_done=words_done, total_words=total_words, seed=seed,
+                                              chunk=chunk, threads=threads, res=res):
+        c = sent[i]
+        if shared:
+            targets = [c]
+            for _ in range(negative):
+                t = alias_pick(rng.next(), V, thr, alias)
+                if t == c:
+                    res["skipped"] += 1
                 else:
-                    for j in js:
-                        x = sent[j]
-                        e = np.zeros(w_in.shape[1])
-                        for k in range(-1, negative):
-                            if k < 0:
-                                t, label = c, 1.0
-                            else:
-                                t = alias_pick(rng.next(), V, thr, alias)
-                                if t == c:
-                                    res["skipped"] += 1
-                                    continue
-                                label = 0.0
-                                res["negatives"] += 1
-                            f = float(w_in[x] @ w_out[t])
-                            res["loss"] -= float(log_sigmoid(f if label else -f))
-                            g = a * (label - sigmoid(f))
-                            e += g * w_out[t]
-                            if update:
-                                w_out[t] += g * w_in[x]
-                        if update:
-                            w_in[x] += e
-                        res["pairs"] += 1
+                    targets.append(t)
+            if not js:
+                continue
+            X = w_in[[sent[j] for j in js]]
+            T = w_out[targets]
+            F = X @ T.T
+            labels = np.zeros(len(targets))
+            labels[0] = 1.0
+            res["loss"] -= float(log_sigmoid(np.where(labels == 1, F, -F)).sum())
+            G = a * (labels - sigmoid(F))
+            if update:
+                dX = G @ T
+                dT = G.T @ X
+                for ti, t in enumerate(targets):
+                    w_out[t] += dT[ti]
+                for xi, j in enumerate(js):
+                    w_in[sent[j]] += dX[xi]
+            res["pairs"] += len(js)
+            res["negatives"] += len(js) * (len(targets) - 1)
+        else:
+            for j in js:
+                x = sent[j]
+                e = np.zeros(w_in.shape[1])
+                for t, label in ns_targets(rng, c, negative, V, thr, alias, res):
+                    f = float(w_in[x] @ w_out[t])
+                    res["loss"] -= float(log_sigmoid(f if label else -f))
+                    g = a * (label - sigmoid(f))
+                    e += g * w_out[t]
+                    if update:
+                        w_out[t] += g * w_in[x]
+                if update:
+                    w_in[x] += e
+                res["pairs"] += 1
     return res
 
 

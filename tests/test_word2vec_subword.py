@@ -16,7 +16,7 @@ from embedfast.vectors.ops import fasttext_ngram_buckets
 from embedfast.word2vec import keep_probabilities
 
 from fasttext_util import ref_buckets
-from test_word2vec_ops import RefRng, alias_pick, log_sigmoid, part_bounds, random_encoded, sigmoid, stream_key
+from test_word2vec_ops import log_sigmoid, ns_targets, random_encoded, replay_centers, sigmoid
 
 ALPHABET = "abcdeéßжx字"
 
@@ -27,51 +27,29 @@ def reference_train(w_in, w_ng, w_out, ids, off, keep, thr, alias, ng_off, ng, *
     (each context word, then its negatives), the summed gradient added to every bag row after the center.
     With threads > 1 the parts run one after another (only the counts are comparable then)."""
     V = w_in.shape[0]
-    chunk_tokens = off[-1] - off[0]
     res = collections.Counter()
-    bounds = part_bounds(off, threads)
-    for part in range(threads):
-        s_begin, s_end = bounds[part], bounds[part + 1]
-        if s_end <= s_begin:
+    for rng, a, sent, i, js in replay_centers(ids, off, keep, window=window, alpha=alpha, min_alpha=min_alpha,
+                                              words_done=words_done, total_words=total_words, seed=seed,
+                                              chunk=chunk, threads=threads, res=res):
+        if not js:
             continue
-        rng = RefRng(stream_key(seed, chunk, part))
-        part_first, part_tokens = off[s_begin], float(off[s_end] - off[s_begin])
-        for s in range(s_begin, s_end):
-            done = float(words_done) + float(chunk_tokens) * (float(off[s] - part_first) / part_tokens)
-            a = float(np.float32(alpha - (alpha - min_alpha) * min(1.0, done / float(total_words))))
-            sent = [w for w in ids[off[s]:off[s + 1]] if not (keep[w] < 1.0 and rng.uniform() >= keep[w])]
-            res["kept"] += len(sent)
-            for i, c in enumerate(sent):
-                b = window - (rng.next() % window)
-                js = [j for j in range(max(0, i - b), min(len(sent), i + b + 1)) if j != i]
-                if not js:
-                    continue
-                bag = ng[ng_off[c]:ng_off[c + 1]]
-                h = (w_in[c] + w_ng[bag].sum(0)) / (1 + len(bag))
-                e = np.zeros(w_in.shape[1])
-                for j in js:
-                    x = sent[j]
-                    for k in range(-1, negative):
-                        if k < 0:
-                            t, label = x, 1.0
-                        else:
-                            t = alias_pick(rng.next(), V, thr, alias)
-                            if t == x:
-                                res["skipped"] += 1
-                                continue
-                            label = 0.0
-                            res["negatives"] += 1
-                        f = float(h @ w_out[t])
-                        res["loss"] -= float(log_sigmoid(f if label else -f))
-                        g = a * (label - sigmoid(f))
-                        e += g * w_out[t]
-                        if update:
-                            w_out[t] += g * h
-                    res["pairs"] += 1
+        c = sent[i]
+        bag = ng[ng_off[c]:ng_off[c + 1]]
+        h = (w_in[c] + w_ng[bag].sum(0)) / (1 + len(bag))
+        e = np.zeros(w_in.shape[1])
+        for j in js:
+            for t, label in ns_targets(rng, sent[j], negative, V, thr, alias, res):
+                f = float(h @ w_out[t])
+                res["loss"] -= float(log_sigmoid(f if label else -f))
+                g = a * (label - sigmoid(f))
+                e += g * w_out[t]
                 if update:
-                    w_in[c] += e
-                    for bk in bag:
-                        w_ng[bk] += e
+                    w_out[t] += g * h
+            res["pairs"] += 1
+        if update:
+            w_in[c] += e
+            for bk in bag:
+                w_ng[bk] += e
     return res
 
 

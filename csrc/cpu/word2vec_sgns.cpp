@@ -432,18 +432,8 @@ void train_part_w2v(const TrainArgs& a, int64_t s_begin, int64_t s_end, int part
   };
   for (int64_t s = s_begin; s < s_end; ++s) {
     const int64_t b0 = a.offsets[s], b1 = a.offsets[s + 1];
-    {
-      const double done = a.words_done + a.chunk_tokens * (double(b0 - part_first) / part_tokens);
-      const double progress = std::min(1.0, done / a.total_words);
-      alpha = float(a.alpha - (a.alpha - a.min_alpha) * progress);
-    }
-    sent.clear();
-    for (int64_t p = b0; p < b1; ++p) {
-      const int32_t wd = a.ids[p];
-      const double kp = a.keep[wd];
-      if (kp < 1.0 && rng.uniform() >= kp) continue;
-      sent.push_back(wd);
-    }
+    alpha = sentence_alpha(a, b0, part_first, part_tokens);
+    subsample_sentence(a, rng, b0, b1, sent);
     kept += double(sent.size());
     n = int64_t(sent.size());
     Center cur, nxt;
@@ -479,14 +469,7 @@ void train_part_w2v(const TrainArgs& a, int64_t s_begin, int64_t s_end, int part
       std::swap(w.cur_t, w.nxt_t);
     }
   }
-  res.loss = loss;
-  res.pairs = pairs;
-  res.negatives = nneg;
-  res.neg_skipped = nskip;
-  res.tokens = double(a.offsets[s_end] - part_first);
-  res.kept = kept;
-  res.sentences = double(s_end - s_begin);
-  res.alpha = alpha;
+  finish_part(res, a, s_begin, s_end, loss, pairs, nneg, nskip, kept, alpha);
 }
 
 // Checks the Huffman tables of word2vec_train (hs true): offsets [V + 1] from 0 to len(points), points in

@@ -80,13 +80,7 @@ void train_part_subword(const TrainArgs& a, const SubwordTables& sw, int64_t s_b
   for (int64_t s = s_begin; s < s_end; ++s) {
     const int64_t b0 = a.offsets[s], b1 = a.offsets[s + 1];
     alpha = sentence_alpha(a, b0, part_first, part_tokens);
-    sent.clear();
-    for (int64_t p = b0; p < b1; ++p) {
-      const int32_t w = a.ids[p];
-      const double kp = a.keep[w];
-      if (kp < 1.0 && rng.uniform() >= kp) continue;
-      sent.push_back(w);
-    }
+    subsample_sentence(a, rng, b0, b1, sent);
     kept += double(sent.size());
     const int64_t n = int64_t(sent.size());
     if (n > 0) prefetch_bag(sent[0]);
@@ -135,14 +129,7 @@ void train_part_subword(const TrainArgs& a, const SubwordTables& sw, int64_t s_b
       for (int64_t e = e0; e < e1; ++e) axpy_f32(1.0f, neu1e.data(), sw.w_ngram + int64_t(sw.buckets[e]) * D, D);
     }
   }
-  res.loss = loss;
-  res.pairs = pairs;
-  res.negatives = nneg;
-  res.neg_skipped = nskip;
-  res.tokens = double(a.offsets[s_end] - part_first);
-  res.kept = kept;
-  res.sentences = double(s_end - s_begin);
-  res.alpha = alpha;
+  finish_part(res, a, s_begin, s_end, loss, pairs, nneg, nskip, kept, alpha);
 }
 
 // w_ngram float32 [B, D] contiguous, apart from w_in / w_out; ngram_offsets int64 [V + 1] from 0 to
