@@ -231,7 +231,7 @@ def contextual_vectors(model: Any, corpus: Corpus, *, vocab: Any = None, layers:
     rep = ContextualReport(sentences=0, empty_sentences=0, words=0, pieces=0, padded_slots=0, words_truncated=0,
                            words_skipped=0, seconds=0.0, pieces_per_s=0.0)
     split = str.split if pretokenized else tok.pre_split
-    trim_heap = dev.type == "cpu" and os.environ.get("EMBEDFAST_TRIM", "1") == "1"
+    trim_heap = dev.type == "cpu" and os.environ.get("EMBEDFAST_TRIM", "1") != "0"
     trim = _heap_trimmer()
     t0 = time.perf_counter()
     bar = None
