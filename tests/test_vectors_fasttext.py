@@ -266,3 +266,24 @@ def test_fusion_gradcheck_double():
                            torch.tensor([0, 1, 2, 1]), renormalize=False)
 
     assert torch.autograd.gradcheck(f, [t.detach().clone().requires_grad_() for t in tabs])
+
+
+def test_composed_word_vectors_do_not_overflow_near_the_float_range():
+    """Word vectors of a dictionary are the mean of rows that may each be near float32's limit (a fuzz finding:
+    a long word over a few huge n-gram rows): the mean is finite and equal to a float64 reference, where
+    summing before scaling overflows to -inf."""
+    from embedfast.vectors.subwords import compose_words
+
+    words = ["the", "a", "\x18" * 56 + "caf\u00e9"]
+    ngrams = torch.full((7, 2), -3.0e38)
+    ngrams[:, 0] = torch.linspace(-1, 1, 7)
+    word_rows = torch.tensor([[0.4, -0.1], [0.9, 0.8], [0.5, -3.0e38]])
+    sw = Subwords(ngrams=ngrams, word_rows=word_rows, minn=3, maxn=6, counts=torch.ones(3, dtype=torch.int64),
+                  labels=[], label_counts=torch.zeros(0, dtype=torch.int64), label_base=3, args={}, output=None)
+    wb, wo = encode_words(words)
+    got = compose_words(sw, wb, wo)
+    off, bk = sw.ngram_buckets(words)
+    want = torch.stack([(word_rows[i].double() + ngrams[bk[off[i]:off[i + 1]].long()].double().sum(0))
+                        / (1 + int(off[i + 1] - off[i])) for i in range(3)])
+    assert torch.isfinite(got).all()
+    torch.testing.assert_close(got.double(), want, rtol=1e-6, atol=0)

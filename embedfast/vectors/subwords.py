@@ -159,9 +159,10 @@ def _weight_dtype(t: torch.Tensor) -> torch.dtype:
 
 def compose_words(sw: Subwords, word_bytes: torch.Tensor, word_offsets: torch.Tensor) -> torch.Tensor:
     """The word vectors ``[N, D]`` of the dictionary words (``word_rows`` in order, their bytes given): each the
-    mean of its own row and its n-gram rows, summed in fastText's order (own row, then the n-grams) and divided
-    by the bag size, as fastText's ``get_word_vector``. Every word has its own row here, so no bag tensors are
-    needed: the n-gram rows are summed by ``embedding_bag`` (one call per chunk of words)."""
+    mean of its own row and its n-gram rows, as fastText's ``get_word_vector``. Every word has its own row here,
+    so no bag tensors are needed: ``embedding_bag`` sums the n-gram rows (one call per chunk of words), each
+    row weighted by 1 / bag size before it is added, so rows near the float range cannot overflow the sum
+    (fastText adds first and scales after: its vector is then infinite where this one is the finite mean)."""
     n = word_offsets.numel() - 1
     if not sw.has_ngrams:
         return sw.word_rows.clone()
@@ -173,10 +174,11 @@ def compose_words(sw: Subwords, word_bytes: torch.Tensor, word_offsets: torch.Te
             base = int(off[0])
             ng_off, ng = fasttext_ngram_buckets(word_bytes[base:int(off[-1])], off - base, sw.minn, sw.maxn,
                                                 sw.bucket)
-            sums = torch.nn.functional.embedding_bag(ng, sw.ngrams, ng_off, mode="sum", include_last_offset=True)
-            size = (ng_off[1:] - ng_off[:-1] + 1).to(sums.dtype)
-            torch.add(sw.word_rows[start:stop], sums, out=out[start:stop])
-            out[start:stop].div_(size[:, None])
+            cnt = ng_off[1:] - ng_off[:-1]
+            inv = 1.0 / (cnt + 1).to(sw.ngrams.dtype)
+            sums = torch.nn.functional.embedding_bag(ng, sw.ngrams, ng_off, mode="sum", include_last_offset=True,
+                                                     per_sample_weights=torch.repeat_interleave(inv, cnt))
+            torch.addcmul(sums, sw.word_rows[start:stop], inv[:, None], out=out[start:stop])
     return out
 
 
