@@ -110,28 +110,19 @@ inline void multi_dot_avx2(const float* __restrict x, const float* const* rows, 
   }
 }
 
-// Lanes [k, k + 8C) of combine_rows_f32 (kMask: the last chunk ends at D, fewer than 8 lanes): C accumulators.
-template <int C, bool kMask>
+// Lanes [k, k + 8C) of combine_rows_f32: C accumulators of 8 lanes (independent chains). Only whole 8-lane chunks:
+// the last D % 8 lanes are left to a scalar loop, because AVX2's masked stores (vmaskmovps) are slow on AMD cores.
+template <int C>
 inline void combine_block_avx2(float* __restrict y, bool accumulate, const float* coef, int64_t coef_stride,
-                               const float* const* rows, int64_t n, int64_t k, int64_t D) {
-  const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(int((D - k) - 8 * (C - 1))),
-                                          _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-  auto load = [&](const float* p, int i) {
-    return (kMask && i == C - 1) ? _mm256_maskload_ps(p + 8 * i, mask) : _mm256_loadu_ps(p + 8 * i);
-  };
+                               const float* const* rows, int64_t n, int64_t k) {
   __m256 acc[C];
-  for (int i = 0; i < C; ++i) acc[i] = accumulate ? load(y + k, i) : _mm256_setzero_ps();
+  for (int i = 0; i < C; ++i) acc[i] = accumulate ? _mm256_loadu_ps(y + k + 8 * i) : _mm256_setzero_ps();
   for (int64_t r = 0; r < n; ++r) {
     const __m256 c = _mm256_set1_ps(coef[r * coef_stride]);
     const float* p = rows[r] + k;
-    for (int i = 0; i < C; ++i) acc[i] = _mm256_fmadd_ps(c, load(p, i), acc[i]);
+    for (int i = 0; i < C; ++i) acc[i] = _mm256_fmadd_ps(c, _mm256_loadu_ps(p + 8 * i), acc[i]);
   }
-  for (int i = 0; i < C; ++i) {
-    if (kMask && i == C - 1)
-      _mm256_maskstore_ps(y + k + 8 * i, mask, acc[i]);
-    else
-      _mm256_storeu_ps(y + k + 8 * i, acc[i]);
-  }
+  for (int i = 0; i < C; ++i) _mm256_storeu_ps(y + k + 8 * i, acc[i]);
 }
 }  // namespace detail
 #endif
@@ -179,17 +170,13 @@ inline void combine_rows_f32(float* __restrict y, bool accumulate, const float* 
 #elif defined(__AVX2__) && defined(__FMA__)
   // blocks of up to 8 chunks of 8 lanes, one accumulator each (independent chains); per lane the rows' terms are
   // added in order r = 0, 1, ... with fused multiply-adds, as the axpy loop below does
-  const int64_t total = (D + 7) / 8;
-  const bool partial = D % 8 != 0;
+  const int64_t full = D / 8;
   int64_t c0 = 0;
-  for (; total - c0 > 8; c0 += 8) detail::combine_block_avx2<8, false>(y, accumulate, coef, coef_stride, rows, n, 8 * c0, D);
-  switch (total - c0) {
-#define EMBEDFAST_COMBINE_CASE(C)                                                                    \
-  case C:                                                                                            \
-    if (partial)                                                                                     \
-      detail::combine_block_avx2<C, true>(y, accumulate, coef, coef_stride, rows, n, 8 * c0, D);     \
-    else                                                                                             \
-      detail::combine_block_avx2<C, false>(y, accumulate, coef, coef_stride, rows, n, 8 * c0, D);    \
+  for (; full - c0 >= 8; c0 += 8) detail::combine_block_avx2<8>(y, accumulate, coef, coef_stride, rows, n, 8 * c0);
+  switch (full - c0) {
+#define EMBEDFAST_COMBINE_CASE(C) \
+  case C:                         \
+    detail::combine_block_avx2<C>(y, accumulate, coef, coef_stride, rows, n, 8 * c0); \
     break;
     EMBEDFAST_COMBINE_CASE(1)
     EMBEDFAST_COMBINE_CASE(2)
@@ -198,9 +185,13 @@ inline void combine_rows_f32(float* __restrict y, bool accumulate, const float* 
     EMBEDFAST_COMBINE_CASE(5)
     EMBEDFAST_COMBINE_CASE(6)
     EMBEDFAST_COMBINE_CASE(7)
-    EMBEDFAST_COMBINE_CASE(8)
 #undef EMBEDFAST_COMBINE_CASE
     default: break;
+  }
+  for (int64_t k = 8 * full; k < D; ++k) {
+    float v = accumulate ? y[k] : 0.0f;
+    for (int64_t r = 0; r < n; ++r) v += coef[r * coef_stride] * rows[r][k];
+    y[k] = v;
   }
 #else
   if (!accumulate)
