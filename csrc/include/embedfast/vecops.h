@@ -11,6 +11,14 @@
 
 namespace embedfast {
 
+// The multi-row helpers below are called from the innermost loops of the training kernels; with their AVX2 blocks
+// they grew past GCC's inlining limits, and the calls (one per row group) cost skip-gram's HogBatch loop its speed.
+#if defined(__GNUC__)
+#define EMBEDFAST_HOT_INLINE inline __attribute__((always_inline))
+#else
+#define EMBEDFAST_HOT_INLINE inline
+#endif
+
 #if defined(__AVX512F__)
 // Horizontal sum of 16 lanes with in-register shuffles; the maskz forms avoid _mm512_undefined_ps, which
 // trips GCC 12 -Wuninitialized (as _mm512_reduce_add_ps does).
@@ -88,7 +96,7 @@ namespace detail {
 // out[r] = dot(x, rows[r]) for M rows at once, x loaded once per 16 lanes; per row the same accumulation as dot_f32
 // (two accumulators over 16-lane steps, the same horizontal sum, then the scalar tail), so the results are equal.
 template <int M>
-inline void multi_dot_avx2(const float* __restrict x, const float* const* rows, int64_t n, float* __restrict out) {
+EMBEDFAST_HOT_INLINE void multi_dot_avx2(const float* __restrict x, const float* const* rows, int64_t n, float* __restrict out) {
   __m256 acc0[M], acc1[M];
   for (int r = 0; r < M; ++r) acc0[r] = acc1[r] = _mm256_setzero_ps();
   int64_t i = 0;
@@ -113,7 +121,7 @@ inline void multi_dot_avx2(const float* __restrict x, const float* const* rows, 
 // Lanes [k, k + 8C) of combine_rows_f32: C accumulators of 8 lanes (independent chains). Only whole 8-lane chunks:
 // the last D % 8 lanes are left to a scalar loop, because AVX2's masked stores (vmaskmovps) are slow on AMD cores.
 template <int C>
-inline void combine_block_avx2(float* __restrict y, bool accumulate, const float* coef, int64_t coef_stride,
+EMBEDFAST_HOT_INLINE void combine_block_avx2(float* __restrict y, bool accumulate, const float* coef, int64_t coef_stride,
                                const float* const* rows, int64_t n, int64_t k) {
   __m256 acc[C];
   for (int i = 0; i < C; ++i) acc[i] = accumulate ? _mm256_loadu_ps(y + k + 8 * i) : _mm256_setzero_ps();
@@ -128,7 +136,7 @@ inline void combine_block_avx2(float* __restrict y, bool accumulate, const float
 #endif
 
 // out[r] = dot(x, rows[r]) for r < n: x is loaded once per 16 lanes for up to 8 rows at a time.
-inline void multi_dot_f32(const float* __restrict x, const float* const* rows, int64_t n, int64_t D,
+EMBEDFAST_HOT_INLINE void multi_dot_f32(const float* __restrict x, const float* const* rows, int64_t n, int64_t D,
                           float* __restrict out) {
 #if defined(__AVX512F__)
   for (int64_t r0 = 0; r0 < n; r0 += 8) {
@@ -157,7 +165,7 @@ inline void multi_dot_f32(const float* __restrict x, const float* const* rows, i
 }
 
 // y = (accumulate ? y : 0) + sum_r coef[r * coef_stride] * rows[r]: y is written once per 16 lanes.
-inline void combine_rows_f32(float* __restrict y, bool accumulate, const float* coef, int64_t coef_stride,
+EMBEDFAST_HOT_INLINE void combine_rows_f32(float* __restrict y, bool accumulate, const float* coef, int64_t coef_stride,
                              const float* const* rows, int64_t n, int64_t D) {
 #if defined(__AVX512F__)
   for (int64_t k = 0; k < D; k += 16) {
