@@ -31,17 +31,26 @@ def _start(tmp, *args):
                             stdin=subprocess.DEVNULL), summary
 
 
-@pytest.fixture(scope="module")
-def runs(tmp_path_factory):
-    """Both runs start at once (they are mostly start-up time, and there are 2 cores)."""
-    self_dir, main_dir = tmp_path_factory.mktemp("fuzz-self"), tmp_path_factory.mktemp("fuzz-main")
-    procs = {"self": _start(str(self_dir), "--runs", "12", "--max-restarts", "1", "selftest"),
-             "main": _start(str(main_dir), "--runs", str(RUNS), "--jobs", "2", *TARGETS)}
-    yield procs, {"self": str(self_dir), "main": str(main_dir)}
-    for p, _ in procs.values():
-        if p.poll() is None:
-            p.kill()
-            p.wait()
+def _run(tmp_path_factory, name, *args):
+    """One fuzz/run.py child, killed at teardown if a test failed before it ended."""
+    work = tmp_path_factory.mktemp(f"fuzz-{name}")
+    proc = _start(str(work), *args)
+    yield proc, str(work)
+    if proc[0].poll() is None:
+        proc[0].kill()
+        proc[0].wait()
+
+
+@pytest.fixture
+def self_run(tmp_path_factory):
+    """The harness's self-test (planted bugs); started only by the test that reads it."""
+    yield from _run(tmp_path_factory, "self", "--runs", "12", "--max-restarts", "1", "selftest")
+
+
+@pytest.fixture
+def main_run(tmp_path_factory):
+    """The short fuzz of every parser, two targets at a time (the 2 cores)."""
+    yield from _run(tmp_path_factory, "main", "--runs", str(RUNS), "--jobs", "2", *TARGETS)
 
 
 def _finish(proc, timeout):
@@ -56,11 +65,11 @@ def _finish(proc, timeout):
 
 
 @pytest.mark.slow  # make test-slow: keeps make test within its 15 minutes; the harness's self-test (the short fuzz of every parser stays)
-def test_harness_reports_planted_bugs(runs):
-    procs, dirs = runs
-    rc, out = _finish(procs["self"], 300)
+def test_harness_reports_planted_bugs(self_run):
+    proc, work = self_run
+    rc, out = _finish(proc, 300)
     assert rc == 1, f"planted bugs not reported (exit {rc}):\n{out[-4000:]}"
-    crash_dir = os.path.join(dirs["self"], "crashes", "selftest")
+    crash_dir = os.path.join(work, "crashes", "selftest")
     reports = ""
     for name in sorted(os.listdir(crash_dir)):
         if name.endswith(".txt"):
@@ -75,10 +84,10 @@ def test_harness_reports_planted_bugs(runs):
     assert "selftest" in out and "finding" in out
 
 
-def test_every_parser_short_fuzz(runs):
-    procs, dirs = runs
-    rc, out = _finish(procs["main"], 600)
-    assert rc == 0, f"fuzz findings (inputs in {dirs['main']}/crashes):\n{out[-12000:]}"
+def test_every_parser_short_fuzz(main_run):
+    proc, work = main_run
+    rc, out = _finish(proc, 600)
+    assert rc == 0, f"fuzz findings (inputs in {work}/crashes):\n{out[-12000:]}"
     for t in TARGETS:
         line = next((ln for ln in out.splitlines() if ln.startswith(t + " ")), None)
         assert line is not None, out
