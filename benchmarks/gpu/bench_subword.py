@@ -66,29 +66,36 @@ def make_tables(V: int, B: int, device: str, seed: int = 1):
     return w_in.to(device), w_ng.to(device), w_out.to(device)
 
 
-def check(device: str, buckets: int) -> list:
-    """Rows [case, pairs, stats equal, max abs err] of the Triton kernel against the CPU op (one sentence a call)."""
+def check(device: str, buckets: int, cases: int = 3, sentences: int = 6) -> list:
+    """Rows [case, pairs, stats equal, max abs err, max change] of the Triton kernel against the CPU op (one
+    sentence a call, tables drawn at the scale of a trained model); the tables must agree within
+    atol 2e-5 + rtol 1e-4 (float32 rounding of sums in another order)."""
     rows = []
-    for case in range(3):
+    for case in range(cases):
         V = 50 + 17 * case
-        ids, off, counts = zipf_corpus(200, V, "cpu", seed=case)
+        ids, off, counts = zipf_corpus(40 * sentences, V, "cpu", seed=case)
         ng_off, ng = ngram_tables(V, seed=case, buckets=buckets)
         keep = keep_probabilities(counts, 1e-2)
         thr, alias = ops.sgns_unigram_table(counts, 0.75)
-        cpu = make_tables(V, buckets, "cpu", seed=case)
-        dev = [t.to(device, copy=True) for t in cpu]
+        g = torch.Generator().manual_seed(case)
+        start = [torch.randn(n, HP["dim"], generator=g) * 0.3 for n in (V, buckets, V)]
+        cpu = [t.clone() for t in start]
+        dev = [t.to(device, copy=True) for t in start]
         same, pairs = True, 0.0
-        for s in range(min(6, off.numel() - 1)):
+        for s in range(min(sentences, off.numel() - 1)):
             sl = off[s:s + 2]
             kw = dict(window=HP["window"], negative=1, alpha=HP["alpha"], min_alpha=HP["min_alpha"],
-                      words_done=int(sl[0]), total_words=200, seed=case, chunk=s, num_threads=1, exact_sigmoid=True)
+                      words_done=int(sl[0]), total_words=40 * sentences, seed=case, chunk=s, num_threads=1,
+                      exact_sigmoid=True)
             a = ops.word2vec_subword_train(*cpu, ids, sl, keep, thr, alias, ng_off, ng, backend="cpu", **kw)
             b = ops.word2vec_subword_train(*dev, *(t.to(device) for t in (ids, sl, keep, thr, alias, ng_off, ng)),
                                            backend="triton", **kw).cpu()
             same &= bool(torch.allclose(a[1:], b[1:], rtol=1e-9)) and abs(float(a[0] - b[0])) <= 1e-4 * abs(float(a[0]))
             pairs += float(a[1])
+        close = all(torch.allclose(x.cpu(), y, atol=2e-5, rtol=1e-4) for x, y in zip(dev, cpu))
         err = max(float((x.cpu() - y).abs().max()) for x, y in zip(dev, cpu))
-        rows.append([f"V={V}", pairs, same, err])
+        change = max(float((y - t).abs().max()) for y, t in zip(cpu, start))
+        rows.append([f"V={V}", pairs, same and close, err, change])
     return rows
 
 
@@ -149,6 +156,8 @@ def main(argv=None) -> int:
     ap.add_argument("--chunk", type=int, default=2_000_000)
     ap.add_argument("--buckets", type=int, default=HP["buckets"])
     ap.add_argument("--baseline-tokens", type=int, default=1_000_000, help="tokens timed for the CPU row")
+    ap.add_argument("--check-cases", type=int, default=3, help="vocabularies of the check against the CPU op")
+    ap.add_argument("--check-sentences", type=int, default=6, help="sentences (calls) per check case")
     ap.add_argument("--no-speed", action="store_true", help="only the check against the CPU op")
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
@@ -162,10 +171,10 @@ def main(argv=None) -> int:
     name = torch.cuda.get_device_name() if args.device == "cuda" else "CPU (dry run, Triton's interpreter)"
     print(f"# sub-word skip-gram | {name} | {datetime.date.today()} | commit {commit()} | torch {torch.__version__} "
           f"| dim 100, window 5, negative 5, sample 1e-4, minn 3, maxn 6")
-    rows = check(args.device, buckets=997)
+    rows = check(args.device, 997, args.check_cases, args.check_sentences)
     print("\n## Triton kernel vs the C++ CPU op (one sentence a call, negative 1: the same draws)\n")
-    print(table(["case", "pairs", "stats equal", "max abs err"], rows, args.json, "subword check"))
-    ok = all(r[2] and r[3] < 1e-4 and r[1] > 0 for r in rows)
+    print(table(["case", "pairs", "equal", "max abs err", "max change"], rows, args.json, "subword check"))
+    ok = all(r[2] and r[1] > 0 and r[4] > 0 for r in rows)
     print(f"\ncheck: {'PASSED' if ok else 'FAILED'}")
     if not args.no_speed:
         vocab = args.vocab if args.device == "cuda" else min(args.vocab, 500)

@@ -123,7 +123,8 @@ SMALL_SGNS=()
 SMALL_SUBWORD=()
 SUBWORD_ENV=()
 if [ "$DRY" = 1 ]; then
-  SMALL_SUBWORD=(--device cpu --tokens 600 --baseline-tokens 600 --vocab 300 --buckets 5000)
+  SMALL_SUBWORD=(--device cpu --tokens 300 --baseline-tokens 300 --vocab 300 --buckets 5000 --check-cases 2
+    --check-sentences 2)
   SUBWORD_ENV=(env TRITON_INTERPRET=1)  # the dry run runs the Triton kernel in the interpreter
   SMALL_GATHER=(--device cpu --V 2000 --D 60 --N 4096 --reps 3 --copy-mb 64)
   SMALL_SGNS=(--device cpu --tokens 300000 --vocab 5000 --chunk 100000 --baseline-tokens 100000)
