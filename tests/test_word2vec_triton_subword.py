@@ -107,10 +107,10 @@ def reference_triton(w_in, w_ng, w_out, ids, off, keep, thr, alias, ng_off, ng, 
     return res
 
 
-def make_case(rng: random.Random, seed: int, V: int, D: int, n_sent: int):
+def make_case(rng: random.Random, seed: int, V: int, D: int, n_sent: int, max_len: int = 9):
     minn = rng.randint(1, 3)
     maxn, buckets = rng.randint(minn, 5), rng.choice([3, 11, 29])
-    ids, off, counts = random_encoded(rng, V, n_sent=n_sent, max_len=9)
+    ids, off, counts = random_encoded(rng, V, n_sent=n_sent, max_len=max_len)
     ng_off, ng = ngram_csr(random_words(rng, V), minn, maxn, buckets)
     keep = keep_probabilities(counts, rng.choice([0.0, 5e-2]))
     thr, alias = ops.sgns_unigram_table(counts, 0.75)
@@ -135,7 +135,7 @@ def test_subword_triton_matches_reference(case):
     rng = random.Random(seed)
     V, D = [(7, 5), (13, 17), (19, 33)][case]
     for _ in range(50):  # a draw without any training pair (all sub-sampled away) is drawn again
-        ids, off, keep, thr, alias, ng_off, ng, w_in, w_ng, w_out = make_case(rng, seed, V, D, n_sent=4)
+        ids, off, keep, thr, alias, ng_off, ng, w_in, w_ng, w_out = make_case(rng, seed, V, D, n_sent=3)
         off_chunk = off[rng.randint(0, 1):]
         kw = dict(window=rng.randint(1, 3), negative=rng.randint(0, 3), alpha=0.05, min_alpha=0.001,
                   words_done=rng.randint(0, 30), total_words=100, seed=rng.randrange(-(1 << 40), 1 << 40),
@@ -198,16 +198,16 @@ def test_subword_triton_untouched_rows_and_stats():
     counts[10:20] = 10 ** 6  # negatives come (almost surely) from words 10..19
     thr, alias = ops.sgns_unigram_table(counts, 1.0)
     keep = torch.ones(V, dtype=torch.float64)
-    ids = torch.tensor([rng.randrange(10) for _ in range(17)] + [25], dtype=torch.int32)
-    off = torch.tensor([0, 6, 6, 17, 18])
+    ids = torch.tensor([rng.randrange(10) for _ in range(11)] + [25], dtype=torch.int32)
+    off = torch.tensor([0, 5, 5, 11, 12])
     ng_off, ng = ngram_csr(random_words(rng, V), 2, 3, B)
     w_in, w_ng, w_out = (torch.randn(n, D) for n in (V, B, V))
     tabs = [t.to(DEV, copy=True) for t in (w_in, w_ng, w_out)]
     st = triton_run(*tabs, ids, off, keep, thr, alias, ng_off, ng, window=2, negative=2, alpha=0.05,
                     min_alpha=0.01, words_done=400, total_words=1000, seed=9, chunk=0, num_threads=3)
-    assert st["tokens"] == 18 and st["kept_tokens"] == 18 and st["sentences"] == 4
+    assert st["tokens"] == 12 and st["kept_tokens"] == 12 and st["sentences"] == 4
     assert st["negatives"] + st["negatives_skipped"] == 2 * st["pairs"] > 0
-    assert st["last_alpha"] == pytest.approx(0.05 - 0.04 * (400 + 17) / 1000, rel=1e-6)
+    assert st["last_alpha"] == pytest.approx(0.05 - 0.04 * (400 + 11) / 1000, rel=1e-6)
     a_in, a_ng, a_out = (t.cpu() for t in tabs)
     assert torch.equal(a_in[10:], w_in[10:]) and not torch.equal(a_in[:10], w_in[:10])  # centers: words 0..9
     read = torch.zeros(B, dtype=torch.bool)
@@ -289,7 +289,7 @@ def test_subword_triton_backend_choice():
 
 def test_subword_triton_opcheck_and_compile():
     rng = random.Random(3)
-    ids, off, keep, thr, alias, ng_off, ng, w_in, w_ng, w_out = make_case(rng, 3, 9, 5, n_sent=2)
+    ids, off, keep, thr, alias, ng_off, ng, w_in, w_ng, w_out = make_case(rng, 3, 6, 5, n_sent=1, max_len=5)
     dev = [t.to(DEV) for t in (ids, off, keep, thr, alias, ng_off, ng)]
     tail = (2, 2, 0.05, 1e-3, 0, 40, 7, 1, 1, True)
     args = tuple(t.to(DEV, copy=True) for t in (w_in, w_ng, w_out)) + tuple(dev) + tail
@@ -308,6 +308,30 @@ def test_subword_triton_opcheck_and_compile():
     st = torch.compile(step, fullgraph=True, backend="eager" if INTERPRETED else "inductor")(*tabs)
     want = step(*refs)
     assert torch.allclose(st, want, rtol=1e-5) and all(torch.allclose(a, b, atol=1e-6) for a, b in zip(tabs, refs))
+
+
+def test_subword_triton_trainer_matches_cpu_trainer():
+    """Word2Vec(minn=..., backend="triton"): a corpus of one line is one sentence per chunk, so with one thread
+    and one negative per pair the Triton trainer makes the CPU trainer's draws and updates, epoch after epoch."""
+    import embedfast
+
+    rng = random.Random(random.randrange(1 << 30))
+    words = random_words(rng, 6)
+    line = " ".join(rng.choice(words) for _ in range(9))
+    out = {}
+    for backend in ("cpu", "triton"):
+        w2v = embedfast.Word2Vec(dim=8, window=2, negative=1, min_count=1, sample=0, epochs=2, minn=2, maxn=3,
+                                 buckets=37, threads=1, seed=3, backend=backend, device=DEV if backend != "cpu" else None)
+        w2v.train([line.split()], progress=False)
+        out[backend] = w2v
+    a, b = out["cpu"], out["triton"]
+    assert a.words == b.words
+    for name in ("w_in", "w_ngram", "w_out"):
+        torch.testing.assert_close(getattr(b, name).cpu(), getattr(a, name), atol=2e-5, rtol=1e-4,
+                                   msg=lambda m: f"{name}: {m} ({line!r})")
+    assert a.loss_history and b.loss_history and a.train_seconds > 0  # both trained
+    torch.testing.assert_close(b.vectors.vectors_for(["zzz" + words[0]]), a.vectors.vectors_for(["zzz" + words[0]]),
+                               atol=2e-5, rtol=1e-4)  # an unseen word, from the trained n-gram rows
 
 
 @pytest.mark.slow  # make test-slow: compiling for sm_90 takes a while; nothing runs
