@@ -29,44 +29,9 @@ from test_word2vec_ops import RefRng, log_sigmoid, ns_targets, random_encoded, s
 from test_word2vec_subword import ngram_csr, random_words  # noqa: E402
 
 
-def _import_interpreted():
-    if torch.cuda.is_available() and os.environ.get("TRITON_INTERPRET", "0") in ("", "0"):
-        from embedfast.word2vec import triton_models
-        return triton_models
-    prev = os.environ.get("TRITON_INTERPRET")
-    os.environ["TRITON_INTERPRET"] = "1"
-    try:
-        from embedfast.word2vec import triton_models
-        return triton_models
-    finally:
-        if prev is None:
-            del os.environ["TRITON_INTERPRET"]
-        else:
-            os.environ["TRITON_INTERPRET"] = prev
-
-
-tm = _import_interpreted()
-from embedfast.word2vec.triton_kernels import INTERPRETED  # noqa: E402
-
-if not INTERPRETED and not torch.cuda.is_available():
-    pytest.skip("the Triton kernels were imported compiled but there is no GPU", allow_module_level=True)
-DEV = "cpu" if INTERPRETED else "cuda"
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _interpreter_env():
-    if not INTERPRETED:
-        yield
-        return
-    prev = os.environ.get("TRITON_INTERPRET")
-    os.environ["TRITON_INTERPRET"] = "1"
-    try:
-        yield
-    finally:
-        if prev is None:
-            del os.environ["TRITON_INTERPRET"]
-        else:
-            os.environ["TRITON_INTERPRET"] = prev
+# the interpreted import and the module fixture that sets TRITON_INTERPRET while the tests run (autouse: it
+# applies here too)
+from test_word2vec_triton_models import DEV, INTERPRETED, _interpreter_env, tm  # noqa: E402,F401
 
 
 def reference_triton(w_in, w_ng, w_out, ids, off, keep, thr, alias, ng_off, ng, *, window, negative, alpha,

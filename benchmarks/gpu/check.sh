@@ -145,7 +145,8 @@ step sgns 60 $PY benchmarks/gpu/bench_sgns.py "${SMALL_SGNS[@]}" --json "$OUT/be
 step subword 60 "${SUBWORD_ENV[@]}" $PY benchmarks/gpu/bench_subword.py "${SMALL_SUBWORD[@]}" --json "$OUT/bench.jsonl"
 if [ "$DRY" != 1 ]; then
   step memcheck 40 "$SANITIZER" --tool memcheck --error-exitcode 3 $PY benchmarks/gpu/sanitize_cases.py
-  step triton 80 "${PYTEST[@]}" tests/test_word2vec_triton.py tests/test_word2vec_triton_subword.py \
+  step triton 80 "${PYTEST[@]}" tests/test_word2vec_triton.py tests/test_word2vec_triton_models.py \
+    tests/test_word2vec_triton_subword.py \
     tests/test_fusion_triton.py \
     --junitxml="$OUT/triton-junit.xml"
   step racecheck 30 "$SANITIZER" --tool racecheck --error-exitcode 3 $PY benchmarks/gpu/sanitize_cases.py

@@ -17,6 +17,18 @@ frequent: the rank of its stem gives recall@10 and the mean reciprocal rank, and
 reported. The main scores (WordSim353, SimLex-999 Spearman; Google analogies, 3CosAdd, restrict_vocab 30000 --
 ``embedfast.evaluate`` through ``benchmarks/_common.quality``) are of the same models.
 
+Fair to the three: each trains on the same file with the held-out words already gone, with the same n-gram
+settings; each held-out word's vector is what the trainer itself gives an unknown word (its n-gram rows, averaged
+by each trainer's own rule); the stem is ranked against the same candidate list (the 30,000 most frequent words,
+identical for the three since the vocabulary is counted from the same file with the same min count), and no
+held-out word or stem is chosen by looking at any model.
+
+Rare-word test (benchmarks/word2vec/wordnet_rare.py, when Debian's wordnet-base is installed): words linked by
+WordNet's "derivationally related form" to a frequent word (count >= 50: abolish / abolition), in two groups of
+up to --holdout words: ``rare`` (count 5..20: in every vocabulary, trained from few occurrences) and ``oov``
+(count 1..4: in the text but under the min count, so every trainer builds them from n-grams alone). The same
+ranking as above, with the word itself left out of its candidates: ``rare_*`` / ``oov_*`` recall@10, MRR, cos.
+
 Each trainer runs in a fresh process (fastText's training is affected by what a process imported before, see
 tests/fasttext_util.py), the trainers alternating in each round; the time is end to end (reading the corpus,
 vocabulary, initialisation, training), words/s are the corpus' tokens x epochs / seconds; medians over rounds.

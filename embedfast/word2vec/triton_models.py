@@ -37,8 +37,8 @@ from .._backend import eager as _eager, keep_opaque_when_interpreted
 from .triton_kernels import _device_fn
 from .triton import (_check_train_args, _check_train_values, _need, call_stats, launch_buffers,
                      sgns_train_triton)
-from .triton_kernels import (_N_TRAIN_STATS, INTERPRETED, _draw, _sentence_start, _sigmoid, _subsample, _targets,
-                             _train_log_sigmoid, _train_meta, tl, triton)
+from .triton_kernels import (_N_TRAIN_STATS, INTERPRETED, _draw, _sentence_start, _sigmoid, _store_part, _subsample,
+                             _targets, _train_log_sigmoid, _train_meta, _zero_stats, tl, triton)
 
 __all__ = ["word2vec_train_triton", "word2vec_subword_train_triton", "compile_subword_for_target"]
 
@@ -74,10 +74,7 @@ def _w2v_train_kernel(w_in, w_out, ids, off, keep, thr, alias, hs_off, hs_pts, h
 
     d = tl.arange(0, BLOCK_D)
     dm = d < D
-    loss = tl.zeros([], dtype=tl.float32)
-    pairs = tl.zeros([], dtype=tl.int64)
-    nneg = tl.zeros([], dtype=tl.int64)
-    nskip = tl.zeros([], dtype=tl.int64)
+    loss, pairs, nneg, nskip = _zero_stats()
     kk = tl.arange(0, NT_P)
     isneg = (kk >= 1) & (kk <= NEG)
     kneg = (kk - 1).to(tl.uint64)
@@ -141,12 +138,7 @@ def _w2v_train_kernel(w_in, w_out, ids, off, keep, thr, alias, hs_off, hs_pts, h
                 pairs += 1
                 tl.debug_barrier()
         tl.debug_barrier()
-    ps = part + s * 5
-    tl.store(ps, loss.to(tl.float64))
-    tl.store(ps + 1, pairs.to(tl.float64))
-    tl.store(ps + 2, nneg.to(tl.float64))
-    tl.store(ps + 3, nskip.to(tl.float64))
-    tl.store(ps + 4, nk.to(tl.float64))
+    _store_part(part, s, loss, pairs, nneg, nskip, nk)
 
 
 def _check_hs(hs_offsets, hs_points, hs_codes, V, negative, cbow, hs, shared, dev) -> None:
@@ -252,10 +244,7 @@ def _subword_train_kernel(w_in, w_ngram, w_out, ids, off, keep, thr, alias, ng_o
 
     d = tl.arange(0, BLOCK_D)
     dm = d < D
-    loss = tl.zeros([], dtype=tl.float32)
-    pairs = tl.zeros([], dtype=tl.int64)
-    nneg = tl.zeros([], dtype=tl.int64)
-    nskip = tl.zeros([], dtype=tl.int64)
+    loss, pairs, nneg, nskip = _zero_stats()
     kk = tl.arange(0, NT_P)
     isneg = (kk >= 1) & (kk <= NEG)
     lab = (kk == 0).to(tl.float32)
@@ -306,12 +295,7 @@ def _subword_train_kernel(w_in, w_ngram, w_out, ids, off, keep, thr, alias, ng_o
             tl.atomic_add(w_ngram + bk[:, None] * D + d[None, :], tl.zeros([NG_P, BLOCK_D], tl.float32) + e[None, :],
                           mask=em[:, None] & dm[None, :])
         tl.debug_barrier()
-    ps = part + s * 5
-    tl.store(ps, loss.to(tl.float64))
-    tl.store(ps + 1, pairs.to(tl.float64))
-    tl.store(ps + 2, nneg.to(tl.float64))
-    tl.store(ps + 3, nskip.to(tl.float64))
-    tl.store(ps + 4, nk.to(tl.float64))
+    _store_part(part, s, loss, pairs, nneg, nskip, nk)
 
 
 _SW_OP = "word2vec_subword_train_triton"
