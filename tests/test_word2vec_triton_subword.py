@@ -92,13 +92,13 @@ def triton_run(w_in, w_ng, w_out, ids, off, keep, thr, alias, ng_off, ng, **kw) 
     return dict(zip(ops.TRAIN_STATS, st.cpu().tolist()))
 
 
-@pytest.mark.parametrize("case", range(3))
+@pytest.mark.parametrize("case", range(2))
 def test_subword_triton_matches_reference(case):
     """Several sentences (a chunk not starting at 0), odd sizes, duplicated buckets; rows no bag reads are NaN
     and must stay untouched."""
     seed = random.randrange(1 << 62)
     rng = random.Random(seed)
-    V, D = [(7, 5), (13, 17), (19, 33)][case]
+    V, D = [(7, 5), (19, 33)][case]  # D = 33: a row wider than 32 (two tiles of 32 would not do)
     for _ in range(50):  # a draw without any training pair (all sub-sampled away) is drawn again
         ids, off, keep, thr, alias, ng_off, ng, w_in, w_ng, w_out = make_case(rng, seed, V, D, n_sent=3)
         off_chunk = off[rng.randint(0, 1):]
