@@ -18,7 +18,7 @@ from typing import Callable, Optional
 
 import torch
 
-__all__ = ["BACKENDS", "CUDA_KERNELS_VERIFIED", "select_backend", "has_cuda_kernel", "triton_state", "triton_importable", "interpret_mode",
+__all__ = ["BACKENDS", "CUDA_KERNELS_VERIFIED", "TRITON_UNVERIFIED", "select_backend", "has_cuda_kernel", "triton_state", "triton_importable", "interpret_mode",
            "has_triton", "keep_opaque_when_interpreted", "eager", "constant_under_compile"]
 
 #: The backends every op family accepts.
@@ -27,6 +27,11 @@ BACKENDS = ("auto", "cpu", "cuda", "triton")
 #: True once the CUDA kernels (csrc/cuda/) have passed benchmarks/gpu/check.sh on a GPU (flip together with
 #: build_config.CUDA_VERIFIED); until then backend="auto" never picks them, even in a build that has them.
 CUDA_KERNELS_VERIFIED = False
+
+#: Ops whose Triton kernel has run only in Triton's interpreter, never compiled on a GPU: backend="auto" does not
+#: pick it for CUDA tensors (backend="triton" asks for it explicitly) until the op's tests and benchmark have passed
+#: in benchmarks/gpu/check.sh on a GPU; then its name is removed here.
+TRITON_UNVERIFIED = frozenset({"word2vec_subword_train"})
 
 
 def constant_under_compile(fn):
@@ -139,6 +144,10 @@ def select_backend(op: str, backend: str, device: "torch.device | str", triton_m
         if CUDA_KERNELS_VERIFIED and built():
             return "cuda"
         triton = triton_state(triton_module)
+        if op in TRITON_UNVERIFIED:
+            raise RuntimeError(f"{op}: backend='auto' does not pick the Triton kernel of {op} for CUDA tensors: it "
+                               "has run only in Triton's interpreter, never on a GPU (embedfast._backend."
+                               "TRITON_UNVERIFIED); pass backend='triton' to use it anyway, or train on CPU tensors")
         if triton == 1:
             return "triton"
         if triton >= 2:

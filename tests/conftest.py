@@ -33,7 +33,8 @@ def poisoned():
 # tests (tests/test_*_cuda.py, device-parametrised through tests/cuda_util.py) and the Triton tests, which run the
 # compiled kernels on CUDA tensors when there is a device (and Triton's interpreter on the CPU otherwise).
 # benchmarks/gpu/check.sh runs `pytest -m gpu`.
-GPU_MODULES = ("test_word2vec_triton.py", "test_fusion_triton.py")
+GPU_MODULES = ("test_word2vec_triton.py", "test_word2vec_triton_models.py", "test_word2vec_triton_subword.py",
+               "test_fusion_triton.py")
 
 
 def pytest_collection_modifyitems(config, items):

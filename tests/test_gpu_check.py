@@ -54,6 +54,32 @@ def test_bench_sgns_dry_run_rows_and_floor(tmp_path, capsys):
     assert 0 < cpu["loss/pair"] < 10
 
 
+def test_bench_subword_dry_run_check_and_rows(tmp_path, capsys, monkeypatch):
+    """The sub-word entry (issue 13) in Triton's interpreter at tiny sizes: the check against the CPU op passes
+    (exit 0), the speed rows account their bytes."""
+    import sys
+
+    mods = sys.modules
+    if "embedfast.word2vec.triton_kernels" in mods and not mods["embedfast.word2vec.triton_kernels"].INTERPRETED:
+        pytest.skip("the Triton kernels were imported compiled in this process (a GPU run)")
+    pytest.importorskip("triton")
+    monkeypatch.setenv("TRITON_INTERPRET", "1")
+    bench = _load("bench_subword")
+    js = tmp_path / "w.jsonl"
+    assert bench.main(["--device", "cpu", "--tokens", "30", "--baseline-tokens", "30", "--vocab", "200", "--buckets",
+                       "3000", "--check-cases", "1", "--check-sentences", "1", "--json", str(js)]) == 0
+    rows = [json.loads(x) for x in js.read_text().splitlines()]
+    (chk,) = [r for r in rows if r["table"] == "subword check"]
+    assert chk["equal"] is True and chk["pairs"] > 0 and chk["max abs err"] < 1e-4 < chk["max change"]
+    speed = {r["backend"]: r for r in rows if r["table"] == "subword speed"}
+    assert set(speed) == {"embedfast triton", "C++ CPU op"}
+    for r in speed.values():
+        assert r["tokens timed"] == 30 and 0 < r["loss/pair"] < 10 and r["GB/s (floor)"] > 0
+    # same draws and the same model: the two backends' losses per pair agree closely
+    assert speed["embedfast triton"]["loss/pair"] == pytest.approx(speed["C++ CPU op"]["loss/pair"], rel=0.05)
+    assert "check: PASSED" in capsys.readouterr().out
+
+
 def test_zipf_corpus_offsets_cover_the_tokens():
     bench = _load("bench_sgns")
     ids, off, counts = bench.zipf_corpus(5000, 300, "cpu")
@@ -84,5 +110,6 @@ def test_check_script_syntax_and_self_limit():
     text = open(path).read()
     assert 'exec timeout --kill-after=5 "$CHECK_SECONDS"' in text and "CHECK_SECONDS:-340" in text
     for needed in ("-m gpu", "EMBEDFAST_CUDA=1", "MAX_JOBS", "memcheck", "racecheck", "bench_gather.py",
-                   "bench_sgns.py", "EMBEDFAST_REQUIRE_CUDA=1"):
+                   "bench_sgns.py", "bench_subword.py", "test_word2vec_triton_subword.py",
+                   "EMBEDFAST_REQUIRE_CUDA=1"):
         assert needed in text, needed

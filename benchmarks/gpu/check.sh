@@ -10,8 +10,10 @@
 # 3. cuda      pytest -m gpu on tests/test_*_cuda.py (CUDA vs CPU ops; EMBEDFAST_REQUIRE_CUDA=1: no skipping)
 # 4. gather    benchmarks/gpu/bench_gather.py (CUDA, Triton, compile fullgraph, reduce-overhead, pure PyTorch)
 # 5. sgns      benchmarks/gpu/bench_sgns.py (words/s: CUDA, Triton, pure PyTorch, CPU)
+# 5b. subword  benchmarks/gpu/bench_subword.py (issue 13: the Triton sub-word skip-gram kernel against the CPU op,
+#              then words/s of both; exit 1 when they differ -- embedfast._backend.TRITON_UNVERIFIED until it passes)
 # 6. memcheck  compute-sanitizer memcheck on benchmarks/gpu/sanitize_cases.py
-# 7. triton    pytest -m gpu on the Triton tests (compiled kernels on CUDA tensors)
+# 7. triton    pytest -m gpu on the Triton tests (compiled kernels on CUDA tensors; the sub-word kernel's included)
 # 8. racecheck compute-sanitizer racecheck on the same small cases
 # 9. quality   CUDA vs CPU training on the embedded corpus (WS353, SimLex, analogy)
 #
@@ -118,7 +120,12 @@ SANITIZER=$(command -v compute-sanitizer || echo "${CUDA_HOME:-/usr/local/cuda}/
 PYTEST=($PY -m pytest -p no:cacheprovider -q -m gpu -rfEs)
 SMALL_GATHER=()
 SMALL_SGNS=()
+SMALL_SUBWORD=()
+SUBWORD_ENV=()
 if [ "$DRY" = 1 ]; then
+  SMALL_SUBWORD=(--device cpu --tokens 300 --baseline-tokens 300 --vocab 300 --buckets 5000 --check-cases 2
+    --check-sentences 2)
+  SUBWORD_ENV=(env TRITON_INTERPRET=1)  # the dry run runs the Triton kernel in the interpreter
   SMALL_GATHER=(--device cpu --V 2000 --D 60 --N 4096 --reps 3 --copy-mb 64)
   SMALL_SGNS=(--device cpu --tokens 300000 --vocab 5000 --chunk 100000 --baseline-tokens 100000)
 fi
@@ -135,9 +142,12 @@ fi
 step cuda 80 "${PYTEST[@]}" tests/test_word2vec_cuda.py tests/test_fusion_cuda.py --junitxml="$OUT/cuda-junit.xml"
 step gather 50 $PY benchmarks/gpu/bench_gather.py "${SMALL_GATHER[@]}" --json "$OUT/bench.jsonl"
 step sgns 60 $PY benchmarks/gpu/bench_sgns.py "${SMALL_SGNS[@]}" --json "$OUT/bench.jsonl"
+step subword 60 "${SUBWORD_ENV[@]}" $PY benchmarks/gpu/bench_subword.py "${SMALL_SUBWORD[@]}" --json "$OUT/bench.jsonl"
 if [ "$DRY" != 1 ]; then
   step memcheck 40 "$SANITIZER" --tool memcheck --error-exitcode 3 $PY benchmarks/gpu/sanitize_cases.py
-  step triton 70 "${PYTEST[@]}" tests/test_word2vec_triton.py tests/test_fusion_triton.py \
+  step triton 80 "${PYTEST[@]}" tests/test_word2vec_triton.py tests/test_word2vec_triton_models.py \
+    tests/test_word2vec_triton_subword.py \
+    tests/test_fusion_triton.py \
     --junitxml="$OUT/triton-junit.xml"
   step racecheck 30 "$SANITIZER" --tool racecheck --error-exitcode 3 $PY benchmarks/gpu/sanitize_cases.py
   step quality 45 $PY benchmarks/gpu/bench_sgns.py --no-speed --quality --json "$OUT/bench.jsonl"

@@ -17,6 +17,18 @@ frequent: the rank of its stem gives recall@10 and the mean reciprocal rank, and
 reported. The main scores (WordSim353, SimLex-999 Spearman; Google analogies, 3CosAdd, restrict_vocab 30000 --
 ``embedfast.evaluate`` through ``benchmarks/_common.quality``) are of the same models.
 
+Fair to the three: each trains on the same file with the held-out words already gone, with the same n-gram
+settings; each held-out word's vector is what the trainer itself gives an unknown word (its n-gram rows, averaged
+by each trainer's own rule); the stem is ranked against the same candidate list (the 30,000 most frequent words,
+identical for the three since the vocabulary is counted from the same file with the same min count), and no
+held-out word or stem is chosen by looking at any model.
+
+Rare-word test (benchmarks/word2vec/wordnet_rare.py, when Debian's wordnet-base is installed): words linked by
+WordNet's "derivationally related form" to a frequent word (count >= 50: abolish / abolition), in two groups of
+up to --holdout words: ``rare`` (count 5..20: in every vocabulary, trained from few occurrences) and ``oov``
+(count 1..4: in the text but under the min count, so every trainer builds them from n-grams alone). The same
+ranking as above, with the word itself left out of its candidates: ``rare_*`` / ``oov_*`` recall@10, MRR, cos.
+
 Each trainer runs in a fresh process (fastText's training is affected by what a process imported before, see
 tests/fasttext_util.py), the trainers alternating in each round; the time is end to end (reading the corpus,
 vocabulary, initialisation, training), words/s are the corpus' tokens x epochs / seconds; medians over rounds.
@@ -34,6 +46,7 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [HERE, os.path.dirname(HERE)]
 from _common import DATA, commit, median, run_json  # noqa: E402
+from wordnet_rare import WORDNET, rare_pairs  # noqa: E402
 
 SUFFIXES = ("s", "es", "ed", "ing", "ly", "er", "ness", "ment", "al")
 HP = dict(dim=100, window=5, negative=5, sample=1e-4, min_count=5, minn=3, maxn=6, buckets=2_000_000, epochs=5,
@@ -59,7 +72,7 @@ if trainer == "fasttext":
     del m
     import embedfast
     v = embedfast.load_vectors(path)
-    unseen = v.vectors_for(held["words"])
+    vec_of = v.vectors_for
     os.remove(path)
 elif trainer == "gensim":
     from gensim.models import FastText
@@ -69,7 +82,7 @@ elif trainer == "gensim":
     seconds = time.perf_counter() - t0
     import embedfast
     v = embedfast.Vectors(list(m.wv.index_to_key), torch.from_numpy(m.wv.vectors.copy()))
-    unseen = torch.from_numpy(__import__("numpy").stack([m.wv[w] for w in held["words"]]))
+    vec_of = lambda ws: torch.from_numpy(__import__("numpy").stack([m.wv[w] for w in ws]))
 else:
     import embedfast
     w2v = embedfast.Word2Vec(dim=hp["dim"], window=hp["window"], negative=hp["negative"], sample=hp["sample"],
@@ -78,25 +91,37 @@ else:
     w2v.train(corpus, progress=False)
     seconds = time.perf_counter() - t0
     v = w2v.vectors
-    unseen = v.vectors_for(held["words"])
+    vec_of = v.vectors_for
 sys.path[:0] = [held["bench"]]
 from _common import quality
 res = dict(trainer=trainer, seconds=seconds, vocab=len(v.words), **quality(v))
-# the unseen-word test: rank of each held-out word's stem among the 30,000 most frequent words
+# the unseen-word test: rank of each held-out word's stem among the 30,000 most frequent words; the same for the
+# rare-word pairs of WordNet (a rare or below-min-count word and its frequent derivationally related word)
 top = v.matrix[:30000].float()
 x = torch.nn.functional.normalize(top, dim=1)
-u = torch.nn.functional.normalize(unseen.float(), dim=1)
 index = {w: i for i, w in enumerate(v.words[:30000])}
-ranks, cos = [], []
-sims = u @ x.t()
-for k, stem in enumerate(held["stems"]):
-    j = index.get(stem)
-    if j is None:
-        continue
-    ranks.append(int((sims[k] > sims[k, j]).sum()) + 1)
-    cos.append(float(sims[k, j]))
-res.update(unseen_n=len(ranks), unseen_recall10=sum(r <= 10 for r in ranks) / max(1, len(ranks)),
-           unseen_mrr=sum(1.0 / r for r in ranks) / max(1, len(ranks)), unseen_cos=sum(cos) / max(1, len(cos)))
+
+
+def rank_test(words, partners):
+    u = torch.nn.functional.normalize(vec_of(words).float(), dim=1)
+    sims = u @ x.t()
+    ranks, cos = [], []
+    for k, (w, p) in enumerate(zip(words, partners)):
+        j = index.get(p)
+        if j is None:
+            continue
+        if w in index:  # a rare word of the vocabulary: not its own neighbour
+            sims[k, index[w]] = -2.0
+        ranks.append(int((sims[k] > sims[k, j]).sum()) + 1)
+        cos.append(float(sims[k, j]))
+    n = max(1, len(ranks))
+    return dict(n=len(ranks), recall10=sum(r <= 10 for r in ranks) / n, mrr=sum(1.0 / r for r in ranks) / n,
+                cos=sum(cos) / n)
+
+
+for name, (words, partners) in [("unseen", (held["words"], held["stems"]))] + sorted(held.get("rare", {}).items()):
+    if words:
+        res.update({f"{name}_{k}": val for k, val in rank_test(words, partners).items()})
 print(json.dumps(res))
 """
 
@@ -146,7 +171,9 @@ def holdout_corpus(corpus: str, n: int, seed: int, workdir: str):
             toks = [t for t in line.split() if t not in held]
             tokens += len(toks)
             out.write(" ".join(toks) + "\n")
-    return path, list(held), list(held.values()), tokens
+    for w in held:
+        del counts[w]
+    return path, list(held), list(held.values()), tokens, counts
 
 
 def main() -> None:
@@ -162,10 +189,14 @@ def main() -> None:
     args = ap.parse_args()
     corpus = args.corpus or default_corpus()
     work = tempfile.mkdtemp(prefix="bench_subword_")
-    path, words, stems, tokens = holdout_corpus(corpus, args.holdout, args.seed, work)
+    path, words, stems, tokens, counts = holdout_corpus(corpus, args.holdout, args.seed, work)
+    rare = rare_pairs(counts, eval_words() | set(words) | set(stems), min_count=HP["min_count"], n=args.holdout,
+                      seed=args.seed)
+    if rare is None:
+        print(f"no WordNet database in {WORDNET} (apt-get install wordnet-base): the rare-word test is skipped")
     held_path = os.path.join(work, "held.json")
     with open(held_path, "w") as f:
-        json.dump({"words": words, "stems": stems, "bench": os.path.dirname(HERE)}, f)
+        json.dump({"words": words, "stems": stems, "bench": os.path.dirname(HERE), "rare": rare or {}}, f)
     trainers = args.trainers.split(",")
     print(f"corpus {corpus}: {tokens:,} tokens after holding out {len(words)} words; commit {commit()}; "
           f"load {os.getloadavg()}", flush=True)
@@ -178,11 +209,14 @@ def main() -> None:
             res["words_per_s"] = tokens * args.epochs / res["seconds"]
             res["load"] = os.getloadavg()[0]
             runs[t].append(res)
+            tests = "  ".join(f"{g} r@10 {res[g + '_recall10']:.3f} mrr {res[g + '_mrr']:.3f} cos {res[g + '_cos']:.3f}"
+                              for g in ("unseen", "rare", "oov") if g + "_mrr" in res)
             print(f"round {r + 1} {t:10s} {res['seconds']:7.1f} s {res['words_per_s']:10,.0f} words/s  ws353 "
-                  f"{res['ws353']:.3f} simlex {res['simlex']:.3f} analogy {res['analogy']:.3f} unseen r@10 "
-                  f"{res['unseen_recall10']:.3f} mrr {res['unseen_mrr']:.3f} cos {res['unseen_cos']:.3f} "
+                  f"{res['ws353']:.3f} simlex {res['simlex']:.3f} analogy {res['analogy']:.3f}  {tests} "
                   f"(load {res['load']:.1f})", flush=True)
-    keys = ("seconds", "words_per_s", "ws353", "simlex", "analogy", "unseen_recall10", "unseen_mrr", "unseen_cos")
+    keys = ["seconds", "words_per_s", "ws353", "simlex", "analogy"] + [
+        f"{g}_{k}" for g in ("unseen", "rare", "oov") for k in ("recall10", "mrr", "cos")
+        if all(f"{g}_{k}" in x for rs in runs.values() for x in rs)]
     summary = {t: {k: median([x[k] for x in rs]) for k in keys} for t, rs in runs.items()}
     print("\nmedians:")
     for t, s in summary.items():
@@ -190,7 +224,8 @@ def main() -> None:
     if "embedfast" in summary:
         for t in summary:
             if t != "embedfast":
-                print(f"  embedfast / {t}: words/s x{summary['embedfast']['words_per_s'] / summary[t]['words_per_s']:.2f}")
+                ratio = summary["embedfast"]["words_per_s"] / summary[t]["words_per_s"]
+                print(f"  embedfast / {t}: words/s x{ratio:.2f}")
     if args.out:
         with open(args.out, "w") as f:
             json.dump({"corpus": corpus, "tokens": tokens, "held": len(words), "commit": commit(), "runs": runs,

@@ -46,12 +46,12 @@ def train_chunk(w2v, ids: torch.Tensor, offsets: torch.Tensor, tables, *, words_
     p = w2v.params
     try:
         if p.minn:  # sub-word skip-gram (fastText's)
-            ng = w2v.ngram_tables()
+            ng = w2v.ngram_tables(w2v.w_in.device)
             st = ops.word2vec_subword_train(w2v.w_in, w2v.w_ngram, w2v.w_out, ids, offsets, *tables, ng.offsets,
                                             ng.buckets, window=p.window, negative=p.negative, alpha=p.alpha,
                                             min_alpha=p.min_alpha, words_done=words_done, total_words=total_words,
                                             seed=p.seed, chunk=chunk, num_threads=w2v.num_threads,
-                                            exact_sigmoid=p.exact_sigmoid)
+                                            exact_sigmoid=p.exact_sigmoid, backend=w2v.backend)
         elif p.sg == 0 or p.hs:  # CBOW / hierarchical softmax
             st = ops.word2vec_train(w2v.w_in, w2v.w_out, ids, offsets, *tables,
                                     w2v.huffman_tables() if p.hs else None, window=p.window, negative=p.negative,

@@ -307,7 +307,7 @@ def word2vec_subword_train(w_in: torch.Tensor, w_ngram: torch.Tensor, w_out: tor
                            neg_alias: torch.Tensor, ngram_offsets: torch.Tensor, ngram_buckets: torch.Tensor, *,
                            window: int, negative: int, alpha: float, min_alpha: float, words_done: int,
                            total_words: int, seed: int, chunk: int, num_threads: int = 1,
-                           exact_sigmoid: bool = False) -> torch.Tensor:
+                           exact_sigmoid: bool = False, backend: str = "auto") -> torch.Tensor:
     """One fused pass of sub-word skip-gram with negative sampling (fastText's ``skipgram``, Bojanowski et al.
     2017) over the sentences ``sentence_offsets`` of ``ids``, updating ``w_in`` [V, D], ``w_ngram`` [B, D] and
     ``w_out`` [V, D] in place.
@@ -318,12 +318,21 @@ def word2vec_subword_train(w_in: torch.Tensor, w_ngram: torch.Tensor, w_out: tor
     alias draws per pair (label 0); the summed gradient of a center goes to every row of its bag once.
     Same arguments, checks, stats (:data:`TRAIN_STATS`) and divergence error as :func:`sgns_train`; the exact
     update and the order of random draws are in csrc/cpu/word2vec_subword.cpp.
-    CPU only.
+
+    ``backend``: "auto" (CPU tensors: the C++ op), "cpu" or "triton" (``embedfast::word2vec_subword_train_triton``
+    of ``embedfast.word2vec.triton_models``: CUDA tensors, or CPU tensors in Triton's interpreter). There is no
+    CUDA C++ kernel, and "auto" refuses CUDA tensors: the Triton kernel has run only in the interpreter so far
+    (``embedfast._backend.TRITON_UNVERIFIED``).
     """
-    return _ops.word2vec_subword_train(w_in, w_ngram, w_out, ids, sentence_offsets, keep_prob, neg_threshold,
-                                       neg_alias, ngram_offsets, ngram_buckets, int(window), int(negative),
-                                       float(alpha), float(min_alpha), int(words_done), int(total_words), int(seed),
-                                       int(chunk), int(num_threads), bool(exact_sigmoid))
+    kind = select_backend("word2vec_subword_train", backend, w_in.device, TRITON_MODULE)
+    op = _ops.word2vec_subword_train
+    if kind == "triton":
+        from . import triton_models as _tm  # noqa: F401  (registers embedfast::word2vec_subword_train_triton)
+
+        op = torch.ops.embedfast.word2vec_subword_train_triton
+    return op(w_in, w_ngram, w_out, ids, sentence_offsets, keep_prob, neg_threshold, neg_alias, ngram_offsets,
+              ngram_buckets, int(window), int(negative), float(alpha), float(min_alpha), int(words_done),
+              int(total_words), int(seed), int(chunk), int(num_threads), bool(exact_sigmoid))
 
 
 def sgns_loss(w_in: torch.Tensor, w_out: torch.Tensor, centers: torch.Tensor, contexts: torch.Tensor,

@@ -157,13 +157,13 @@ def check_init_scale(init_scale) -> float:
 
 
 def check_backend(backend, sg: int = 1, hs: int = 0, minn: int = 0) -> str:
-    """One of ``embedfast._backend.BACKENDS``; CBOW and hierarchical softmax have no CUDA C++ kernel, sub-words
-    only the CPU op."""
+    """One of ``embedfast._backend.BACKENDS``; CBOW, hierarchical softmax and sub-words have no CUDA C++
+    kernel."""
     if backend not in BACKENDS:
         raise ValueError(f"Word2Vec: backend must be one of {BACKENDS}, got {backend!r}")
-    if minn and backend not in ("auto", "cpu"):
-        raise NotImplementedError(f"Word2Vec: sub-word skip-gram (minn > 0) runs on the CPU op only; "
-                                  f"backend={backend!r} is not implemented for it (use 'auto' or 'cpu')")
+    if minn and backend == "cuda":
+        raise NotImplementedError("Word2Vec: sub-word skip-gram (minn > 0) has no CUDA C++ kernel (backend='cuda'): "
+                                  "use 'auto' or 'cpu' (the C++ CPU op) or 'triton' (its Triton kernel)")
     if (sg == 0 or hs) and backend == "cuda":
         raise ValueError(f"Word2Vec: {'CBOW' if sg == 0 else 'skip-gram'} with "
                          f"{'hierarchical softmax' if hs else 'negative sampling'} has no CUDA C++ kernel "

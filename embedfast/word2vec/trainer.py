@@ -73,7 +73,7 @@ def _initial_weights(p, n: int, init_scale: float, device: torch.device):
     w_ngram = initial_ngrams(p, init_scale, _physical_memory() - need) if p.minn else None
     if w_ngram is not None:
         advise_huge_pages(w_ngram)
-    return w_in.to(device), w_out.to(device), w_ngram
+    return w_in.to(device), w_out.to(device), (w_ngram.to(device) if w_ngram is not None else None)
 
 
 def _position_text(w2v, epoch: int, chunk: int, total: int, unit: str) -> str:
@@ -169,8 +169,9 @@ class Word2Vec(Results):
         a word's input vector is the mean of its own row and the rows of its character n-grams of minn..maxn
         characters, hashed into ``buckets`` rows (``w_ngram``); every row of the bag is trained, so ``vectors``
         gives a vector to any word and ``save(path, format="fasttext-bin")`` writes a fastText ``.bin``.
-        ``minn = maxn = 0`` (default): plain word2vec. Skip-gram with negative sampling on the CPU only (CBOW,
-        hs=1, a GPU with sub-words: NotImplementedError); alpha's default is then 0.05 (fastText's).
+        ``minn = maxn = 0`` (default): plain word2vec. Skip-gram with negative sampling (CBOW, hs=1:
+        NotImplementedError) on the CPU op, or its Triton kernel with ``backend="triton"`` (the only way on a GPU:
+        the kernel has not run on one yet, so "auto" refuses); alpha's default is then 0.05 (fastText's).
         vector_size / workers: gensim's names, accepted as aliases of dim / threads (giving both spellings is
         a ValueError).
 
@@ -210,9 +211,10 @@ class Word2Vec(Results):
         self.init_scale = check_init_scale(init_scale)
         self.backend = check_backend(backend, sg, hs, self.params.minn)
         self.device = check_device(device)
-        if self.params.minn and self.device.type != "cpu":
-            raise NotImplementedError(f"Word2Vec: sub-word skip-gram (minn > 0) runs on the CPU only, got "
-                                      f"device={device!r}")
+        if self.params.minn and self.device.type != "cpu" and self.backend != "triton":
+            raise NotImplementedError(f"Word2Vec: sub-word skip-gram (minn > 0) on device={device!r} runs only its "
+                                      "Triton kernel, which has not run on a GPU yet (embedfast._backend."
+                                      "TRITON_UNVERIFIED): pass backend='triton' to use it, or train on the CPU")
         self.words: list[str] = []
         self.counts: Optional[torch.Tensor] = None
         self.w_in: Optional[torch.Tensor] = None
@@ -282,12 +284,16 @@ class Word2Vec(Results):
         """word2vec's Huffman tree of the vocabulary (``ops.word2vec_huffman``: offsets, points, codes), built once."""
         return self._vocab_tables().huffman()
 
-    def ngram_tables(self) -> NgramTables:
-        """The n-gram buckets of every vocabulary word (a sub-word model's; ``subword.NgramTables``), built once."""
+    def ngram_tables(self, device: "torch.device | None" = None) -> NgramTables:
+        """The n-gram buckets of every vocabulary word (a sub-word model's; ``subword.NgramTables``), built once
+        (moved to ``device`` when given: the training device)."""
         if self._ngrams is None:
             c, p = self._corpus, self.params
             self._ngrams = NgramTables(c.word_bytes, c.word_offsets, p.minn, p.maxn, p.buckets)
-        return self._ngrams
+        ng = self._ngrams
+        if device is not None and ng.offsets.device != torch.device(device):
+            ng.offsets, ng.buckets = ng.offsets.to(device), ng.buckets.to(device)
+        return ng
 
     def _vocab_tables(self) -> VocabTables:
         if self._tables is None:

@@ -77,8 +77,7 @@ def _need(t: torch.Tensor, name: str, op: str, dtype: torch.dtype, dim: int, dev
 
 
 def _check_train_args(w_in, w_out, ids, offsets, keep, thr, alias, window, negative, alpha, min_alpha,
-                      words_done, total_words, num_threads):
-    op = "sgns_train_triton"
+                      words_done, total_words, num_threads, op: str = "sgns_train_triton"):
     dev = w_in.device
     _need(w_in, "w_in", op, torch.float32, 2, dev)
     _need(w_out, "w_out", op, torch.float32, 2, dev)
@@ -119,9 +118,8 @@ def _check_train_args(w_in, w_out, ids, offsets, keep, thr, alias, window, negat
         raise ValueError(f"{op}: num_threads must be in [1, 1024], got {num_threads}")
 
 
-def _check_train_values(ids, offsets, thr, alias, V) -> int:
+def _check_train_values(ids, offsets, thr, alias, V, op: str = "sgns_train_triton") -> int:
     """Eager value checks (one synchronisation); returns the number of tokens of the chunk."""
-    op = "sgns_train_triton"
     n = ids.shape[0]
     lo, hi = offsets[0], offsets[-1]
     zero = torch.zeros((), dtype=torch.bool, device=ids.device)
@@ -155,15 +153,18 @@ def _check_train_values(ids, offsets, thr, alias, V) -> int:
     return int(flags[5])
 
 
-def _check_diverged(loss: float, pairs: float, alpha: float, min_alpha: float, shared: bool, exact: bool) -> None:
+def _check_diverged(loss: float, pairs: float, alpha: float, min_alpha: float, shared: bool, exact: bool,
+                    op: str = "sgns_train_triton", model: str = "") -> None:
     """Eager only: the loss of the call is non-finite exactly when a score was NaN/inf (_train_log_sigmoid), as in
-    the CPU op, which raises the same error."""
+    the CPU op, which raises the same error. ``model``: how the message names the model (default: the kind of
+    negatives)."""
     if math.isfinite(loss):
         return
+    model = model or f"{'shared' if shared else 'per-pair'} negatives"
     raise ValueError(
-        f"sgns_train_triton: training diverged: the scores became NaN/inf (loss {loss} over {pairs:g} pairs) with "
+        f"{op}: training diverged: the scores became NaN/inf (loss {loss} over {pairs:g} pairs) with "
         f"learning rate alpha={alpha} (min_alpha={min_alpha}, {'exact' if exact else 'table'} sigmoid, "
-        f"{'shared' if shared else 'per-pair'} negatives); w_in and w_out now hold non-finite values (NaN/inf) and "
+        f"{model}); w_in and w_out now hold non-finite values (NaN/inf) and "
         "cannot be used. Start again from finite weights with a smaller alpha (word2vec's default is 0.025); if "
         "alpha is already small, check that the weights passed in are finite.")
 
@@ -215,14 +216,15 @@ def launch_buffers(S: int, alpha: float, min_alpha: float, words_done: int, tota
     return part, sched, key
 
 
-def call_stats(part, w_in, ids, sentence_offsets, alpha, min_alpha, words_done, total_words, shared, exact):
+def call_stats(part, w_in, ids, sentence_offsets, alpha, min_alpha, words_done, total_words, shared, exact,
+               op: str = "sgns_train_triton", model: str = ""):
     """The float64 stats (TRAIN_STATS) of a training launch from its per-sentence ``part``; in eager mode
-    raises the divergence error when the loss is not finite."""
+    raises the divergence error of ``op`` (``_check_diverged``) when the loss is not finite."""
     S = sentence_offsets.shape[0] - 1
     dev = w_in.device
     sums = part.sum(0)
     if S > 0 and _eager(w_in, ids, sentence_offsets):
-        _check_diverged(*sums[:2].tolist(), alpha, min_alpha, shared, exact)
+        _check_diverged(*sums[:2].tolist(), alpha, min_alpha, shared, exact, op, model)
     tokens = (sentence_offsets[-1] - sentence_offsets[0]).to(torch.float64)
     last_start = (sentence_offsets[-2] if S > 0 else sentence_offsets[0]) - sentence_offsets[0]
     progress = ((float(words_done) + last_start.to(torch.float64)) / float(total_words)).clamp(max=1.0)

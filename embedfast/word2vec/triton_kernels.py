@@ -167,6 +167,24 @@ def _train_log_sigmoid(f, EXACT: tl.constexpr):
     return _log_sigmoid(f, EXACT) + (f - f)
 
 
+@_device_fn
+def _zero_stats():
+    """The per-sentence counters of a training kernel: loss (float32), pairs, negatives, negatives skipped."""
+    return (tl.zeros([], dtype=tl.float32), tl.zeros([], dtype=tl.int64), tl.zeros([], dtype=tl.int64),
+            tl.zeros([], dtype=tl.int64))
+
+
+@_device_fn
+def _store_part(part, s, loss, pairs, nneg, nskip, nk):
+    """Sentence ``s``'s row of the per-sentence stats (``_N_PART`` float64 values)."""
+    ps = part + s * 5
+    tl.store(ps, loss.to(tl.float64))
+    tl.store(ps + 1, pairs.to(tl.float64))
+    tl.store(ps + 2, nneg.to(tl.float64))
+    tl.store(ps + 3, nskip.to(tl.float64))
+    tl.store(ps + 4, nk.to(tl.float64))
+
+
 # ----------------------------------------------------------------------------------------------------------
 # training kernel
 # ----------------------------------------------------------------------------------------------------------
@@ -187,10 +205,7 @@ def _sgns_train_kernel(w_in, w_out, ids, off, keep, thr, alias, scratch, part, k
     # 2. centres in order
     d = tl.arange(0, BLOCK_D)
     dm = d < D
-    loss = tl.zeros([], dtype=tl.float32)
-    pairs = tl.zeros([], dtype=tl.int64)
-    nneg = tl.zeros([], dtype=tl.int64)
-    nskip = tl.zeros([], dtype=tl.int64)
+    loss, pairs, nneg, nskip = _zero_stats()
     # targets: slot 0 the centre (label 1), slots 1..NEG the negatives (label 0)
     kk = tl.arange(0, NT_P)
     isneg = (kk >= 1) & (kk <= NEG)
@@ -252,12 +267,7 @@ def _sgns_train_kernel(w_in, w_out, ids, off, keep, thr, alias, scratch, part, k
                 pairs += 1
                 tl.debug_barrier()
         tl.debug_barrier()
-    ps = part + s * 5
-    tl.store(ps, loss.to(tl.float64))
-    tl.store(ps + 1, pairs.to(tl.float64))
-    tl.store(ps + 2, nneg.to(tl.float64))
-    tl.store(ps + 3, nskip.to(tl.float64))
-    tl.store(ps + 4, nk.to(tl.float64))
+    _store_part(part, s, loss, pairs, nneg, nskip, nk)
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -17,6 +17,16 @@ The Huffman path is walked in tiles of ``_HS_TILE`` nodes (the nodes of a path a
 the CPU op's update); row adds are atomic so repeated rows accumulate like the CPU op's sequential adds (a
 negative drawn twice for one CBOW center is scored from the row before both updates, where the CPU op scores
 the second draw after the first's update).
+
+Sub-word skip-gram: ``embedfast::word2vec_subword_train_triton``, the schema and semantics of
+``embedfast::word2vec_subword_train`` (csrc/cpu/word2vec_subword.cpp), one program per sentence with the same
+streams, draws, learning rate and checks as above. Per kept center ``c`` with a context: ``h`` = the mean of
+``w_in[c]`` and its bucket rows ``w_ngram[ngram_buckets[ngram_offsets[c]:ngram_offsets[c + 1]]]`` (read in tiles
+of ``_NG_TILE`` entries, once per center); per context ``x`` in order, ``x`` (label 1) and its ``negative``
+draws (a draw equal to ``x`` skipped) are scored against ``h`` from the values before the pair's update (as
+the skip-gram kernel's word2vec mode: the CPU op scores a negative drawn twice in one pair after the first
+update), ``w_out[t] += g_t h``, ``e += g_t w_out[t]``; after the last context ``e`` is added to every row of the
+bag (a bucket listed twice gets it twice, as on the CPU). A center without context reads nothing.
 """
 from __future__ import annotations
 
@@ -27,12 +37,13 @@ from .._backend import eager as _eager, keep_opaque_when_interpreted
 from .triton_kernels import _device_fn
 from .triton import (_check_train_args, _check_train_values, _need, call_stats, launch_buffers,
                      sgns_train_triton)
-from .triton_kernels import (_N_TRAIN_STATS, INTERPRETED, _draw, _sentence_start, _sigmoid, _subsample, _targets,
-                             _train_log_sigmoid, _train_meta, tl, triton)
+from .triton_kernels import (_N_TRAIN_STATS, INTERPRETED, _draw, _sentence_start, _sigmoid, _store_part, _subsample,
+                             _targets, _train_log_sigmoid, _train_meta, _zero_stats, tl, triton)
 
-__all__ = ["word2vec_train_triton"]
+__all__ = ["word2vec_train_triton", "word2vec_subword_train_triton", "compile_subword_for_target"]
 
 _HS_TILE = 16
+_NG_TILE = 16
 
 
 @_device_fn
@@ -63,10 +74,7 @@ def _w2v_train_kernel(w_in, w_out, ids, off, keep, thr, alias, hs_off, hs_pts, h
 
     d = tl.arange(0, BLOCK_D)
     dm = d < D
-    loss = tl.zeros([], dtype=tl.float32)
-    pairs = tl.zeros([], dtype=tl.int64)
-    nneg = tl.zeros([], dtype=tl.int64)
-    nskip = tl.zeros([], dtype=tl.int64)
+    loss, pairs, nneg, nskip = _zero_stats()
     kk = tl.arange(0, NT_P)
     isneg = (kk >= 1) & (kk <= NEG)
     kneg = (kk - 1).to(tl.uint64)
@@ -130,12 +138,7 @@ def _w2v_train_kernel(w_in, w_out, ids, off, keep, thr, alias, hs_off, hs_pts, h
                 pairs += 1
                 tl.debug_barrier()
         tl.debug_barrier()
-    ps = part + s * 5
-    tl.store(ps, loss.to(tl.float64))
-    tl.store(ps + 1, pairs.to(tl.float64))
-    tl.store(ps + 2, nneg.to(tl.float64))
-    tl.store(ps + 3, nskip.to(tl.float64))
-    tl.store(ps + 4, nk.to(tl.float64))
+    _store_part(part, s, loss, pairs, nneg, nskip, nk)
 
 
 def _check_hs(hs_offsets, hs_points, hs_codes, V, negative, cbow, hs, shared, dev) -> None:
@@ -224,5 +227,188 @@ def _word2vec_train_triton_fake(w_in, w_out, ids, sentence_offsets, keep_prob, n
     return torch.empty(_N_TRAIN_STATS, dtype=torch.float64, device=w_in.device)
 
 
+# ----------------------------------------------------------------------------------------------------------
+# sub-word skip-gram
+# ----------------------------------------------------------------------------------------------------------
+
+
+@triton.jit
+def _subword_train_kernel(w_in, w_ngram, w_out, ids, off, keep, thr, alias, ng_off, ng, scratch, part, key_ptr,
+                          sched_ptr, V, D, window,
+                          NEG: tl.constexpr, EXACT: tl.constexpr, BLOCK_T: tl.constexpr, BLOCK_D: tl.constexpr,
+                          NT_P: tl.constexpr, NG_P: tl.constexpr):
+    s = tl.program_id(0)
+    b0, b1, sb, key, alpha = _sentence_start(off, key_ptr, sched_ptr, s)
+    ctr, nk = _subsample(ids, keep, scratch, key, b0, b1, sb, V, BLOCK_T)
+    tl.debug_barrier()
+
+    d = tl.arange(0, BLOCK_D)
+    dm = d < D
+    loss, pairs, nneg, nskip = _zero_stats()
+    kk = tl.arange(0, NT_P)
+    isneg = (kk >= 1) & (kk <= NEG)
+    lab = (kk == 0).to(tl.float32)
+    kneg = (kk - 1).to(tl.uint64)
+    ee = tl.arange(0, NG_P)
+    for i in range(0, nk):
+        r = _draw(key, ctr)
+        ctr += 1
+        b = window - (r % window.to(tl.uint64)).to(tl.int64)
+        c = tl.load(scratch + sb + i).to(tl.int64)
+        lo = tl.maximum(i - b, 0)
+        hi = tl.minimum(i + b + 1, nk)
+        has = hi - lo > 1  # no context: nothing read, trained or drawn
+        e0 = tl.load(ng_off + c)
+        e1 = tl.where(has, tl.load(ng_off + c + 1), e0)
+        hm = d < tl.where(has, D, 0)  # (a block compare: a 0-d mask breaks the interpreter)
+        # h = the mean of the bag (the word's row and its bucket rows), from the rows before the center's update
+        h = tl.load(w_in + c * D + d, mask=hm, other=0.0, cache_modifier=".cg")
+        for t0 in range(e0, e1, NG_P):
+            em = t0 + ee < e1
+            bk = tl.load(ng + t0 + ee, mask=em, other=0).to(tl.int64)
+            h += tl.sum(tl.load(w_ngram + bk[:, None] * D + d[None, :], mask=em[:, None] & dm[None, :], other=0.0,
+                                cache_modifier=".cg"), axis=0)
+        h = h * (1.0 / (1 + e1 - e0).to(tl.float32))
+        e = tl.zeros([BLOCK_D], dtype=tl.float32)
+        for q in range(0, hi - lo - 1):
+            j = lo + q
+            j = tl.where(j >= i, j + 1, j)
+            x = tl.load(scratch + sb + j).to(tl.int64)
+            tid, tvalid, skipped = _targets(key, ctr, kneg, kk, isneg, x, V, thr, alias)
+            ctr += NEG
+            nskip += skipped
+            tm = tvalid[:, None] & dm[None, :]
+            T = tl.load(w_out + tid[:, None] * D + d[None, :], mask=tm, other=0.0, cache_modifier=".cg")
+            f = tl.sum(T * h[None, :], axis=1)
+            g = tl.where(tvalid, alpha * (lab - _sigmoid(f, EXACT)), 0.0)
+            loss -= tl.sum(tl.where(tvalid, _train_log_sigmoid(tl.where(kk == 0, f, -f), EXACT), 0.0), axis=0)
+            e += tl.sum(g[:, None] * T, axis=0)
+            tl.atomic_add(w_out + tid[:, None] * D + d[None, :], g[:, None] * h[None, :], mask=tm)
+            nneg += tl.sum(tvalid.to(tl.int64), axis=0) - 1
+            pairs += 1
+            tl.debug_barrier()
+        # the whole gradient to every row of the bag (fastText's skip-gram)
+        tl.atomic_add(w_in + c * D + d, e, mask=hm)
+        for t0 in range(e0, e1, NG_P):
+            em = t0 + ee < e1
+            bk = tl.load(ng + t0 + ee, mask=em, other=0).to(tl.int64)
+            tl.atomic_add(w_ngram + bk[:, None] * D + d[None, :], tl.zeros([NG_P, BLOCK_D], tl.float32) + e[None, :],
+                          mask=em[:, None] & dm[None, :])
+        tl.debug_barrier()
+    _store_part(part, s, loss, pairs, nneg, nskip, nk)
+
+
+_SW_OP = "word2vec_subword_train_triton"
+
+
+def _check_subword(w_in, w_out, w_ngram, ngram_offsets, ngram_buckets) -> None:
+    """Structure of the sub-word tables (as check_subword_tables in csrc/cpu/word2vec_subword.cpp)."""
+    op, dev = _SW_OP, w_in.device
+    _need(w_ngram, "w_ngram", op, torch.float32, 2, dev)
+    if not w_ngram.is_contiguous():
+        raise ValueError(f"{op}: 'w_ngram' is updated in place and must be contiguous")
+    if w_ngram.shape[1] != w_in.shape[1]:
+        raise ValueError(f"{op}: 'w_ngram' {tuple(w_ngram.shape)} must have the {w_in.shape[1]} columns of 'w_in' "
+                         f"{tuple(w_in.shape)}")
+    if w_ngram.shape[0] >= 2**31:
+        raise ValueError(f"{op}: 'w_ngram' must have fewer than 2^31 rows, got {w_ngram.shape[0]}")
+    _need(ngram_offsets, "ngram_offsets", op, torch.int64, 1, dev)
+    _need(ngram_buckets, "ngram_buckets", op, torch.int32, 1, dev)
+    if not (ngram_offsets.is_contiguous() and ngram_buckets.is_contiguous()):
+        raise ValueError(f"{op}: 'ngram_offsets' and 'ngram_buckets' must be contiguous")
+    if ngram_offsets.shape[0] != w_in.shape[0] + 1:
+        raise ValueError(f"{op}: argument 'ngram_offsets' must have shape [{w_in.shape[0] + 1}] (vocabulary size + "
+                         f"1), got {tuple(ngram_offsets.shape)}")
+
+
+def _check_subword_values(w_in, w_out, w_ngram, ngram_offsets, ngram_buckets) -> None:
+    """Eager value checks of the sub-word tables (one synchronisation) and that w_ngram has memory of its own."""
+    op = _SW_OP
+    if any(w_ngram.untyped_storage().data_ptr() == t.untyped_storage().data_ptr() for t in (w_in, w_out)):
+        raise ValueError(f"{op}: 'w_ngram' must not share memory with 'w_in' or 'w_out'")
+    E, B = ngram_buckets.shape[0], w_ngram.shape[0]
+    o = ngram_offsets
+    dec = o[1:] < o[:-1]
+    bad = (ngram_buckets < 0) | (ngram_buckets >= B)
+    flags = torch.stack([o[0], o[-1], dec.any().long(), bad.any().long()]).tolist()
+    if flags[0] != 0 or flags[1] != E:
+        raise ValueError(f"{op}: 'ngram_offsets' must start at 0 and end at len(ngram_buckets)={E}, got {flags[0]} "
+                         f"... {flags[1]}")
+    if flags[2]:
+        v = int(dec.nonzero()[0, 0])
+        raise ValueError(f"{op}: 'ngram_offsets' must be non-decreasing, but [{v + 1}] = {int(o[v + 1])} < [{v}] = "
+                         f"{int(o[v])}")
+    if flags[3]:
+        k = int(bad.nonzero()[0, 0])
+        raise IndexError(f"{op}: ngram_buckets[{k}] = {int(ngram_buckets[k])} is outside the rows of 'w_ngram' "
+                         f"[0, {B})")
+
+
+@triton_op("embedfast::word2vec_subword_train_triton", mutates_args={"w_in", "w_ngram", "w_out"})
+def word2vec_subword_train_triton(w_in: torch.Tensor, w_ngram: torch.Tensor, w_out: torch.Tensor, ids: torch.Tensor,
+                                  sentence_offsets: torch.Tensor, keep_prob: torch.Tensor, neg_threshold: torch.Tensor,
+                                  neg_alias: torch.Tensor, ngram_offsets: torch.Tensor, ngram_buckets: torch.Tensor,
+                                  window: int, negative: int, alpha: float, min_alpha: float, words_done: int,
+                                  total_words: int, seed: int, chunk: int, num_threads: int,
+                                  exact_sigmoid: bool) -> torch.Tensor:
+    """Triton version of ``embedfast::word2vec_subword_train`` (see the module docstring); float64 stats
+    (TRAIN_STATS) on the device. Raises ValueError when training diverged (eager mode)."""
+    _check_train_args(w_in, w_out, ids, sentence_offsets, keep_prob, neg_threshold, neg_alias, window, negative,
+                      alpha, min_alpha, words_done, total_words, num_threads, _SW_OP)
+    _check_subword(w_in, w_out, w_ngram, ngram_offsets, ngram_buckets)
+    V, D = w_in.shape
+    dev = w_in.device
+    S = sentence_offsets.shape[0] - 1
+    if _eager(w_in, ids, sentence_offsets):
+        n_tok = _check_train_values(ids, sentence_offsets, neg_threshold, neg_alias, V, _SW_OP)
+        _check_subword_values(w_in, w_out, w_ngram, ngram_offsets, ngram_buckets)
+    else:
+        n_tok = ids.shape[0]
+    part, sched, key = launch_buffers(S, alpha, min_alpha, words_done, total_words, seed, chunk, dev)
+    if S > 0:
+        scratch = torch.empty(max(n_tok, 1), dtype=torch.int32, device=dev)
+        meta = _train_meta(D, window, negative)
+        del meta["CTX_P"]
+        wrap_triton(_subword_train_kernel)[(S,)](
+            w_in, w_ngram, w_out, ids, sentence_offsets, keep_prob, neg_threshold, neg_alias, ngram_offsets,
+            ngram_buckets, scratch, part, key, sched, V, D, window, NEG=negative, EXACT=bool(exact_sigmoid),
+            NG_P=_NG_TILE, **meta)
+    return call_stats(part, w_in, ids, sentence_offsets, alpha, min_alpha, words_done, total_words, False,
+                      exact_sigmoid, _SW_OP, "sub-word skip-gram")
+
+
+@word2vec_subword_train_triton.register_fake
+def _word2vec_subword_train_triton_fake(w_in, w_ngram, w_out, ids, sentence_offsets, keep_prob, neg_threshold,
+                                        neg_alias, ngram_offsets, ngram_buckets, window, negative, alpha, min_alpha,
+                                        words_done, total_words, seed, chunk, num_threads, exact_sigmoid):
+    _check_train_args(w_in, w_out, ids, sentence_offsets, keep_prob, neg_threshold, neg_alias, window, negative,
+                      alpha, min_alpha, words_done, total_words, num_threads, _SW_OP)
+    _check_subword(w_in, w_out, w_ngram, ngram_offsets, ngram_buckets)
+    return torch.empty(_N_TRAIN_STATS, dtype=torch.float64, device=w_in.device)
+
+
+def compile_subword_for_target(arch: int = 90, *, dim: int = 100, window: int = 5, negative: int = 5) -> dict:
+    """Compile the sub-word kernel (exact and table sigmoid) for a CUDA architecture without a GPU; returns name ->
+    cubin size (as ``triton_kernels.compile_for_target``; only when not imported under TRITON_INTERPRET=1)."""
+    if INTERPRETED:
+        raise RuntimeError("compile_subword_for_target: the kernels were imported under TRITON_INTERPRET=1")
+    from triton.backends.compiler import GPUTarget
+    from triton.compiler import ASTSource
+
+    meta = _train_meta(dim, window, negative)
+    del meta["CTX_P"]
+    out = {}
+    for exact in (True, False):
+        sig = {n: "*fp32" for n in ("w_in", "w_ngram", "w_out")}
+        sig.update(ids="*i32", off="*i64", keep="*fp64", thr="*i64", alias="*i32", ng_off="*i64", ng="*i32",
+                   scratch="*i32", part="*fp64", key_ptr="*i64", sched_ptr="*fp64", V="i64", D="i64", window="i64")
+        const = dict(NEG=negative, EXACT=exact, NG_P=_NG_TILE, **meta)
+        sig.update({k: "constexpr" for k in const})
+        k = triton.compile(ASTSource(fn=_subword_train_kernel, signature=sig, constexprs=const),
+                           target=GPUTarget("cuda", arch, 32))
+        out[f"subword(exact={exact})"] = len(k.asm["cubin"])
+    return out
+
+
 if INTERPRETED:
-    keep_opaque_when_interpreted((word2vec_train_triton,))
+    keep_opaque_when_interpreted((word2vec_train_triton, word2vec_subword_train_triton))
