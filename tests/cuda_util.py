@@ -40,3 +40,19 @@ def _cuda_marks():
 DEVICES = [pytest.param("cpu", id="cpu"), pytest.param("cuda", id="cuda", marks=_cuda_marks())]
 #: the CUDA device only (tests of what only the CUDA kernels do: capture, determinism of atomics-free sums)
 CUDA_ONLY = [pytest.param("cuda", id="cuda", marks=_cuda_marks())]
+
+
+def compile_in_child(module: str, func: str, arch: int = 90) -> dict:
+    """``module.func(arch)`` (a Triton kernel module's compile-for-target function: name -> size of the code it
+    lowered to) run in a child process without TRITON_INTERPRET, so the kernels are really compiled even when
+    this process runs them in Triton's interpreter; skips when the Triton installation has no ptxas."""
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    code = f"import importlib; print(importlib.import_module({module!r}).{func}({arch}))"
+    p = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600)
+    if p.returncode != 0 and ("ptxas" in p.stderr and "not found" in p.stderr):
+        pytest.skip("no ptxas in this triton installation")
+    assert p.returncode == 0, p.stderr[-3000:]
+    return eval(p.stdout.strip().splitlines()[-1])

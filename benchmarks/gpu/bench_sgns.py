@@ -31,7 +31,7 @@ import torch
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [HERE, os.path.dirname(HERE)]
 from _common import commit  # noqa: E402
-from timing import table  # noqa: E402
+from timing import table, time_chunks  # noqa: E402
 
 from embedfast import ops  # noqa: E402
 from embedfast._backend import has_cuda_kernel, triton_state  # noqa: E402
@@ -85,15 +85,8 @@ def time_op(backend: str, device: str, ids, off, counts, chunk: int, limit: int,
                               words_done=int(off[s0]), total_words=max(total, 1), seed=0, chunk=k,
                               num_threads=threads, shared_negatives=True, backend=backend)
 
-    run(0)  # warm-up (compiles Triton; the sigmoid table upload), trains the first chunk once more
-    if device == "cuda":
-        torch.cuda.synchronize()
-    t0 = time.perf_counter()
-    stats = [run(k) for k in range(len(bounds) - 1)]
-    if device == "cuda":
-        torch.cuda.synchronize()
-    dt = time.perf_counter() - t0
-    return total, dt, torch.stack([s.cpu() for s in stats]).sum(0)
+    dt, stats = time_chunks(run, len(bounds) - 1, device)
+    return total, dt, stats
 
 
 def pure_torch_sgns(device: str, ids, off, counts, limit: int, batch: int = 1 << 20):

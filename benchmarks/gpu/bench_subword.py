@@ -25,7 +25,6 @@ import datetime
 import os
 import random
 import sys
-import time
 
 import torch
 
@@ -33,7 +32,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [HERE, os.path.dirname(HERE)]
 from _common import commit  # noqa: E402
 from bench_sgns import chunk_bounds, zipf_corpus  # noqa: E402
-from timing import table  # noqa: E402
+from timing import table, time_chunks  # noqa: E402
 
 from embedfast import ops  # noqa: E402
 from embedfast._backend import has_triton  # noqa: E402
@@ -118,14 +117,8 @@ def time_op(backend: str, device: str, ids, off, counts, ng_off, ng, buckets: in
                                           total_words=max(total, 1), seed=0, chunk=k, num_threads=threads,
                                           backend=backend)
 
-    run(0)  # warm-up: compiles the kernel
-    if device == "cuda":
-        torch.cuda.synchronize()
-    t0 = time.perf_counter()
-    stats = [run(k) for k in range(len(bounds) - 1)]
-    if device == "cuda":
-        torch.cuda.synchronize()
-    return total, time.perf_counter() - t0, torch.stack([s.cpu() for s in stats]).sum(0)
+    dt, stats = time_chunks(run, len(bounds) - 1, device)
+    return total, dt, stats
 
 
 def speed(args, ng_off, ng) -> str:

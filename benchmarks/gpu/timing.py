@@ -35,6 +35,19 @@ def median_ms(fn: Callable[[], object], device: str, warmup: int = 2, reps: int 
     return statistics.median(times)
 
 
+def time_chunks(run: Callable[[int], torch.Tensor], chunks: int, device: str) -> "tuple[float, torch.Tensor]":
+    """(seconds, summed stats) of run(0), ..., run(chunks - 1) after one warm-up call run(0) (it compiles the
+    kernel and uploads tables; that chunk is trained once more), the device synchronised around the timed calls."""
+    run(0)
+    if device == "cuda":
+        torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    stats = [run(k) for k in range(chunks)]
+    if device == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - t0, torch.stack([s.cpu() for s in stats]).sum(0)
+
+
 def table(header: Sequence[str], rows: Sequence[Sequence[object]], json_path: Optional[str] = None,
           title: str = "") -> str:
     """A Markdown table (floats with 3 significant digits); the rows are appended to json_path as JSON lines."""
