@@ -269,10 +269,8 @@ at::Tensor sgns_train(at::Tensor& w_in, at::Tensor& w_out, const at::Tensor& ids
 //
 // The arithmetic is that sequence of updates, regrouped into blocks (no approximation; only float rounding
 // differs):
-//   CBOW: the input h does not change while its targets are updated and target t's score reads only row t, so
-//       for a run of distinct targets every score is dot(h, w_out[t]) of the values before the run (one pass
-//       with h loaded once), then e += sum_t g_t w_out[t] and w_out[t] += g_t h. A target repeated (two equal
-//       negatives) starts a new run, which reads the updated rows.
+//   CBOW: the input h does not change while its targets are updated, so they run in fixed_input_targets
+//       (embedfast/sgns_train.h): runs of distinct targets, each score from the rows before its run.
 //   skip-gram HS: for a group of distinct context rows X (x_a, a in window order) and path nodes N, with
 //       F = X N^T and Q = X X^T from the values before the group, pair (a, d) sees node d after the updates of
 //       contexts b < a: f_ad = F_ad + sum_{b<a} g_bd Q_ab, so its gradient g_ad follows in a scalar recurrence;
@@ -285,14 +283,8 @@ at::Tensor sgns_train(at::Tensor& w_in, at::Tensor& w_out, const at::Tensor& ids
 // stream order is unchanged.
 constexpr int kBlockRows = 16;
 constexpr int kBlockNodes = 32;
-
-template <bool kExact>
-inline float target_grad(float f, float label, float alpha, const SigmoidTable& tab, double& loss) {
-  float s, ls;  // sigmoid(f), log sigmoid(f); log sigmoid(-f) = log sigmoid(f) - f
-  sig_logsig<kExact>(f, tab, s, ls);
-  loss -= label > 0.5f ? ls : ls - f;
-  return alpha * (label - s);
-}
+static_assert(kBlockNodes >= kTargetRun && kBlockRows * kBlockNodes >= kTargetRun,
+              "fixed_input_targets uses W2vWork::trow and F as its scratch");
 
 // Per-thread state of train_part_w2v: the targets of the current and next center, the block buffers.
 struct W2vWork {
@@ -301,34 +293,6 @@ struct W2vWork {
   std::vector<float*> crow, trow;  // context rows (CBOW: all of them; skip-gram HS: a group), target rows
   float F[kBlockRows][kBlockNodes], G[kBlockRows][kBlockNodes], Q[kBlockRows][kBlockRows];
 };
-
-// CBOW: the targets t[0..nt) with input w.h: HS (codes given) label 1 - codes[k], NS label 1 for t[0] (the
-// center) and 0 for the negatives; writes (accumulate false) or adds the input gradient to w.e.
-template <bool kExact>
-void cbow_targets(const TrainArgs& a, W2vWork& w, const int32_t* t, const uint8_t* codes, int64_t nt, bool accumulate,
-                  float alpha, const SigmoidTable& tab, double& loss) {
-  const int64_t D = a.dim;
-  float* g = &w.F[0][0];
-  for (int64_t k0 = 0; k0 < nt;) {
-    int64_t k1 = k0 + 1;  // a run of distinct targets (a path's nodes are distinct), at most kBlockNodes
-    if (codes)
-      k1 = std::min<int64_t>(nt, k0 + kBlockNodes);
-    else
-      while (k1 < nt && k1 - k0 < kBlockNodes && std::find(t + k0, t + k1, t[k1]) == t + k1) ++k1;
-    const int64_t m = k1 - k0;
-    for (int64_t k = 0; k < m; ++k) w.trow[k] = a.w_out + int64_t(t[k0 + k]) * D;
-    multi_dot_f32(w.h.data(), w.trow.data(), m, D, g);
-    for (int64_t k = 0; k < m; ++k) {
-      const float label = codes ? 1.0f - float(codes[k0 + k]) : (k0 + k == 0 ? 1.0f : 0.0f);
-      g[k] = target_grad<kExact>(g[k], label, alpha, tab, loss);
-    }
-    combine_rows_f32(w.e.data(), accumulate, g, 1, w.trow.data(), m, D);
-    for (int64_t k = 0; k < m; ++k) axpy_f32(g[k], w.h.data(), w.trow[k], D);
-    accumulate = true;
-    k0 = k1;
-  }
-  if (!accumulate) std::fill(w.e.begin(), w.e.end(), 0.0f);
-}
 
 // Skip-gram HS for one center: the contexts w.ctx[0..nc) against the path points / codes [h0, h1).
 template <bool kExact>
@@ -452,10 +416,11 @@ void train_part_w2v(const TrainArgs& a, int64_t s_begin, int64_t s_end, int part
           combine_rows_f32(w.h.data(), false, &inv, 0, w.crow.data(), nc, D);  // the mean of the contexts
           if constexpr (kHs) {
             const int64_t h0 = a.hs_offsets[c];
-            cbow_targets<kExact>(a, w, a.hs_points + h0, a.hs_codes + h0, a.hs_offsets[c + 1] - h0, false, alpha,
-                                 tab, loss);
+            fixed_input_targets<kExact>(a.w_out, D, w.h.data(), w.e.data(), false, a.hs_points + h0, a.hs_codes + h0,
+                                        a.hs_offsets[c + 1] - h0, true, alpha, tab, loss, &w.F[0][0], w.trow.data());
           } else {
-            cbow_targets<kExact>(a, w, w.cur_t.data(), nullptr, cur.nt, false, alpha, tab, loss);
+            fixed_input_targets<kExact>(a.w_out, D, w.h.data(), w.e.data(), false, w.cur_t.data(), nullptr, cur.nt,
+                                        false, alpha, tab, loss, &w.F[0][0], w.trow.data());
             nneg += double(cur.nt - 1);
           }
           for (int64_t r = 0; r < nc; ++r) axpy_f32(1.0f, w.e.data(), w.crow[r], D);

@@ -22,8 +22,10 @@
 //   row of a skip-gram bag, not e / m).
 // So every bag row is read once and written once per center, not per pair: fastText recomputes the mean and
 // writes all m rows for every (center, context) pair, which is what makes its sub-word training slower than
-// word2vec. The next center's bag rows are prefetched while the current one trains (the bucket table is large
-// and its rows are scattered).
+// word2vec. As h stays fixed through its center, the targets of all its contexts run in fixed_input_targets
+// (embedfast/sgns_train.h: runs of distinct targets, each score from the rows before its run; the same
+// arithmetic up to float rounding). The next center's draws are made one center ahead, so its bag rows and
+// target rows are prefetched while the current one trains (the bucket table is large and its rows scattered).
 //
 // Loss: the sum over every target of -log sigmoid(+-score); non-finite exactly when a score is, so a diverged
 // call (too large a learning rate, non-finite weights passed in) raises the ValueError of raise_diverged.
@@ -61,72 +63,93 @@ void train_part_subword(const TrainArgs& a, const SubwordTables& sw, int64_t s_b
   const int64_t D = a.dim;
   const int64_t part_first = a.offsets[s_begin];
   const double part_tokens = double(a.offsets[s_end] - part_first);
-  std::vector<int32_t> sent;
-  std::vector<float> h, neu1e;
+  const int64_t max_t = a.max_ctx * (1 + a.negative);  // the most targets of one center
+  std::vector<int32_t> sent, cur_t, nxt_t;
+  std::vector<uint8_t> cur_code, nxt_code;  // 0: a context word (label 1), 1: a negative (label 0)
+  std::vector<float> h, e;
+  float g[kTargetRun];
+  float* rows[kTargetRun];
   try {
     sent.reserve(size_t(a.max_sentence));
+    cur_t.resize(size_t(max_t));
+    nxt_t.resize(size_t(max_t));
+    cur_code.resize(size_t(max_t));
+    nxt_code.resize(size_t(max_t));
     h.resize(size_t(D));
-    neu1e.resize(size_t(D));
+    e.resize(size_t(D));
   } catch (const std::bad_alloc&) {
     TORCH_CHECK_WITH(OutOfMemoryError, false, "word2vec_subword_train: cannot allocate the work buffers of thread ",
                      part, " (dim ", D, ", longest sentence ", a.max_sentence, " tokens)");
   }
-  auto prefetch_bag = [&](int32_t w) {
-    prefetch_row(a.w_in + int64_t(w) * D, D);
-    for (int64_t e = sw.offsets[w]; e < sw.offsets[w + 1]; ++e) prefetch_row(sw.w_ngram + int64_t(sw.buckets[e]) * D, D);
-  };
   float alpha = float(a.alpha);
   double loss = 0, pairs = 0, nneg = 0, nskip = 0, kept = 0;
+  int64_t n = 0;
+  // The draws of the center at position i, made one center ahead: its window, then per context (in order) the
+  // context word and its negatives; its bag rows and target rows are prefetched. The stream order is that of the
+  // file comment: the draws are the same, only made earlier.
+  auto draw = [&](int64_t i, int64_t& nt, std::vector<int32_t>& t, std::vector<uint8_t>& code) {
+    const int64_t b = a.window - int64_t(rng.next() % uint64_t(a.window));
+    const int64_t j0 = std::max<int64_t>(0, i - b), j1 = std::min<int64_t>(n, i + b + 1);
+    nt = 0;
+    if (j1 - j0 <= 1) return;  // no context: nothing trained, no draws
+    for (int64_t j = j0; j < j1; ++j) {
+      if (j == i) continue;
+      const int32_t x = sent[j];
+      t[nt] = x;
+      code[nt++] = 0;
+      for (int64_t k = 0; k < a.negative; ++k) {
+        const int32_t tk = alias_pick(rng.next(), a.vocab, a.neg_threshold, a.neg_alias);
+        if (tk == x) {
+          nskip += 1;
+          continue;
+        }
+        t[nt] = tk;
+        code[nt++] = 1;
+        nneg += 1;
+      }
+    }
+    const int32_t c = sent[i];
+    prefetch_row(a.w_in + int64_t(c) * D, D);
+    for (int64_t q = sw.offsets[c]; q < sw.offsets[c + 1]; ++q)
+      prefetch_row(sw.w_ngram + int64_t(sw.buckets[q]) * D, D);
+    for (int64_t k = 0; k < nt; ++k) prefetch_row(a.w_out + int64_t(t[k]) * D, D);
+  };
   for (int64_t s = s_begin; s < s_end; ++s) {
     const int64_t b0 = a.offsets[s], b1 = a.offsets[s + 1];
     alpha = sentence_alpha(a, b0, part_first, part_tokens);
     subsample_sentence(a, rng, b0, b1, sent);
     kept += double(sent.size());
-    const int64_t n = int64_t(sent.size());
-    if (n > 0) prefetch_bag(sent[0]);
+    n = int64_t(sent.size());
+    int64_t cur_nt = 0, nxt_nt = 0;
+    if (n > 0) draw(0, cur_nt, cur_t, cur_code);
     for (int64_t i = 0; i < n; ++i) {
-      const int32_t c = sent[i];
-      const int64_t b = a.window - int64_t(rng.next() % uint64_t(a.window));
-      if (i + 1 < n) prefetch_bag(sent[i + 1]);
-      const int64_t j0 = std::max<int64_t>(0, i - b), j1 = std::min<int64_t>(n, i + b + 1);
-      if (j1 - j0 <= 1) continue;  // no context: nothing trained, no draws
-      float* own = a.w_in + int64_t(c) * D;
-      const int64_t e0 = sw.offsets[c], e1 = sw.offsets[c + 1];
-      // h = the mean of the bag
-      std::copy(own, own + D, h.begin());
-      for (int64_t e = e0; e < e1; ++e) axpy_f32(1.0f, sw.w_ngram + int64_t(sw.buckets[e]) * D, h.data(), D);
-      const float inv = 1.0f / float(1 + (e1 - e0));
-      for (int64_t k = 0; k < D; ++k) h[k] *= inv;
-      std::fill(neu1e.begin(), neu1e.end(), 0.0f);
-      for (int64_t j = j0; j < j1; ++j) {
-        if (j == i) continue;
-        const int32_t x = sent[j];
-        for (int64_t k = -1; k < a.negative; ++k) {
-          int32_t t;
-          float label;
-          if (k < 0) {
-            t = x;
-            label = 1.0f;
-          } else {
-            t = alias_pick(rng.next(), a.vocab, a.neg_threshold, a.neg_alias);
-            if (t == x) {
-              nskip += 1;
-              continue;
-            }
-            label = 0.0f;
-            nneg += 1;
+      if (i + 1 < n) draw(i + 1, nxt_nt, nxt_t, nxt_code);
+      if (cur_nt > 0) {
+        const int32_t c = sent[i];
+        float* own = a.w_in + int64_t(c) * D;
+        const int64_t e0 = sw.offsets[c], e1 = sw.offsets[c + 1];
+        // h = the mean of the bag (its own row, then its buckets), kTargetRun rows at a time
+        const float inv = 1.0f / float(1 + (e1 - e0));
+        rows[0] = own;
+        int64_t m = 1;
+        bool acc = false;
+        for (int64_t q = e0; q <= e1; ++q) {
+          if (m == kTargetRun || q == e1) {
+            combine_rows_f32(h.data(), acc, &inv, 0, rows, m, D);
+            acc = true;
+            m = 0;
           }
-          float* out_t = a.w_out + int64_t(t) * D;
-          const float f = dot_f32(h.data(), out_t, D);
-          loss -= logsig<kExact>(k < 0 ? f : -f, tab);
-          const float g = alpha * (label - sig<kExact>(f, tab));
-          axpy_f32(g, out_t, neu1e.data(), D);
-          axpy_f32(g, h.data(), out_t, D);
+          if (q < e1) rows[m++] = sw.w_ngram + int64_t(sw.buckets[q]) * D;
         }
-        pairs += 1;
+        fixed_input_targets<kExact>(a.w_out, D, h.data(), e.data(), false, cur_t.data(), cur_code.data(), cur_nt,
+                                    false, alpha, tab, loss, g, rows);
+        for (int64_t k = 0; k < cur_nt; ++k) pairs += double(cur_code[k] == 0);
+        axpy_f32(1.0f, e.data(), own, D);
+        for (int64_t q = e0; q < e1; ++q) axpy_f32(1.0f, e.data(), sw.w_ngram + int64_t(sw.buckets[q]) * D, D);
       }
-      axpy_f32(1.0f, neu1e.data(), own, D);
-      for (int64_t e = e0; e < e1; ++e) axpy_f32(1.0f, neu1e.data(), sw.w_ngram + int64_t(sw.buckets[e]) * D, D);
+      std::swap(cur_nt, nxt_nt);
+      std::swap(cur_t, nxt_t);
+      std::swap(cur_code, nxt_code);
     }
   }
   finish_part(res, a, s_begin, s_end, loss, pairs, nneg, nskip, kept, alpha);
@@ -187,7 +210,8 @@ at::Tensor word2vec_subword_train(at::Tensor& w_in, at::Tensor& w_ngram, at::Ten
   a.exact = exact_sigmoid;
   const int T = int(num_threads);
   const auto bounds = part_bounds(a, T);
-  check_buffers(bounds, 4.0 * double(a.max_sentence) + 8.0 * double(a.dim), op, a, negative);
+  check_buffers(bounds, 4.0 * double(a.max_sentence) + 8.0 * double(a.dim) +
+                            10.0 * double(a.max_ctx) * double(1 + negative), op, a, negative);
   auto fn = exact_sigmoid ? &train_part_subword<true> : &train_part_subword<false>;
   std::vector<PartResult> results(T);
   run_parts(T, [&](int p) {

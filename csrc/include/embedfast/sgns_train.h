@@ -1,7 +1,8 @@
 // The CPU training ops of the word2vec family share these pieces: the arguments of a call (TrainArgs), the
 // per-thread results and the stats layout, the checks of every argument (check_train_args), the split of a
 // chunk into parts (part_bounds), the work-buffer check (check_buffers), the stats and divergence check of a
-// call (sum_stats), and the small sigmoid / prefetch helpers of the inner loops. Used by
+// call (sum_stats), the small sigmoid / prefetch helpers of the inner loops, and the update of a fixed input
+// against its targets (fixed_input_targets: CBOW and the sub-word skip-gram). Used by
 // csrc/cpu/word2vec_sgns.cpp (sgns_train, word2vec_train) and csrc/cpu/word2vec_subword.cpp
 // (word2vec_subword_train); defined in csrc/sgns_train.cpp.
 //
@@ -20,6 +21,7 @@
 
 #include "embedfast/rng.h"
 #include "embedfast/sigmoid.h"
+#include "embedfast/vecops.h"
 
 namespace embedfast {
 
@@ -59,6 +61,8 @@ struct PartResult {
 
 inline void prefetch_row(const float* p, int64_t D) {
   for (int64_t k = 0; k < D; k += 16) __builtin_prefetch(p + k, 1, 3);
+  // a row that does not start on a cache line ends in one more line than the loop above reaches
+  if (D > 0) __builtin_prefetch(p + D - 1, 1, 3);
 }
 
 template <bool kExact>
@@ -78,6 +82,52 @@ inline float sig(float f, const SigmoidTable& tab) {
 template <bool kExact>
 inline float logsig(float f, const SigmoidTable& tab) {
   return kExact ? log_sigmoid_exact_flagged(f) : tab.log_sigmoid(f);
+}
+
+// The loss term and gradient of one target with score f and label 0 / 1: adds -log sigmoid(+-f) to `loss`,
+// returns alpha * (label - sigmoid(f)).
+template <bool kExact>
+inline float target_grad(float f, float label, float alpha, const SigmoidTable& tab, double& loss) {
+  float s, ls;  // sigmoid(f), log sigmoid(f); log sigmoid(-f) = log sigmoid(f) - f
+  sig_logsig<kExact>(f, tab, s, ls);
+  loss -= label > 0.5f ? ls : ls - f;
+  return alpha * (label - s);
+}
+
+// The most targets of one run of fixed_input_targets (the size of its scratch buffers).
+constexpr int kTargetRun = 32;
+
+// One input row h that stays fixed while its targets train (CBOW's context mean, the sub-word skip-gram's bag
+// mean) against the rows t[0..nt) of w_out [*, D], in order, as word2vec's pairs: g = alpha * (label -
+// sigmoid(h . w_out[t])); e += g w_out[t]; w_out[t] += g h. Labels: with `codes`, 1 - codes[k]; without, 1 for
+// t[0] and 0 for the rest (CBOW with negative sampling). Regrouped without approximation: h does not change and a
+// score reads only its own row, so for a run of distinct targets every score is the dot of h with the rows as
+// they were before the run (one multi-row pass), then e and the rows are updated; a repeated target starts a new
+// run, which reads the updated row. `distinct` says the caller knows there are no repeats (a Huffman path).
+// e [D] is written (accumulate false) or added to; g and rows are kTargetRun floats / pointers of scratch.
+template <bool kExact>
+inline void fixed_input_targets(float* w_out, int64_t D, const float* h, float* e, bool accumulate, const int32_t* t,
+                                const uint8_t* codes, int64_t nt, bool distinct, float alpha, const SigmoidTable& tab,
+                                double& loss, float* g, float** rows) {
+  for (int64_t k0 = 0; k0 < nt;) {
+    int64_t k1 = k0 + 1;
+    if (distinct)
+      k1 = std::min<int64_t>(nt, k0 + kTargetRun);
+    else
+      while (k1 < nt && k1 - k0 < kTargetRun && std::find(t + k0, t + k1, t[k1]) == t + k1) ++k1;
+    const int64_t m = k1 - k0;
+    for (int64_t k = 0; k < m; ++k) rows[k] = w_out + int64_t(t[k0 + k]) * D;
+    multi_dot_f32(h, rows, m, D, g);
+    for (int64_t k = 0; k < m; ++k) {
+      const float label = codes ? 1.0f - float(codes[k0 + k]) : (k0 + k == 0 ? 1.0f : 0.0f);
+      g[k] = target_grad<kExact>(g[k], label, alpha, tab, loss);
+    }
+    combine_rows_f32(e, accumulate, g, 1, rows, m, D);
+    for (int64_t k = 0; k < m; ++k) axpy_f32(g[k], h, rows[k], D);
+    accumulate = true;
+    k0 = k1;
+  }
+  if (!accumulate) std::fill(e, e + D, 0.0f);
 }
 
 // The learning rate of the sentence starting at token b0 of a part starting at part_first (part_tokens tokens).
