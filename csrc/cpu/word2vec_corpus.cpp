@@ -181,9 +181,7 @@ Source open_source(const std::string& path, const at::Tensor& data, const char* 
     src.file = std::make_unique<InputFile>(path, op);
     src.in = std::make_unique<TextInput>(src.file.get());
   } else {
-    check_cpu(data, op, "data");
-    check_dtype(data, at::kByte, op, "data");
-    check_dim(data, 1, op, "data");
+    check_cpu_arg(data, at::kByte, 1, op, "data");
     TORCH_CHECK_VALUE(data.is_contiguous(), op, ": argument 'data' must be contiguous");
     src.in = std::make_unique<TextInput>(reinterpret_cast<const char*>(data.data_ptr<uint8_t>()),
                                          size_t(data.numel()));

@@ -395,10 +395,7 @@ void train_part_w2v(const TrainArgs& a, int64_t s_begin, int64_t s_end, int part
     }
   };
   for (int64_t s = s_begin; s < s_end; ++s) {
-    const int64_t b0 = a.offsets[s], b1 = a.offsets[s + 1];
-    alpha = sentence_alpha(a, b0, part_first, part_tokens);
-    subsample_sentence(a, rng, b0, b1, sent);
-    kept += double(sent.size());
+    alpha = start_sentence(a, rng, s, part_first, part_tokens, sent, kept);
     n = int64_t(sent.size());
     Center cur, nxt;
     if (n > 0) draw(0, cur, w.cur_t);
@@ -538,9 +535,7 @@ at::Tensor word2vec_train(at::Tensor& w_in, at::Tensor& w_out, const at::Tensor&
 // root first, code 1 for the branch of the second-smallest of a merge (word2vec's binary[] = 1).
 std::tuple<at::Tensor, at::Tensor, at::Tensor> word2vec_huffman(const at::Tensor& counts) {
   const char* op = "word2vec_huffman";
-  check_cpu(counts, op, "counts");
-  check_dtype(counts, at::kLong, op, "counts");
-  check_dim(counts, 1, op, "counts");
+  check_cpu_arg(counts, at::kLong, 1, op, "counts");
   const int64_t V = counts.numel();
   TORCH_CHECK_VALUE(V >= 1 && V < (int64_t(1) << 31), op, ": need 1 <= len(counts) < 2^31, got ", V);
   const auto c = counts.contiguous();
@@ -602,9 +597,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> word2vec_huffman(const at::Tensor
 // Vose's alias method over p_v proportional to counts[v]^exponent; thresholds scaled to 2^32.
 std::tuple<at::Tensor, at::Tensor> sgns_unigram_table(const at::Tensor& counts, double exponent) {
   const char* op = "sgns_unigram_table";
-  check_cpu(counts, op, "counts");
-  check_dtype(counts, at::kLong, op, "counts");
-  check_dim(counts, 1, op, "counts");
+  check_cpu_arg(counts, at::kLong, 1, op, "counts");
   const int64_t V = counts.numel();
   TORCH_CHECK_VALUE(V >= 1 && V < (int64_t(1) << 31), op, ": need 1 <= len(counts) < 2^31, got ", V);
   TORCH_CHECK_VALUE(std::isfinite(exponent), op, ": exponent must be finite, got ", exponent);

@@ -115,10 +115,7 @@ void train_part_subword(const TrainArgs& a, const SubwordTables& sw, int64_t s_b
     for (int64_t k = 0; k < nt; ++k) prefetch_row(a.w_out + int64_t(t[k]) * D, D);
   };
   for (int64_t s = s_begin; s < s_end; ++s) {
-    const int64_t b0 = a.offsets[s], b1 = a.offsets[s + 1];
-    alpha = sentence_alpha(a, b0, part_first, part_tokens);
-    subsample_sentence(a, rng, b0, b1, sent);
-    kept += double(sent.size());
+    alpha = start_sentence(a, rng, s, part_first, part_tokens, sent, kept);
     n = int64_t(sent.size());
     int64_t cur_nt = 0, nxt_nt = 0;
     if (n > 0) draw(0, cur_nt, cur_t, cur_code);
@@ -160,9 +157,7 @@ void train_part_subword(const TrainArgs& a, const SubwordTables& sw, int64_t s_b
 SubwordTables check_subword_tables(const char* op, const at::Tensor& w_in, const at::Tensor& w_out,
                                    at::Tensor& w_ngram, const at::Tensor& ngram_offsets,
                                    const at::Tensor& ngram_buckets) {
-  check_cpu(w_ngram, op, "w_ngram");
-  check_dtype(w_ngram, at::kFloat, op, "w_ngram");
-  check_dim(w_ngram, 2, op, "w_ngram");
+  check_cpu_arg(w_ngram, at::kFloat, 2, op, "w_ngram");
   TORCH_CHECK_VALUE(w_ngram.is_contiguous(), op, ": 'w_ngram' is updated in place and must be contiguous");
   TORCH_CHECK_VALUE(w_ngram.size(1) == w_in.size(1), op, ": 'w_ngram' ", w_ngram.sizes(), " must have the ",
                     w_in.size(1), " columns of 'w_in' ", w_in.sizes());
@@ -170,12 +165,8 @@ SubwordTables check_subword_tables(const char* op, const at::Tensor& w_in, const
                     w_ngram.size(0));
   TORCH_CHECK_VALUE(!w_ngram.is_alias_of(w_in) && !w_ngram.is_alias_of(w_out), op,
                     ": 'w_ngram' must not share memory with 'w_in' or 'w_out'");
-  check_cpu(ngram_offsets, op, "ngram_offsets");
-  check_cpu(ngram_buckets, op, "ngram_buckets");
-  check_dtype(ngram_offsets, at::kLong, op, "ngram_offsets");
-  check_dtype(ngram_buckets, at::kInt, op, "ngram_buckets");
-  check_dim(ngram_offsets, 1, op, "ngram_offsets");
-  check_dim(ngram_buckets, 1, op, "ngram_buckets");
+  check_cpu_arg(ngram_offsets, at::kLong, 1, op, "ngram_offsets");
+  check_cpu_arg(ngram_buckets, at::kInt, 1, op, "ngram_buckets");
   TORCH_CHECK_VALUE(ngram_offsets.is_contiguous() && ngram_buckets.is_contiguous(), op,
                     ": 'ngram_offsets' and 'ngram_buckets' must be contiguous");
   const int64_t V = w_in.size(0), B = w_ngram.size(0), E = ngram_buckets.numel();

@@ -36,15 +36,18 @@ inline void check_cpu(const at::Tensor& t, const char* op, const char* name) {
   TORCH_CHECK_VALUE(t.device().is_cpu(), op, ": argument '", name, "' must be a CPU tensor here, got ", t.device());
 }
 
+// A CPU tensor argument of the given dtype and number of dimensions.
+inline void check_cpu_arg(const at::Tensor& t, at::ScalarType dtype, int64_t ndim, const char* op, const char* name) {
+  check_cpu(t, op, name);
+  check_dtype(t, dtype, op, name);
+  check_dim(t, ndim, op, name);
+}
+
 // A word list argument pair: word_bytes (uint8 [nbytes], the words back to back) and word_offsets (int64 [N+1]),
 // both 1-D CPU tensors (the offsets' values are the op's to check: its rule on empty words differs).
 inline void check_word_list(const at::Tensor& word_bytes, const at::Tensor& word_offsets, const char* op) {
-  check_cpu(word_bytes, op, "word_bytes");
-  check_cpu(word_offsets, op, "word_offsets");
-  check_dtype(word_bytes, at::kByte, op, "word_bytes");
-  check_dtype(word_offsets, at::kLong, op, "word_offsets");
-  check_dim(word_bytes, 1, op, "word_bytes");
-  check_dim(word_offsets, 1, op, "word_offsets");
+  check_cpu_arg(word_bytes, at::kByte, 1, op, "word_bytes");
+  check_cpu_arg(word_offsets, at::kLong, 1, op, "word_offsets");
   TORCH_CHECK_VALUE(word_offsets.numel() >= 1, op, ": argument 'word_offsets' must have at least 1 entry");
 }
 

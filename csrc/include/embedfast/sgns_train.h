@@ -149,6 +149,17 @@ inline void subsample_sentence(const TrainArgs& a, CounterRng& rng, int64_t b0, 
   }
 }
 
+// Sentence s of a part starting at token part_first (part_tokens tokens): its kept tokens into `sent` (their
+// number added to `kept`); returns its learning rate.
+inline float start_sentence(const TrainArgs& a, CounterRng& rng, int64_t s, int64_t part_first, double part_tokens,
+                            std::vector<int32_t>& sent, double& kept) {
+  const int64_t b0 = a.offsets[s];
+  const float alpha = sentence_alpha(a, b0, part_first, part_tokens);
+  subsample_sentence(a, rng, b0, a.offsets[s + 1], sent);
+  kept += double(sent.size());
+  return alpha;
+}
+
 // A part's counts, as its loop kept them, into `res` (tokens and sentences from the part's bounds).
 inline void finish_part(PartResult& res, const TrainArgs& a, int64_t s_begin, int64_t s_end, double loss,
                         double pairs, double negatives, double skipped, double kept, float alpha) {
