@@ -21,7 +21,7 @@ FUZZ_SECONDS ?= 720
 FUZZ_JOBS ?= 2
 FUZZ_ASAN ?= 0
 FUZZ_TARGETS ?=
-ASAN_TESTS ?= $(wildcard tests/test_vectors_*.py) tests/test_word2vec_ops.py tests/test_word2vec_trainer.py tests/test_fusion_ops.py tests/test_fusion_module.py tests/faults
+ASAN_TESTS ?= $(wildcard tests/test_vectors_*.py) tests/test_word2vec_ops.py tests/test_word2vec_trainer.py tests/test_word2vec_models.py tests/test_word2vec_subword.py tests/test_fusion_ops.py tests/test_fusion_module.py tests/faults
 
 BIN := $(VENV)/bin
 PY := $(BIN)/python

@@ -178,15 +178,43 @@ inline std::string shape_str(int64_t a, int64_t b) {
   return "[" + std::to_string(a) + ", " + std::to_string(b) + "]";
 }
 
+// The bag arguments as contiguous tensors (kept alive here) and raw pointers, and each table's rows.
+template <typename T>
+struct BagView {
+  using A = acc_type_t<T>;
+  at::Tensor sw_t, off_t, src_t, row_t, ew_t, ids_t;
+  const A* sw;
+  const int64_t *off, *src, *row, *idp;
+  const A* ew;
+  std::vector<const T*> tab;
+  std::vector<int64_t> tstride;
+  BagView(const Checked& c, const at::Tensor& source_weight, const at::Tensor& bag_offsets,
+          const at::Tensor& entry_source, const at::Tensor& entry_row, const at::Tensor& entry_weight,
+          const at::Tensor& ids)
+      : sw_t(source_weight.contiguous()), off_t(bag_offsets.contiguous()), src_t(entry_source.contiguous()),
+        row_t(entry_row.contiguous()), ew_t(entry_weight.contiguous()), ids_t(ids.contiguous()),
+        sw(sw_t.data_ptr<A>()), off(off_t.data_ptr<int64_t>()), src(src_t.data_ptr<int64_t>()),
+        row(row_t.data_ptr<int64_t>()), idp(ids_t.data_ptr<int64_t>()), ew(ew_t.data_ptr<A>()), tab(c.K),
+        tstride(c.K) {
+    for (int64_t k = 0; k < c.K; ++k) {
+      tab[k] = c.tables[k].data_ptr<T>();
+      tstride[k] = c.tables[k].stride(0);
+    }
+  }
+};
+
 // Phase 1 for ids [n0, n1): ptrs/coefs get the block's entries in order, start[i]..start[i+1] those of id n0+i
 // (none for an empty bag, a renormalised bag with zero weight sum or a bag with a bad entry, noted in `bad`).
 template <typename T, typename A>
-void resolve_block(int64_t n0, int64_t n1, const int64_t* idp, const int64_t* off, const int64_t* src,
-                   const int64_t* row, const A* ew, const A* sw, const std::vector<const T*>& tab,
-                   const std::vector<int64_t>& tstride, const Checked& c, bool renormalize, BadEntry& bad,
+void resolve_block(int64_t n0, int64_t n1, const BagView<T>& v, const Checked& c, bool renormalize, BadEntry& bad,
                    int64_t* e0s, int64_t* e1s, std::vector<const T*>& ptrs, std::vector<A>& coefs,
                    std::vector<int64_t>& start, std::vector<int64_t>* ents = nullptr,
                    std::vector<A>* invs = nullptr) {
+  const A* sw = v.sw;
+  const int64_t *off = v.off, *src = v.src, *row = v.row, *idp = v.idp;
+  const A* ew = v.ew;
+  const auto& tab = v.tab;
+  const auto& tstride = v.tstride;
   const int64_t m = n1 - n0;
   for (int64_t i = 0; i < m; ++i) __builtin_prefetch(off + idp[n0 + i]);
   for (int64_t i = 0; i < m; ++i) {
@@ -225,31 +253,6 @@ void resolve_block(int64_t n0, int64_t n1, const int64_t* idp, const int64_t* of
   start[m] = static_cast<int64_t>(ptrs.size());
 }
 
-// The bag arguments as contiguous tensors (kept alive here) and raw pointers, and each table's rows.
-template <typename T>
-struct BagView {
-  using A = acc_type_t<T>;
-  at::Tensor sw_t, off_t, src_t, row_t, ew_t, ids_t;
-  const A* sw;
-  const int64_t *off, *src, *row, *idp;
-  const A* ew;
-  std::vector<const T*> tab;
-  std::vector<int64_t> tstride;
-  BagView(const Checked& c, const at::Tensor& source_weight, const at::Tensor& bag_offsets,
-          const at::Tensor& entry_source, const at::Tensor& entry_row, const at::Tensor& entry_weight,
-          const at::Tensor& ids)
-      : sw_t(source_weight.contiguous()), off_t(bag_offsets.contiguous()), src_t(entry_source.contiguous()),
-        row_t(entry_row.contiguous()), ew_t(entry_weight.contiguous()), ids_t(ids.contiguous()),
-        sw(sw_t.data_ptr<A>()), off(off_t.data_ptr<int64_t>()), src(src_t.data_ptr<int64_t>()),
-        row(row_t.data_ptr<int64_t>()), idp(ids_t.data_ptr<int64_t>()), ew(ew_t.data_ptr<A>()), tab(c.K),
-        tstride(c.K) {
-    for (int64_t k = 0; k < c.K; ++k) {
-      tab[k] = c.tables[k].data_ptr<T>();
-      tstride[k] = c.tables[k].stride(0);
-    }
-  }
-};
-
 template <typename T>
 at::Tensor forward_impl(const Checked& c, const at::Tensor& source_weight, const at::Tensor& bag_offsets,
                         const at::Tensor& entry_source, const at::Tensor& entry_row, const at::Tensor& entry_weight,
@@ -262,11 +265,6 @@ at::Tensor forward_impl(const Checked& c, const at::Tensor& source_weight, const
   // a large output on huge pages: with 4 KiB pages the faults of a fresh [N, D] block cost more than the gather
   auto out = empty_large({c.N, c.D}, c.tables[0].options());
   const BagView<T> v(c, source_weight, bag_offsets, entry_source, entry_row, entry_weight, ids);
-  const A* sw = v.sw;
-  const int64_t *off = v.off, *src = v.src, *row = v.row, *idp = v.idp;
-  const A* ew = v.ew;
-  const auto& tab = v.tab;
-  const auto& tstride = v.tstride;
   T* o = out.data_ptr<T>();
   const int64_t D = c.D;
   const int64_t row_bytes = D * static_cast<int64_t>(sizeof(T));
@@ -280,7 +278,7 @@ at::Tensor forward_impl(const Checked& c, const at::Tensor& source_weight, const
     std::vector<int64_t> start;
     for (int64_t nb = n0; nb < n1; nb += blk) {
       const int64_t nbe = std::min(n1, nb + blk);
-      resolve_block<T, A>(nb, nbe, idp, off, src, row, ew, sw, tab, tstride, c, renormalize, bad, e0s, e1s, ptrs,
+      resolve_block<T, A>(nb, nbe, v, c, renormalize, bad, e0s, e1s, ptrs,
                           coefs, start);
       const int64_t P = static_cast<int64_t>(ptrs.size());
       for (int64_t j = 0; j < std::min(P, kRowAhead); ++j) {
@@ -310,7 +308,7 @@ at::Tensor forward_impl(const Checked& c, const at::Tensor& source_weight, const
       }
     }
   });
-  bad.raise_if_any(op, src, row, c);
+  bad.raise_if_any(op, v.src, v.row, c);
   return out;
 }
 
@@ -363,8 +361,6 @@ BackwardResult backward_impl(const Checked& c, const at::Tensor& grad, const at:
   const A* sw = v.sw;
   const int64_t *off = v.off, *src = v.src, *row = v.row, *idp = v.idp;
   const A* ew = v.ew;
-  const auto& tab = v.tab;
-  const auto& tstride = v.tstride;
   bool any_table = false;
   for (int64_t k = 0; k < K; ++k) any_table = any_table || table_grad[k];
 
@@ -416,7 +412,7 @@ BackwardResult backward_impl(const Checked& c, const at::Tensor& grad, const at:
     std::vector<int64_t> start, ents;
     for (int64_t blk = b0; blk < b1; ++blk) {
       const int64_t nb = blk * kTokBlock, nbe = std::min(N, nb + kTokBlock);
-      resolve_block<T, A>(nb, nbe, idp, off, src, row, ew, sw, tab, tstride, c, renormalize, bad, e0s, e1s, ptrs,
+      resolve_block<T, A>(nb, nbe, v, c, renormalize, bad, e0s, e1s, ptrs,
                           coefs, start, &ents, &invs);
       const int64_t P = static_cast<int64_t>(ptrs.size());
       if (any_table) {
