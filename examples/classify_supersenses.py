@@ -24,8 +24,9 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from recipe_common import (PAD, Timer, batches, build_vocab, check_outputs, corpus_without, encode,  # noqa: E402
-                     majority_share, plot_curves, set_trainable, split_supersenses, train_word2vec, write_json)
+from recipe_common import (PAD, Timer, add_run_args, batches, build_vocab, check_outputs, corpus_without,  # noqa: E402
+                           encode, finish_runs, majority_share, plot_curves, set_trainable, split_supersenses,
+                           train_word2vec)
 
 import embedfast  # noqa: E402
 
@@ -156,12 +157,7 @@ def run(a) -> dict:
             out["runs"].append(r)
             print(f"seed {seed} {init:10s}: test accuracy {r['test_accuracy']:.4f} ({r['seconds']:.1f} s, "
                   f"{r['steps']} steps)", flush=True)
-    for init in ("pretrained", "random"):
-        accs = [r["test_accuracy"] for r in out["runs"] if r["init"] == init]
-        out[init] = sum(accs) / len(accs)
-    out["seconds"] = timer()
-    write_json(a.json, out)
-    first = [r for r in out["runs"] if r["seed"] == a.seeds[0]]
+    first = finish_runs(out, "init", ("pretrained", "random"), "test_accuracy", a.seeds, timer, a.json)
     plot_curves(a.plot, [("epoch", "training loss", {r["init"]: r["loss_curve"] for r in first}),
                          ("epoch", "test accuracy", {r["init"]: r["acc_curve"] for r in first})],
                 title=f"supersenses ({len(classes)} classes), {a.model}; embedding frozen for epoch 1")
@@ -191,10 +187,7 @@ def parser() -> argparse.ArgumentParser:
                     "dimension centred and scaled to unit variance)")
     ap.add_argument("--dim", type=int, default=100, help="default vectors: word2vec dimension")
     ap.add_argument("--w2v-epochs", type=int, default=5, help="default vectors: word2vec epochs")
-    ap.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds (the last line is the mean)")
-    ap.add_argument("--threads", type=int, help="torch threads")
-    ap.add_argument("--plot", help="PNG of the loss and accuracy curves (needs matplotlib)")
-    ap.add_argument("--json", help="write the figures here")
+    add_run_args(ap, "PNG of the loss and accuracy curves (needs matplotlib)")
     return ap
 
 

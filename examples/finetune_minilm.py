@@ -25,8 +25,8 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from recipe_common import (Timer, check_outputs, corpus_without, majority_share, plot_curves,  # noqa: E402
-                     set_trainable, split_supersenses, train_word2vec, write_json)
+from recipe_common import (Timer, add_run_args, check_outputs, corpus_without, finish_runs,  # noqa: E402
+                           majority_share, plot_curves, set_trainable, split_supersenses, train_word2vec)
 from _lm import minilm_files  # noqa: E402
 from _minilm import encode_texts, load_minilm, wordpiece_vocab  # noqa: E402
 
@@ -143,12 +143,7 @@ def run(a) -> dict:
             out["runs"].append(r)
             print(f"seed {seed} {variant:6s}: test accuracy {r['test_accuracy']:.4f} ({r['seconds']:.1f} s, "
                   f"{a.steps} steps)", flush=True)
-    for variant in ("fused", "plain"):
-        accs = [r["test_accuracy"] for r in out["runs"] if r["variant"] == variant]
-        out[variant] = sum(accs) / len(accs)
-    out["seconds"] = timer()
-    write_json(a.json, out)
-    first = [r for r in out["runs"] if r["seed"] == a.seeds[0]]
+    first = finish_runs(out, "variant", ("fused", "plain"), "test_accuracy", a.seeds, timer, a.json)
     panels = [("step", "test accuracy", {r["variant"]: [(s, acc) for s, _, acc in r["curve"]] for r in first})]
     sw = first[0]["source_weights"]
     panels.append(("step", "learned source weight",
@@ -179,10 +174,7 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--w2v-lines", type=int, help="default vectors: only the first N corpus lines (default all)")
     ap.add_argument("--minilm", help="folder with MiniLM's model.safetensors, tokenizer.json, config.json")
     ap.add_argument("--eval-every", type=int, default=50)
-    ap.add_argument("--seeds", type=int, nargs="+", default=[0])
-    ap.add_argument("--threads", type=int, help="torch threads")
-    ap.add_argument("--plot", help="PNG of the accuracy curves and source weights (needs matplotlib)")
-    ap.add_argument("--json", help="write the figures here")
+    add_run_args(ap, "PNG of the accuracy curves and source weights (needs matplotlib)")
     return ap
 
 

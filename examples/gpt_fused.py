@@ -23,7 +23,7 @@ import torch.nn as nn
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from recipe_common import Timer, check_outputs, plot_curves, write_json  # noqa: E402
+from recipe_common import Timer, add_run_args, check_outputs, finish_runs, mean_over_seeds, plot_curves  # noqa: E402
 from _lm import (GPT, batch_at, corpus_lines, default_w2v, fused_embedding, lm_loss, lm_vocab,  # noqa: E402
                  minilm_files, perplexity, split_lines, token_stream, unigram_perplexity)
 
@@ -121,14 +121,9 @@ def run(a) -> dict:
         pre["ppl_at_equal_time"], rnd["ppl_at_equal_time"] = (at_wall_time(pre["curve"], budget),
                                                               at_wall_time(rnd["curve"], budget))
         pre["equal_time_seconds"] = rnd["equal_time_seconds"] = budget
-    for init in ("pretrained", "random"):
-        rs = [r for r in out["runs"] if r["init"] == init]
-        out[init] = sum(r["final_ppl"] for r in rs) / len(rs)
-        out[init + "_equal_time"] = sum(r["ppl_at_equal_time"] for r in rs) / len(rs)
-    out["seconds"] = timer()
+    mean_over_seeds(out, "init", ("pretrained", "random"), "ppl_at_equal_time", suffix="_equal_time")
     out["graphs_compiled"] = int(counters["stats"]["unique_graphs"])
-    write_json(a.json, out)
-    first = [r for r in out["runs"] if r["seed"] == a.seeds[0]]
+    first = finish_runs(out, "init", ("pretrained", "random"), "final_ppl", a.seeds, timer, a.json)
     panels = [("step", "validation perplexity", {r["init"]: [(s, p) for s, _, p in r["curve"]] for r in first}),
               ("seconds of training", "validation perplexity",
                {r["init"]: [(w, p) for _, w, p in r["curve"]] for r in first})]
@@ -167,10 +162,7 @@ def parser() -> argparse.ArgumentParser:
                     help="torch.compile backend (inductor, aot_eager, eager) or 'none' (default inductor)")
     ap.add_argument("--eval-every", type=int, default=100)
     ap.add_argument("--val-windows", type=int, default=128, help="validation windows per evaluation")
-    ap.add_argument("--seeds", type=int, nargs="+", default=[0])
-    ap.add_argument("--threads", type=int, help="torch threads")
-    ap.add_argument("--plot", help="PNG of the perplexity curves and source weights (needs matplotlib)")
-    ap.add_argument("--json", help="write the figures here")
+    add_run_args(ap, "PNG of the perplexity curves and source weights (needs matplotlib)")
     return ap
 
 

@@ -2,6 +2,7 @@
 task vocabulary, batching, the frozen-then-unfrozen schedule and the PNG plots."""
 from __future__ import annotations
 
+import argparse
 import collections
 import json
 import os
@@ -101,6 +102,32 @@ def write_json(path: Optional[str], obj) -> None:
     if path:
         with atomic_write(path, "w") as f:
             json.dump(obj, f, indent=1)
+
+
+def add_run_args(ap: argparse.ArgumentParser, plot_help: str) -> None:
+    """The options every recipe of several seeds takes: ``--seeds``, ``--threads``, ``--plot``, ``--json``."""
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds (the last line is the mean)")
+    ap.add_argument("--threads", type=int, help="torch threads")
+    ap.add_argument("--plot", help=plot_help)
+    ap.add_argument("--json", help="write the figures here")
+
+
+def mean_over_seeds(out: dict, key: str, names: Sequence[str], field: str, suffix: str = "") -> None:
+    """``out[name + suffix]`` = the mean of ``run[field]`` over the runs of ``out["runs"]`` whose ``run[key]`` is
+    ``name`` (one run a seed), for every name."""
+    for name in names:
+        rs = [r for r in out["runs"] if r[key] == name]
+        out[name + suffix] = sum(r[field] for r in rs) / len(rs)
+
+
+def finish_runs(out: dict, key: str, names: Sequence[str], field: str, seeds: Sequence[int], timer: "Timer",
+                json_path: Optional[str]) -> List[dict]:
+    """The end of a recipe's runs: ``mean_over_seeds(out, key, names, field)``, ``out["seconds"]`` (the whole
+    recipe), the figures written to ``json_path``. Returns the runs of the first seed (the ones the plot shows)."""
+    mean_over_seeds(out, key, names, field)
+    out["seconds"] = timer()
+    write_json(json_path, out)
+    return [r for r in out["runs"] if r["seed"] == seeds[0]]
 
 
 def plot_curves(path: Optional[str], panels: Sequence[Tuple[str, str, Dict[str, Sequence[Tuple[float, float]]]]],

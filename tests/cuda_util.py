@@ -56,3 +56,44 @@ def compile_in_child(module: str, func: str, arch: int = 90) -> dict:
         pytest.skip("no ptxas in this triton installation")
     assert p.returncode == 0, p.stderr[-3000:]
     return eval(p.stdout.strip().splitlines()[-1])
+
+
+def _set_interpret(prev) -> None:
+    if prev is None:
+        os.environ.pop("TRITON_INTERPRET", None)
+    else:
+        os.environ["TRITON_INTERPRET"] = prev
+
+
+def import_interpreted(module: str):
+    """Import ``module`` (one of embedfast's Triton modules) with TRITON_INTERPRET=1, unless there is a CUDA device
+    and the caller left TRITON_INTERPRET unset (then its kernels are compiled). ``@triton.jit`` decides at
+    decoration time; the variable is restored afterwards, so other test modules see the environment unchanged."""
+    import importlib
+
+    if torch.cuda.is_available() and os.environ.get("TRITON_INTERPRET", "0") in ("", "0"):
+        return importlib.import_module(module)
+    prev = os.environ.get("TRITON_INTERPRET")
+    os.environ["TRITON_INTERPRET"] = "1"
+    try:
+        return importlib.import_module(module)
+    finally:
+        _set_interpret(prev)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def interpreter_env():
+    """Triton's interpreter also reads TRITON_INTERPRET when a kernel runs (lazy imports, calls of library
+    functions): set while the tests of a module that imports this fixture run, when the word2vec Triton kernels
+    were imported interpreted, and restored afterwards."""
+    from embedfast.word2vec.triton_kernels import INTERPRETED
+
+    if not INTERPRETED:
+        yield
+        return
+    prev = os.environ.get("TRITON_INTERPRET")
+    os.environ["TRITON_INTERPRET"] = "1"
+    try:
+        yield
+    finally:
+        _set_interpret(prev)

@@ -2,6 +2,7 @@
 specials, every bad folder."""
 import json
 import os
+import shutil
 
 import pytest
 import torch
@@ -87,6 +88,14 @@ def test_table_is_mapped_not_copied(minilm):
     assert p.memory_info().rss - before < ck.table.numel() * ck.table.element_size() // 4
 
 
+def tokenizer_folder(tmp_path, minilm, name):
+    """A new folder ``tmp_path / name`` holding only the MiniLM checkpoint's tokenizer.json."""
+    folder = tmp_path / name
+    folder.mkdir()
+    shutil.copyfile(os.path.join(minilm, "tokenizer.json"), folder / "tokenizer.json")
+    return folder
+
+
 def test_bad_folders(tmp_path, minilm):
     with pytest.raises(FileNotFoundError, match="not a model folder"):
         read_checkpoint(tmp_path / "nope")
@@ -100,9 +109,7 @@ def test_bad_folders(tmp_path, minilm):
     (empty / "vocab.txt").write_text("[PAD]\n")
     with pytest.raises(FileNotFoundError, match="vocab.txt"):
         read_checkpoint(empty)
-    only_tok = tmp_path / "tok"
-    only_tok.mkdir()
-    (only_tok / "tokenizer.json").write_bytes(open(os.path.join(minilm, "tokenizer.json"), "rb").read())
+    only_tok = tokenizer_folder(tmp_path, minilm, "tok")
     with pytest.raises(FileNotFoundError, match="no model.safetensors"):
         read_checkpoint(only_tok)
     (only_tok / "pytorch_model.bin").write_bytes(b"x")
@@ -122,9 +129,7 @@ def test_bad_folders(tmp_path, minilm):
 def test_bad_tables(tmp_path, minilm):
     from safetensors.torch import save_file
 
-    folder = tmp_path / "small"
-    folder.mkdir()
-    (folder / "tokenizer.json").write_bytes(open(os.path.join(minilm, "tokenizer.json"), "rb").read())
+    folder = tokenizer_folder(tmp_path, minilm, "small")
     save_file({"embeddings.word_embeddings.weight": torch.zeros(10, 4)}, str(folder / "model.safetensors"))
     with pytest.raises(ValueError, match="10 rows but .* 30522 token ids"):
         read_checkpoint(folder)
@@ -141,9 +146,7 @@ def test_bad_tables(tmp_path, minilm):
 def test_sharded_index(tmp_path, minilm):
     from safetensors.torch import save_file
 
-    folder = tmp_path / "sharded"
-    folder.mkdir()
-    (folder / "tokenizer.json").write_bytes(open(os.path.join(minilm, "tokenizer.json"), "rb").read())
+    folder = tokenizer_folder(tmp_path, minilm, "sharded")
     t = torch.randn(30522, 4)
     save_file({"embeddings.word_embeddings.weight": t}, str(folder / "part-1.safetensors"))
     save_file({"encoder.w": torch.zeros(2)}, str(folder / "part-2.safetensors"))

@@ -15,7 +15,7 @@ from embedfast import ops
 from embedfast.testing import planted_corpus, recall_at_k
 from embedfast.word2vec import Word2Vec, keep_probabilities
 
-from test_word2vec_ops import log_sigmoid, ns_targets, random_encoded, replay_centers, sigmoid
+from test_word2vec_ops import ns_targets, random_encoded, replay_centers, score_target
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -33,14 +33,6 @@ def reference_train(w_in, w_out, ids, off, keep, thr, alias, paths, *, window, n
     V, D = w_in.shape
     res = dict(loss=0.0, pairs=0, negatives=0, skipped=0, kept=0)
 
-    def step(inp, t, label, e, a):
-        f = float(inp @ w_out[t])
-        res["loss"] -= float(log_sigmoid(f if label else -f))
-        g = a * (label - sigmoid(f))
-        e += g * w_out[t]
-        if update:
-            w_out[t] += g * inp
-
     for rng, a, sent, i, js in replay_centers(ids, off, keep, window=window, alpha=alpha, min_alpha=min_alpha,
                                               words_done=words_done, total_words=total_words, seed=seed,
                                               chunk=chunk, threads=threads, res=res):
@@ -53,7 +45,7 @@ def reference_train(w_in, w_out, ids, off, keep, thr, alias, paths, *, window, n
             targets = ((node, 1.0 - code) for node, code in paths[c]) if hs else \
                 ns_targets(rng, c, negative, V, thr, alias, res)
             for t, label in targets:
-                step(h, t, label, e, a)
+                score_target(w_out, h, t, label, e, a, res, update)
             if update:
                 for j in js:
                     w_in[sent[j]] += e
@@ -63,7 +55,7 @@ def reference_train(w_in, w_out, ids, off, keep, thr, alias, paths, *, window, n
                 x = sent[j]
                 e = np.zeros(D)
                 for node, code in paths[c]:
-                    step(w_in[x], node, 1.0 - code, e, a)
+                    score_target(w_out, w_in[x], node, 1.0 - code, e, a, res, update)
                 if update:
                     w_in[x] += e
                 res["pairs"] += 1

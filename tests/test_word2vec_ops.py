@@ -111,6 +111,17 @@ def ns_targets(rng, positive, negative, V, thr, alias, res):
         yield t, 0.0
 
 
+def score_target(w_out, inp, t, label, e, a, res, update=True):
+    """One target of the float64 references: score ``inp . w_out[t]`` (its loss into ``res["loss"]``), add
+    ``g w_out[t]`` (the value before the update) to ``e``, then ``w_out[t] += g inp`` when ``update``."""
+    f = float(inp @ w_out[t])
+    res["loss"] -= float(log_sigmoid(f if label else -f))
+    g = a * (label - sigmoid(f))
+    e += g * w_out[t]
+    if update:
+        w_out[t] += g * inp
+
+
 def reference_train(w_in, w_out, ids, off, keep, thr, alias, *, window, negative, alpha, min_alpha, words_done,
                     total_words, seed, chunk, threads=1, shared, update=True):
     """Plain float64 replay of sgns_train (exact sigmoid). Returns dict of counts and the loss.
@@ -154,12 +165,7 @@ def reference_train(w_in, w_out, ids, off, keep, thr, alias, *, window, negative
                 x = sent[j]
                 e = np.zeros(w_in.shape[1])
                 for t, label in ns_targets(rng, c, negative, V, thr, alias, res):
-                    f = float(w_in[x] @ w_out[t])
-                    res["loss"] -= float(log_sigmoid(f if label else -f))
-                    g = a * (label - sigmoid(f))
-                    e += g * w_out[t]
-                    if update:
-                        w_out[t] += g * w_in[x]
+                    score_target(w_out, w_in[x], t, label, e, a, res, update)
                 if update:
                     w_in[x] += e
                 res["pairs"] += 1

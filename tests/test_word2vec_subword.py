@@ -16,7 +16,7 @@ from embedfast.vectors.ops import fasttext_ngram_buckets
 from embedfast.word2vec import keep_probabilities
 
 from fasttext_util import ref_buckets
-from test_word2vec_ops import log_sigmoid, ns_targets, random_encoded, replay_centers, sigmoid
+from test_word2vec_ops import ns_targets, random_encoded, replay_centers, score_target
 
 ALPHABET = "abcdeéßжx字"
 
@@ -39,12 +39,7 @@ def reference_train(w_in, w_ng, w_out, ids, off, keep, thr, alias, ng_off, ng, *
         e = np.zeros(w_in.shape[1])
         for j in js:
             for t, label in ns_targets(rng, sent[j], negative, V, thr, alias, res):
-                f = float(h @ w_out[t])
-                res["loss"] -= float(log_sigmoid(f if label else -f))
-                g = a * (label - sigmoid(f))
-                e += g * w_out[t]
-                if update:
-                    w_out[t] += g * h
+                score_target(w_out, h, t, label, e, a, res, update)
             res["pairs"] += 1
         if update:
             w_in[c] += e

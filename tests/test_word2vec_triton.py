@@ -7,7 +7,6 @@ the same tests run the compiled kernels on CUDA tensors. Sizes are tiny: the int
 """
 from __future__ import annotations
 
-import os
 import random
 import sys
 
@@ -17,7 +16,7 @@ import torch
 pytest.importorskip("triton")
 
 import embedfast  # noqa: E402
-from cuda_util import compile_in_child  # noqa: E402
+from cuda_util import compile_in_child, import_interpreted, interpreter_env  # noqa: E402,F401
 from embedfast import ops  # noqa: E402
 from embedfast.word2vec.ops import sgns_backend  # noqa: E402
 from embedfast.testing import planted_corpus as _planted_corpus, recall_at_k
@@ -26,38 +25,11 @@ from embedfast.testing import planted_corpus as _planted_corpus, recall_at_k
 def planted_corpus(**kw):
     return _planted_corpus(**{**dict(groups=5, size=5, sentences=70, length=8), **kw})
 
-if "embedfast.word2vec.triton" not in sys.modules and not torch.cuda.is_available():
-    _prev = os.environ.get("TRITON_INTERPRET")
-    os.environ["TRITON_INTERPRET"] = "1"
-    try:
-        from embedfast.word2vec import triton as ts
-    finally:
-        if _prev is None:
-            del os.environ["TRITON_INTERPRET"]
-        else:
-            os.environ["TRITON_INTERPRET"] = _prev
-else:
-    from embedfast.word2vec import triton as ts
+# imported interpreted without a GPU; the module fixture sets TRITON_INTERPRET while the tests run (autouse)
+ts = import_interpreted("embedfast.word2vec.triton")
 
 DEV = "cpu" if ts.INTERPRETED else "cuda"
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _interpreter_env():
-    """Triton's interpreter also reads TRITON_INTERPRET when a kernel runs (lazy imports, calls of library
-    functions), so it is set while this module's tests run and restored afterwards."""
-    if not ts.INTERPRETED:
-        yield
-        return
-    prev = os.environ.get("TRITON_INTERPRET")
-    os.environ["TRITON_INTERPRET"] = "1"
-    try:
-        yield
-    finally:
-        if prev is None:
-            del os.environ["TRITON_INTERPRET"]
-        else:
-            os.environ["TRITON_INTERPRET"] = prev
 M64 = (1 << 64) - 1
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import random
-import sys
 
 import pytest
 import torch
@@ -18,47 +17,17 @@ pytest.importorskip("triton")
 from embedfast import ops  # noqa: E402
 from embedfast.word2vec import keep_probabilities  # noqa: E402
 
-
-def _import_interpreted():
-    if torch.cuda.is_available() and os.environ.get("TRITON_INTERPRET", "0") in ("", "0"):
-        from embedfast.word2vec import triton_models
-        return triton_models
-    prev = os.environ.get("TRITON_INTERPRET")
-    os.environ["TRITON_INTERPRET"] = "1"
-    try:
-        if "embedfast.word2vec.triton_models" in sys.modules:
-            return sys.modules["embedfast.word2vec.triton_models"]
-        from embedfast.word2vec import triton_models
-        return triton_models
-    finally:
-        if prev is None:
-            del os.environ["TRITON_INTERPRET"]
-        else:
-            os.environ["TRITON_INTERPRET"] = prev
+from cuda_util import import_interpreted, interpreter_env  # noqa: E402,F401
 
 
-tm = _import_interpreted()
+# imported interpreted without a GPU; the module fixture sets TRITON_INTERPRET while the tests run (autouse)
+tm = import_interpreted("embedfast.word2vec.triton_models")
 from embedfast.word2vec.triton_kernels import INTERPRETED  # noqa: E402
 
 if INTERPRETED != ("TRITON_INTERPRET" in os.environ or not torch.cuda.is_available()) and not INTERPRETED:
     pytest.skip("the Triton kernels were imported compiled but there is no GPU", allow_module_level=True)
 DEV = "cpu" if INTERPRETED else "cuda"
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _interpreter_env():
-    if not INTERPRETED:
-        yield
-        return
-    prev = os.environ.get("TRITON_INTERPRET")
-    os.environ["TRITON_INTERPRET"] = "1"
-    try:
-        yield
-    finally:
-        if prev is None:
-            del os.environ["TRITON_INTERPRET"]
-        else:
-            os.environ["TRITON_INTERPRET"] = prev
 
 
 def _case(seed, V, D, deep):

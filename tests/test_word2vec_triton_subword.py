@@ -29,7 +29,7 @@ from cuda_util import compile_in_child  # noqa: E402
 
 # the interpreted import and the module fixture that sets TRITON_INTERPRET while the tests run (autouse: it
 # applies here too)
-from test_word2vec_triton_models import DEV, INTERPRETED, _interpreter_env, tm  # noqa: E402,F401
+from test_word2vec_triton_models import DEV, INTERPRETED, interpreter_env, tm  # noqa: E402,F401
 
 
 def reference_triton(w_in, w_ng, w_out, ids, off, keep, thr, alias, ng_off, ng, *, window, negative, alpha,

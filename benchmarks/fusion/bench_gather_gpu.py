@@ -36,6 +36,16 @@ from embedfast.ops import gather_bags
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
+def add_problem_args(ap: argparse.ArgumentParser) -> None:
+    """The problem's options: ``make_problem``'s sizes, the fraction missing, the dtypes (the issue's defaults)."""
+    ap.add_argument("--V", type=int, default=400_000, help="words per source (default 400000)")
+    ap.add_argument("--D", type=int, default=300, help="dimension (default 300)")
+    ap.add_argument("--K", type=int, default=3, help="sources (default 3)")
+    ap.add_argument("--N", type=int, default=262_144, help="token ids (default 262144)")
+    ap.add_argument("--missing", type=float, default=0.15, help="fraction of the words missing from each source")
+    ap.add_argument("--dtypes", default="float32,bfloat16", help="comma-separated table dtypes")
+
+
 def make_problem(V: int = 400_000, D: int = 300, K: int = 3, N: int = 262_144, missing: float = 0.15,
                  dtype: torch.dtype = torch.float32, device: str = "cuda", seed: int = 0) -> dict:
     """Tables, the word -> row index [V, K] (-1: missing), the bags of ``gather_bags`` and the ids."""
@@ -125,12 +135,7 @@ def copy_bandwidth(nbytes: int = 1 << 30) -> float:
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--V", type=int, default=400_000)
-    ap.add_argument("--D", type=int, default=300)
-    ap.add_argument("--K", type=int, default=3)
-    ap.add_argument("--N", type=int, default=262_144)
-    ap.add_argument("--missing", type=float, default=0.15)
-    ap.add_argument("--dtypes", default="float32,bfloat16")
+    add_problem_args(ap)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
     if not torch.cuda.is_available():

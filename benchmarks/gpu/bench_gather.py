@@ -24,8 +24,8 @@ import torch
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [HERE, os.path.join(os.path.dirname(HERE), "fusion"), os.path.dirname(HERE)]
 from _common import commit  # noqa: E402
-from bench_gather_gpu import (DTYPES, backward_bytes, forward_bytes, fused_embedfast, fused_torch_embedding_bag,  # noqa: E402
-                              fused_torch_stacked, make_problem)
+from bench_gather_gpu import (DTYPES, add_problem_args, backward_bytes, forward_bytes, fused_embedfast,  # noqa: E402
+                              fused_torch_embedding_bag, fused_torch_stacked, make_problem)
 from timing import median_ms, table  # noqa: E402
 
 from embedfast._backend import has_cuda_kernel, triton_state  # noqa: E402
@@ -94,12 +94,7 @@ def run_dtype(prob, device: str, copy_bw: float, reps: int, json_path=None, titl
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--device", default="cuda", choices=("cuda", "cpu"))
-    ap.add_argument("--V", type=int, default=400_000)
-    ap.add_argument("--D", type=int, default=300)
-    ap.add_argument("--K", type=int, default=3)
-    ap.add_argument("--N", type=int, default=262_144)
-    ap.add_argument("--missing", type=float, default=0.15)
-    ap.add_argument("--dtypes", default="float32,bfloat16")
+    add_problem_args(ap)
     ap.add_argument("--reps", type=int, default=20)
     ap.add_argument("--copy-mb", type=int, default=1024)
     ap.add_argument("--json", default=None, help="append every row as a JSON line to this file")

@@ -193,9 +193,8 @@ def sgns_train_triton(w_in: torch.Tensor, w_out: torch.Tensor, ids: torch.Tensor
         n_tok = _check_train_values(ids, sentence_offsets, neg_threshold, neg_alias, V)
     else:
         n_tok = ids.shape[0]
-    part, sched, key = launch_buffers(S, alpha, min_alpha, words_done, total_words, seed, chunk, dev)
+    part, sched, key, scratch = launch_buffers(S, n_tok, alpha, min_alpha, words_done, total_words, seed, chunk, dev)
     if S > 0:
-        scratch = torch.empty(max(n_tok, 1), dtype=torch.int32, device=dev)
         wrap_triton(_sgns_train_kernel)[(S,)](
             w_in, w_out, ids, sentence_offsets, keep_prob, neg_threshold, neg_alias, scratch, part, key, sched,
             V, D, window, NEG=negative, SHARED=bool(shared_negatives), EXACT=bool(exact_sigmoid),
@@ -204,16 +203,17 @@ def sgns_train_triton(w_in: torch.Tensor, w_out: torch.Tensor, ids: torch.Tensor
                       shared_negatives, exact_sigmoid)
 
 
-def launch_buffers(S: int, alpha: float, min_alpha: float, words_done: int, total_words: int, seed: int, chunk: int,
-                   dev: torch.device):
-    """The per-sentence stats buffer, the schedule and the random key of a training launch (every Triton
-    training op)."""
+def launch_buffers(S: int, n_tok: int, alpha: float, min_alpha: float, words_done: int, total_words: int, seed: int,
+                   chunk: int, dev: torch.device):
+    """The per-sentence stats buffer, the schedule, the random key and the int32 scratch buffer of the kept ids
+    (``n_tok`` tokens) of a training launch (every Triton training op)."""
+    scratch = torch.empty(max(n_tok, 1), dtype=torch.int32, device=dev)
     part = torch.zeros((max(S, 1), _N_PART), dtype=torch.float64, device=dev)
     sched = torch.tensor([alpha, min_alpha, float(words_done), float(total_words)], dtype=torch.float64,
                          device=dev)
     key0 = _mix64_py((seed & _M64) ^ _SALT) ^ ((chunk * _C1) & _M64)
     key = torch.tensor([key0 - (1 << 64) if key0 >= 1 << 63 else key0], dtype=torch.int64, device=dev)
-    return part, sched, key
+    return part, sched, key, scratch
 
 
 def call_stats(part, w_in, ids, sentence_offsets, alpha, min_alpha, words_done, total_words, shared, exact,

@@ -185,6 +185,72 @@ def _store_part(part, s, loss, pairs, nneg, nskip, nk):
     tl.store(ps + 4, nk.to(tl.float64))
 
 
+@_device_fn
+def _train_program(ids, keep, scratch, off, key_ptr, sched_ptr, V, D, BLOCK_T: tl.constexpr,
+                   BLOCK_D: tl.constexpr, NT_P: tl.constexpr, NEG: tl.constexpr):
+    """The start every training kernel shares: this program's sentence ``s`` (``_sentence_start``), sub-sampled
+    into scratch[sb : sb + nk] (``_subsample``, then a barrier so the kept ids are visible to the whole program),
+    the row lanes ``d`` (mask ``dm``) and the target tile's slots ``kk`` (slot 0 the positive, label ``lab`` 1;
+    ``isneg`` the negatives' slots 1..NEG, label 0; ``kneg`` = kk - 1 their draw offsets).
+    Returns (s, sb, key, alpha, draws used, nk, d, dm, kk, lab, isneg, kneg)."""
+    s = tl.program_id(0)
+    b0, b1, sb, key, alpha = _sentence_start(off, key_ptr, sched_ptr, s)
+    ctr, nk = _subsample(ids, keep, scratch, key, b0, b1, sb, V, BLOCK_T)
+    tl.debug_barrier()
+    d = tl.arange(0, BLOCK_D)
+    kk = tl.arange(0, NT_P)
+    return (s, sb, key, alpha, ctr, nk, d, d < D, kk, (kk == 0).to(tl.float32), (kk >= 1) & (kk <= NEG),
+            (kk - 1).to(tl.uint64))
+
+
+@_device_fn
+def _center(key, ctr, window, scratch, sb, i):
+    """Kept position ``i``: (its shrunk window ``b = window - r % window`` from draw ``ctr``, its word id, the
+    next draw)."""
+    r = _draw(key, ctr)
+    b = window - (r % window.to(tl.uint64)).to(tl.int64)
+    return b, tl.load(scratch + sb + i).to(tl.int64), ctr + 1
+
+
+@_device_fn
+def _context_tile(scratch, sb, i, b, nk, jj, dm):
+    """The contexts j = i - b .. i + b, j != i, inside the kept sentence, as one tile of ``jj``'s size:
+    (valid slots, word ids, the row mask of their [slots, BLOCK_D] rows)."""
+    j = i + tl.where(jj < b, jj - b, jj - b + 1)
+    cm = (jj < 2 * b) & (j >= 0) & (j < nk)
+    x = tl.load(scratch + sb + j, mask=cm, other=0).to(tl.int64)
+    return cm, x, cm[:, None] & dm[None, :]
+
+
+@_device_fn
+def _context_span(i, b, nk):
+    """The window [lo, hi) of kept position ``i`` (``i`` itself included): its contexts one by one are
+    ``_context_at(.., q)`` for q in range(hi - lo - 1)."""
+    return tl.maximum(i - b, 0), tl.minimum(i + b + 1, nk)
+
+
+@_device_fn
+def _context_at(scratch, sb, i, lo, q):
+    """The q-th context word id of kept position ``i`` (window starting at ``lo``, ``i`` skipped)."""
+    j = lo + q
+    j = tl.where(j >= i, j + 1, j)
+    return tl.load(scratch + sb + j).to(tl.int64)
+
+
+@_device_fn
+def _score_rows(w_out, tid, tv, lab, inp, alpha, d, dm, D, EXACT: tl.constexpr):
+    """The rows ``w_out[tid]`` (valid slots ``tv``, labels ``lab``) scored against the input row ``inp`` from the
+    values before the update, then ``w_out[t] += g_t inp`` (atomic, so repeated rows accumulate).
+    Returns (their loss, sum_t g_t w_out[t] from the values before the update)."""
+    tm = tv[:, None] & dm[None, :]
+    T = tl.load(w_out + tid[:, None] * D + d[None, :], mask=tm, other=0.0, cache_modifier=".cg")
+    f = tl.sum(T * inp[None, :], axis=1)
+    g = tl.where(tv, alpha * (lab - _sigmoid(f, EXACT)), 0.0)
+    loss = -tl.sum(tl.where(tv, _train_log_sigmoid(tl.where(lab > 0.5, f, -f), EXACT), 0.0), axis=0)
+    tl.atomic_add(w_out + tid[:, None] * D + d[None, :], g[:, None] * inp[None, :], mask=tm)
+    return loss, tl.sum(g[:, None] * T, axis=0)
+
+
 # ----------------------------------------------------------------------------------------------------------
 # training kernel
 # ----------------------------------------------------------------------------------------------------------
@@ -195,28 +261,15 @@ def _sgns_train_kernel(w_in, w_out, ids, off, keep, thr, alias, scratch, part, k
                        V, D, window,
                        NEG: tl.constexpr, SHARED: tl.constexpr, EXACT: tl.constexpr,
                        BLOCK_T: tl.constexpr, BLOCK_D: tl.constexpr, CTX_P: tl.constexpr, NT_P: tl.constexpr):
-    s = tl.program_id(0)
-    b0, b1, sb, key, alpha = _sentence_start(off, key_ptr, sched_ptr, s)
-
-    # 1. sub-sampling, compacted into scratch[sb : sb + nk]
-    ctr, nk = _subsample(ids, keep, scratch, key, b0, b1, sb, V, BLOCK_T)
-    tl.debug_barrier()
-
+    # 1. sub-sampling, compacted into scratch[sb : sb + nk]; targets: slot 0 the centre (label 1), slots 1..NEG
+    # the negatives (label 0)
+    s, sb, key, alpha, ctr, nk, d, dm, kk, lab, isneg, kneg = _train_program(
+        ids, keep, scratch, off, key_ptr, sched_ptr, V, D, BLOCK_T, BLOCK_D, NT_P, NEG)
     # 2. centres in order
-    d = tl.arange(0, BLOCK_D)
-    dm = d < D
     loss, pairs, nneg, nskip = _zero_stats()
-    # targets: slot 0 the centre (label 1), slots 1..NEG the negatives (label 0)
-    kk = tl.arange(0, NT_P)
-    isneg = (kk >= 1) & (kk <= NEG)
-    lab = (kk == 0).to(tl.float32)
-    kneg = (kk - 1).to(tl.uint64)
     jj = tl.arange(0, CTX_P)
     for i in range(0, nk):
-        r = _draw(key, ctr)
-        ctr += 1
-        b = window - (r % window.to(tl.uint64)).to(tl.int64)
-        c = tl.load(scratch + sb + i).to(tl.int64)
+        b, c, ctr = _center(key, ctr, window, scratch, sb, i)
         if SHARED:
             # HogBatch: the negatives are shared by all contexts of the centre; scores of all contexts x targets
             # from the values before the update, then T += G^T X and X += G T_old as small matrix products
@@ -224,10 +277,7 @@ def _sgns_train_kernel(w_in, w_out, ids, off, keep, thr, alias, scratch, part, k
             ctr += NEG
             nskip += skipped
             # contexts j = i - b .. i + b, j != i, inside the kept sentence
-            j = i + tl.where(jj < b, jj - b, jj - b + 1)
-            cm = (jj < 2 * b) & (j >= 0) & (j < nk)
-            x = tl.load(scratch + sb + j, mask=cm, other=0).to(tl.int64)
-            xm = cm[:, None] & dm[None, :]
+            cm, x, xm = _context_tile(scratch, sb, i, b, nk, jj, dm)
             tm = tvalid[:, None] & dm[None, :]
             X = tl.load(w_in + x[:, None] * D + d[None, :], mask=xm, other=0.0, cache_modifier=".cg")
             T = tl.load(w_out + tid[:, None] * D + d[None, :], mask=tm, other=0.0, cache_modifier=".cg")
@@ -246,23 +296,16 @@ def _sgns_train_kernel(w_in, w_out, ids, off, keep, thr, alias, scratch, part, k
         else:
             # word2vec: per (context, centre) pair its own negatives; the pair's targets are scored from the
             # values before the pair's update, then w_out[t] += g_t w_in[x] and w_in[x] += sum_t g_t w_out[t]
-            lo = tl.maximum(i - b, 0)
-            hi = tl.minimum(i + b + 1, nk)
+            lo, hi = _context_span(i, b, nk)
             for q in range(0, hi - lo - 1):
-                j = lo + q
-                j = tl.where(j >= i, j + 1, j)
-                x = tl.load(scratch + sb + j).to(tl.int64)
+                x = _context_at(scratch, sb, i, lo, q)
                 tid, tvalid, skipped = _targets(key, ctr, kneg, kk, isneg, c, V, thr, alias)
                 ctr += NEG
                 nskip += skipped
-                tm = tvalid[:, None] & dm[None, :]
                 in_x = tl.load(w_in + x * D + d, mask=dm, other=0.0, cache_modifier=".cg")
-                T = tl.load(w_out + tid[:, None] * D + d[None, :], mask=tm, other=0.0, cache_modifier=".cg")
-                f = tl.sum(T * in_x[None, :], axis=1)
-                g = tl.where(tvalid, alpha * (lab - _sigmoid(f, EXACT)), 0.0)
-                loss -= tl.sum(tl.where(tvalid, _train_log_sigmoid(tl.where(kk == 0, f, -f), EXACT), 0.0), axis=0)
-                tl.atomic_add(w_out + tid[:, None] * D + d[None, :], g[:, None] * in_x[None, :], mask=tm)
-                tl.atomic_add(w_in + x * D + d, tl.sum(g[:, None] * T, axis=0), mask=dm)
+                dl, dx = _score_rows(w_out, tid, tvalid, lab, in_x, alpha, d, dm, D, EXACT)
+                loss += dl
+                tl.atomic_add(w_in + x * D + d, dx, mask=dm)
                 nneg += tl.sum(tvalid.to(tl.int64), axis=0) - 1
                 pairs += 1
                 tl.debug_barrier()

@@ -37,8 +37,9 @@ from .._backend import eager as _eager, keep_opaque_when_interpreted
 from .triton_kernels import _device_fn
 from .triton import (_check_train_args, _check_train_values, _need, call_stats, launch_buffers,
                      sgns_train_triton)
-from .triton_kernels import (_N_TRAIN_STATS, INTERPRETED, _draw, _sentence_start, _sigmoid, _store_part, _subsample,
-                             _targets, _train_log_sigmoid, _train_meta, _zero_stats, tl, triton)
+from .triton_kernels import (_N_TRAIN_STATS, INTERPRETED, _center, _context_at, _context_span, _context_tile,
+                             _score_rows, _store_part, _targets, _train_program, _train_meta,
+                             _zero_stats, tl, triton)
 
 __all__ = ["word2vec_train_triton", "word2vec_subword_train_triton", "compile_subword_for_target"]
 
@@ -53,13 +54,7 @@ def _hs_tile(w_out, hs_pts, hs_codes, inp, t0, left, alpha, kk, d, dm, D, EXACT:
     tv = kk < left  # (a block compare: a 0-d mask breaks the interpreter)
     tid = tl.load(hs_pts + t0 + kk, mask=tv, other=0).to(tl.int64)
     lab = 1.0 - tl.load(hs_codes + t0 + kk, mask=tv, other=0).to(tl.float32)
-    tm = tv[:, None] & dm[None, :]
-    T = tl.load(w_out + tid[:, None] * D + d[None, :], mask=tm, other=0.0, cache_modifier=".cg")
-    f = tl.sum(T * inp[None, :], axis=1)
-    g = tl.where(tv, alpha * (lab - _sigmoid(f, EXACT)), 0.0)
-    tl.atomic_add(w_out + tid[:, None] * D + d[None, :], g[:, None] * inp[None, :], mask=tm)
-    loss = -tl.sum(tl.where(tv, _train_log_sigmoid(tl.where(lab > 0.5, f, -f), EXACT), 0.0), axis=0)
-    return loss, tl.sum(g[:, None] * T, axis=0)
+    return _score_rows(w_out, tid, tv, lab, inp, alpha, d, dm, D, EXACT)
 
 
 @triton.jit
@@ -67,33 +62,19 @@ def _w2v_train_kernel(w_in, w_out, ids, off, keep, thr, alias, hs_off, hs_pts, h
                       sched_ptr, V, D, window,
                       NEG: tl.constexpr, CBOW: tl.constexpr, HS: tl.constexpr, EXACT: tl.constexpr,
                       BLOCK_T: tl.constexpr, BLOCK_D: tl.constexpr, CTX_P: tl.constexpr, NT_P: tl.constexpr):
-    s = tl.program_id(0)
-    b0, b1, sb, key, alpha = _sentence_start(off, key_ptr, sched_ptr, s)
-    ctr, nk = _subsample(ids, keep, scratch, key, b0, b1, sb, V, BLOCK_T)
-    tl.debug_barrier()
-
-    d = tl.arange(0, BLOCK_D)
-    dm = d < D
+    s, sb, key, alpha, ctr, nk, d, dm, kk, lab, isneg, kneg = _train_program(
+        ids, keep, scratch, off, key_ptr, sched_ptr, V, D, BLOCK_T, BLOCK_D, NT_P, NEG)
     loss, pairs, nneg, nskip = _zero_stats()
-    kk = tl.arange(0, NT_P)
-    isneg = (kk >= 1) & (kk <= NEG)
-    kneg = (kk - 1).to(tl.uint64)
     jj = tl.arange(0, CTX_P)
     for i in range(0, nk):
-        r = _draw(key, ctr)
-        ctr += 1
-        b = window - (r % window.to(tl.uint64)).to(tl.int64)
-        c = tl.load(scratch + sb + i).to(tl.int64)
+        b, c, ctr = _center(key, ctr, window, scratch, sb, i)
         h0 = tl.zeros([], dtype=tl.int64)
         h1 = tl.zeros([], dtype=tl.int64)
         if HS:
             h0 = tl.load(hs_off + c)
             h1 = tl.load(hs_off + c + 1)
         if CBOW:
-            j = i + tl.where(jj < b, jj - b, jj - b + 1)
-            cm = (jj < 2 * b) & (j >= 0) & (j < nk)
-            x = tl.load(scratch + sb + j, mask=cm, other=0).to(tl.int64)
-            xm = cm[:, None] & dm[None, :]
+            cm, x, xm = _context_tile(scratch, sb, i, b, nk, jj, dm)
             X = tl.load(w_in + x[:, None] * D + d[None, :], mask=xm, other=0.0, cache_modifier=".cg")
             cw = tl.sum(cm.to(tl.int64), axis=0)
             h = tl.sum(X, axis=0) * (1.0 / tl.maximum(cw, 1).to(tl.float32))
@@ -109,25 +90,17 @@ def _w2v_train_kernel(w_in, w_out, ids, off, keep, thr, alias, hs_off, hs_pts, h
                 ctr += tl.where(cw > 0, NEG, 0).to(tl.uint64)  # no contexts: no draws (as the CPU op)
                 tv = tvalid & (kk < tl.where(cw > 0, NT_P, 0))
                 nskip += tl.where(cw > 0, skipped, 0)
-                lab = (kk == 0).to(tl.float32)
-                tm = tv[:, None] & dm[None, :]
-                T = tl.load(w_out + tid[:, None] * D + d[None, :], mask=tm, other=0.0, cache_modifier=".cg")
-                f = tl.sum(T * h[None, :], axis=1)
-                g = tl.where(tv, alpha * (lab - _sigmoid(f, EXACT)), 0.0)
-                loss -= tl.sum(tl.where(tv, _train_log_sigmoid(tl.where(kk == 0, f, -f), EXACT), 0.0), axis=0)
-                e += tl.sum(g[:, None] * T, axis=0)
-                tl.atomic_add(w_out + tid[:, None] * D + d[None, :], g[:, None] * h[None, :], mask=tm)
+                dl, de = _score_rows(w_out, tid, tv, lab, h, alpha, d, dm, D, EXACT)
+                loss += dl
+                e += de
                 nneg += tl.where(cw > 0, tl.sum(tv.to(tl.int64), axis=0) - 1, 0)
             tl.atomic_add(w_in + x[:, None] * D + d[None, :], tl.zeros([CTX_P, BLOCK_D], tl.float32) + e[None, :],
                           mask=xm)
             pairs += (cw > 0).to(tl.int64)
         else:
-            lo = tl.maximum(i - b, 0)
-            hi = tl.minimum(i + b + 1, nk)
+            lo, hi = _context_span(i, b, nk)
             for q in range(0, hi - lo - 1):
-                j = lo + q
-                j = tl.where(j >= i, j + 1, j)
-                x = tl.load(scratch + sb + j).to(tl.int64)
+                x = _context_at(scratch, sb, i, lo, q)
                 in_x = tl.load(w_in + x * D + d, mask=dm, other=0.0, cache_modifier=".cg")
                 e = tl.zeros([BLOCK_D], dtype=tl.float32)
                 for t0 in range(h0, h1, NT_P):
@@ -203,9 +176,8 @@ def word2vec_train_triton(w_in: torch.Tensor, w_out: torch.Tensor, ids: torch.Te
             _check_hs_values(hs_offsets, hs_points, hs_codes, V)
     else:
         n_tok = ids.shape[0]
-    part, sched, key = launch_buffers(S, alpha, min_alpha, words_done, total_words, seed, chunk, dev)
+    part, sched, key, scratch = launch_buffers(S, n_tok, alpha, min_alpha, words_done, total_words, seed, chunk, dev)
     if S > 0:
-        scratch = torch.empty(max(n_tok, 1), dtype=torch.int32, device=dev)
         meta = _train_meta(D, window, negative)
         if hs:
             meta["NT_P"] = _HS_TILE
@@ -237,26 +209,13 @@ def _subword_train_kernel(w_in, w_ngram, w_out, ids, off, keep, thr, alias, ng_o
                           sched_ptr, V, D, window,
                           NEG: tl.constexpr, EXACT: tl.constexpr, BLOCK_T: tl.constexpr, BLOCK_D: tl.constexpr,
                           NT_P: tl.constexpr, NG_P: tl.constexpr):
-    s = tl.program_id(0)
-    b0, b1, sb, key, alpha = _sentence_start(off, key_ptr, sched_ptr, s)
-    ctr, nk = _subsample(ids, keep, scratch, key, b0, b1, sb, V, BLOCK_T)
-    tl.debug_barrier()
-
-    d = tl.arange(0, BLOCK_D)
-    dm = d < D
+    s, sb, key, alpha, ctr, nk, d, dm, kk, lab, isneg, kneg = _train_program(
+        ids, keep, scratch, off, key_ptr, sched_ptr, V, D, BLOCK_T, BLOCK_D, NT_P, NEG)
     loss, pairs, nneg, nskip = _zero_stats()
-    kk = tl.arange(0, NT_P)
-    isneg = (kk >= 1) & (kk <= NEG)
-    lab = (kk == 0).to(tl.float32)
-    kneg = (kk - 1).to(tl.uint64)
     ee = tl.arange(0, NG_P)
     for i in range(0, nk):
-        r = _draw(key, ctr)
-        ctr += 1
-        b = window - (r % window.to(tl.uint64)).to(tl.int64)
-        c = tl.load(scratch + sb + i).to(tl.int64)
-        lo = tl.maximum(i - b, 0)
-        hi = tl.minimum(i + b + 1, nk)
+        b, c, ctr = _center(key, ctr, window, scratch, sb, i)
+        lo, hi = _context_span(i, b, nk)
         has = hi - lo > 1  # no context: nothing read, trained or drawn
         e0 = tl.load(ng_off + c)
         e1 = tl.where(has, tl.load(ng_off + c + 1), e0)
@@ -271,19 +230,13 @@ def _subword_train_kernel(w_in, w_ngram, w_out, ids, off, keep, thr, alias, ng_o
         h = h * (1.0 / (1 + e1 - e0).to(tl.float32))
         e = tl.zeros([BLOCK_D], dtype=tl.float32)
         for q in range(0, hi - lo - 1):
-            j = lo + q
-            j = tl.where(j >= i, j + 1, j)
-            x = tl.load(scratch + sb + j).to(tl.int64)
+            x = _context_at(scratch, sb, i, lo, q)
             tid, tvalid, skipped = _targets(key, ctr, kneg, kk, isneg, x, V, thr, alias)
             ctr += NEG
             nskip += skipped
-            tm = tvalid[:, None] & dm[None, :]
-            T = tl.load(w_out + tid[:, None] * D + d[None, :], mask=tm, other=0.0, cache_modifier=".cg")
-            f = tl.sum(T * h[None, :], axis=1)
-            g = tl.where(tvalid, alpha * (lab - _sigmoid(f, EXACT)), 0.0)
-            loss -= tl.sum(tl.where(tvalid, _train_log_sigmoid(tl.where(kk == 0, f, -f), EXACT), 0.0), axis=0)
-            e += tl.sum(g[:, None] * T, axis=0)
-            tl.atomic_add(w_out + tid[:, None] * D + d[None, :], g[:, None] * h[None, :], mask=tm)
+            dl, de = _score_rows(w_out, tid, tvalid, lab, h, alpha, d, dm, D, EXACT)
+            loss += dl
+            e += de
             nneg += tl.sum(tvalid.to(tl.int64), axis=0) - 1
             pairs += 1
             tl.debug_barrier()
@@ -364,9 +317,8 @@ def word2vec_subword_train_triton(w_in: torch.Tensor, w_ngram: torch.Tensor, w_o
         _check_subword_values(w_in, w_out, w_ngram, ngram_offsets, ngram_buckets)
     else:
         n_tok = ids.shape[0]
-    part, sched, key = launch_buffers(S, alpha, min_alpha, words_done, total_words, seed, chunk, dev)
+    part, sched, key, scratch = launch_buffers(S, n_tok, alpha, min_alpha, words_done, total_words, seed, chunk, dev)
     if S > 0:
-        scratch = torch.empty(max(n_tok, 1), dtype=torch.int32, device=dev)
         meta = _train_meta(D, window, negative)
         del meta["CTX_P"]
         wrap_triton(_subword_train_kernel)[(S,)](
