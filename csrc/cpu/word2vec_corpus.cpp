@@ -466,7 +466,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> corpus_encode(const std::string& 
   struct Part {
     std::vector<int32_t> ids;
     std::vector<int64_t> lengths;  // kept tokens of each output sentence (piece)
-    int64_t lines = 0, blank = 0, tokens = 0, oov = 0, split_lines = 0, extra_pieces = 0, empty = 0;
+    int64_t count[kENumStats] = {};  // the part's lines, blank / empty / split lines, tokens, OOV tokens, pieces
   };
   std::vector<Part> out(nranges);
   run_parts(nranges, [&](int r) {
@@ -477,11 +477,11 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> corpus_encode(const std::string& 
     scan_range(
         src, base + cuts[r], base + cuts[r + 1],
         [&](const char* p, size_t n) {
-          ++part.tokens;
+          ++part.count[kETokens];
           // (a token of 2 GiB or more is longer than any word: out of the vocabulary)
           const auto* s = n < (size_t(1) << 31) ? vocab.find(p, uint32_t(n), hash_bytes(p, n)) : nullptr;
           if (s == nullptr) {
-            ++part.oov;
+            ++part.count[kEOovTokens];
             return;
           }
           if (in_line == max_sentence_length) {  // close the full piece, start the next one
@@ -493,19 +493,19 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> corpus_encode(const std::string& 
           ++in_line;
         },
         [&](bool had) {
-          ++part.lines;
+          ++part.count[kELines];
           if (!had) {
-            ++part.blank;
+            ++part.count[kEBlankLines];
           } else if (in_line == 0 && pieces_in_line == 0) {
-            ++part.empty;
+            ++part.count[kEEmptyLines];
           }
           if (in_line > 0) {
             part.lengths.push_back(in_line);
             ++pieces_in_line;
           }
           if (pieces_in_line > 1) {
-            ++part.split_lines;
-            part.extra_pieces += pieces_in_line - 1;
+            ++part.count[kESplitLines];
+            part.count[kEExtraPieces] += pieces_in_line - 1;
           }
           in_line = 0;
           pieces_in_line = 0;
@@ -534,13 +534,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> corpus_encode(const std::string& 
       pos += len;
       op_[++si] = pos;
     }
-    st[kELines] += p.lines;
-    st[kEBlankLines] += p.blank;
-    st[kETokens] += p.tokens;
-    st[kEOovTokens] += p.oov;
-    st[kESplitLines] += p.split_lines;
-    st[kEExtraPieces] += p.extra_pieces;
-    st[kEEmptyLines] += p.empty;
+    for (int k = 0; k < kENumStats; ++k) st[k] += p.count[k];
   }
   st[kEBytes] = int64_t(block_size);
   st[kEEncodedTokens] = total_ids;
