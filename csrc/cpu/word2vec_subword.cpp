@@ -97,6 +97,7 @@ void train_part_subword(const TrainArgs& a, const SubwordTables& sw, int64_t s_b
       const int32_t x = sent[j];
       t[nt] = x;
       code[nt++] = 0;
+      pairs += 1;
       for (int64_t k = 0; k < a.negative; ++k) {
         const int32_t tk = alias_pick(rng.next(), a.vocab, a.neg_threshold, a.neg_alias);
         if (tk == x) {
@@ -125,22 +126,16 @@ void train_part_subword(const TrainArgs& a, const SubwordTables& sw, int64_t s_b
         const int32_t c = sent[i];
         float* own = a.w_in + int64_t(c) * D;
         const int64_t e0 = sw.offsets[c], e1 = sw.offsets[c + 1];
-        // h = the mean of the bag (its own row, then its buckets), kTargetRun rows at a time
+        // h = the mean of the bag: its own row, then its buckets kTargetRun rows at a time
         const float inv = 1.0f / float(1 + (e1 - e0));
-        rows[0] = own;
-        int64_t m = 1;
-        bool acc = false;
-        for (int64_t q = e0; q <= e1; ++q) {
-          if (m == kTargetRun || q == e1) {
-            combine_rows_f32(h.data(), acc, &inv, 0, rows, m, D);
-            acc = true;
-            m = 0;
-          }
-          if (q < e1) rows[m++] = sw.w_ngram + int64_t(sw.buckets[q]) * D;
+        combine_rows_f32(h.data(), false, &inv, 0, &own, 1, D);
+        for (int64_t q0 = e0; q0 < e1; q0 += kTargetRun) {
+          const int64_t m = std::min<int64_t>(kTargetRun, e1 - q0);
+          for (int64_t k = 0; k < m; ++k) rows[k] = sw.w_ngram + int64_t(sw.buckets[q0 + k]) * D;
+          combine_rows_f32(h.data(), true, &inv, 0, rows, m, D);
         }
         fixed_input_targets<kExact>(a.w_out, D, h.data(), e.data(), false, cur_t.data(), cur_code.data(), cur_nt,
                                     false, alpha, tab, loss, g, rows);
-        for (int64_t k = 0; k < cur_nt; ++k) pairs += double(cur_code[k] == 0);
         axpy_f32(1.0f, e.data(), own, D);
         for (int64_t q = e0; q < e1; ++q) axpy_f32(1.0f, e.data(), sw.w_ngram + int64_t(sw.buckets[q]) * D, D);
       }
