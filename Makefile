@@ -38,7 +38,7 @@ $(PY):
 $(DEPS): $(PY) pyproject.toml
 	@$(PY) -c "import torch" 2>/dev/null && echo "using $$($(PY) -c 'import torch; print(torch.__version__)')" \
 	  || $(PY) -m pip install "$(TORCH)"
-	$(PY) -m pip install --quiet setuptools wheel ninja pybind11 numpy
+	$(PY) -m pip install --quiet setuptools wheel ninja pybind11 numpy Cython
 	EMBEDFAST_NO_EXT=1 $(PY) -m pip install --quiet --no-build-isolation -e ".[test,bench]"
 	touch $@
 

@@ -511,24 +511,15 @@ Result finish(at::Tensor matrix, int64_t rows, std::vector<ChunkOut>& chunks, st
               const std::vector<std::pair<int64_t, int64_t>>& extra_skipped) {
   int64_t nbytes = 0;
   for (auto& c : chunks) nbytes += static_cast<int64_t>(c.words.size());
-  auto word_bytes = at::empty({nbytes}, at::kByte);
-  auto offsets = at::empty({rows + 1}, at::kLong);
-  auto* wb = word_bytes.data_ptr<uint8_t>();
-  auto* off = offsets.data_ptr<int64_t>();
-  int64_t pos = 0, r = 0;
-  off[0] = 0;
+  WordListBuilder words(rows, nbytes);
   std::vector<std::pair<int64_t, int64_t>> skipped = extra_skipped;
   for (auto& c : chunks) {
-    if (!c.words.empty()) std::memcpy(wb + pos, c.words.data(), c.words.size());
-    for (int64_t len : c.word_len) {
-      pos += len;
-      off[++r] = pos;
-    }
+    words.add(c.words.data(), c.word_len.data(), c.word_len.size());
     for (auto& s : c.skipped) skipped.emplace_back(s.first + 1, s.second);
     std::string().swap(c.words);
   }
-  TORCH_INTERNAL_ASSERT(r == rows);
-  auto duplicates = find_duplicates(wb, off, rows);
+  words.check_full();
+  auto duplicates = find_duplicates(words.bytes.data_ptr<uint8_t>(), words.offsets.data_ptr<int64_t>(), rows);
   stats[kDuplicateWords] = duplicates.numel();
   auto skipped_t = at::empty({static_cast<int64_t>(skipped.size()), 2}, at::kLong);
   for (size_t i = 0; i < skipped.size(); ++i) {
@@ -541,7 +532,7 @@ Result finish(at::Tensor matrix, int64_t rows, std::vector<ChunkOut>& chunks, st
   // Give back the slack of the preallocation when it is large (many blank or skipped lines).
   if (matrix.size(0) > rows + rows / 16 + 16) matrix = matrix.narrow(0, 0, rows).clone();
   else matrix = matrix.narrow(0, 0, rows);
-  return {matrix, word_bytes, offsets, stats_t, skipped_t, duplicates};
+  return {matrix, words.bytes, words.offsets, stats_t, skipped_t, duplicates};
 }
 
 std::string plural(int64_t n, const char* what) {

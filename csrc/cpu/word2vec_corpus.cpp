@@ -327,21 +327,16 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> corpus_build_vocab(
   const int64_t n = int64_t(kept.size());
   int64_t nbytes = 0;
   for (auto* s : kept) nbytes += s->len;
-  auto word_bytes = at::empty({nbytes}, at::kByte);
-  auto word_offsets = at::empty({n + 1}, at::kLong);
+  WordListBuilder words(n, nbytes);
   auto counts = at::empty({n}, at::kLong);
-  auto* wb = word_bytes.data_ptr<uint8_t>();
-  auto* wo = word_offsets.data_ptr<int64_t>();
   auto* wc = counts.data_ptr<int64_t>();
-  int64_t off = 0, vocab_tokens = 0;
+  int64_t vocab_tokens = 0;
   for (int64_t i = 0; i < n; ++i) {
-    wo[i] = off;
-    std::memcpy(wb + off, kept[i]->ptr, kept[i]->len);
-    off += kept[i]->len;
+    words.add(kept[i]->ptr, kept[i]->len);
     wc[i] = kept[i]->value;
     vocab_tokens += kept[i]->value;
   }
-  wo[n] = off;
+  words.check_full();
 
   auto stats = at::zeros({kVNumStats}, at::kLong);
   auto* st = stats.data_ptr<int64_t>();
@@ -358,7 +353,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> corpus_build_vocab(
   st[kVMinCountTokens] = min_tokens;
   st[kVMaxVocabWords] = cut_words;
   st[kVMaxVocabTokens] = cut_tokens;
-  return {word_bytes, word_offsets, counts, stats};
+  return {words.bytes, words.offsets, counts, stats};
 }
 
 // The lookup table of a vocabulary (word -> id + 1), with its own copy of the words. The last one built is

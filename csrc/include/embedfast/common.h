@@ -5,6 +5,8 @@
 #include <c10/util/Exception.h>
 
 #include <cstddef>
+#include <cstdint>
+#include <cstring>
 #include <string>
 
 namespace embedfast {
@@ -50,6 +52,36 @@ inline void check_word_list(const at::Tensor& word_bytes, const at::Tensor& word
   check_cpu_arg(word_offsets, at::kLong, 1, op, "word_offsets");
   TORCH_CHECK_VALUE(word_offsets.numel() >= 1, op, ": argument 'word_offsets' must have at least 1 entry");
 }
+
+// Builds the word list an op returns (word_bytes uint8 [nbytes], word_offsets int64 [n + 1]) from runs of words
+// given in order; the totals are known up front, so both tensors are allocated once.
+class WordListBuilder {
+ public:
+  WordListBuilder(int64_t n, int64_t nbytes)
+      : bytes(at::empty({nbytes}, at::kByte)), offsets(at::empty({n + 1}, at::kLong)),
+        b_(bytes.data_ptr<uint8_t>()), o_(offsets.data_ptr<int64_t>()), n_(n), nbytes_(nbytes) {
+    o_[0] = 0;
+  }
+  // `count` words back to back in `p`, of the lengths `lens`.
+  void add(const char* p, const int64_t* lens, size_t count) {
+    TORCH_INTERNAL_ASSERT(r_ + int64_t(count) <= n_);
+    int64_t run = 0;
+    for (size_t i = 0; i < count; ++i) o_[++r_] = pos_ + (run += lens[i]);
+    TORCH_INTERNAL_ASSERT(pos_ + run <= nbytes_);
+    if (run > 0) std::memcpy(b_ + pos_, p, size_t(run));
+    pos_ += run;
+  }
+  void add(const char* p, int64_t len) { add(p, &len, 1); }
+  // Every word and byte announced has been added.
+  void check_full() const { TORCH_INTERNAL_ASSERT(r_ == n_ && pos_ == nbytes_); }
+
+  at::Tensor bytes, offsets;
+
+ private:
+  uint8_t* b_;
+  int64_t* o_;
+  int64_t n_, nbytes_, r_ = 0, pos_ = 0;
+};
 
 // t must be on `want`: the CPU (check_cpu's message) or one CUDA device (the CUDA kernels: every argument on the
 // device of the first tensor argument).
