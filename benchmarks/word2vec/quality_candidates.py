@@ -1,14 +1,14 @@
-"""Issue 14's quality candidates for skip-gram NS, one at a time against embedfast's defaults, several seeds.
+"""Issue 14's quality candidates (skip-gram NS unless --model says otherwise), one at a time against embedfast's defaults, several seeds.
 
   python benchmarks/word2vec/quality_candidates.py --corpus gcide --variants base,exact,per-pair
-      [--threads 1,2] [--seeds 1,2,3] [--tag NAME] --out results.jsonl
+      [--model sgns|cbow-ns|sg-hs|cbow-hs] [--threads 1,2] [--seeds 1,2,3] [--tag NAME] --out results.jsonl
   python benchmarks/word2vec/quality_candidates.py --summarize results.jsonl [gensim.jsonl ...]
 
 ``--summarize`` prints a markdown table of the mean and spread (max - min) over seeds of every (corpus,
 variant or trainer, tag, threads, model) in the given jsonl files (this script's and compare_models.py's).
 
 Every run: compare_models.py's settings (dim 100, window 5, negative 5, sample 1e-4, min_count 5, alpha 0.025 ->
-1e-4, 5 epochs) and its quality scores (WS353 / SimLex-999 Spearman, Google analogies 3CosAdd restrict_vocab
+1e-4 for skip-gram, 0.05 for CBOW, 5 epochs) and its quality scores (WS353 / SimLex-999 Spearman, Google analogies 3CosAdd restrict_vocab
 30000). One JSON line per run is appended to --out as it finishes. Variants (each differs from ``base``, the
 defaults, in one thing):
 
@@ -20,7 +20,8 @@ defaults, in one thing):
   sub-paper      sub-sampling keep probability sqrt(t / f) (the paper's formula) instead of word2vec.c's
                  sqrt(t / f) + t / f (gensim and fastText use word2vec.c's)
   gensim-lr      gensim's corpus_file schedule: each thread's progress is its own words over all words, so with
-                 T threads the rate goes down 1/T of the way per epoch (same as base with 1 thread)
+                 T threads the rate goes down 1/T of the way per epoch (same as base with 1 thread);
+                 gensim-lr:W the same with W in place of the thread count
   epoch-parts    chunk_words = the whole corpus: the threads see contiguous 1/T ranges of the epoch (gensim's
                  corpus_file order) instead of 1/T of every 200k-token chunk
 
@@ -87,14 +88,15 @@ def patch(variant: str, threads: int) -> dict:
 
         w2v_corpus.keep_probabilities = keep
         return {}
-    if variant == "gensim-lr":
+    if variant == "gensim-lr" or variant.startswith("gensim-lr:"):
         original_chunk = w2v_loop.train_chunk
+        workers = int(variant.split(":")[1]) if ":" in variant else None
 
         def chunk(w2v, ids, offsets, tables, *, words_done, total_words, chunk):
             per_epoch = total_words // w2v.params.epochs
             e, d = divmod(words_done, per_epoch)
-            return original_chunk(w2v, ids, offsets, tables, words_done=e * per_epoch + d // w2v.num_threads,
-                                  total_words=total_words, chunk=chunk)
+            done = e * per_epoch + d // (workers or w2v.num_threads)
+            return original_chunk(w2v, ids, offsets, tables, words_done=done, total_words=total_words, chunk=chunk)
 
         w2v_loop.train_chunk = chunk
         return {}
@@ -133,6 +135,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--corpus", default="gcide")
     ap.add_argument("--variants", default="base")
+    ap.add_argument("--model", default="sgns", choices=sorted(compare_models.MODELS))
     ap.add_argument("--threads", default="1")
     ap.add_argument("--seeds", default="1,2,3")
     ap.add_argument("--epochs", type=int, default=5)
@@ -147,13 +150,14 @@ def main() -> None:
                 saved = (w2v_ops.sgns_unigram_table, w2v_corpus.keep_probabilities, w2v_loop.train_chunk)
                 extra = patch(variant, threads)
                 try:
-                    vec, secs = compare_models.run_embedfast(path, 1, 0, threads, seed, args.epochs, extra)
+                    vec, secs = compare_models.run_embedfast(path, *compare_models.MODELS[args.model], threads, seed,
+                                                             args.epochs, extra)
                 finally:
                     w2v_ops.sgns_unigram_table, w2v_corpus.keep_probabilities, w2v_loop.train_chunk = saved
                 q = quality(vec)
-                rec = dict(corpus=args.corpus, variant=variant, tag=args.tag, threads=threads, seed=seed,
-                           seconds=secs, extra=extra, commit=commit(), **HP, **q)
-                print(f"{args.corpus} {variant:14} {args.tag:10} thr {threads} seed {seed} {secs:7.1f}s "
+                rec = dict(corpus=args.corpus, model=args.model, variant=variant, tag=args.tag, threads=threads,
+                           seed=seed, seconds=secs, extra=extra, commit=commit(), **HP, **q)
+                print(f"{args.corpus} {args.model} {variant:14} {args.tag:10} thr {threads} seed {seed} {secs:7.1f}s "
                       f"WS353 {q['ws353']:.3f} SimLex {q['simlex']:.3f} analogy {100 * q['analogy']:.2f}%",
                       flush=True)
                 with open(args.out, "a") as f:
