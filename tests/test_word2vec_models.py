@@ -183,6 +183,42 @@ def test_word2vec_train_table_sigmoid_and_threads(cbow, hs):
         assert torch.isfinite(w_in).all() and torch.isfinite(w_out).all()
 
 
+@pytest.mark.parametrize("cbow", [False, True])
+def test_word2vec_train_hs_hot_rows_match_reference(cbow):
+    """With several threads, hierarchical softmax trains the rows of the nodes nearest the root in a copy per
+    thread, merged into w_out every 256 centers (csrc/cpu/word2vec_sgns.cpp, HotRows). One sentence and 2 threads:
+    part 0 is empty and part 1 trains alone with its copy, so the result must be the sequential replay of part 1's
+    stream; the sentence is long enough for merges in the middle, and the dim leaves most nodes outside the copy."""
+    seed = random.randrange(1 << 62)
+    rng = random.Random(seed)
+    V, D = rng.randint(90, 130), rng.choice([257, 300])  # copies of 32768 // (4 D) = 31 or 27 of the V - 1 nodes
+    counts = torch.tensor([100_000 // (r + 1) for r in range(V)], dtype=torch.int64)
+    n = rng.randint(600, 800)
+    ids = torch.tensor(rng.choices(range(V), weights=counts.tolist(), k=n), dtype=torch.int32)
+    off = torch.tensor([0, n], dtype=torch.int64)
+    keep = torch.ones(V, dtype=torch.float64)
+    thr, alias = ops.sgns_unigram_table(counts, 0.75)
+    hs_tables = ops.word2vec_huffman(counts)
+    paths = huffman_paths(*(t.tolist() for t in hs_tables))
+    kw = dict(window=rng.randint(2, 5), negative=0, alpha=0.05, min_alpha=0.001, words_done=0, total_words=2 * n,
+              seed=rng.randrange(1 << 40), chunk=rng.randint(0, 9), cbow=cbow, hs=True)
+    g = torch.Generator().manual_seed(seed % (1 << 31))
+    w_in, w_out = torch.randn(V, D, generator=g) * 0.3, torch.randn(V, D, generator=g) * 0.3
+    w_out[V - 1] = float("nan")  # the unused last row stays untouched
+    ref_in, ref_out = w_in.double().numpy().copy(), w_out.double().numpy().copy()
+    ref = reference_train(ref_in, ref_out, ids.tolist(), off.tolist(), keep.tolist(), thr.tolist(), alias.tolist(),
+                          paths, threads=2, **kw)
+    st = dict(zip(ops.TRAIN_STATS, ops.word2vec_train(w_in, w_out, ids, off, keep, thr, alias, hs_tables,
+                                                      num_threads=2, exact_sigmoid=True, **kw).tolist()))
+    msg = f"seed {seed}: V {V}, D {D}, {kw}"
+    assert st["pairs"] == ref["pairs"] and st["pairs"] > 256, msg
+    assert st["loss"] == pytest.approx(ref["loss"], rel=1e-4, abs=1e-6), msg
+    torch.testing.assert_close(w_in.double(), torch.from_numpy(ref_in), atol=2e-5, rtol=1e-4,
+                               msg=lambda m: f"{msg}: {m}")
+    torch.testing.assert_close(w_out.double(), torch.from_numpy(ref_out), atol=2e-5, rtol=1e-4, equal_nan=True,
+                               msg=lambda m: f"{msg}: {m}")
+
+
 def test_word2vec_train_sgns_mode_is_sgns_train():
     rng = random.Random(3)
     V, D, ids, off, counts, keep, thr, alias, hs_tables, w_in, w_out = _inputs(rng, 3, 1e-2)

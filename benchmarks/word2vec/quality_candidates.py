@@ -24,6 +24,7 @@ defaults, in one thing):
                  gensim-lr:W the same with W in place of the thread count
   epoch-parts    chunk_words = the whole corpus: the threads see contiguous 1/T ranges of the epoch (gensim's
                  corpus_file order) instead of 1/T of every 200k-token chunk
+  gensim-order   epoch-parts and gensim-lr together (how gensim's corpus_file mode runs T workers)
 
 ``--tag`` names the kernel build measured (e.g. a build with a different sigmoid table run through PYTHONPATH);
 the variant is then usually ``base``.
@@ -71,6 +72,9 @@ def patch(variant: str, threads: int) -> dict:
         return {"shared_negatives": False}
     if variant == "epoch-parts":
         return {"chunk_words": 2_000_000_000}
+    if variant == "gensim-order":  # both of gensim's corpus_file traits: epoch-parts and gensim-lr
+        patch("gensim-lr", threads)
+        return patch("epoch-parts", threads)
     if variant == "unigram-table":
         original = w2v_ops.sgns_unigram_table
 

@@ -40,6 +40,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <mutex>
 #include <new>
 #include <string>
 #include <vector>
@@ -286,8 +287,57 @@ constexpr int kBlockNodes = 32;
 static_assert(kBlockNodes >= kTargetRun && kBlockRows * kBlockNodes >= kTargetRun,
               "fixed_input_targets uses W2vWork::trow and F as its scratch");
 
+// Hierarchical softmax with several threads: the inner nodes nearest the root are on (nearly) every path, so
+// shared they would move between the cores' caches at every center. Each thread trains the rows of the n nodes
+// created last by word2vec_huffman (the root is V - 2; a Huffman tree creates its nodes in order of count, so
+// these are the n most used) in its own copy, and adds what it changed to w_out every kHotMerge centers and at
+// the end of its part, under one lock (no change is lost); it then continues from w_out's rows, so it sees the
+// other threads' changes of those rows that many centers late (Hogwild's delays, bounded). One thread trains
+// w_out itself, unchanged.
+constexpr int64_t kHotMerge = 256;
+constexpr int64_t kHotBytes = 32768;  // of one copy (n = kHotBytes / (4 D), between 1 and 64)
+
+class HotRows {
+ public:
+  // Nothing is copied unless `on`.
+  void init(bool on, float* w_out, int64_t V, int64_t D) {
+    out_ = OutRows{w_out, D};
+    if (!on || V < 2) return;
+    n_ = std::min<int64_t>(V - 1, std::clamp<int64_t>(kHotBytes / (4 * D), 1, 64));
+    local_.resize(size_t(n_ * D));
+    base_.resize(size_t(n_ * D));
+    out_.hot_lo = (V - 1) - n_;
+    out_.hot = local_.data();
+    const float* w = w_out + out_.hot_lo * D;
+    std::copy(w, w + n_ * D, local_.begin());
+    std::copy(w, w + n_ * D, base_.begin());
+  }
+  const OutRows& rows() const { return out_; }
+  // After each trained center: merges every kHotMerge centers.
+  void center_done(std::mutex& lock) {
+    if (n_ > 0 && ++since_ >= kHotMerge) merge(lock);
+  }
+  // w_out += local - base; local = base = w_out.
+  void merge(std::mutex& lock) {
+    if (n_ == 0) return;
+    std::lock_guard<std::mutex> g(lock);
+    float* w = out_.w_out + out_.hot_lo * out_.D;
+    for (int64_t k = 0; k < n_ * out_.D; ++k) {
+      w[k] += local_[k] - base_[k];
+      local_[k] = base_[k] = w[k];
+    }
+    since_ = 0;
+  }
+
+ private:
+  OutRows out_{nullptr, 0};
+  int64_t n_ = 0, since_ = 0;
+  std::vector<float> local_, base_;
+};
+
 // Per-thread state of train_part_w2v: the targets of the current and next center, the block buffers.
 struct W2vWork {
+  HotRows hot;  // HS: where w_out's rows are (OutRows)
   std::vector<int32_t> sent, ctx, cur_t, nxt_t;
   std::vector<float> h, e;  // CBOW: the input and its gradient (D); skip-gram HS: e of a group (kBlockRows x D)
   std::vector<float*> crow, trow;  // context rows (CBOW: all of them; skip-gram HS: a group), target rows
@@ -309,7 +359,7 @@ void sg_hs_center(const TrainArgs& a, W2vWork& w, int64_t nc, int64_t h0, int64_
     for (int64_t r = 1; r < m; ++r) multi_dot_f32(X[r], X, r, D, w.Q[r]);
     for (int64_t d0 = h0; d0 < h1; d0 += kBlockNodes) {
       const int64_t nb = std::min<int64_t>(kBlockNodes, h1 - d0);
-      for (int64_t d = 0; d < nb; ++d) w.trow[d] = a.w_out + int64_t(a.hs_points[d0 + d]) * D;
+      for (int64_t d = 0; d < nb; ++d) w.trow[d] = w.hot.rows()(a.hs_points[d0 + d]);
       for (int64_t r = 0; r < m; ++r) multi_dot_f32(X[r], w.trow.data(), nb, D, w.F[r]);
       for (int64_t d = 0; d < nb; ++d) {
         const float label = 1.0f - float(a.hs_codes[d0 + d]);
@@ -340,7 +390,8 @@ void sg_hs_center(const TrainArgs& a, W2vWork& w, int64_t nc, int64_t h0, int64_
 }
 
 template <bool kExact, bool kCbow, bool kHs>
-void train_part_w2v(const TrainArgs& a, int64_t s_begin, int64_t s_end, int part, PartResult& res) {
+void train_part_w2v(const TrainArgs& a, int64_t s_begin, int64_t s_end, int part, bool hot, std::mutex& hot_lock,
+                    PartResult& res) {
   static_assert(kCbow || kHs, "skip-gram with negative sampling is train_part");
   const SigmoidTable& tab = sigmoid_table();
   CounterRng rng(stream_key(a.seed, a.chunk, uint64_t(part)));
@@ -358,6 +409,7 @@ void train_part_w2v(const TrainArgs& a, int64_t s_begin, int64_t s_end, int part
     w.e.resize(size_t(kCbow ? D : kBlockRows * D));
     w.crow.resize(size_t(kCbow ? std::max<int64_t>(a.max_ctx, 1) : kBlockRows));
     w.trow.resize(size_t(kBlockNodes));
+    w.hot.init(kHs && hot, a.w_out, int64_t(a.vocab), D);
   } catch (const std::bad_alloc&) {
     TORCH_CHECK_WITH(OutOfMemoryError, false, "word2vec_train: cannot allocate the work buffers of thread ", part,
                      " (dim ", D, ", longest sentence ", a.max_sentence, " tokens)");
@@ -378,8 +430,7 @@ void train_part_w2v(const TrainArgs& a, int64_t s_begin, int64_t s_end, int part
     const int32_t c = sent[i];
     ce.nt = 0;
     if constexpr (kHs) {
-      for (int64_t d = a.hs_offsets[c]; d < a.hs_offsets[c + 1]; ++d)
-        prefetch_row(a.w_out + int64_t(a.hs_points[d]) * D, D);
+      for (int64_t d = a.hs_offsets[c]; d < a.hs_offsets[c + 1]; ++d) prefetch_row(w.hot.rows()(a.hs_points[d]), D);
     } else if (ce.j1 - ce.j0 > 1) {
       t[0] = c;
       ce.nt = 1;
@@ -413,11 +464,12 @@ void train_part_w2v(const TrainArgs& a, int64_t s_begin, int64_t s_end, int part
           combine_rows_f32(w.h.data(), false, &inv, 0, w.crow.data(), nc, D);  // the mean of the contexts
           if constexpr (kHs) {
             const int64_t h0 = a.hs_offsets[c];
-            fixed_input_targets<kExact>(a.w_out, D, w.h.data(), w.e.data(), false, a.hs_points + h0, a.hs_codes + h0,
-                                        a.hs_offsets[c + 1] - h0, true, alpha, tab, loss, &w.F[0][0], w.trow.data());
+            fixed_input_targets<kExact>(w.hot.rows(), w.h.data(), w.e.data(), false, a.hs_points + h0,
+                                        a.hs_codes + h0, a.hs_offsets[c + 1] - h0, true, alpha, tab, loss, &w.F[0][0],
+                                        w.trow.data());
           } else {
-            fixed_input_targets<kExact>(a.w_out, D, w.h.data(), w.e.data(), false, w.cur_t.data(), nullptr, cur.nt,
-                                        false, alpha, tab, loss, &w.F[0][0], w.trow.data());
+            fixed_input_targets<kExact>(OutRows{a.w_out, D}, w.h.data(), w.e.data(), false, w.cur_t.data(), nullptr,
+                                        cur.nt, false, alpha, tab, loss, &w.F[0][0], w.trow.data());
             nneg += double(cur.nt - 1);
           }
           for (int64_t r = 0; r < nc; ++r) axpy_f32(1.0f, w.e.data(), w.crow[r], D);
@@ -426,11 +478,13 @@ void train_part_w2v(const TrainArgs& a, int64_t s_begin, int64_t s_end, int part
           sg_hs_center<kExact>(a, w, nc, a.hs_offsets[c], a.hs_offsets[c + 1], alpha, tab, loss);
           pairs += double(nc);
         }
+        if constexpr (kHs) w.hot.center_done(hot_lock);
       }
       std::swap(cur, nxt);
       std::swap(w.cur_t, w.nxt_t);
     }
   }
+  w.hot.merge(hot_lock);
   finish_part(res, a, s_begin, s_end, loss, pairs, nneg, nskip, kept, alpha);
 }
 
@@ -503,12 +557,13 @@ at::Tensor word2vec_train(at::Tensor& w_in, at::Tensor& w_out, const at::Tensor&
   const int T = int(num_threads);
   const auto bounds = part_bounds(a, T);
   // per part (train_part_w2v's W2vWork): sentence and contexts (int32), CBOW's context row pointers, NS's
-  // targets of two centers, h and e (skip-gram HS: a group's e)
+  // targets of two centers, h and e (skip-gram HS: a group's e), HS with T > 1: the two copies of the hot rows
   check_buffers(bounds,
                 4.0 * double(a.max_sentence) + (cbow ? 12.0 : 4.0) * double(a.max_ctx) + 8.0 * double(negative + 1) +
-                    4.0 * double(a.dim) * (cbow ? 2.0 : 1.0 + kBlockRows),
+                    4.0 * double(a.dim) * (cbow ? 2.0 : 1.0 + kBlockRows) +
+                    (hs && T > 1 ? 2.0 * std::max(double(kHotBytes), 4.0 * double(a.dim)) : 0.0),
                 op, a, negative);
-  using Fn = void (*)(const TrainArgs&, int64_t, int64_t, int, PartResult&);
+  using Fn = void (*)(const TrainArgs&, int64_t, int64_t, int, bool, std::mutex&, PartResult&);
   Fn fn;
   if (cbow)
     fn = hs ? (exact_sigmoid ? &train_part_w2v<true, true, true> : &train_part_w2v<false, true, true>)
@@ -516,12 +571,13 @@ at::Tensor word2vec_train(at::Tensor& w_in, at::Tensor& w_out, const at::Tensor&
   else
     fn = exact_sigmoid ? &train_part_w2v<true, false, true> : &train_part_w2v<false, false, true>;
   std::vector<PartResult> results(T);
+  std::mutex hot_lock;  // HS with T > 1: the merges of the threads' copies of the hot rows (HotRows)
   run_parts(T, [&](int p) {
     if (bounds[p + 1] <= bounds[p]) {
       results[p].alpha = alpha;
       return;
     }
-    fn(a, bounds[p], bounds[p + 1], p, results[p]);
+    fn(a, bounds[p], bounds[p + 1], p, T > 1, hot_lock, results[p]);
   });
   return sum_stats(results, op, alpha, min_alpha,
                    std::string(exact_sigmoid ? "exact" : "table") + " sigmoid, " + (cbow ? "CBOW" : "skip-gram") +

@@ -134,8 +134,8 @@ void train_part_subword(const TrainArgs& a, const SubwordTables& sw, int64_t s_b
           for (int64_t k = 0; k < m; ++k) rows[k] = sw.w_ngram + int64_t(sw.buckets[q0 + k]) * D;
           combine_rows_f32(h.data(), true, &inv, 0, rows, m, D);
         }
-        fixed_input_targets<kExact>(a.w_out, D, h.data(), e.data(), false, cur_t.data(), cur_code.data(), cur_nt,
-                                    false, alpha, tab, loss, g, rows);
+        fixed_input_targets<kExact>(OutRows{a.w_out, D}, h.data(), e.data(), false, cur_t.data(), cur_code.data(),
+                                    cur_nt, false, alpha, tab, loss, g, rows);
         axpy_f32(1.0f, e.data(), own, D);
         for (int64_t q = e0; q < e1; ++q) axpy_f32(1.0f, e.data(), sw.w_ngram + int64_t(sw.buckets[q]) * D, D);
       }

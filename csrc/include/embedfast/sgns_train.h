@@ -97,8 +97,18 @@ inline float target_grad(float f, float label, float alpha, const SigmoidTable& 
 // The most targets of one run of fixed_input_targets (the size of its scratch buffers).
 constexpr int kTargetRun = 32;
 
+// Where the kernels find row t of w_out [*, D]: in w_out itself, or for t in [hot_lo, hot_lo + n) in a thread's
+// own copy of those rows (hierarchical softmax's HotRows, csrc/cpu/word2vec_sgns.cpp).
+struct OutRows {
+  float* w_out;
+  int64_t D;
+  int64_t hot_lo = INT64_MAX;
+  float* hot = nullptr;
+  float* operator()(int64_t t) const { return t >= hot_lo ? hot + (t - hot_lo) * D : w_out + t * D; }
+};
+
 // One input row h that stays fixed while its targets train (CBOW's context mean, the sub-word skip-gram's bag
-// mean) against the rows t[0..nt) of w_out [*, D], in order, as word2vec's pairs: g = alpha * (label -
+// mean) against the rows t[0..nt) of `out`, in order, as word2vec's pairs: g = alpha * (label -
 // sigmoid(h . w_out[t])); e += g w_out[t]; w_out[t] += g h. Labels: with `codes`, 1 - codes[k]; without, 1 for
 // t[0] and 0 for the rest (CBOW with negative sampling). Regrouped without approximation: h does not change and a
 // score reads only its own row, so for a run of distinct targets every score is the dot of h with the rows as
@@ -106,9 +116,10 @@ constexpr int kTargetRun = 32;
 // run, which reads the updated row. `distinct` says the caller knows there are no repeats (a Huffman path).
 // e [D] is written (accumulate false) or added to; g and rows are kTargetRun floats / pointers of scratch.
 template <bool kExact>
-inline void fixed_input_targets(float* w_out, int64_t D, const float* h, float* e, bool accumulate, const int32_t* t,
+inline void fixed_input_targets(const OutRows& out, const float* h, float* e, bool accumulate, const int32_t* t,
                                 const uint8_t* codes, int64_t nt, bool distinct, float alpha, const SigmoidTable& tab,
                                 double& loss, float* g, float** rows) {
+  const int64_t D = out.D;
   for (int64_t k0 = 0; k0 < nt;) {
     int64_t k1 = k0 + 1;
     if (distinct)
@@ -116,7 +127,7 @@ inline void fixed_input_targets(float* w_out, int64_t D, const float* h, float* 
     else
       while (k1 < nt && k1 - k0 < kTargetRun && std::find(t + k0, t + k1, t[k1]) == t + k1) ++k1;
     const int64_t m = k1 - k0;
-    for (int64_t k = 0; k < m; ++k) rows[k] = w_out + int64_t(t[k0 + k]) * D;
+    for (int64_t k = 0; k < m; ++k) rows[k] = out(t[k0 + k]);
     multi_dot_f32(h, rows, m, D, g);
     for (int64_t k = 0; k < m; ++k) {
       const float label = codes ? 1.0f - float(codes[k0 + k]) : (k0 + k == 0 ? 1.0f : 0.0f);
