@@ -294,7 +294,7 @@ static_assert(kBlockNodes >= kTargetRun && kBlockRows * kBlockNodes >= kTargetRu
 // the end of its part, under one lock (no change is lost); it then continues from w_out's rows, so it sees the
 // other threads' changes of those rows that many centers late (Hogwild's delays, bounded). One thread trains
 // w_out itself, unchanged.
-constexpr int64_t kHotMerge = 256;
+constexpr int64_t kHotMerge = 64;
 constexpr int64_t kHotBytes = 32768;  // of one copy (n = kHotBytes / (4 D), between 1 and 64)
 
 class HotRows {

@@ -135,6 +135,31 @@ EMBEDFAST_HOT_INLINE void combine_block_avx2(float* __restrict y, bool accumulat
 }  // namespace detail
 #endif
 
+#if defined(__AVX512F__)
+namespace detail {
+// Lanes [k, k + 16C) of combine_rows_f32, the chunks past D masked: C accumulators of 16 lanes, so each row adds C
+// independent fused multiply-adds (one accumulator for all the rows would be a chain of dependent ones).
+template <int C>
+EMBEDFAST_HOT_INLINE void combine_block_avx512(float* __restrict y, bool accumulate, const float* coef,
+                                               int64_t coef_stride, const float* const* rows, int64_t n, int64_t k,
+                                               int64_t D) {
+  __m512 acc[C];
+  __mmask16 mask[C];
+  for (int i = 0; i < C; ++i) {
+    const int64_t left = D - (k + 16 * i);
+    mask[i] = left >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << left) - 1u);
+    acc[i] = accumulate ? _mm512_maskz_loadu_ps(mask[i], y + k + 16 * i) : _mm512_setzero_ps();
+  }
+  for (int64_t r = 0; r < n; ++r) {
+    const __m512 c = _mm512_set1_ps(coef[r * coef_stride]);
+    const float* p = rows[r] + k;
+    for (int i = 0; i < C; ++i) acc[i] = _mm512_fmadd_ps(c, _mm512_maskz_loadu_ps(mask[i], p + 16 * i), acc[i]);
+  }
+  for (int i = 0; i < C; ++i) _mm512_mask_storeu_ps(y + k + 16 * i, mask[i], acc[i]);
+}
+}  // namespace detail
+#endif
+
 // out[r] = dot(x, rows[r]) for r < n: x is loaded once per 16 lanes for up to 8 rows at a time.
 EMBEDFAST_HOT_INLINE void multi_dot_f32(const float* __restrict x, const float* const* rows, int64_t n, int64_t D,
                           float* __restrict out) {
@@ -168,12 +193,26 @@ EMBEDFAST_HOT_INLINE void multi_dot_f32(const float* __restrict x, const float* 
 EMBEDFAST_HOT_INLINE void combine_rows_f32(float* __restrict y, bool accumulate, const float* coef, int64_t coef_stride,
                              const float* const* rows, int64_t n, int64_t D) {
 #if defined(__AVX512F__)
-  for (int64_t k = 0; k < D; k += 16) {
-    const __mmask16 mask = (D - k >= 16) ? __mmask16(0xFFFF) : __mmask16((1u << (D - k)) - 1u);
-    __m512 acc = accumulate ? _mm512_maskz_loadu_ps(mask, y + k) : _mm512_setzero_ps();
-    for (int64_t r = 0; r < n; ++r)
-      acc = _mm512_fmadd_ps(_mm512_set1_ps(coef[r * coef_stride]), _mm512_maskz_loadu_ps(mask, rows[r] + k), acc);
-    _mm512_mask_storeu_ps(y + k, mask, acc);
+  // blocks of up to 8 chunks of 16 lanes (the last one masked); per lane the rows' terms are added in order
+  // r = 0, 1, ... with fused multiply-adds
+  const int64_t chunks = (D + 15) / 16;
+  for (int64_t c0 = 0; c0 < chunks; c0 += 8) {
+    switch (std::min<int64_t>(8, chunks - c0)) {
+#define EMBEDFAST_COMBINE_CASE(C) \
+  case C:                         \
+    detail::combine_block_avx512<C>(y, accumulate, coef, coef_stride, rows, n, 16 * c0, D); \
+    break;
+      EMBEDFAST_COMBINE_CASE(1)
+      EMBEDFAST_COMBINE_CASE(2)
+      EMBEDFAST_COMBINE_CASE(3)
+      EMBEDFAST_COMBINE_CASE(4)
+      EMBEDFAST_COMBINE_CASE(5)
+      EMBEDFAST_COMBINE_CASE(6)
+      EMBEDFAST_COMBINE_CASE(7)
+      EMBEDFAST_COMBINE_CASE(8)
+#undef EMBEDFAST_COMBINE_CASE
+      default: break;
+    }
   }
 #elif defined(__AVX2__) && defined(__FMA__)
   // blocks of up to 8 chunks of 8 lanes, one accumulator each (independent chains); per lane the rows' terms are
