@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <type_traits>
 
 #if defined(__AVX512F__) || defined(__AVX2__)
 #include <immintrin.h>
@@ -15,8 +16,10 @@ namespace embedfast {
 // they grew past GCC's inlining limits, and the calls (one per row group) cost skip-gram's HogBatch loop its speed.
 #if defined(__GNUC__)
 #define EMBEDFAST_HOT_INLINE inline __attribute__((always_inline))
+#define EMBEDFAST_LAMBDA_INLINE __attribute__((always_inline))
 #else
 #define EMBEDFAST_HOT_INLINE inline
+#define EMBEDFAST_LAMBDA_INLINE
 #endif
 
 #if defined(__AVX512F__)
@@ -90,6 +93,24 @@ inline void axpy_f32(float alpha, const float* __restrict x, float* __restrict y
   for (; i < n; ++i) y[i] += alpha * x[i];
 #endif
 }
+
+namespace detail {
+// f(std::integral_constant<int, C>{}) for the run-time c in 1..8 (combine_rows_f32's blocks of C chunks).
+template <typename F>
+EMBEDFAST_HOT_INLINE void with_chunks(int64_t c, F&& f) {
+  switch (c) {
+    case 1: f(std::integral_constant<int, 1>{}); break;
+    case 2: f(std::integral_constant<int, 2>{}); break;
+    case 3: f(std::integral_constant<int, 3>{}); break;
+    case 4: f(std::integral_constant<int, 4>{}); break;
+    case 5: f(std::integral_constant<int, 5>{}); break;
+    case 6: f(std::integral_constant<int, 6>{}); break;
+    case 7: f(std::integral_constant<int, 7>{}); break;
+    case 8: f(std::integral_constant<int, 8>{}); break;
+    default: break;
+  }
+}
+}  // namespace detail
 
 #if !defined(__AVX512F__) && defined(__AVX2__) && defined(__FMA__)
 namespace detail {
@@ -196,45 +217,19 @@ EMBEDFAST_HOT_INLINE void combine_rows_f32(float* __restrict y, bool accumulate,
   // blocks of up to 8 chunks of 16 lanes (the last one masked); per lane the rows' terms are added in order
   // r = 0, 1, ... with fused multiply-adds
   const int64_t chunks = (D + 15) / 16;
-  for (int64_t c0 = 0; c0 < chunks; c0 += 8) {
-    switch (std::min<int64_t>(8, chunks - c0)) {
-#define EMBEDFAST_COMBINE_CASE(C) \
-  case C:                         \
-    detail::combine_block_avx512<C>(y, accumulate, coef, coef_stride, rows, n, 16 * c0, D); \
-    break;
-      EMBEDFAST_COMBINE_CASE(1)
-      EMBEDFAST_COMBINE_CASE(2)
-      EMBEDFAST_COMBINE_CASE(3)
-      EMBEDFAST_COMBINE_CASE(4)
-      EMBEDFAST_COMBINE_CASE(5)
-      EMBEDFAST_COMBINE_CASE(6)
-      EMBEDFAST_COMBINE_CASE(7)
-      EMBEDFAST_COMBINE_CASE(8)
-#undef EMBEDFAST_COMBINE_CASE
-      default: break;
-    }
-  }
+  for (int64_t c0 = 0; c0 < chunks; c0 += 8)
+    detail::with_chunks(std::min<int64_t>(8, chunks - c0), [&](auto C) EMBEDFAST_LAMBDA_INLINE {
+      detail::combine_block_avx512<decltype(C)::value>(y, accumulate, coef, coef_stride, rows, n, 16 * c0, D);
+    });
 #elif defined(__AVX2__) && defined(__FMA__)
   // blocks of up to 8 chunks of 8 lanes, one accumulator each (independent chains); per lane the rows' terms are
   // added in order r = 0, 1, ... with fused multiply-adds, as the axpy loop below does
   const int64_t full = D / 8;
   int64_t c0 = 0;
   for (; full - c0 >= 8; c0 += 8) detail::combine_block_avx2<8>(y, accumulate, coef, coef_stride, rows, n, 8 * c0);
-  switch (full - c0) {
-#define EMBEDFAST_COMBINE_CASE(C) \
-  case C:                         \
-    detail::combine_block_avx2<C>(y, accumulate, coef, coef_stride, rows, n, 8 * c0); \
-    break;
-    EMBEDFAST_COMBINE_CASE(1)
-    EMBEDFAST_COMBINE_CASE(2)
-    EMBEDFAST_COMBINE_CASE(3)
-    EMBEDFAST_COMBINE_CASE(4)
-    EMBEDFAST_COMBINE_CASE(5)
-    EMBEDFAST_COMBINE_CASE(6)
-    EMBEDFAST_COMBINE_CASE(7)
-#undef EMBEDFAST_COMBINE_CASE
-    default: break;
-  }
+  detail::with_chunks(full - c0, [&](auto C) EMBEDFAST_LAMBDA_INLINE {
+    detail::combine_block_avx2<decltype(C)::value>(y, accumulate, coef, coef_stride, rows, n, 8 * c0);
+  });
   for (int64_t k = 8 * full; k < D; ++k) {
     float v = accumulate ? y[k] : 0.0f;
     for (int64_t r = 0; r < n; ++r) v += coef[r * coef_stride] * rows[r][k];
