@@ -34,7 +34,8 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 
-# torch first (reused when already importable), then build tools and the test/bench extras.
+# torch first (reused when already importable), then build tools and the test/bench extras (Cython: eflomal is
+# published only as source, and it is built here without build isolation, like the package itself).
 $(DEPS): $(PY) pyproject.toml
 	@$(PY) -c "import torch" 2>/dev/null && echo "using $$($(PY) -c 'import torch; print(torch.__version__)')" \
 	  || $(PY) -m pip install "$(TORCH)"

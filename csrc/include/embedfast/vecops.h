@@ -32,6 +32,29 @@ inline float hsum512(__m512 v) {
   v = _mm512_add_ps(v, _mm512_maskz_permute_ps(0xFFFF, v, 0xB1));        // swap neighbours
   return _mm512_cvtss_f32(v);
 }
+
+// out[r] = hsum512(v[r]) for r < m <= 8, the eight vectors reduced together (17 shuffles and 10 adds, against 32
+// and 32 one by one). The same additions in the same order per vector as hsum512, so the sums are equal; v[m..8)
+// are overwritten.
+inline void hsum512x8(__m512* v, int64_t m, float* out) {
+  for (int64_t r = m; r < 8; ++r) v[r] = _mm512_setzero_ps();
+  // [a's 256-bit halves added | b's]
+  auto pair = [](__m512 a, __m512 b) {
+    return _mm512_add_ps(_mm512_shuffle_f32x4(a, b, 0x44), _mm512_shuffle_f32x4(a, b, 0xEE));
+  };
+  // [p's 128-bit lanes 0 + 1 | p's 2 + 3 | q's 0 + 1 | q's 2 + 3]: each 128-bit lane one vector's partial sums
+  auto quad = [](__m512 p, __m512 q) {
+    return _mm512_add_ps(_mm512_shuffle_f32x4(p, q, 0x88), _mm512_shuffle_f32x4(p, q, 0xDD));
+  };
+  auto lanes = [](__m512 x) {  // within each 128-bit lane: swap pairs, then neighbours
+    x = _mm512_add_ps(x, _mm512_maskz_permute_ps(0xFFFF, x, 0x4E));
+    return _mm512_add_ps(x, _mm512_maskz_permute_ps(0xFFFF, x, 0xB1));
+  };
+  const __m512 lo = lanes(quad(pair(v[0], v[1]), pair(v[2], v[3])));
+  const __m512 hi = lanes(quad(pair(v[4], v[5]), pair(v[6], v[7])));
+  const __m512i idx = _mm512_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28, 0, 0, 0, 0, 0, 0, 0, 0);
+  _mm512_mask_storeu_ps(out, __mmask16((1u << m) - 1u), _mm512_permutex2var_ps(lo, idx, hi));
+}
 #endif
 
 inline float dot_f32(const float* __restrict a, const float* __restrict b, int64_t n) {
@@ -194,7 +217,7 @@ EMBEDFAST_HOT_INLINE void multi_dot_f32(const float* __restrict x, const float* 
       const __m512 xv = _mm512_maskz_loadu_ps(mask, x + k);
       for (int64_t r = 0; r < m; ++r) acc[r] = _mm512_fmadd_ps(xv, _mm512_maskz_loadu_ps(mask, rows[r0 + r] + k), acc[r]);
     }
-    for (int64_t r = 0; r < m; ++r) out[r0 + r] = hsum512(acc[r]);
+    hsum512x8(acc, m, out + r0);
   }
 #elif defined(__AVX2__) && defined(__FMA__)
   int64_t r0 = 0;
