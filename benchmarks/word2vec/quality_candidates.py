@@ -1,4 +1,5 @@
-"""Issue 14's quality candidates (skip-gram NS unless --model says otherwise), one at a time against embedfast's defaults, several seeds.
+"""Issue 14's quality candidates (skip-gram NS unless --model says otherwise), one at a time against embedfast's
+defaults, several seeds.
 
   python benchmarks/word2vec/quality_candidates.py --corpus gcide --variants base,exact,per-pair
       [--model sgns|cbow-ns|sg-hs|cbow-hs] [--threads 1,2] [--seeds 1,2,3] [--tag NAME] --out results.jsonl
@@ -8,9 +9,9 @@
 variant or trainer, tag, threads, model) in the given jsonl files (this script's and compare_models.py's).
 
 Every run: compare_models.py's settings (dim 100, window 5, negative 5, sample 1e-4, min_count 5, alpha 0.025 ->
-1e-4 for skip-gram, 0.05 for CBOW, 5 epochs) and its quality scores (WS353 / SimLex-999 Spearman, Google analogies 3CosAdd restrict_vocab
-30000). One JSON line per run is appended to --out as it finishes. Variants (each differs from ``base``, the
-defaults, in one thing):
+1e-4 for skip-gram, 0.05 for CBOW, 5 epochs) and its quality scores (WS353 / SimLex-999 Spearman, Google
+analogies 3CosAdd restrict_vocab 30000). One JSON line per run is appended to --out as it finishes. Variants
+(each differs from ``base``, the defaults, in one thing):
 
   base           the defaults (HogBatch shared negatives, interpolated sigmoid table, alias sampler, ...)
   exact          exact_sigmoid=True
@@ -24,7 +25,6 @@ defaults, in one thing):
                  gensim-lr:W the same with W in place of the thread count
   epoch-parts    chunk_words = the whole corpus: the threads see contiguous 1/T ranges of the epoch (gensim's
                  corpus_file order) instead of 1/T of every 200k-token chunk
-  gensim-order   epoch-parts and gensim-lr together (how gensim's corpus_file mode runs T workers)
 
 ``--tag`` names the kernel build measured (e.g. a build with a different sigmoid table run through PYTHONPATH);
 the variant is then usually ``base``.
@@ -72,9 +72,6 @@ def patch(variant: str, threads: int) -> dict:
         return {"shared_negatives": False}
     if variant == "epoch-parts":
         return {"chunk_words": 2_000_000_000}
-    if variant == "gensim-order":  # both of gensim's corpus_file traits: epoch-parts and gensim-lr
-        patch("gensim-lr", threads)
-        return patch("epoch-parts", threads)
     if variant == "unigram-table":
         original = w2v_ops.sgns_unigram_table
 
@@ -161,7 +158,8 @@ def main() -> None:
                 q = quality(vec)
                 rec = dict(corpus=args.corpus, model=args.model, variant=variant, tag=args.tag, threads=threads,
                            seed=seed, seconds=secs, extra=extra, commit=commit(), **HP, **q)
-                print(f"{args.corpus} {args.model} {variant:14} {args.tag:10} thr {threads} seed {seed} {secs:7.1f}s "
+                print(f"{args.corpus} {args.model} {variant:14} {args.tag:10} thr {threads} seed {seed} "
+                      f"{secs:7.1f}s "
                       f"WS353 {q['ws353']:.3f} SimLex {q['simlex']:.3f} analogy {100 * q['analogy']:.2f}%",
                       flush=True)
                 with open(args.out, "a") as f:

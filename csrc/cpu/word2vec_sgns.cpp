@@ -305,12 +305,11 @@ class HotRows {
     if (!on || V < 2) return;
     n_ = std::min<int64_t>(V - 1, std::clamp<int64_t>(kHotBytes / (4 * D), 1, 64));
     local_.resize(size_t(n_ * D));
-    base_.resize(size_t(n_ * D));
     out_.hot_lo = (V - 1) - n_;
     out_.hot = local_.data();
     const float* w = w_out + out_.hot_lo * D;
     std::copy(w, w + n_ * D, local_.begin());
-    std::copy(w, w + n_ * D, base_.begin());
+    base_ = local_;
   }
   const OutRows& rows() const { return out_; }
   // After each trained center: merges every kHotMerge centers.
