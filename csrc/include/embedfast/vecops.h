@@ -36,7 +36,7 @@ inline float hsum512(__m512 v) {
 // out[r] = hsum512(v[r]) for r < m <= 8, the eight vectors reduced together (17 shuffles and 10 adds, against 32
 // and 32 one by one). The same additions in the same order per vector as hsum512, so the sums are equal; v[m..8)
 // are overwritten.
-inline void hsum512x8(__m512* v, int64_t m, float* out) {
+EMBEDFAST_HOT_INLINE void hsum512x8(__m512* v, int64_t m, float* out) {
   for (int64_t r = m; r < 8; ++r) v[r] = _mm512_setzero_ps();
   // [a's 256-bit halves added | b's]
   auto pair = [](__m512 a, __m512 b) {
@@ -118,7 +118,7 @@ inline void axpy_f32(float alpha, const float* __restrict x, float* __restrict y
 }
 
 namespace detail {
-// f(std::integral_constant<int, C>{}) for the run-time c in 1..8 (combine_rows_f32's blocks of C chunks).
+// f(std::integral_constant<int, C>{}) for the run-time c in 1..8: the multi-row helpers' blocks of C chunks or rows.
 template <typename F>
 EMBEDFAST_HOT_INLINE void with_chunks(int64_t c, F&& f) {
   switch (c) {
@@ -201,6 +201,22 @@ EMBEDFAST_HOT_INLINE void combine_block_avx512(float* __restrict y, bool accumul
   }
   for (int i = 0; i < C; ++i) _mm512_mask_storeu_ps(y + k + 16 * i, mask[i], acc[i]);
 }
+
+// out[r] = dot(x, rows[r]) for M <= 8 rows: x loaded once per 16 lanes (the last chunk masked), one accumulator per
+// row. M is a constant so that the accumulators stay in registers (with a run-time count they lived on the stack,
+// every fused multiply-add a load and a store).
+template <int M>
+EMBEDFAST_HOT_INLINE void multi_dot_avx512(const float* __restrict x, const float* const* rows, int64_t D,
+                                           float* __restrict out) {
+  __m512 acc[8];
+  for (int r = 0; r < M; ++r) acc[r] = _mm512_setzero_ps();
+  for (int64_t k = 0; k < D; k += 16) {
+    const __mmask16 mask = (D - k >= 16) ? __mmask16(0xFFFF) : __mmask16((1u << (D - k)) - 1u);
+    const __m512 xv = _mm512_maskz_loadu_ps(mask, x + k);
+    for (int r = 0; r < M; ++r) acc[r] = _mm512_fmadd_ps(xv, _mm512_maskz_loadu_ps(mask, rows[r] + k), acc[r]);
+  }
+  hsum512x8(acc, M, out);
+}
 }  // namespace detail
 #endif
 
@@ -208,17 +224,10 @@ EMBEDFAST_HOT_INLINE void combine_block_avx512(float* __restrict y, bool accumul
 EMBEDFAST_HOT_INLINE void multi_dot_f32(const float* __restrict x, const float* const* rows, int64_t n, int64_t D,
                           float* __restrict out) {
 #if defined(__AVX512F__)
-  for (int64_t r0 = 0; r0 < n; r0 += 8) {
-    const int64_t m = std::min<int64_t>(8, n - r0);
-    __m512 acc[8];
-    for (int64_t r = 0; r < m; ++r) acc[r] = _mm512_setzero_ps();
-    for (int64_t k = 0; k < D; k += 16) {
-      const __mmask16 mask = (D - k >= 16) ? __mmask16(0xFFFF) : __mmask16((1u << (D - k)) - 1u);
-      const __m512 xv = _mm512_maskz_loadu_ps(mask, x + k);
-      for (int64_t r = 0; r < m; ++r) acc[r] = _mm512_fmadd_ps(xv, _mm512_maskz_loadu_ps(mask, rows[r0 + r] + k), acc[r]);
-    }
-    hsum512x8(acc, m, out + r0);
-  }
+  for (int64_t r0 = 0; r0 < n; r0 += 8)
+    detail::with_chunks(std::min<int64_t>(8, n - r0), [&](auto M) EMBEDFAST_LAMBDA_INLINE {
+      detail::multi_dot_avx512<decltype(M)::value>(x, rows + r0, D, out + r0);
+    });
 #elif defined(__AVX2__) && defined(__FMA__)
   int64_t r0 = 0;
   for (; r0 + 4 <= n; r0 += 4) detail::multi_dot_avx2<4>(x, rows + r0, D, out + r0);
