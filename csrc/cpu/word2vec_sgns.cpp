@@ -274,7 +274,8 @@ at::Tensor sgns_train(at::Tensor& w_in, at::Tensor& w_out, const at::Tensor& ids
 //       (embedfast/sgns_train.h): runs of distinct targets, each score from the rows before its run.
 //   skip-gram HS: for a group of distinct context rows X (x_a, a in window order) and path nodes N, with
 //       F = X N^T and Q = X X^T from the values before the group, pair (a, d) sees node d after the updates of
-//       contexts b < a: f_ad = F_ad + sum_{b<a} g_bd Q_ab, so its gradient g_ad follows in a scalar recurrence;
+//       contexts b < a: f_ad = F_ad + sum_{b<a} g_bd Q_ab, so row a of the gradients (all of a block's nodes at
+//       once) follows from the rows b < a (scores, then gradients, a row at a time, each step a vector op);
 //       then e_a = sum_d g_ad n_d + sum_{b<a} C_ab x_b with C_ab = sum_d g_ad g_bd, n_d += sum_a g_ad x_a, and
 //       after the group x_a += e_a. Every node row is read and written once per group instead of once per
 //       pair. A context word repeated in the window starts a new group (its row must include the earlier e).
@@ -349,6 +350,8 @@ void sg_hs_center(const TrainArgs& a, W2vWork& w, int64_t nc, int64_t h0, int64_
                   const SigmoidTable& tab, double& loss) {
   const int64_t D = a.dim;
   const int32_t* ctx = w.ctx.data();
+  const float* grow[kBlockRows];
+  for (int r = 0; r < kBlockRows; ++r) grow[r] = w.G[r];
   for (int64_t j0 = 0; j0 < nc;) {
     int64_t j1 = j0 + 1;  // a group of distinct context words
     while (j1 < nc && j1 - j0 < kBlockRows && std::find(ctx + j0, ctx + j1, ctx[j1]) == ctx + j1) ++j1;
@@ -359,25 +362,18 @@ void sg_hs_center(const TrainArgs& a, W2vWork& w, int64_t nc, int64_t h0, int64_
     for (int64_t d0 = h0; d0 < h1; d0 += kBlockNodes) {
       const int64_t nb = std::min<int64_t>(kBlockNodes, h1 - d0);
       for (int64_t d = 0; d < nb; ++d) w.trow[d] = w.hot.rows()(a.hs_points[d0 + d]);
-      for (int64_t r = 0; r < m; ++r) multi_dot_f32(X[r], w.trow.data(), nb, D, w.F[r]);
-      for (int64_t d = 0; d < nb; ++d) {
-        const float label = 1.0f - float(a.hs_codes[d0 + d]);
-        for (int64_t r = 0; r < m; ++r) {
-          float f = w.F[r][d];
-          for (int64_t q = 0; q < r; ++q) f += w.G[q][d] * w.Q[r][q];
-          w.G[r][d] = target_grad<kExact>(f, label, alpha, tab, loss);
-        }
+      // row r of G: the scores F_r, plus sum_{q<r} Q_rq G_q (all nodes at once), then their gradients
+      for (int64_t r = 0; r < m; ++r) {
+        multi_dot_f32(X[r], w.trow.data(), nb, D, w.G[r]);
+        combine_rows_f32(w.G[r], true, w.Q[r], 1, grow, r, nb);
+        target_grads<kExact>(w.G[r], nb, a.hs_codes + d0, false, alpha, tab, loss);
       }
       for (int64_t r = 0; r < m; ++r) {
         float* er = w.e.data() + r * D;
         combine_rows_f32(er, d0 > h0, w.G[r], 1, w.trow.data(), nb, D);
         if (r == 0) continue;
-        float c[kBlockRows];
-        for (int64_t q = 0; q < r; ++q) {
-          float s = 0.0f;
-          for (int64_t d = 0; d < nb; ++d) s += w.G[r][d] * w.G[q][d];
-          c[q] = s;
-        }
+        float c[kBlockRows];  // C_rq = G_r . G_q
+        multi_dot_f32(w.G[r], grow, r, nb, c);
         combine_rows_f32(er, true, c, 1, X, r, D);
       }
       for (int64_t d = 0; d < nb; ++d) combine_rows_f32(w.trow[d], true, &w.G[0][d], kBlockNodes, X, m, D);

@@ -40,11 +40,11 @@ EMBEDFAST_HOT_INLINE void hsum512x8(__m512* v, int64_t m, float* out) {
   for (int64_t r = m; r < 8; ++r) v[r] = _mm512_setzero_ps();
   // [a's 256-bit halves added | b's]
   auto pair = [](__m512 a, __m512 b) {
-    return _mm512_add_ps(_mm512_shuffle_f32x4(a, b, 0x44), _mm512_shuffle_f32x4(a, b, 0xEE));
+    return _mm512_add_ps(_mm512_maskz_shuffle_f32x4(0xFFFF, a, b, 0x44), _mm512_maskz_shuffle_f32x4(0xFFFF, a, b, 0xEE));
   };
   // [p's 128-bit lanes 0 + 1 | p's 2 + 3 | q's 0 + 1 | q's 2 + 3]: each 128-bit lane one vector's partial sums
   auto quad = [](__m512 p, __m512 q) {
-    return _mm512_add_ps(_mm512_shuffle_f32x4(p, q, 0x88), _mm512_shuffle_f32x4(p, q, 0xDD));
+    return _mm512_add_ps(_mm512_maskz_shuffle_f32x4(0xFFFF, p, q, 0x88), _mm512_maskz_shuffle_f32x4(0xFFFF, p, q, 0xDD));
   };
   auto lanes = [](__m512 x) {  // within each 128-bit lane: swap pairs, then neighbours
     x = _mm512_add_ps(x, _mm512_maskz_permute_ps(0xFFFF, x, 0x4E));
