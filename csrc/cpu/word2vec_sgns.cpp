@@ -284,6 +284,7 @@ at::Tensor sgns_train(at::Tensor& w_in, at::Tensor& w_out, const at::Tensor& ids
 // The next center's window draw, negatives and target rows are prepared one center ahead (prefetched); the
 // stream order is unchanged.
 constexpr int kBlockRows = 16;
+constexpr int64_t kHsCachedLevels = 4;  // of a Huffman path, not prefetched (see train_part_w2v's draw)
 constexpr int kBlockNodes = 32;
 static_assert(kBlockNodes >= kTargetRun && kBlockRows * kBlockNodes >= kTargetRun,
               "fixed_input_targets uses W2vWork::trow and F as its scratch");
@@ -425,7 +426,9 @@ void train_part_w2v(const TrainArgs& a, int64_t s_begin, int64_t s_end, int part
     const int32_t c = sent[i];
     ce.nt = 0;
     if constexpr (kHs) {
-      for (int64_t d = a.hs_offsets[c]; d < a.hs_offsets[c + 1]; ++d) prefetch_row(w.hot.rows()(a.hs_points[d]), D);
+      // the nodes nearest the root are on nearly every path (in cache already): not prefetched
+      for (int64_t d = a.hs_offsets[c] + kHsCachedLevels; d < a.hs_offsets[c + 1]; ++d)
+        prefetch_row(w.hot.rows()(a.hs_points[d]), D);
     } else if (ce.j1 - ce.j0 > 1) {
       t[0] = c;
       ce.nt = 1;

@@ -95,64 +95,70 @@ inline float target_grad(float f, float label, float alpha, const SigmoidTable& 
   return alpha * (label - s);
 }
 
+#if defined(__AVX512F__)
+// target_grads' table path, 16 targets at a time: the same operations per lane as SigmoidTable::both (the table's
+// entries gathered, the interpolation as one fused multiply-add).
+inline void target_grads_table16(float* g, int64_t n, const uint8_t* codes, bool first_positive, float alpha,
+                                 const SigmoidTable& tab, double& loss) {
+  const __m512 lo = _mm512_set1_ps(-kSigmoidMax), hi = _mm512_set1_ps(kSigmoidMax), one = _mm512_set1_ps(1.0f);
+  const __m512 scale = _mm512_set1_ps(SigmoidTable::kScale), va = _mm512_set1_ps(alpha);
+  const __m512i ione = _mm512_set1_epi32(1);
+  __m512d acc = _mm512_setzero_pd();
+  for (int64_t k = 0; k < n; k += 16) {
+    const __mmask16 live = n - k >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (n - k)) - 1u);
+    const __m512 f = _mm512_maskz_loadu_ps(live, g + k);
+    __m512 label;
+    if (codes) {
+      alignas(16) uint8_t tail[16] = {};
+      const uint8_t* cp = codes + k;
+      if (n - k < 16) cp = static_cast<const uint8_t*>(std::memcpy(tail, cp, size_t(n - k)));
+      const __m512i c = _mm512_maskz_cvtepu8_epi32(0xFFFF, _mm_loadu_si128(reinterpret_cast<const __m128i*>(cp)));
+      label = _mm512_sub_ps(one, _mm512_maskz_cvtepi32_ps(0xFFFF, c));
+    } else {
+      label = _mm512_maskz_mov_ps(__mmask16(first_positive && k == 0 ? 1u : 0u), one);
+    }
+    const __mmask16 above_lo = _mm512_cmp_ps_mask(f, lo, _CMP_GT_OQ);  // false for NaN, as !(x > -max)
+    const __mmask16 upper = _mm512_mask_cmp_ps_mask(above_lo, f, hi, _CMP_GE_OQ);
+    const __mmask16 mid = above_lo & ~upper & live;
+    const __m512 p = _mm512_mul_ps(_mm512_add_ps(f, hi), scale);
+    const __m512i i = _mm512_maskz_cvttps_epi32(mid, p);
+    const __m512 t = _mm512_sub_ps(p, _mm512_maskz_cvtepi32_ps(0xFFFF, i));
+    const __m512i i1 = _mm512_add_epi32(i, ione);
+    const __m512 z = _mm512_setzero_ps();
+    const __m512 s0 = _mm512_mask_i32gather_ps(z, mid, i, tab.sig, 4);
+    const __m512 s1 = _mm512_mask_i32gather_ps(z, mid, i1, tab.sig, 4);
+    const __m512 l0 = _mm512_mask_i32gather_ps(z, mid, i, tab.logsig, 4);
+    const __m512 l1 = _mm512_mask_i32gather_ps(z, mid, i1, tab.logsig, 4);
+    // lower branch (and NaN): s = 0, ls = x; upper: s = 1, ls = x - x
+    __m512 s = _mm512_maskz_mov_ps(upper, one);
+    s = _mm512_mask_mov_ps(s, mid, _mm512_fmadd_ps(t, _mm512_sub_ps(s1, s0), s0));
+    __m512 ls = _mm512_mask_sub_ps(f, upper, f, f);
+    ls = _mm512_mask_mov_ps(ls, mid, _mm512_fmadd_ps(t, _mm512_sub_ps(l1, l0), l0));
+    // -log sigmoid(f) for label 1, -log sigmoid(-f) = -(ls - f) for label 0
+    const __mmask16 neg = _mm512_cmp_ps_mask(label, _mm512_set1_ps(0.5f), _CMP_LE_OQ);
+    const __m512 term = _mm512_maskz_mov_ps(live, _mm512_mask_sub_ps(ls, neg, ls, f));
+    const __m512d term_pd = _mm512_castps_pd(term);
+    const __m256 term_lo = _mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xF, term_pd, 0));
+    const __m256 term_hi = _mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xF, term_pd, 1));
+    acc = _mm512_add_pd(acc, _mm512_add_pd(_mm512_maskz_cvtps_pd(0xFF, term_lo), _mm512_maskz_cvtps_pd(0xFF, term_hi)));
+    _mm512_mask_storeu_ps(g + k, live, _mm512_mul_ps(va, _mm512_sub_ps(label, s)));
+  }
+  const __m256d a4 = _mm256_add_pd(_mm512_maskz_extractf64x4_pd(0xF, acc, 0), _mm512_maskz_extractf64x4_pd(0xF, acc, 1));
+  const __m128d a2 = _mm_add_pd(_mm256_castpd256_pd128(a4), _mm256_extractf128_pd(a4, 1));
+  loss -= _mm_cvtsd_f64(_mm_add_sd(a2, _mm_unpackhi_pd(a2, a2)));
+}
+#endif
+
 // target_grad for the n targets of one pass: g[k] holds the score on entry and the gradient on return. Labels: with
-// `codes`, 1 - codes[k]; without, 1 for k = 0 when first_positive and 0 for the rest. With the table and AVX-512,
-// 16 targets at a time: the same operations per lane as SigmoidTable::both (the table's entries gathered; the
-// interpolation as one fused multiply-add), so the gradients equal target_grad's up to that rounding and the loss
-// is summed in another order.
+// `codes`, 1 - codes[k]; without, 1 for k = 0 when first_positive and 0 for the rest. Runs of more than 8 with the
+// table and AVX-512 go through target_grads_table16, so their gradients equal target_grad's up to the rounding of
+// the fused interpolation and the loss is summed in another order; a short run (CBOW NS: 1 + negative targets) is
+// faster scalar than through the four gathers.
 template <bool kExact>
 inline void target_grads(float* g, int64_t n, const uint8_t* codes, bool first_positive, float alpha,
                          const SigmoidTable& tab, double& loss) {
 #if defined(__AVX512F__)
-  if constexpr (!kExact) {
-    const __m512 lo = _mm512_set1_ps(-kSigmoidMax), hi = _mm512_set1_ps(kSigmoidMax), one = _mm512_set1_ps(1.0f);
-    const __m512 scale = _mm512_set1_ps(SigmoidTable::kScale), va = _mm512_set1_ps(alpha);
-    const __m512i ione = _mm512_set1_epi32(1);
-    __m512d acc = _mm512_setzero_pd();
-    for (int64_t k = 0; k < n; k += 16) {
-      const __mmask16 live = n - k >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (n - k)) - 1u);
-      const __m512 f = _mm512_maskz_loadu_ps(live, g + k);
-      __m512 label;
-      if (codes) {
-        alignas(16) uint8_t tail[16] = {};
-        const uint8_t* cp = codes + k;
-        if (n - k < 16) cp = static_cast<const uint8_t*>(std::memcpy(tail, cp, size_t(n - k)));
-        const __m512i c = _mm512_maskz_cvtepu8_epi32(0xFFFF, _mm_loadu_si128(reinterpret_cast<const __m128i*>(cp)));
-        label = _mm512_sub_ps(one, _mm512_maskz_cvtepi32_ps(0xFFFF, c));
-      } else {
-        label = _mm512_maskz_mov_ps(__mmask16(first_positive && k == 0 ? 1u : 0u), one);
-      }
-      const __mmask16 above_lo = _mm512_cmp_ps_mask(f, lo, _CMP_GT_OQ);  // false for NaN, as !(x > -max)
-      const __mmask16 upper = _mm512_mask_cmp_ps_mask(above_lo, f, hi, _CMP_GE_OQ);
-      const __mmask16 mid = above_lo & ~upper & live;
-      const __m512 p = _mm512_mul_ps(_mm512_add_ps(f, hi), scale);
-      const __m512i i = _mm512_maskz_cvttps_epi32(mid, p);
-      const __m512 t = _mm512_sub_ps(p, _mm512_maskz_cvtepi32_ps(0xFFFF, i));
-      const __m512i i1 = _mm512_add_epi32(i, ione);
-      const __m512 z = _mm512_setzero_ps();
-      const __m512 s0 = _mm512_mask_i32gather_ps(z, mid, i, tab.sig, 4);
-      const __m512 s1 = _mm512_mask_i32gather_ps(z, mid, i1, tab.sig, 4);
-      const __m512 l0 = _mm512_mask_i32gather_ps(z, mid, i, tab.logsig, 4);
-      const __m512 l1 = _mm512_mask_i32gather_ps(z, mid, i1, tab.logsig, 4);
-      // lower branch (and NaN): s = 0, ls = x; upper: s = 1, ls = x - x
-      __m512 s = _mm512_maskz_mov_ps(upper, one);
-      s = _mm512_mask_mov_ps(s, mid, _mm512_fmadd_ps(t, _mm512_sub_ps(s1, s0), s0));
-      __m512 ls = _mm512_mask_sub_ps(f, upper, f, f);
-      ls = _mm512_mask_mov_ps(ls, mid, _mm512_fmadd_ps(t, _mm512_sub_ps(l1, l0), l0));
-      // -log sigmoid(f) for label 1, -log sigmoid(-f) = -(ls - f) for label 0
-      const __mmask16 neg = _mm512_cmp_ps_mask(label, _mm512_set1_ps(0.5f), _CMP_LE_OQ);
-      const __m512 term = _mm512_maskz_mov_ps(live, _mm512_mask_sub_ps(ls, neg, ls, f));
-      const __m512d term_pd = _mm512_castps_pd(term);
-      const __m256 term_lo = _mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xF, term_pd, 0));
-      const __m256 term_hi = _mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xF, term_pd, 1));
-      acc = _mm512_add_pd(acc, _mm512_add_pd(_mm512_maskz_cvtps_pd(0xFF, term_lo), _mm512_maskz_cvtps_pd(0xFF, term_hi)));
-      _mm512_mask_storeu_ps(g + k, live, _mm512_mul_ps(va, _mm512_sub_ps(label, s)));
-    }
-    const __m256d a4 = _mm256_add_pd(_mm512_maskz_extractf64x4_pd(0xF, acc, 0), _mm512_maskz_extractf64x4_pd(0xF, acc, 1));
-    const __m128d a2 = _mm_add_pd(_mm256_castpd256_pd128(a4), _mm256_extractf128_pd(a4, 1));
-    loss -= _mm_cvtsd_f64(_mm_add_sd(a2, _mm_unpackhi_pd(a2, a2)));
-    return;
-  }
+  if (!kExact && n > 8) return target_grads_table16(g, n, codes, first_positive, alpha, tab, loss);
 #endif
   for (int64_t k = 0; k < n; ++k) {
     const float label = codes ? 1.0f - float(codes[k]) : (first_positive && k == 0 ? 1.0f : 0.0f);
