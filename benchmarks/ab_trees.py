@@ -1,6 +1,7 @@
 """A/B of two source trees of embedfast on the three headline workloads: did a change cost speed?
 
     python benchmarks/ab_trees.py --a /path/to/old/checkout --b . [--rounds 5] [--workloads load,native,sgns,fusion]
+    python benchmarks/ab_trees.py --a OLD --b . --workloads sg-hs,cbow-hs,cbow-ns --threads 1 [--corpus FILE]
 
 Each tree must have its extension built in place (``make build`` or ``setup.py build_ext --inplace``). Every
 measurement is a fresh subprocess with ``PYTHONPATH=<tree>``; the trees alternate (A, B, A, B, ...) so both see
@@ -15,6 +16,9 @@ below 1 is faster). Workloads (inputs generated into bench-data/, reused):
   corpus   corpus_build_vocab + corpus_encode of that corpus (the pipeline's C++ ops), 2 threads
   fusion   MultiSourceEmbedding forward + backward, 3 sources x 400,000 x 300, 65,536 uniform ids, 15 % missing,
            dense table gradients (the fusion headline's dense mode), 2 threads, median of 7 after 2 warm-ups
+  sg-hs, cbow-hs, cbow-ns
+           the other word2vec models (same settings as sgns; hs without negatives), 1 epoch of --corpus (default
+           the WordNet glosses), --threads threads (default 1), training seconds
 """
 from __future__ import annotations
 
@@ -43,6 +47,11 @@ elif w == "sgns":
     extra = {"init_scale": float(sys.argv[3])} if len(sys.argv) > 3 else {}
     m = embedfast.Word2Vec(dim=100, window=5, negative=5, sample=1e-4, min_count=5, epochs=5, threads=2, seed=1,
                            **extra)
+    m.train(arg, progress=False); r = m.train_seconds
+elif w in ("sg-hs", "cbow-hs", "cbow-ns"):
+    hs = w.endswith("-hs")
+    m = embedfast.Word2Vec(dim=100, window=5, negative=0 if hs else 5, hs=int(hs), sg=int(w.startswith("sg")),
+                           sample=1e-4, min_count=5, epochs=1, threads=int(sys.argv[3]), seed=1)
     m.train(arg, progress=False); r = m.train_seconds
 elif w == "corpus":
     from embedfast import ops
@@ -93,9 +102,14 @@ def ensure_inputs(tree: str) -> dict:
     return {"load": glove, "native": native, "sgns": corpus, "corpus": corpus, "fusion": "-"}
 
 
-def measure(tree: str, workload: str, arg: str, init_scale: float = None) -> float:
+W2V_MODELS = ("sg-hs", "cbow-hs", "cbow-ns")
+
+
+def measure(tree: str, workload: str, arg: str, init_scale: float = None, threads: int = 1) -> float:
     env = {**os.environ, "PYTHONPATH": os.path.abspath(tree)}
     extra = [repr(init_scale)] if init_scale is not None and workload == "sgns" else []
+    if workload in W2V_MODELS:
+        extra = [str(threads)]
     out = subprocess.run([sys.executable, "-c", CHILD, workload, arg, *extra], check=True, capture_output=True, text=True,
                          env=env, cwd=os.path.abspath(tree))
     return json.loads(out.stdout.strip().splitlines()[-1])["seconds"]
@@ -107,12 +121,21 @@ def main() -> None:
     ap.add_argument("--b", required=True, help="the tree under test (after)")
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--workloads", default="load,native,sgns,corpus,fusion")
+    ap.add_argument("--threads", type=int, default=1, help="sg-hs, cbow-hs, cbow-ns: training threads")
+    ap.add_argument("--corpus", default=None, help="sg-hs, cbow-hs, cbow-ns: the corpus file (default: the glosses)")
     ap.add_argument("--json", default=None, help="also write the raw times here")
     ap.add_argument("--init-scale", type=float, default=None,
                     help="sgns: Word2Vec(init_scale=...) in both trees (e.g. 0.5 to compare with a tree from before "
                          "the default became 1.0: same work on both sides)")
     args = ap.parse_args()
     inputs = ensure_inputs(os.path.abspath(args.b))
+    if args.corpus is not None and not os.path.isfile(args.corpus):
+        ap.error(f"--corpus {args.corpus!r} is not a file")
+    for w in W2V_MODELS:
+        inputs[w] = os.path.abspath(args.corpus) if args.corpus else inputs["sgns"]
+    unknown = [w for w in args.workloads.split(",") if w not in inputs]
+    if unknown:
+        ap.error(f"unknown workloads {unknown}; known: {', '.join(inputs)}")
     raw = {}
     print(f"{'workload':8} {'A median s':>11} {'B median s':>11} {'B/A':>7}   (A={args.a}, B={args.b}, "
           f"{args.rounds} rounds, alternating)")
@@ -121,7 +144,7 @@ def main() -> None:
         for r in range(args.rounds):
             first, second = ((args.a, a), (args.b, b)) if r % 2 == 0 else ((args.b, b), (args.a, a))
             for tree, acc in (first, second):
-                acc.append(measure(tree, w, inputs[w], args.init_scale))
+                acc.append(measure(tree, w, inputs[w], args.init_scale, args.threads))
         ma, mb = statistics.median(a), statistics.median(b)
         raw[w] = {"a": a, "b": b}
         print(f"{w:8} {ma:11.4f} {mb:11.4f} {mb / ma:7.3f}", flush=True)
