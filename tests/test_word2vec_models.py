@@ -5,6 +5,7 @@ recall, checkpoints and the CLI."""
 from __future__ import annotations
 
 import heapq
+import itertools
 import random
 
 import numpy as np
@@ -181,6 +182,39 @@ def test_word2vec_train_table_sigmoid_and_threads(cbow, hs):
         assert (st["pairs"], st["negatives"], st["negatives_skipped"], st["kept_tokens"]) == (
             ref["pairs"], ref["negatives"], ref["skipped"], ref["kept"])
         assert torch.isfinite(w_in).all() and torch.isfinite(w_out).all()
+
+
+@pytest.mark.parametrize("cbow", [False, True])
+def test_word2vec_train_hs_table_sigmoid_on_long_paths(cbow):
+    """Huffman paths of 30+ nodes (geometric counts make a caterpillar tree): the table sigmoid's vector path
+    (target_grads in csrc/include/embedfast/sgns_train.h, 16 targets at a time, full and partial chunks) and paths
+    split into several blocks of nodes train as the exact sigmoid, with the same loss."""
+    seed = random.randrange(1 << 62)
+    rng = random.Random(seed)
+    V, D = rng.randint(34, 44), rng.choice([16, 37, 100])
+    counts = torch.tensor([2 ** (V - r) for r in range(V)], dtype=torch.int64)
+    hs_tables = ops.word2vec_huffman(counts)
+    lengths = (hs_tables[0][1:] - hs_tables[0][:-1]).tolist()
+    assert max(lengths) >= 32, lengths
+    lens = [rng.randint(1, 12) for _ in range(30)]
+    ids = torch.tensor(rng.choices(range(V), k=sum(lens)), dtype=torch.int32)  # uniform: the deep words appear
+    off = torch.tensor([0] + list(itertools.accumulate(lens)), dtype=torch.int64)
+    keep = torch.ones(V, dtype=torch.float64)
+    thr, alias = ops.sgns_unigram_table(counts, 0.75)
+    kw = dict(window=rng.randint(2, 5), negative=0, alpha=0.025, min_alpha=1e-4, words_done=0,
+              total_words=int(off[-1]), seed=rng.randrange(1 << 30), chunk=1, cbow=cbow, hs=True)
+    w = torch.randn(V, D, generator=torch.Generator().manual_seed(seed % (1 << 31))) * (2.0 / D ** 0.5)
+    out = []
+    for exact in (True, False):
+        w_in, w_out = w.clone(), w.flip(0).clone()
+        st = dict(zip(ops.TRAIN_STATS, ops.word2vec_train(w_in, w_out, ids, off, keep, thr, alias, hs_tables,
+                                                          num_threads=1, exact_sigmoid=exact, **kw).tolist()))
+        out.append((w_in, w_out, st))
+    msg = f"seed {seed}, V {V}, D {D}"
+    torch.testing.assert_close(out[1][0], out[0][0], atol=1e-4, rtol=0, msg=lambda m: f"{msg}: {m}")
+    torch.testing.assert_close(out[1][1], out[0][1], atol=1e-4, rtol=0, msg=lambda m: f"{msg}: {m}")
+    assert out[1][2]["pairs"] == out[0][2]["pairs"] > 0, msg
+    assert out[1][2]["loss"] == pytest.approx(out[0][2]["loss"], rel=1e-3), msg
 
 
 @pytest.mark.parametrize("cbow", [False, True])
