@@ -107,9 +107,10 @@ W2V_MODELS = ("sg-hs", "cbow-hs", "cbow-ns")
 
 def measure(tree: str, workload: str, arg: str, init_scale: float = None, threads: int = 1) -> float:
     env = {**os.environ, "PYTHONPATH": os.path.abspath(tree)}
-    extra = [repr(init_scale)] if init_scale is not None and workload == "sgns" else []
     if workload in W2V_MODELS:
         extra = [str(threads)]
+    else:
+        extra = [repr(init_scale)] if init_scale is not None and workload == "sgns" else []
     out = subprocess.run([sys.executable, "-c", CHILD, workload, arg, *extra], check=True, capture_output=True, text=True,
                          env=env, cwd=os.path.abspath(tree))
     return json.loads(out.stdout.strip().splitlines()[-1])["seconds"]

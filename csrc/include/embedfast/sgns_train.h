@@ -97,7 +97,8 @@ inline float target_grad(float f, float label, float alpha, const SigmoidTable& 
 
 #if defined(__AVX512F__)
 // target_grads' table path, 16 targets at a time: the same operations per lane as SigmoidTable::both (the table's
-// entries gathered, the interpolation as one fused multiply-add).
+// entries gathered, the interpolation as one fused multiply-add). The maskz forms with full masks are vecops.h's
+// convention (GCC 12 warns about the plain forms' undefined upper lanes).
 inline void target_grads_table16(float* g, int64_t n, const uint8_t* codes, bool first_positive, float alpha,
                                  const SigmoidTable& tab, double& loss) {
   const __m512 lo = _mm512_set1_ps(-kSigmoidMax), hi = _mm512_set1_ps(kSigmoidMax), one = _mm512_set1_ps(1.0f);
