@@ -268,26 +268,14 @@ at::Tensor sgns_train(at::Tensor& w_in, at::Tensor& w_out, const at::Tensor& ids
 // Stats: "pairs" counts the trained (context, center) pairs of skip-gram and the trained centers of CBOW;
 // "negatives" the negatives used (0 for HS); the loss sums -log sigmoid(+-score) of every target.
 //
-// The arithmetic is that sequence of updates, regrouped into blocks (no approximation; only float rounding
-// differs):
-//   CBOW: the input h does not change while its targets are updated, so they run in fixed_input_targets
-//       (embedfast/sgns_train.h): runs of distinct targets, each score from the rows before its run.
-//   skip-gram HS: for a group of distinct context rows X (x_a, a in window order) and path nodes N, with
-//       F = X N^T and Q = X X^T from the values before the group, pair (a, d) sees node d after the updates of
-//       contexts b < a: f_ad = F_ad + sum_{b<a} g_bd Q_ab, so row a of the gradients (all of a block's nodes at
-//       once) follows from the rows b < a (scores, then gradients, a row at a time, each step a vector op);
-//       then e_a = sum_d g_ad n_d + sum_{b<a} C_ab x_b with C_ab = sum_d g_ad g_bd, n_d += sum_a g_ad x_a, and
-//       after the group x_a += e_a. Every node row is read and written once per group instead of once per
-//       pair. A context word repeated in the window starts a new group (its row must include the earlier e).
-//       Groups hold at most kBlockRows contexts and paths are taken kBlockNodes nodes at a time (the sums
-//       over d split into blocks), so the buffers are small and fixed.
+// The arithmetic is that sequence of updates, regrouped (no approximation; only float rounding differs): while
+// one input row stays fixed (CBOW's h; skip-gram HS's context row until its path is done) its targets run in
+// fixed_input_targets (embedfast/sgns_train.h): runs of distinct targets (a Huffman path is distinct), each
+// score from the rows before its run, then e and the rows in one pass. Skip-gram HS takes its contexts one at a
+// time, so a context word repeated in the window sees its own earlier update, as in word2vec.
 // The next center's window draw, negatives and target rows are prepared one center ahead (prefetched); the
 // stream order is unchanged.
-constexpr int kBlockRows = 16;
 constexpr int64_t kHsCachedLevels = 4;  // of a Huffman path, not prefetched (see train_part_w2v's draw)
-constexpr int kBlockNodes = 32;
-static_assert(kBlockNodes >= kTargetRun && kBlockRows * kBlockNodes >= kTargetRun,
-              "fixed_input_targets uses W2vWork::trow and F as its scratch");
 
 // Hierarchical softmax with several threads: the inner nodes nearest the root are on (nearly) every path, so
 // shared they would move between the cores' caches at every center. Each thread trains the rows of the n nodes
@@ -340,48 +328,23 @@ class HotRows {
 struct W2vWork {
   HotRows hot;  // HS: where w_out's rows are (OutRows)
   std::vector<int32_t> sent, ctx, cur_t, nxt_t;
-  std::vector<float> h, e;  // CBOW: the input and its gradient (D); skip-gram HS: e of a group (kBlockRows x D)
-  std::vector<float*> crow, trow;  // context rows (CBOW: all of them; skip-gram HS: a group), target rows
-  float F[kBlockRows][kBlockNodes], G[kBlockRows][kBlockNodes], Q[kBlockRows][kBlockRows];
+  std::vector<float> h, e;         // CBOW: the input; the gradient of the fixed input (D each)
+  std::vector<float*> crow, trow;  // CBOW's context rows; a run's target rows (kTargetRun)
+  float g[kTargetRun];             // a run's scores, then gradients
 };
 
-// Skip-gram HS for one center: the contexts w.ctx[0..nc) against the path points / codes [h0, h1).
+// Skip-gram HS for one center: each context w.ctx[0..nc) in order against the path points / codes [h0, h1) as
+// one fixed input (its row does not change while its targets train), then its row += e.
 template <bool kExact>
 void sg_hs_center(const TrainArgs& a, W2vWork& w, int64_t nc, int64_t h0, int64_t h1, float alpha,
                   const SigmoidTable& tab, double& loss) {
   const int64_t D = a.dim;
-  const int32_t* ctx = w.ctx.data();
-  const float* grow[kBlockRows];
-  for (int r = 0; r < kBlockRows; ++r) grow[r] = w.G[r];
-  for (int64_t j0 = 0; j0 < nc;) {
-    int64_t j1 = j0 + 1;  // a group of distinct context words
-    while (j1 < nc && j1 - j0 < kBlockRows && std::find(ctx + j0, ctx + j1, ctx[j1]) == ctx + j1) ++j1;
-    const int64_t m = j1 - j0;
-    float* const* X = w.crow.data();
-    for (int64_t r = 0; r < m; ++r) w.crow[r] = a.w_in + int64_t(ctx[j0 + r]) * D;
-    for (int64_t r = 1; r < m; ++r) multi_dot_f32(X[r], X, r, D, w.Q[r]);
-    for (int64_t d0 = h0; d0 < h1; d0 += kBlockNodes) {
-      const int64_t nb = std::min<int64_t>(kBlockNodes, h1 - d0);
-      for (int64_t d = 0; d < nb; ++d) w.trow[d] = w.hot.rows()(a.hs_points[d0 + d]);
-      // row r of G: the scores F_r, plus sum_{q<r} Q_rq G_q (all nodes at once), then their gradients
-      for (int64_t r = 0; r < m; ++r) {
-        multi_dot_f32(X[r], w.trow.data(), nb, D, w.G[r]);
-        combine_rows_f32(w.G[r], true, w.Q[r], 1, grow, r, nb);
-        target_grads<kExact>(w.G[r], nb, a.hs_codes + d0, false, alpha, tab, loss);
-      }
-      for (int64_t r = 0; r < m; ++r) {
-        float* er = w.e.data() + r * D;
-        combine_rows_f32(er, d0 > h0, w.G[r], 1, w.trow.data(), nb, D);
-        if (r == 0) continue;
-        float c[kBlockRows];  // C_rq = G_r . G_q
-        multi_dot_f32(w.G[r], grow, r, nb, c);
-        combine_rows_f32(er, true, c, 1, X, r, D);
-      }
-      for (int64_t d = 0; d < nb; ++d) combine_rows_f32(w.trow[d], true, &w.G[0][d], kBlockNodes, X, m, D);
-    }
-    if (h1 > h0)
-      for (int64_t r = 0; r < m; ++r) axpy_f32(1.0f, w.e.data() + r * D, X[r], D);
-    j0 = j1;
+  if (h1 == h0) return;
+  for (int64_t j = 0; j < nc; ++j) {
+    float* x = a.w_in + int64_t(w.ctx[j]) * D;
+    fixed_input_targets<kExact>(w.hot.rows(), x, w.e.data(), false, a.hs_points + h0, a.hs_codes + h0, h1 - h0,
+                                true, alpha, tab, loss, w.g, w.trow.data());
+    axpy_f32(1.0f, w.e.data(), x, D);
   }
 }
 
@@ -402,9 +365,9 @@ void train_part_w2v(const TrainArgs& a, int64_t s_begin, int64_t s_end, int part
     w.cur_t.resize(size_t(max_t));
     w.nxt_t.resize(size_t(max_t));
     w.h.resize(size_t(D));
-    w.e.resize(size_t(kCbow ? D : kBlockRows * D));
-    w.crow.resize(size_t(kCbow ? std::max<int64_t>(a.max_ctx, 1) : kBlockRows));
-    w.trow.resize(size_t(kBlockNodes));
+    w.e.resize(size_t(D));
+    w.crow.resize(size_t(kCbow ? std::max<int64_t>(a.max_ctx, 1) : 0));
+    w.trow.resize(size_t(kTargetRun));
     w.hot.init(kHs && hot, a.w_out, int64_t(a.vocab), D);
   } catch (const std::bad_alloc&) {
     TORCH_CHECK_WITH(OutOfMemoryError, false, "word2vec_train: cannot allocate the work buffers of thread ", part,
@@ -463,11 +426,11 @@ void train_part_w2v(const TrainArgs& a, int64_t s_begin, int64_t s_end, int part
           if constexpr (kHs) {
             const int64_t h0 = a.hs_offsets[c];
             fixed_input_targets<kExact>(w.hot.rows(), w.h.data(), w.e.data(), false, a.hs_points + h0,
-                                        a.hs_codes + h0, a.hs_offsets[c + 1] - h0, true, alpha, tab, loss, &w.F[0][0],
+                                        a.hs_codes + h0, a.hs_offsets[c + 1] - h0, true, alpha, tab, loss, w.g,
                                         w.trow.data());
           } else {
             fixed_input_targets<kExact>(OutRows{a.w_out, D}, w.h.data(), w.e.data(), false, w.cur_t.data(), nullptr,
-                                        cur.nt, false, alpha, tab, loss, &w.F[0][0], w.trow.data());
+                                        cur.nt, false, alpha, tab, loss, w.g, w.trow.data());
             nneg += double(cur.nt - 1);
           }
           for (int64_t r = 0; r < nc; ++r) axpy_f32(1.0f, w.e.data(), w.crow[r], D);
@@ -555,10 +518,10 @@ at::Tensor word2vec_train(at::Tensor& w_in, at::Tensor& w_out, const at::Tensor&
   const int T = int(num_threads);
   const auto bounds = part_bounds(a, T);
   // per part (train_part_w2v's W2vWork): sentence and contexts (int32), CBOW's context row pointers, NS's
-  // targets of two centers, h and e (skip-gram HS: a group's e), HS with T > 1: the two copies of the hot rows
+  // targets of two centers, h and e, HS with T > 1: the two copies of the hot rows
   check_buffers(bounds,
                 4.0 * double(a.max_sentence) + (cbow ? 12.0 : 4.0) * double(a.max_ctx) + 8.0 * double(negative + 1) +
-                    4.0 * double(a.dim) * (cbow ? 2.0 : 1.0 + kBlockRows) +
+                    8.0 * double(a.dim) +
                     (hs && T > 1 ? 2.0 * std::max(double(kHotBytes), 4.0 * double(a.dim)) : 0.0),
                 op, a, negative);
   using Fn = void (*)(const TrainArgs&, int64_t, int64_t, int, bool, std::mutex&, PartResult&);

@@ -203,8 +203,7 @@ inline void fixed_input_targets(const OutRows& out, const float* h, float* e, bo
     for (int64_t k = 0; k < m; ++k) rows[k] = out(t[k0 + k]);
     multi_dot_f32(h, rows, m, D, g);
     target_grads<kExact>(g, m, codes ? codes + k0 : nullptr, k0 == 0, alpha, tab, loss);
-    combine_rows_f32(e, accumulate, g, 1, rows, m, D);
-    for (int64_t k = 0; k < m; ++k) axpy_f32(g[k], h, rows[k], D);
+    exchange_rows_f32(e, accumulate, g, h, rows, m, D);
     accumulate = true;
     k0 = k1;
   }

@@ -176,6 +176,27 @@ EMBEDFAST_HOT_INLINE void combine_block_avx2(float* __restrict y, bool accumulat
   }
   for (int i = 0; i < C; ++i) _mm256_storeu_ps(y + k + 8 * i, acc[i]);
 }
+
+// Lanes [k, k + 8C) of exchange_rows_f32: y's and x's chunks stay in registers while every row passes once.
+template <int C>
+EMBEDFAST_HOT_INLINE void exchange_block_avx2(float* __restrict y, bool accumulate, const float* coef,
+                                              const float* __restrict x, float* const* rows, int64_t n, int64_t k) {
+  __m256 acc[C], xv[C];
+  for (int i = 0; i < C; ++i) {
+    acc[i] = accumulate ? _mm256_loadu_ps(y + k + 8 * i) : _mm256_setzero_ps();
+    xv[i] = _mm256_loadu_ps(x + k + 8 * i);
+  }
+  for (int64_t r = 0; r < n; ++r) {
+    const __m256 c = _mm256_set1_ps(coef[r]);
+    float* p = rows[r] + k;
+    for (int i = 0; i < C; ++i) {
+      const __m256 v = _mm256_loadu_ps(p + 8 * i);
+      acc[i] = _mm256_fmadd_ps(c, v, acc[i]);
+      _mm256_storeu_ps(p + 8 * i, _mm256_fmadd_ps(c, xv[i], v));
+    }
+  }
+  for (int i = 0; i < C; ++i) _mm256_storeu_ps(y + k + 8 * i, acc[i]);
+}
 }  // namespace detail
 #endif
 
@@ -198,6 +219,32 @@ EMBEDFAST_HOT_INLINE void combine_block_avx512(float* __restrict y, bool accumul
     const __m512 c = _mm512_set1_ps(coef[r * coef_stride]);
     const float* p = rows[r] + k;
     for (int i = 0; i < C; ++i) acc[i] = _mm512_fmadd_ps(c, _mm512_maskz_loadu_ps(mask[i], p + 16 * i), acc[i]);
+  }
+  for (int i = 0; i < C; ++i) _mm512_mask_storeu_ps(y + k + 16 * i, mask[i], acc[i]);
+}
+
+// Lanes [k, k + 16C) of exchange_rows_f32, the chunks past D masked: y's and x's chunks stay in registers while
+// every row passes once (loaded, added to y, updated, stored).
+template <int C>
+EMBEDFAST_HOT_INLINE void exchange_block_avx512(float* __restrict y, bool accumulate, const float* coef,
+                                                const float* __restrict x, float* const* rows, int64_t n, int64_t k,
+                                                int64_t D) {
+  __m512 acc[C], xv[C];
+  __mmask16 mask[C];
+  for (int i = 0; i < C; ++i) {
+    const int64_t left = D - (k + 16 * i);
+    mask[i] = left >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << left) - 1u);
+    acc[i] = accumulate ? _mm512_maskz_loadu_ps(mask[i], y + k + 16 * i) : _mm512_setzero_ps();
+    xv[i] = _mm512_maskz_loadu_ps(mask[i], x + k + 16 * i);
+  }
+  for (int64_t r = 0; r < n; ++r) {
+    const __m512 c = _mm512_set1_ps(coef[r]);
+    float* p = rows[r] + k;
+    for (int i = 0; i < C; ++i) {
+      const __m512 v = _mm512_maskz_loadu_ps(mask[i], p + 16 * i);
+      acc[i] = _mm512_fmadd_ps(c, v, acc[i]);
+      _mm512_mask_storeu_ps(p + 16 * i, mask[i], _mm512_fmadd_ps(c, xv[i], v));
+    }
   }
   for (int i = 0; i < C; ++i) _mm512_mask_storeu_ps(y + k + 16 * i, mask[i], acc[i]);
 }
@@ -271,6 +318,42 @@ EMBEDFAST_HOT_INLINE void combine_rows_f32(float* __restrict y, bool accumulate,
   if (!accumulate)
     for (int64_t k = 0; k < D; ++k) y[k] = 0.0f;
   for (int64_t r = 0; r < n; ++r) axpy_f32(coef[r * coef_stride], rows[r], y, D);
+#endif
+}
+
+// One pass over rows[0..n) that both reads and trains them against a fixed input x (a word2vec input row and its
+// targets): y = (accumulate ? y : 0) + sum_r coef[r] * rows[r] with the rows as they were on entry, and rows[r] +=
+// coef[r] * x. Per lane the same operations in the same order as combine_rows_f32(y, accumulate, coef, 1, rows, n,
+// D) followed by axpy_f32(coef[r], x, rows[r], D) for each r, so the results are equal; x and y must not be one of
+// the rows, and the rows must be distinct.
+EMBEDFAST_HOT_INLINE void exchange_rows_f32(float* __restrict y, bool accumulate, const float* coef,
+                                            const float* __restrict x, float* const* rows, int64_t n, int64_t D) {
+#if defined(__AVX512F__)
+  const int64_t chunks = (D + 15) / 16;
+  for (int64_t c0 = 0; c0 < chunks; c0 += 8)
+    detail::with_chunks(std::min<int64_t>(8, chunks - c0), [&](auto C) EMBEDFAST_LAMBDA_INLINE {
+      detail::exchange_block_avx512<decltype(C)::value>(y, accumulate, coef, x, rows, n, 16 * c0, D);
+    });
+#elif defined(__AVX2__) && defined(__FMA__)
+  // blocks of up to 6 chunks of 8 lanes (12 of AVX2's 16 registers hold y's and x's); the last D % 8 lanes as
+  // combine_rows_f32's and axpy_f32's scalar tails
+  const int64_t full = D / 8;
+  int64_t c0 = 0;
+  for (; full - c0 >= 6; c0 += 6) detail::exchange_block_avx2<6>(y, accumulate, coef, x, rows, n, 8 * c0);
+  detail::with_chunks(full - c0, [&](auto C) EMBEDFAST_LAMBDA_INLINE {
+    detail::exchange_block_avx2<decltype(C)::value>(y, accumulate, coef, x, rows, n, 8 * c0);
+  });
+  for (int64_t k = 8 * full; k < D; ++k) {
+    float v = accumulate ? y[k] : 0.0f;
+    for (int64_t r = 0; r < n; ++r) {
+      v += coef[r] * rows[r][k];
+      rows[r][k] += coef[r] * x[k];
+    }
+    y[k] = v;
+  }
+#else
+  combine_rows_f32(y, accumulate, coef, 1, rows, n, D);
+  for (int64_t r = 0; r < n; ++r) axpy_f32(coef[r], x, rows[r], D);
 #endif
 }
 
