@@ -335,15 +335,28 @@ EMBEDFAST_HOT_INLINE void exchange_rows_f32(float* __restrict y, bool accumulate
       detail::exchange_block_avx512<decltype(C)::value>(y, accumulate, coef, x, rows, n, 16 * c0, D);
     });
 #elif defined(__AVX2__) && defined(__FMA__)
-  // blocks of up to 6 chunks of 8 lanes (12 of AVX2's 16 registers hold y's and x's); the last D % 8 lanes as
-  // combine_rows_f32's and axpy_f32's scalar tails
+  // blocks of up to 6 chunks of 8 lanes (12 of AVX2's 16 registers hold y's and x's); of the last D % 8 lanes,
+  // 4 in one 128-bit chunk (a scalar loop there is a chain of dependent fused multiply-adds per lane), the rest
+  // as combine_rows_f32's and axpy_f32's scalar tails
   const int64_t full = D / 8;
   int64_t c0 = 0;
   for (; full - c0 >= 6; c0 += 6) detail::exchange_block_avx2<6>(y, accumulate, coef, x, rows, n, 8 * c0);
   detail::with_chunks(full - c0, [&](auto C) EMBEDFAST_LAMBDA_INLINE {
     detail::exchange_block_avx2<decltype(C)::value>(y, accumulate, coef, x, rows, n, 8 * c0);
   });
-  for (int64_t k = 8 * full; k < D; ++k) {
+  int64_t k0 = 8 * full;
+  if (D - k0 >= 4) {
+    __m128 acc = accumulate ? _mm_loadu_ps(y + k0) : _mm_setzero_ps();
+    const __m128 xv = _mm_loadu_ps(x + k0);
+    for (int64_t r = 0; r < n; ++r) {
+      const __m128 c = _mm_set1_ps(coef[r]), v = _mm_loadu_ps(rows[r] + k0);
+      acc = _mm_fmadd_ps(c, v, acc);
+      _mm_storeu_ps(rows[r] + k0, _mm_fmadd_ps(c, xv, v));
+    }
+    _mm_storeu_ps(y + k0, acc);
+    k0 += 4;
+  }
+  for (int64_t k = k0; k < D; ++k) {
     float v = accumulate ? y[k] : 0.0f;
     for (int64_t r = 0; r < n; ++r) {
       v += coef[r] * rows[r][k];
