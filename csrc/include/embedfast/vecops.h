@@ -3,6 +3,7 @@
 #pragma once
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <type_traits>
 
@@ -78,8 +79,16 @@ inline float dot_f32(const float* __restrict a, const float* __restrict b, int64
     acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
     acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), acc1);
   }
+  if (n - i >= 8) {
+    acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
+    i += 8;
+  }
   acc0 = _mm256_add_ps(acc0, acc1);
   __m128 s = _mm_add_ps(_mm256_castps256_ps128(acc0), _mm256_extractf128_ps(acc0, 1));
+  if (n - i >= 4) {
+    s = _mm_fmadd_ps(_mm_loadu_ps(a + i), _mm_loadu_ps(b + i), s);
+    i += 4;
+  }
   s = _mm_hadd_ps(s, s);
   s = _mm_hadd_ps(s, s);
   float r = _mm_cvtss_f32(s);
@@ -111,7 +120,7 @@ inline void axpy_f32(float alpha, const float* __restrict x, float* __restrict y
 #elif defined(__AVX2__) && defined(__FMA__)
   const __m256 va = _mm256_set1_ps(alpha);
   for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
-  for (; i < n; ++i) y[i] += alpha * x[i];
+  for (; i < n; ++i) y[i] = std::fma(alpha, x[i], y[i]);
 #else
   for (; i < n; ++i) y[i] += alpha * x[i];
 #endif
@@ -138,7 +147,8 @@ EMBEDFAST_HOT_INLINE void with_chunks(int64_t c, F&& f) {
 #if !defined(__AVX512F__) && defined(__AVX2__) && defined(__FMA__)
 namespace detail {
 // out[r] = dot(x, rows[r]) for M rows at once, x loaded once per 16 lanes; per row the same accumulation as dot_f32
-// (two accumulators over 16-lane steps, the same horizontal sum, then the scalar tail), so the results are equal.
+// (two accumulators over 16-lane steps, one more 8-lane and one 4-lane step when that many lanes are left, the
+// same horizontal sum, then the scalar tail), so the results are equal.
 template <int M>
 EMBEDFAST_HOT_INLINE void multi_dot_avx2(const float* __restrict x, const float* const* rows, int64_t n, float* __restrict out) {
   __m256 acc0[M], acc1[M];
@@ -151,19 +161,27 @@ EMBEDFAST_HOT_INLINE void multi_dot_avx2(const float* __restrict x, const float*
       acc1[r] = _mm256_fmadd_ps(x1, _mm256_loadu_ps(rows[r] + i + 8), acc1[r]);
     }
   }
+  if (n - i >= 8) {
+    const __m256 x0 = _mm256_loadu_ps(x + i);
+    for (int r = 0; r < M; ++r) acc0[r] = _mm256_fmadd_ps(x0, _mm256_loadu_ps(rows[r] + i), acc0[r]);
+    i += 8;
+  }
+  const bool four = n - i >= 4;
+  const __m128 x4 = four ? _mm_loadu_ps(x + i) : _mm_setzero_ps();
   for (int r = 0; r < M; ++r) {
     const __m256 a = _mm256_add_ps(acc0[r], acc1[r]);
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    if (four) s = _mm_fmadd_ps(x4, _mm_loadu_ps(rows[r] + i), s);
     s = _mm_hadd_ps(s, s);
     s = _mm_hadd_ps(s, s);
     float v = _mm_cvtss_f32(s);
-    for (int64_t j = i; j < n; ++j) v += x[j] * rows[r][j];
+    for (int64_t j = four ? i + 4 : i; j < n; ++j) v += x[j] * rows[r][j];
     out[r] = v;
   }
 }
 
 // Lanes [k, k + 8C) of combine_rows_f32: C accumulators of 8 lanes (independent chains). Only whole 8-lane chunks:
-// the last D % 8 lanes are left to a scalar loop, because AVX2's masked stores (vmaskmovps) are slow on AMD cores.
+// the last D % 8 lanes are left to combine_tail_avx2, because AVX2's masked stores (vmaskmovps) are slow on AMD cores.
 template <int C>
 EMBEDFAST_HOT_INLINE void combine_block_avx2(float* __restrict y, bool accumulate, const float* coef, int64_t coef_stride,
                                const float* const* rows, int64_t n, int64_t k) {
@@ -175,6 +193,24 @@ EMBEDFAST_HOT_INLINE void combine_block_avx2(float* __restrict y, bool accumulat
     for (int i = 0; i < C; ++i) acc[i] = _mm256_fmadd_ps(c, _mm256_loadu_ps(p + 8 * i), acc[i]);
   }
   for (int i = 0; i < C; ++i) _mm256_storeu_ps(y + k + 8 * i, acc[i]);
+}
+
+// Lanes [k, D) of combine_rows_f32 (fewer than 8): 4 of them in one 128-bit chunk (a scalar loop there is a chain
+// of dependent fused multiply-adds per lane), the rest scalar; the same fused multiply-adds per lane either way.
+EMBEDFAST_HOT_INLINE void combine_tail_avx2(float* __restrict y, bool accumulate, const float* coef,
+                                            int64_t coef_stride, const float* const* rows, int64_t n, int64_t k,
+                                            int64_t D) {
+  if (D - k >= 4) {
+    __m128 acc = accumulate ? _mm_loadu_ps(y + k) : _mm_setzero_ps();
+    for (int64_t r = 0; r < n; ++r) acc = _mm_fmadd_ps(_mm_set1_ps(coef[r * coef_stride]), _mm_loadu_ps(rows[r] + k), acc);
+    _mm_storeu_ps(y + k, acc);
+    k += 4;
+  }
+  for (; k < D; ++k) {
+    float v = accumulate ? y[k] : 0.0f;
+    for (int64_t r = 0; r < n; ++r) v = std::fma(coef[r * coef_stride], rows[r][k], v);
+    y[k] = v;
+  }
 }
 
 // Lanes [k, k + 8C) of exchange_rows_f32: y's and x's chunks stay in registers while every row passes once.
@@ -309,11 +345,7 @@ EMBEDFAST_HOT_INLINE void combine_rows_f32(float* __restrict y, bool accumulate,
   detail::with_chunks(full - c0, [&](auto C) EMBEDFAST_LAMBDA_INLINE {
     detail::combine_block_avx2<decltype(C)::value>(y, accumulate, coef, coef_stride, rows, n, 8 * c0);
   });
-  for (int64_t k = 8 * full; k < D; ++k) {
-    float v = accumulate ? y[k] : 0.0f;
-    for (int64_t r = 0; r < n; ++r) v += coef[r * coef_stride] * rows[r][k];
-    y[k] = v;
-  }
+  detail::combine_tail_avx2(y, accumulate, coef, coef_stride, rows, n, 8 * full, D);
 #else
   if (!accumulate)
     for (int64_t k = 0; k < D; ++k) y[k] = 0.0f;
@@ -336,8 +368,7 @@ EMBEDFAST_HOT_INLINE void exchange_rows_f32(float* __restrict y, bool accumulate
     });
 #elif defined(__AVX2__) && defined(__FMA__)
   // blocks of up to 6 chunks of 8 lanes (12 of AVX2's 16 registers hold y's and x's); of the last D % 8 lanes,
-  // 4 in one 128-bit chunk (a scalar loop there is a chain of dependent fused multiply-adds per lane), the rest
-  // as combine_rows_f32's and axpy_f32's scalar tails
+  // 4 in one 128-bit chunk, the rest scalar (as combine_tail_avx2 and axpy_f32's tail: fused multiply-adds)
   const int64_t full = D / 8;
   int64_t c0 = 0;
   for (; full - c0 >= 6; c0 += 6) detail::exchange_block_avx2<6>(y, accumulate, coef, x, rows, n, 8 * c0);
@@ -359,8 +390,8 @@ EMBEDFAST_HOT_INLINE void exchange_rows_f32(float* __restrict y, bool accumulate
   for (int64_t k = k0; k < D; ++k) {
     float v = accumulate ? y[k] : 0.0f;
     for (int64_t r = 0; r < n; ++r) {
-      v += coef[r] * rows[r][k];
-      rows[r][k] += coef[r] * x[k];
+      v = std::fma(coef[r], rows[r][k], v);
+      rows[r][k] = std::fma(coef[r], x[k], rows[r][k]);
     }
     y[k] = v;
   }
