@@ -113,8 +113,8 @@ def test_word2vec_train_matches_reference(cbow, hs, case):
 
 @pytest.mark.parametrize("cbow,hs", MODELS)
 def test_word2vec_train_blocks_match_reference(cbow, hs):
-    """The kernel's blocks (csrc/cpu/word2vec_sgns.cpp, train_part_w2v) at their edges: Huffman paths longer than
-    one node block (32; Fibonacci counts make a tree of depth V - 1), windows wider than one context group (16),
+    """The kernel's runs (csrc/cpu/word2vec_sgns.cpp, train_part_w2v; fixed_input_targets) at their edges: Huffman
+    paths longer than one run of targets (32; Fibonacci counts make a tree of depth V - 1), wide windows,
     repeated context words and repeated negatives (small vocabularies), odd dims (vector tails)."""
     seed = random.randrange(1 << 62)
     rng = random.Random(seed)
@@ -187,8 +187,8 @@ def test_word2vec_train_table_sigmoid_and_threads(cbow, hs):
 @pytest.mark.parametrize("cbow", [False, True])
 def test_word2vec_train_hs_table_sigmoid_on_long_paths(cbow):
     """Huffman paths of 30+ nodes (geometric counts make a caterpillar tree): the table sigmoid's vector path
-    (target_grads in csrc/include/embedfast/sgns_train.h, 16 targets at a time, full and partial chunks) and paths
-    split into several blocks of nodes train as the exact sigmoid, with the same loss."""
+    (target_grads in csrc/include/embedfast/sgns_train.h, 16 or 8 targets at a time, full and partial chunks) and
+    paths split into several runs of targets train as the exact sigmoid, with the same loss."""
     seed = random.randrange(1 << 62)
     rng = random.Random(seed)
     V, D = rng.randint(34, 44), rng.choice([16, 37, 100])
