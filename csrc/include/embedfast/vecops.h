@@ -92,7 +92,7 @@ inline float dot_f32(const float* __restrict a, const float* __restrict b, int64
   s = _mm_hadd_ps(s, s);
   s = _mm_hadd_ps(s, s);
   float r = _mm_cvtss_f32(s);
-  for (; i < n; ++i) r += a[i] * b[i];
+  for (; i < n; ++i) r = std::fma(a[i], b[i], r);
   return r;
 #else
   float r0 = 0.f, r1 = 0.f, r2 = 0.f, r3 = 0.f;
@@ -175,7 +175,7 @@ EMBEDFAST_HOT_INLINE void multi_dot_avx2(const float* __restrict x, const float*
     s = _mm_hadd_ps(s, s);
     s = _mm_hadd_ps(s, s);
     float v = _mm_cvtss_f32(s);
-    for (int64_t j = four ? i + 4 : i; j < n; ++j) v += x[j] * rows[r][j];
+    for (int64_t j = four ? i + 4 : i; j < n; ++j) v = std::fma(x[j], rows[r][j], v);
     out[r] = v;
   }
 }
