@@ -316,7 +316,7 @@ void check_train_args(TrainArgs& a, const char* op, at::Tensor& w_in, at::Tensor
                       double alpha, double min_alpha, int64_t words_done, int64_t total_words, int64_t seed,
                       int64_t chunk, int64_t num_threads);
 
-// Part p gets the sentences starting in [first + p*n/T, first + (p+1)*n/T).
+// Part p gets the sentences whose first token lies in [first + p*N/T, first + (p+1)*N/T), N the chunk's tokens.
 std::vector<int64_t> part_bounds(const TrainArgs& a, int T);
 
 // The work buffers of the parts that have sentences (per_part bytes each), checked before any is allocated.
