@@ -142,6 +142,16 @@ EMBEDFAST_HOT_INLINE void with_chunks(int64_t c, F&& f) {
     default: break;
   }
 }
+
+// f(std::integral_constant<int, C>{}, c0) for the blocks [c0, c0 + C) of `chunks` lane chunks, in order: as many
+// of kMax chunks as fit, then one of the rest (none when it is empty). The multi-row helpers' walk over D (and
+// multi_dot_f32's over its rows).
+template <int kMax, typename F>
+EMBEDFAST_HOT_INLINE void chunk_blocks(int64_t chunks, F&& f) {
+  int64_t c0 = 0;
+  for (; chunks - c0 >= kMax; c0 += kMax) f(std::integral_constant<int, kMax>{}, c0);
+  with_chunks(chunks - c0, [&](auto C) EMBEDFAST_LAMBDA_INLINE { f(C, c0); });
+}
 }  // namespace detail
 
 #if !defined(__AVX512F__) && defined(__AVX2__) && defined(__FMA__)
@@ -233,6 +243,32 @@ EMBEDFAST_HOT_INLINE void exchange_block_avx2(float* __restrict y, bool accumula
   }
   for (int i = 0; i < C; ++i) _mm256_storeu_ps(y + k + 8 * i, acc[i]);
 }
+
+// Lanes [k, D) of exchange_rows_f32 (fewer than 8), as combine_tail_avx2: 4 in one 128-bit chunk, the rest scalar
+// (fused multiply-adds, as axpy_f32's tail).
+EMBEDFAST_HOT_INLINE void exchange_tail_avx2(float* __restrict y, bool accumulate, const float* coef,
+                                             const float* __restrict x, float* const* rows, int64_t n, int64_t k,
+                                             int64_t D) {
+  if (D - k >= 4) {
+    __m128 acc = accumulate ? _mm_loadu_ps(y + k) : _mm_setzero_ps();
+    const __m128 xv = _mm_loadu_ps(x + k);
+    for (int64_t r = 0; r < n; ++r) {
+      const __m128 c = _mm_set1_ps(coef[r]), v = _mm_loadu_ps(rows[r] + k);
+      acc = _mm_fmadd_ps(c, v, acc);
+      _mm_storeu_ps(rows[r] + k, _mm_fmadd_ps(c, xv, v));
+    }
+    _mm_storeu_ps(y + k, acc);
+    k += 4;
+  }
+  for (; k < D; ++k) {
+    float v = accumulate ? y[k] : 0.0f;
+    for (int64_t r = 0; r < n; ++r) {
+      v = std::fma(coef[r], rows[r][k], v);
+      rows[r][k] = std::fma(coef[r], x[k], rows[r][k]);
+    }
+    y[k] = v;
+  }
+}
 }  // namespace detail
 #endif
 
@@ -307,10 +343,9 @@ EMBEDFAST_HOT_INLINE void multi_dot_avx512(const float* __restrict x, const floa
 EMBEDFAST_HOT_INLINE void multi_dot_f32(const float* __restrict x, const float* const* rows, int64_t n, int64_t D,
                           float* __restrict out) {
 #if defined(__AVX512F__)
-  for (int64_t r0 = 0; r0 < n; r0 += 8)
-    detail::with_chunks(std::min<int64_t>(8, n - r0), [&](auto M) EMBEDFAST_LAMBDA_INLINE {
-      detail::multi_dot_avx512<decltype(M)::value>(x, rows + r0, D, out + r0);
-    });
+  detail::chunk_blocks<8>(n, [&](auto M, int64_t r0) EMBEDFAST_LAMBDA_INLINE {
+    detail::multi_dot_avx512<decltype(M)::value>(x, rows + r0, D, out + r0);
+  });
 #elif defined(__AVX2__) && defined(__FMA__)
   int64_t r0 = 0;
   for (; r0 + 4 <= n; r0 += 4) detail::multi_dot_avx2<4>(x, rows + r0, D, out + r0);
@@ -331,21 +366,16 @@ EMBEDFAST_HOT_INLINE void combine_rows_f32(float* __restrict y, bool accumulate,
 #if defined(__AVX512F__)
   // blocks of up to 8 chunks of 16 lanes (the last one masked); per lane the rows' terms are added in order
   // r = 0, 1, ... with fused multiply-adds
-  const int64_t chunks = (D + 15) / 16;
-  for (int64_t c0 = 0; c0 < chunks; c0 += 8)
-    detail::with_chunks(std::min<int64_t>(8, chunks - c0), [&](auto C) EMBEDFAST_LAMBDA_INLINE {
-      detail::combine_block_avx512<decltype(C)::value>(y, accumulate, coef, coef_stride, rows, n, 16 * c0, D);
-    });
+  detail::chunk_blocks<8>((D + 15) / 16, [&](auto C, int64_t c0) EMBEDFAST_LAMBDA_INLINE {
+    detail::combine_block_avx512<decltype(C)::value>(y, accumulate, coef, coef_stride, rows, n, 16 * c0, D);
+  });
 #elif defined(__AVX2__) && defined(__FMA__)
   // blocks of up to 8 chunks of 8 lanes, one accumulator each (independent chains); per lane the rows' terms are
   // added in order r = 0, 1, ... with fused multiply-adds, as the axpy loop below does
-  const int64_t full = D / 8;
-  int64_t c0 = 0;
-  for (; full - c0 >= 8; c0 += 8) detail::combine_block_avx2<8>(y, accumulate, coef, coef_stride, rows, n, 8 * c0);
-  detail::with_chunks(full - c0, [&](auto C) EMBEDFAST_LAMBDA_INLINE {
+  detail::chunk_blocks<8>(D / 8, [&](auto C, int64_t c0) EMBEDFAST_LAMBDA_INLINE {
     detail::combine_block_avx2<decltype(C)::value>(y, accumulate, coef, coef_stride, rows, n, 8 * c0);
   });
-  detail::combine_tail_avx2(y, accumulate, coef, coef_stride, rows, n, 8 * full, D);
+  detail::combine_tail_avx2(y, accumulate, coef, coef_stride, rows, n, D / 8 * 8, D);
 #else
   if (!accumulate)
     for (int64_t k = 0; k < D; ++k) y[k] = 0.0f;
@@ -361,40 +391,16 @@ EMBEDFAST_HOT_INLINE void combine_rows_f32(float* __restrict y, bool accumulate,
 EMBEDFAST_HOT_INLINE void exchange_rows_f32(float* __restrict y, bool accumulate, const float* coef,
                                             const float* __restrict x, float* const* rows, int64_t n, int64_t D) {
 #if defined(__AVX512F__)
-  const int64_t chunks = (D + 15) / 16;
-  for (int64_t c0 = 0; c0 < chunks; c0 += 8)
-    detail::with_chunks(std::min<int64_t>(8, chunks - c0), [&](auto C) EMBEDFAST_LAMBDA_INLINE {
-      detail::exchange_block_avx512<decltype(C)::value>(y, accumulate, coef, x, rows, n, 16 * c0, D);
-    });
+  detail::chunk_blocks<8>((D + 15) / 16, [&](auto C, int64_t c0) EMBEDFAST_LAMBDA_INLINE {
+    detail::exchange_block_avx512<decltype(C)::value>(y, accumulate, coef, x, rows, n, 16 * c0, D);
+  });
 #elif defined(__AVX2__) && defined(__FMA__)
-  // blocks of up to 6 chunks of 8 lanes (12 of AVX2's 16 registers hold y's and x's); of the last D % 8 lanes,
-  // 4 in one 128-bit chunk, the rest scalar (as combine_tail_avx2 and axpy_f32's tail: fused multiply-adds)
-  const int64_t full = D / 8;
-  int64_t c0 = 0;
-  for (; full - c0 >= 6; c0 += 6) detail::exchange_block_avx2<6>(y, accumulate, coef, x, rows, n, 8 * c0);
-  detail::with_chunks(full - c0, [&](auto C) EMBEDFAST_LAMBDA_INLINE {
+  // blocks of up to 6 chunks of 8 lanes (12 of AVX2's 16 registers hold y's and x's), the last D % 8 lanes in
+  // exchange_tail_avx2
+  detail::chunk_blocks<6>(D / 8, [&](auto C, int64_t c0) EMBEDFAST_LAMBDA_INLINE {
     detail::exchange_block_avx2<decltype(C)::value>(y, accumulate, coef, x, rows, n, 8 * c0);
   });
-  int64_t k0 = 8 * full;
-  if (D - k0 >= 4) {
-    __m128 acc = accumulate ? _mm_loadu_ps(y + k0) : _mm_setzero_ps();
-    const __m128 xv = _mm_loadu_ps(x + k0);
-    for (int64_t r = 0; r < n; ++r) {
-      const __m128 c = _mm_set1_ps(coef[r]), v = _mm_loadu_ps(rows[r] + k0);
-      acc = _mm_fmadd_ps(c, v, acc);
-      _mm_storeu_ps(rows[r] + k0, _mm_fmadd_ps(c, xv, v));
-    }
-    _mm_storeu_ps(y + k0, acc);
-    k0 += 4;
-  }
-  for (int64_t k = k0; k < D; ++k) {
-    float v = accumulate ? y[k] : 0.0f;
-    for (int64_t r = 0; r < n; ++r) {
-      v = std::fma(coef[r], rows[r][k], v);
-      rows[r][k] = std::fma(coef[r], x[k], rows[r][k]);
-    }
-    y[k] = v;
-  }
+  detail::exchange_tail_avx2(y, accumulate, coef, x, rows, n, D / 8 * 8, D);
 #else
   combine_rows_f32(y, accumulate, coef, 1, rows, n, D);
   for (int64_t r = 0; r < n; ++r) axpy_f32(coef[r], x, rows[r], D);
