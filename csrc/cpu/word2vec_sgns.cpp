@@ -272,7 +272,8 @@ at::Tensor sgns_train(at::Tensor& w_in, at::Tensor& w_out, const at::Tensor& ids
 // one input row stays fixed (CBOW's h; skip-gram HS's context row until its path is done) its targets run in
 // fixed_input_targets (embedfast/sgns_train.h): runs of distinct targets (a Huffman path is distinct), each
 // score from the rows before its run, then e and the rows in one pass. Skip-gram HS takes its contexts one at a
-// time, so a context word repeated in the window sees its own earlier update, as in word2vec.
+// time, so a context word repeated in the window sees its own earlier update, as in word2vec; the pass that
+// trains one context's path also scores the next context against the rows it leaves (sg_hs_center).
 // The next center's window draw, negatives and target rows are prepared one center ahead (prefetched); the
 // stream order is unchanged.
 constexpr int64_t kHsCachedLevels = 4;  // of a Huffman path, not prefetched (see train_part_w2v's draw)
@@ -331,20 +332,40 @@ struct W2vWork {
   std::vector<float> h, e;         // CBOW: the input; the gradient of the fixed input (D each)
   std::vector<float*> crow, trow;  // CBOW's context rows; a run's target rows (kTargetRun)
   float g[kTargetRun];             // a run's scores, then gradients
+  // skip-gram HS: a path's rows; the scores (then gradients) of the current and the next context; the partial sums
+  // of exchange_dot_rows_f32 (sized by the longest path)
+  std::vector<float*> path;
+  std::vector<float> score, next_score, partial;
 };
 
 // Skip-gram HS for one center: each context w.ctx[0..nc) in order against the path points / codes [h0, h1) as
-// one fixed input (its row does not change while its targets train), then its row += e.
+// one fixed input (its row does not change while its targets train), then its row += e. The pass that trains a
+// context's targets also scores the next context against the rows it leaves (exchange_dot_rows_f32), unless the
+// next context is the same word, whose row changes first.
 template <bool kExact>
 void sg_hs_center(const TrainArgs& a, W2vWork& w, int64_t nc, int64_t h0, int64_t h1, float alpha,
                   const SigmoidTable& tab, double& loss) {
-  const int64_t D = a.dim;
-  if (h1 == h0) return;
+  const int64_t D = a.dim, L = h1 - h0;
+  if (L == 0) return;
+  float** rows = w.path.data();
+  for (int64_t d = 0; d < L; ++d) rows[d] = w.hot.rows()(a.hs_points[h0 + d]);
+  const uint8_t* codes = a.hs_codes + h0;
+  float *g = w.score.data(), *gn = w.next_score.data(), *e = w.e.data();
+  float* x = a.w_in + int64_t(w.ctx[0]) * D;
+  multi_dot_f32(x, rows, L, D, g);
   for (int64_t j = 0; j < nc; ++j) {
-    float* x = a.w_in + int64_t(w.ctx[j]) * D;
-    fixed_input_targets<kExact>(w.hot.rows(), x, w.e.data(), false, a.hs_points + h0, a.hs_codes + h0, h1 - h0,
-                                true, alpha, tab, loss, w.g, w.trow.data());
-    axpy_f32(1.0f, w.e.data(), x, D);
+    target_grads<kExact>(g, L, codes, false, alpha, tab, loss);
+    float* xn = j + 1 < nc ? a.w_in + int64_t(w.ctx[j + 1]) * D : nullptr;
+    if (xn != nullptr && xn != x) {
+      exchange_dot_rows_f32(e, false, g, x, rows, L, D, xn, gn, w.partial.data());
+      std::swap(g, gn);
+      axpy_f32(1.0f, e, x, D);
+    } else {
+      exchange_rows_f32(e, false, g, x, rows, L, D);
+      axpy_f32(1.0f, e, x, D);
+      if (xn != nullptr) multi_dot_f32(xn, rows, L, D, g);
+    }
+    x = xn;
   }
 }
 
@@ -368,6 +389,12 @@ void train_part_w2v(const TrainArgs& a, int64_t s_begin, int64_t s_end, int part
     w.e.resize(size_t(D));
     w.crow.resize(size_t(kCbow ? std::max<int64_t>(a.max_ctx, 1) : 0));
     w.trow.resize(size_t(kTargetRun));
+    if (kHs && !kCbow) {
+      w.path.resize(size_t(a.hs_max_path));
+      w.score.resize(size_t(a.hs_max_path));
+      w.next_score.resize(size_t(a.hs_max_path));
+      w.partial.resize(size_t(kDotPartialLanes * a.hs_max_path));
+    }
     w.hot.init(kHs && hot, a.w_out, int64_t(a.vocab), D);
   } catch (const std::bad_alloc&) {
     TORCH_CHECK_WITH(OutOfMemoryError, false, "word2vec_train: cannot allocate the work buffers of thread ", part,
@@ -490,6 +517,8 @@ void check_hs_tables(TrainArgs& a, const char* op, const at::Tensor& hs_offsets,
   a.hs_offsets = ho;
   a.hs_points = hp;
   a.hs_codes = hc;
+  a.hs_max_path = 0;
+  for (int64_t v = 0; v < V; ++v) a.hs_max_path = std::max(a.hs_max_path, ho[v + 1] - ho[v]);
 }
 
 at::Tensor word2vec_train(at::Tensor& w_in, at::Tensor& w_out, const at::Tensor& ids,
@@ -518,10 +547,10 @@ at::Tensor word2vec_train(at::Tensor& w_in, at::Tensor& w_out, const at::Tensor&
   const int T = int(num_threads);
   const auto bounds = part_bounds(a, T);
   // per part (train_part_w2v's W2vWork): sentence and contexts (int32), CBOW's context row pointers, NS's
-  // targets of two centers, h and e, HS with T > 1: the two copies of the hot rows
+  // targets of two centers, h and e, skip-gram HS's path buffers, HS with T > 1: the two copies of the hot rows
   check_buffers(bounds,
                 4.0 * double(a.max_sentence) + (cbow ? 12.0 : 4.0) * double(a.max_ctx) + 8.0 * double(negative + 1) +
-                    8.0 * double(a.dim) +
+                    8.0 * double(a.dim) + (hs && !cbow ? (16.0 + 4.0 * kDotPartialLanes) * double(a.hs_max_path) : 0.0) +
                     (hs && T > 1 ? 2.0 * std::max(double(kHotBytes), 4.0 * double(a.dim)) : 0.0),
                 op, a, negative);
   using Fn = void (*)(const TrainArgs&, int64_t, int64_t, int, bool, std::mutex&, PartResult&);

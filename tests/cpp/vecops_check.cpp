@@ -1,7 +1,8 @@
 // tests/test_vecops.py compiles this against csrc/include/embedfast/vecops.h with several -m flags and runs it:
-// the multi-row helpers against their one-row twins (bit for bit, as vecops.h promises) and against a double
-// precision reference, on random sizes, unaligned rows at random places in one buffer, and poisoned margins
-// (nothing outside [0, D) of a row or of y may be written). Prints "ok <cases>" or the first failure; exit 1 on any.
+// the multi-row helpers against their one-row twins (bit for bit, as vecops.h promises; exchange_dot_rows_f32's rows
+// and y against exchange_rows_f32's) and against a double precision reference, on random sizes, unaligned rows at
+// random places in one buffer, and poisoned margins (nothing outside [0, D) of a row or of y may be written).
+// Prints "ok <cases>" or the first failure; exit 1 on any.
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -88,6 +89,35 @@ int main(int argc, char** argv) {
       if (!close(y[k], ywant[k], scale)) return fail("exchange_rows_f32 y vs double", D, n, k);
       for (int r = 0; r < n; ++r)
         if (!close(rows[r][k], rwant[size_t(r) * D + k], 2.0)) return fail("exchange_rows_f32 row vs double", D, n, k);
+    }
+
+    // exchange_dot_rows_f32: y and rows equal exchange_rows_f32's (bit for bit), the dots of xn with the updated
+    // rows close to the double sum; nothing written past out[n)
+    std::vector<float> buf3(buf.size(), kPoison), yb3(yb.size(), kPoison);
+    std::vector<float*> rows3(n);
+    for (int r = 0; r < n; ++r) rows3[r] = buf3.data() + (rows[r] - buf.data());
+    float* y3 = yb3.data() + kMargin;
+    for (int k = 0; k < D; ++k) {
+      y3[k] = y2[k];
+      for (int r = 0; r < n; ++r) rows3[r][k] = rows2[r][k];  // the rows as exchange_rows_f32 left them
+    }
+    std::vector<float> xnb(D + 2 * kMargin, kPoison), dots(n + 1, kPoison);
+    std::vector<float> scratch(size_t(kDotPartialLanes) * n, kPoison);
+    float* xn = xnb.data() + kMargin;
+    for (int k = 0; k < D; ++k) xn[k] = u(g);
+    for (auto& c : coef) c = u(g);
+    exchange_dot_rows_f32(y3, accumulate, coef.data(), x, rows3.data(), n, D, xn, dots.data(), scratch.data());
+    exchange_rows_f32(y2, accumulate, coef.data(), x, rows2.data(), n, D);
+    ++cases;
+    if (std::memcmp(buf3.data(), buf2.data(), buf.size() * sizeof(float)) != 0)
+      return fail("exchange_dot_rows_f32 rows != exchange_rows_f32 (or a margin written)", D, n, -1);
+    if (std::memcmp(yb3.data(), yb2.data(), yb.size() * sizeof(float)) != 0)
+      return fail("exchange_dot_rows_f32 y != exchange_rows_f32", D, n, -1);
+    if (dots[n] != kPoison) return fail("exchange_dot_rows_f32 wrote past out[n)", D, n, n);
+    for (int r = 0; r < n; ++r, ++cases) {
+      double want = 0, scale = 0;
+      for (int k = 0; k < D; ++k) want += double(xn[k]) * rows2[r][k], scale += std::fabs(double(xn[k]) * rows2[r][k]);
+      if (!close(dots[r], want, scale)) return fail("exchange_dot_rows_f32 dot vs double", D, n, r);
     }
   }
   std::printf("ok %ld\n", cases);

@@ -54,6 +54,7 @@ struct TrainArgs {
   const int64_t* hs_offsets = nullptr;
   const int32_t* hs_points = nullptr;
   const uint8_t* hs_codes = nullptr;
+  int64_t hs_max_path = 0;  // the longest path
 };
 
 struct PartResult {
@@ -149,26 +150,19 @@ inline void target_grads_table16(float* g, int64_t n, const uint8_t* codes, bool
   loss -= _mm_cvtsd_f64(_mm_add_sd(a2, _mm_unpackhi_pd(a2, a2)));
 }
 #elif defined(__AVX2__) && defined(__FMA__)
-// target_grads' table path with AVX2, 8 targets at a time: target_grads_table16's operations on 8 lanes (blends
-// for its masks; the last, partial chunk through a local copy, so nothing past g[n) or codes[n) is touched).
+// target_grads' table path with AVX2 for n a multiple of 8, 8 targets at a time: target_grads_table16's operations
+// on 8 lanes (blends for its masks).
 inline void target_grads_table8(float* g, int64_t n, const uint8_t* codes, bool first_positive, float alpha,
                                 const SigmoidTable& tab, double& loss) {
   const __m256 lo = _mm256_set1_ps(-kSigmoidMax), hi = _mm256_set1_ps(kSigmoidMax), one = _mm256_set1_ps(1.0f);
   const __m256 scale = _mm256_set1_ps(SigmoidTable::kScale), va = _mm256_set1_ps(alpha), z = _mm256_setzero_ps();
-  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), ione = _mm256_set1_epi32(1);
+  const __m256i ione = _mm256_set1_epi32(1);
   __m256d acc = _mm256_setzero_pd();
-  for (int64_t k = 0; k < n; k += 8) {
-    const int64_t left = std::min<int64_t>(8, n - k);
-    alignas(32) float part[8] = {};
-    float* gp = g + k;
-    if (left < 8) gp = static_cast<float*>(std::memcpy(part, gp, size_t(left) * sizeof(float)));
-    const __m256 f = _mm256_loadu_ps(gp);
-    const __m256 live = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(int(left)), lane));
+  for (int64_t k = 0; k + 8 <= n; k += 8) {
+    const __m256 f = _mm256_loadu_ps(g + k);
     __m256 label;
     if (codes) {
-      alignas(8) uint8_t cb[8] = {};
-      std::memcpy(cb, codes + k, size_t(left));
-      const __m256i c = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(cb)));
+      const __m256i c = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(codes + k)));
       label = _mm256_sub_ps(one, _mm256_cvtepi32_ps(c));
     } else {
       label = first_positive && k == 0 ? _mm256_setr_ps(1, 0, 0, 0, 0, 0, 0, 0) : z;
@@ -191,11 +185,10 @@ inline void target_grads_table8(float* g, int64_t n, const uint8_t* codes, bool 
     ls = _mm256_blendv_ps(ls, _mm256_fmadd_ps(t, _mm256_sub_ps(l1, l0), l0), mid);
     // -log sigmoid(f) for label 1, -log sigmoid(-f) = -(ls - f) for label 0
     const __m256 neg = _mm256_cmp_ps(label, _mm256_set1_ps(0.5f), _CMP_LE_OQ);
-    const __m256 term = _mm256_and_ps(live, _mm256_blendv_ps(ls, _mm256_sub_ps(ls, f), neg));
+    const __m256 term = _mm256_blendv_ps(ls, _mm256_sub_ps(ls, f), neg);
     acc = _mm256_add_pd(acc, _mm256_add_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(term)),
                                            _mm256_cvtps_pd(_mm256_extractf128_ps(term, 1))));
-    _mm256_storeu_ps(gp, _mm256_mul_ps(va, _mm256_sub_ps(label, s)));
-    if (left < 8) std::memcpy(g + k, part, size_t(left) * sizeof(float));
+    _mm256_storeu_ps(g + k, _mm256_mul_ps(va, _mm256_sub_ps(label, s)));
   }
   const __m128d a2 = _mm_add_pd(_mm256_castpd256_pd128(acc), _mm256_extractf128_pd(acc, 1));
   loss -= _mm_cvtsd_f64(_mm_add_sd(a2, _mm_unpackhi_pd(a2, a2)));
@@ -204,18 +197,23 @@ inline void target_grads_table8(float* g, int64_t n, const uint8_t* codes, bool 
 
 // target_grad for the n targets of one pass: g[k] holds the score on entry and the gradient on return. Labels: with
 // `codes`, 1 - codes[k]; without, 1 for k = 0 when first_positive and 0 for the rest. Runs of more than 8 with the
-// table go through target_grads_table16 (AVX-512) or target_grads_table8 (AVX2), so their gradients equal
+// table go through target_grads_table16 (AVX-512) or, their whole chunks of 8, target_grads_table8 (AVX2; the rest
+// scalar, where the four gathers' latency would cost more than the few lanes gain), so their gradients equal
 // target_grad's up to the rounding of the fused interpolation and the loss is summed in another order; a short run
 // (CBOW NS: 1 + negative targets) is faster scalar than through the four gathers.
 template <bool kExact>
 inline void target_grads(float* g, int64_t n, const uint8_t* codes, bool first_positive, float alpha,
                          const SigmoidTable& tab, double& loss) {
+  int64_t k = 0;
 #if defined(__AVX512F__)
   if (!kExact && n > 8) return target_grads_table16(g, n, codes, first_positive, alpha, tab, loss);
 #elif defined(__AVX2__) && defined(__FMA__)
-  if (!kExact && n > 8) return target_grads_table8(g, n, codes, first_positive, alpha, tab, loss);
+  if (!kExact && n > 8) {
+    k = n / 8 * 8;
+    target_grads_table8(g, k, codes, first_positive, alpha, tab, loss);
+  }
 #endif
-  for (int64_t k = 0; k < n; ++k) {
+  for (; k < n; ++k) {
     const float label = codes ? 1.0f - float(codes[k]) : (first_positive && k == 0 ? 1.0f : 0.0f);
     g[k] = target_grad<kExact>(g[k], label, alpha, tab, loss);
   }

@@ -244,6 +244,33 @@ EMBEDFAST_HOT_INLINE void exchange_block_avx2(float* __restrict y, bool accumula
   for (int i = 0; i < C; ++i) _mm256_storeu_ps(y + k + 8 * i, acc[i]);
 }
 
+// Lanes [k, k + 8C) of exchange_dot_rows_f32: exchange_block_avx2's pass, and each updated row's products with xn
+// added into its 8-lane partial sum partial[8r, 8r + 8) (set by the first block).
+template <int C>
+EMBEDFAST_HOT_INLINE void exchange_dot_block_avx2(float* __restrict y, bool accumulate, const float* coef,
+                                                  const float* __restrict x, float* const* rows, int64_t n, int64_t k,
+                                                  const float* __restrict xn, float* __restrict partial, bool first) {
+  __m256 acc[C], xv[C];
+  for (int i = 0; i < C; ++i) {
+    acc[i] = accumulate ? _mm256_loadu_ps(y + k + 8 * i) : _mm256_setzero_ps();
+    xv[i] = _mm256_loadu_ps(x + k + 8 * i);
+  }
+  for (int64_t r = 0; r < n; ++r) {
+    const __m256 c = _mm256_set1_ps(coef[r]);
+    float* p = rows[r] + k;
+    __m256 d = first ? _mm256_setzero_ps() : _mm256_loadu_ps(partial + 8 * r);
+    for (int i = 0; i < C; ++i) {
+      const __m256 v = _mm256_loadu_ps(p + 8 * i);
+      acc[i] = _mm256_fmadd_ps(c, v, acc[i]);
+      const __m256 updated = _mm256_fmadd_ps(c, xv[i], v);
+      _mm256_storeu_ps(p + 8 * i, updated);
+      d = _mm256_fmadd_ps(_mm256_loadu_ps(xn + k + 8 * i), updated, d);
+    }
+    _mm256_storeu_ps(partial + 8 * r, d);
+  }
+  for (int i = 0; i < C; ++i) _mm256_storeu_ps(y + k + 8 * i, acc[i]);
+}
+
 // Lanes [k, D) of exchange_rows_f32 (fewer than 8), as combine_tail_avx2: 4 in one 128-bit chunk, the rest scalar
 // (fused multiply-adds, as axpy_f32's tail).
 EMBEDFAST_HOT_INLINE void exchange_tail_avx2(float* __restrict y, bool accumulate, const float* coef,
@@ -317,6 +344,38 @@ EMBEDFAST_HOT_INLINE void exchange_block_avx512(float* __restrict y, bool accumu
       acc[i] = _mm512_fmadd_ps(c, v, acc[i]);
       _mm512_mask_storeu_ps(p + 16 * i, mask[i], _mm512_fmadd_ps(c, xv[i], v));
     }
+  }
+  for (int i = 0; i < C; ++i) _mm512_mask_storeu_ps(y + k + 16 * i, mask[i], acc[i]);
+}
+
+// Lanes [k, k + 16C) of exchange_dot_rows_f32, the chunks past D masked: exchange_block_avx512's pass, and each
+// updated row's products with xn added into its 16-lane partial sum partial[16r, 16r + 16) (set by the first block).
+template <int C>
+EMBEDFAST_HOT_INLINE void exchange_dot_block_avx512(float* __restrict y, bool accumulate, const float* coef,
+                                                    const float* __restrict x, float* const* rows, int64_t n,
+                                                    int64_t k, int64_t D, const float* __restrict xn,
+                                                    float* __restrict partial, bool first) {
+  __m512 acc[C], xv[C], xnv[C];
+  __mmask16 mask[C];
+  for (int i = 0; i < C; ++i) {
+    const int64_t left = D - (k + 16 * i);
+    mask[i] = left >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << left) - 1u);
+    acc[i] = accumulate ? _mm512_maskz_loadu_ps(mask[i], y + k + 16 * i) : _mm512_setzero_ps();
+    xv[i] = _mm512_maskz_loadu_ps(mask[i], x + k + 16 * i);
+    xnv[i] = _mm512_maskz_loadu_ps(mask[i], xn + k + 16 * i);
+  }
+  for (int64_t r = 0; r < n; ++r) {
+    const __m512 c = _mm512_set1_ps(coef[r]);
+    float* p = rows[r] + k;
+    __m512 d = first ? _mm512_setzero_ps() : _mm512_loadu_ps(partial + 16 * r);
+    for (int i = 0; i < C; ++i) {
+      const __m512 v = _mm512_maskz_loadu_ps(mask[i], p + 16 * i);
+      acc[i] = _mm512_fmadd_ps(c, v, acc[i]);
+      const __m512 updated = _mm512_fmadd_ps(c, xv[i], v);
+      _mm512_mask_storeu_ps(p + 16 * i, mask[i], updated);
+      d = _mm512_fmadd_ps(xnv[i], updated, d);  // 0 past D: xn's and the row's lanes there are loaded as 0
+    }
+    _mm512_storeu_ps(partial + 16 * r, d);
   }
   for (int i = 0; i < C; ++i) _mm512_mask_storeu_ps(y + k + 16 * i, mask[i], acc[i]);
 }
@@ -404,6 +463,62 @@ EMBEDFAST_HOT_INLINE void exchange_rows_f32(float* __restrict y, bool accumulate
 #else
   combine_rows_f32(y, accumulate, coef, 1, rows, n, D);
   for (int64_t r = 0; r < n; ++r) axpy_f32(coef[r], x, rows[r], D);
+#endif
+}
+
+// The floats of exchange_dot_rows_f32's scratch per row.
+constexpr int64_t kDotPartialLanes = 16;
+
+// exchange_rows_f32(y, accumulate, coef, x, rows, n, D) and, in the same pass, out[r] = dot(xn, rows[r]) with the
+// rows as updated: the scores of the next fixed input against the same rows without a second pass over them
+// (skip-gram HS: the window's next context against the center's Huffman path). y and the rows equal
+// exchange_rows_f32's; out is the dot with its additions in another order than dot_f32's (per lane chunk of the
+// pass, then across lanes), so it differs from multi_dot_f32 by float rounding. xn must not be one of the rows;
+// scratch holds kDotPartialLanes * n floats.
+EMBEDFAST_HOT_INLINE void exchange_dot_rows_f32(float* __restrict y, bool accumulate, const float* coef,
+                                                const float* __restrict x, float* const* rows, int64_t n, int64_t D,
+                                                const float* __restrict xn, float* __restrict out,
+                                                float* __restrict scratch) {
+#if defined(__AVX512F__)
+  bool first = true;
+  detail::chunk_blocks<8>((D + 15) / 16, [&](auto C, int64_t c0) EMBEDFAST_LAMBDA_INLINE {
+    detail::exchange_dot_block_avx512<decltype(C)::value>(y, accumulate, coef, x, rows, n, 16 * c0, D, xn, scratch,
+                                                          first);
+    first = false;
+  });
+  detail::chunk_blocks<8>(n, [&](auto M, int64_t r0) EMBEDFAST_LAMBDA_INLINE {
+    __m512 v[8];
+    for (int r = 0; r < decltype(M)::value; ++r) v[r] = _mm512_loadu_ps(scratch + 16 * (r0 + r));
+    hsum512x8(v, decltype(M)::value, out + r0);
+  });
+#elif defined(__AVX2__) && defined(__FMA__)
+  // exchange_rows_f32's blocks, then its tail; each row's 8-lane partial sum, reduced as dot_f32's accumulators
+  // with the tail lanes of the updated row added
+  bool first = true;
+  detail::chunk_blocks<6>(D / 8, [&](auto C, int64_t c0) EMBEDFAST_LAMBDA_INLINE {
+    detail::exchange_dot_block_avx2<decltype(C)::value>(y, accumulate, coef, x, rows, n, 8 * c0, xn, scratch, first);
+    first = false;
+  });
+  const int64_t k = D / 8 * 8;
+  detail::exchange_tail_avx2(y, accumulate, coef, x, rows, n, k, D);
+  for (int64_t r = 0; r < n; ++r) {
+    const __m256 a = first ? _mm256_setzero_ps() : _mm256_loadu_ps(scratch + 8 * r);
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    int64_t j = k;
+    if (D - j >= 4) {
+      s = _mm_fmadd_ps(_mm_loadu_ps(xn + j), _mm_loadu_ps(rows[r] + j), s);
+      j += 4;
+    }
+    s = _mm_hadd_ps(s, s);
+    s = _mm_hadd_ps(s, s);
+    float v = _mm_cvtss_f32(s);
+    for (; j < D; ++j) v = std::fma(xn[j], rows[r][j], v);
+    out[r] = v;
+  }
+#else
+  (void)scratch;
+  exchange_rows_f32(y, accumulate, coef, x, rows, n, D);
+  multi_dot_f32(xn, rows, n, D, out);
 #endif
 }
 
