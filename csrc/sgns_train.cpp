@@ -69,25 +69,32 @@ void check_train_args(TrainArgs& a, const char* op, at::Tensor& w_in, at::Tensor
   a.num_sentences = S;
 }
 
-std::vector<int64_t> part_bounds(const TrainArgs& a, int T) {
+std::vector<int64_t> part_bounds(const TrainArgs& a, int P) {
   const int64_t S = a.num_sentences;
   const int64_t* off = a.offsets;
-  std::vector<int64_t> bounds(T + 1);
+  std::vector<int64_t> bounds(P + 1);
   bounds[0] = 0;
-  bounds[T] = S;
+  bounds[P] = S;
   const int64_t first = off[0], ntok = off[S] - off[0];
-  for (int p = 1; p < T; ++p) {
-    const int64_t target = first + ntok * p / T;
+  for (int p = 1; p < P; ++p) {
+    const int64_t target = first + ntok * p / P;
     bounds[p] = std::max<int64_t>(bounds[p - 1], std::lower_bound(off, off + S, target) - off);
   }
   return bounds;
 }
 
-void check_buffers(const std::vector<int64_t>& bounds, double per_part, const char* op, const TrainArgs& a,
-                   int64_t negative) {
-  const int T = int(bounds.size()) - 1;
+int train_parts(const TrainArgs& a, int T) {
+  if (T <= 1) return 1;
+  const int64_t ntok = a.offsets[a.num_sentences] - a.offsets[0];
+  return int(std::clamp<int64_t>(ntok / kPartTokens, T, int64_t(kPartsPerThread) * T));
+}
+
+void check_buffers(const std::vector<int64_t>& bounds, int threads, double per_part, const char* op,
+                   const TrainArgs& a, int64_t negative) {
+  const int P = int(bounds.size()) - 1;
   int64_t busy = 0;
-  for (int p = 0; p < T; ++p) busy += bounds[p + 1] > bounds[p];
+  for (int p = 0; p < P; ++p) busy += bounds[p + 1] > bounds[p];
+  busy = std::min<int64_t>(busy, threads);
   if (double(busy) * per_part > machine_memory_bytes())
     raise_too_large(double(busy) * per_part, op,
                     "the work buffers of " + std::to_string(busy) + " threads (window=" + std::to_string(a.window) +

@@ -61,13 +61,24 @@ def log_sigmoid(x):
     return -np.logaddexp(0.0, -x)
 
 
-def part_bounds(off, threads):
+PARTS_PER_THREAD, PART_TOKENS = 16, 4096  # csrc/include/embedfast/sgns_train.h
+
+
+def train_parts(off, threads):
+    """The number of parts of a CPU training call (train_parts of sgns_train.h): 1 for one thread, else about
+    one per PART_TOKENS tokens, between threads and PARTS_PER_THREAD * threads."""
+    if threads <= 1:
+        return 1
+    return max(threads, min((off[-1] - off[0]) // PART_TOKENS, PARTS_PER_THREAD * threads))
+
+
+def part_bounds(off, parts):
     S = len(off) - 1
     first, ntok = off[0], off[S] - off[0]
-    bounds = [0] * (threads + 1)
-    bounds[threads] = S
-    for p in range(1, threads):
-        target = first + ntok * p // threads
+    bounds = [0] * (parts + 1)
+    bounds[parts] = S
+    for p in range(1, parts):
+        target = first + ntok * p // parts
         bounds[p] = max(bounds[p - 1], int(np.searchsorted(np.asarray(off[:S]), target, side="left")))
     return bounds
 
@@ -81,8 +92,9 @@ def replay_centers(ids, off, keep, *, window, alpha, min_alpha, words_done, tota
     With threads > 1 the parts are replayed one after another (only the counts are comparable then)."""
     ids, off = list(ids), list(off)
     chunk_tokens = off[-1] - off[0]
-    bounds = part_bounds(off, threads)
-    for part in range(threads):
+    parts = train_parts(off, threads)
+    bounds = part_bounds(off, parts)
+    for part in range(parts):
         s_begin, s_end = bounds[part], bounds[part + 1]
         if s_end <= s_begin:
             continue
@@ -253,16 +265,20 @@ def test_sigmoid_table_close_to_exact(shared):
     assert a_st["loss"] == pytest.approx(b_st["loss"], rel=1e-5)
 
 
-@pytest.mark.parametrize("threads", [2, 3, 5])
-def test_sgns_train_threads_counts_match_reference(threads):
-    """With several threads the updates race (Hogwild), but which draws each part makes does not."""
-    rng = random.Random(threads)
+@pytest.mark.parametrize("threads,sentences,window,negative", [(2, 40, 4, 3), (3, 40, 4, 3), (5, 40, 4, 3),
+                                                               (2, 2000, 1, 1), (3, 3000, 1, 1)])
+def test_sgns_train_threads_counts_match_reference(threads, sentences, window, negative):
+    """With several threads the updates race (Hogwild), but which draws each part makes does not. The long
+    chunks have more parts than threads (train_parts), taken by the threads as they become free."""
+    rng = random.Random(threads * sentences)
     V, D = 50, 8
-    ids, off, counts = random_encoded(rng, V, 40, 20)
+    ids, off, counts = random_encoded(rng, V, sentences, 20)
+    if sentences > 1000:
+        assert train_parts(off.tolist(), threads) > threads
     keep = keep_probabilities(counts, 2e-2)
     thr, alias = ops.sgns_unigram_table(counts, 0.75)
-    kw = dict(window=4, negative=3, alpha=0.025, min_alpha=1e-4, words_done=0, total_words=int(off[-1]), seed=3,
-              chunk=7)
+    kw = dict(window=window, negative=negative, alpha=0.025, min_alpha=1e-4, words_done=0,
+              total_words=int(off[-1]), seed=3, chunk=7)
     w_in, w_out = torch.randn(V, D) * 0.1, torch.zeros(V, D)
     st = run_kernel(w_in, w_out, ids, off, keep, thr, alias, num_threads=threads, shared_negatives=False,
                     exact_sigmoid=False, **kw)

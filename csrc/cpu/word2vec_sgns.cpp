@@ -3,9 +3,10 @@
 // sgns_train: the fused training op. Over a chunk of the encoded corpus (a slice of sentence offsets into the
 // int32 ids) it does, in one pass per sentence: frequent-word sub-sampling, the randomly shrunk window,
 // negative draws (alias sampling from unigram^ns_exponent), sigmoid, gradient and the in-place update of
-// w_in and w_out. The sentences are split into `num_threads` parts of about equal token count; each part runs
-// on its own thread (Hogwild: rows are updated without locks) with its own random stream
-// stream_key(seed, chunk, part) (embedfast/rng.h).
+// w_in and w_out. The sentences are split into parts of about equal token count (train_parts: one part with one
+// thread, more parts than threads otherwise), which the `num_threads` threads take as they become free (Hogwild:
+// rows are updated without locks); each part has its own random stream stream_key(seed, chunk, part)
+// (embedfast/rng.h).
 //
 // Order of random draws in one part (the reference in tests/test_sgns.py replays it):
 //   for each sentence:      for each token w with keep_prob[w] < 1: one draw u, keep when uniform(u) < keep_prob[w]
@@ -230,25 +231,15 @@ at::Tensor sgns_train(at::Tensor& w_in, at::Tensor& w_out, const at::Tensor& ids
                    alpha, min_alpha, words_done, total_words, seed, chunk, num_threads);
   a.shared = shared_negatives;
   a.exact = exact_sigmoid;
-  const int T = int(num_threads);
-  const auto bounds = part_bounds(a, T);
-  check_buffers(bounds,
-                4.0 * double(a.max_sentence) +
-                    (shared_negatives ? double(a.max_ctx) * (4.0 * double(negative + 1) + 4.0 * double(a.dim) + 12.0) +
-                                            16.0 * double(negative + 1)
-                                      : 4.0 * double(a.dim)),
-                op, a, negative);
-  std::vector<PartResult> results(T);
-  run_parts(T, [&](int p) {
-    if (bounds[p + 1] <= bounds[p]) {
-      results[p].alpha = alpha;
-      return;
-    }
-    auto fn = shared_negatives ? (exact_sigmoid ? &train_part<true, true> : &train_part<false, true>)
-                               : (exact_sigmoid ? &train_part<true, false> : &train_part<false, false>);
-    fn(a, bounds[p], bounds[p + 1], p, results[p]);
-  });
-  return sum_stats(results, op, alpha, min_alpha, sgns_mode(shared_negatives, exact_sigmoid));
+  const double per_part =
+      4.0 * double(a.max_sentence) +
+      (shared_negatives ? double(a.max_ctx) * (4.0 * double(negative + 1) + 4.0 * double(a.dim) + 12.0) +
+                              16.0 * double(negative + 1)
+                        : 4.0 * double(a.dim));
+  auto fn = shared_negatives ? (exact_sigmoid ? &train_part<true, true> : &train_part<false, true>)
+                             : (exact_sigmoid ? &train_part<true, false> : &train_part<false, false>);
+  return run_train_parts(a, int(num_threads), per_part, negative, op, sgns_mode(shared_negatives, exact_sigmoid),
+                         [&](int64_t s0, int64_t s1, int p, PartResult& res) { fn(a, s0, s1, p, res); });
 }
 
 // ---- CBOW and hierarchical softmax (word2vec_train) --------------------------------------------------------
@@ -545,14 +536,12 @@ at::Tensor word2vec_train(at::Tensor& w_in, at::Tensor& w_out, const at::Tensor&
   a.shared = false;
   a.exact = exact_sigmoid;
   const int T = int(num_threads);
-  const auto bounds = part_bounds(a, T);
   // per part (train_part_w2v's W2vWork): sentence and contexts (int32), CBOW's context row pointers, NS's
   // targets of two centers, h and e, skip-gram HS's path buffers, HS with T > 1: the two copies of the hot rows
-  check_buffers(bounds,
-                4.0 * double(a.max_sentence) + (cbow ? 12.0 : 4.0) * double(a.max_ctx) + 8.0 * double(negative + 1) +
-                    8.0 * double(a.dim) + (hs && !cbow ? (16.0 + 4.0 * kDotPartialLanes) * double(a.hs_max_path) : 0.0) +
-                    (hs && T > 1 ? 2.0 * std::max(double(kHotBytes), 4.0 * double(a.dim)) : 0.0),
-                op, a, negative);
+  const double per_part =
+      4.0 * double(a.max_sentence) + (cbow ? 12.0 : 4.0) * double(a.max_ctx) + 8.0 * double(negative + 1) +
+      8.0 * double(a.dim) + (hs && !cbow ? (16.0 + 4.0 * kDotPartialLanes) * double(a.hs_max_path) : 0.0) +
+      (hs && T > 1 ? 2.0 * std::max(double(kHotBytes), 4.0 * double(a.dim)) : 0.0);
   using Fn = void (*)(const TrainArgs&, int64_t, int64_t, int, bool, std::mutex&, PartResult&);
   Fn fn;
   if (cbow)
@@ -560,18 +549,13 @@ at::Tensor word2vec_train(at::Tensor& w_in, at::Tensor& w_out, const at::Tensor&
             : (exact_sigmoid ? &train_part_w2v<true, true, false> : &train_part_w2v<false, true, false>);
   else
     fn = exact_sigmoid ? &train_part_w2v<true, false, true> : &train_part_w2v<false, false, true>;
-  std::vector<PartResult> results(T);
   std::mutex hot_lock;  // HS with T > 1: the merges of the threads' copies of the hot rows (HotRows)
-  run_parts(T, [&](int p) {
-    if (bounds[p + 1] <= bounds[p]) {
-      results[p].alpha = alpha;
-      return;
-    }
-    fn(a, bounds[p], bounds[p + 1], p, T > 1, hot_lock, results[p]);
-  });
-  return sum_stats(results, op, alpha, min_alpha,
-                   std::string(exact_sigmoid ? "exact" : "table") + " sigmoid, " + (cbow ? "CBOW" : "skip-gram") +
-                       (hs ? ", hierarchical softmax" : ", negative sampling"));
+  return run_train_parts(a, T, per_part, negative, op,
+                         std::string(exact_sigmoid ? "exact" : "table") + " sigmoid, " +
+                             (cbow ? "CBOW" : "skip-gram") + (hs ? ", hierarchical softmax" : ", negative sampling"),
+                         [&](int64_t s0, int64_t s1, int p, PartResult& res) {
+                           fn(a, s0, s1, p, T > 1, hot_lock, res);
+                         });
 }
 
 // word2vec's Huffman tree (CreateBinaryTree of word2vec.c) over counts: the words in order of count (descending,

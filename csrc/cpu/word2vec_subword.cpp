@@ -194,21 +194,11 @@ at::Tensor word2vec_subword_train(at::Tensor& w_in, at::Tensor& w_ngram, at::Ten
   const SubwordTables sw = check_subword_tables(op, w_in, w_out, w_ngram, ngram_offsets, ngram_buckets);
   a.shared = false;
   a.exact = exact_sigmoid;
-  const int T = int(num_threads);
-  const auto bounds = part_bounds(a, T);
-  check_buffers(bounds, 4.0 * double(a.max_sentence) + 8.0 * double(a.dim) +
-                            10.0 * double(a.max_ctx) * double(1 + negative), op, a, negative);
   auto fn = exact_sigmoid ? &train_part_subword<true> : &train_part_subword<false>;
-  std::vector<PartResult> results(T);
-  run_parts(T, [&](int p) {
-    if (bounds[p + 1] <= bounds[p]) {
-      results[p].alpha = alpha;
-      return;
-    }
-    fn(a, sw, bounds[p], bounds[p + 1], p, results[p]);
-  });
-  return sum_stats(results, op, alpha, min_alpha,
-                   std::string(exact_sigmoid ? "exact" : "table") + " sigmoid, sub-word skip-gram");
+  return run_train_parts(
+      a, int(num_threads), 4.0 * double(a.max_sentence) + 8.0 * double(a.dim) + 10.0 * double(a.max_ctx) * double(1 + negative),
+      negative, op, std::string(exact_sigmoid ? "exact" : "table") + " sigmoid, sub-word skip-gram",
+      [&](int64_t s0, int64_t s1, int p, PartResult& res) { fn(a, sw, s0, s1, p, res); });
 }
 
 }  // namespace

@@ -1,7 +1,7 @@
 // The CPU training ops of the word2vec family share these pieces: the arguments of a call (TrainArgs), the
 // per-thread results and the stats layout, the checks of every argument (check_train_args), the split of a
-// chunk into parts (part_bounds), the work-buffer check (check_buffers), the stats and divergence check of a
-// call (sum_stats), the small sigmoid / prefetch helpers of the inner loops, and the update of a fixed input
+// chunk into parts and their run on the threads (run_train_parts: part_bounds, check_buffers, sum_stats: the stats
+// and divergence check of a call), the small sigmoid / prefetch helpers of the inner loops, and the update of a fixed input
 // against its targets (fixed_input_targets: CBOW and the sub-word skip-gram). Used by
 // csrc/cpu/word2vec_sgns.cpp (sgns_train, word2vec_train) and csrc/cpu/word2vec_subword.cpp
 // (word2vec_subword_train); defined in csrc/sgns_train.cpp.
@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "embedfast/parallel.h"
 #include "embedfast/rng.h"
 #include "embedfast/sigmoid.h"
 #include "embedfast/vecops.h"
@@ -314,15 +315,44 @@ void check_train_args(TrainArgs& a, const char* op, at::Tensor& w_in, at::Tensor
                       double alpha, double min_alpha, int64_t words_done, int64_t total_words, int64_t seed,
                       int64_t chunk, int64_t num_threads);
 
-// Part p gets the sentences whose first token lies in [first + p*N/T, first + (p+1)*N/T), N the chunk's tokens.
-std::vector<int64_t> part_bounds(const TrainArgs& a, int T);
+// Part p of P gets the sentences whose first token lies in [first + p*N/P, first + (p+1)*N/P), N the chunk's tokens.
+std::vector<int64_t> part_bounds(const TrainArgs& a, int P);
 
-// The work buffers of the parts that have sentences (per_part bytes each), checked before any is allocated.
-void check_buffers(const std::vector<int64_t>& bounds, double per_part, const char* op, const TrainArgs& a,
-                   int64_t negative);
+// The number of parts of a call on T threads: 1 for T = 1 (one stream: a single-thread run is reproducible);
+// otherwise between T and kPartsPerThread * T, about one per kPartTokens of the chunk, so that the threads take
+// the parts as they become free and none waits long for a slower one at the end of the call.
+constexpr int kPartsPerThread = 16;
+constexpr int64_t kPartTokens = 4096;
+int train_parts(const TrainArgs& a, int T);
+
+// The work buffers of the parts (per_part bytes each) that can be in use at once (the busy ones, at most
+// `threads`), checked before any is allocated.
+void check_buffers(const std::vector<int64_t>& bounds, int threads, double per_part, const char* op,
+                   const TrainArgs& a, int64_t negative);
 
 // The stats of a call from those of its parts; raises when the loss is not finite (training diverged).
 at::Tensor sum_stats(const std::vector<PartResult>& results, const char* op, double alpha, double min_alpha,
                      const std::string& mode);
+
+// The parallel part of a training op, shared by all: the train_parts(a, T) parts (part_bounds), their work
+// buffers checked (per_part bytes each), fn(s_begin, s_end, part, result) for each part that has sentences, on T
+// threads that take the next part as they become free, and the stats (sum_stats; `mode` names the model in the
+// divergence error). Part p draws from stream_key(seed, chunk, p).
+template <typename Fn>
+at::Tensor run_train_parts(const TrainArgs& a, int T, double per_part, int64_t negative, const char* op,
+                           const std::string& mode, Fn&& fn) {
+  const int P = train_parts(a, T);
+  const auto bounds = part_bounds(a, P);
+  check_buffers(bounds, T, per_part, op, a, negative);
+  std::vector<PartResult> results(static_cast<size_t>(P));
+  run_dynamic(P, T, [&](int64_t p) {
+    if (bounds[p + 1] <= bounds[p]) {
+      results[p].alpha = a.alpha;
+      return;
+    }
+    fn(bounds[p], bounds[p + 1], int(p), results[p]);
+  });
+  return sum_stats(results, op, a.alpha, a.min_alpha, mode);
+}
 
 }  // namespace embedfast
