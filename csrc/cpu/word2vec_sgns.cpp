@@ -89,7 +89,7 @@ void train_part(const TrainArgs& a, int64_t s_begin, int64_t s_end, int part, Pa
       neu1e.resize(size_t(D));
     }
   } catch (const std::bad_alloc&) {
-    TORCH_CHECK_WITH(OutOfMemoryError, false, "sgns_train: cannot allocate the work buffers of thread ", part,
+    TORCH_CHECK_WITH(OutOfMemoryError, false, "sgns_train: cannot allocate the work buffers of part ", part,
                      " (", max_ctx, " contexts x ", a.negative + 1, " targets, dim ", D, ")");
   }
   int64_t cur_b = 0, cur_nt = 0;
@@ -388,7 +388,7 @@ void train_part_w2v(const TrainArgs& a, int64_t s_begin, int64_t s_end, int part
     }
     w.hot.init(kHs && hot, a.w_out, int64_t(a.vocab), D);
   } catch (const std::bad_alloc&) {
-    TORCH_CHECK_WITH(OutOfMemoryError, false, "word2vec_train: cannot allocate the work buffers of thread ", part,
+    TORCH_CHECK_WITH(OutOfMemoryError, false, "word2vec_train: cannot allocate the work buffers of part ", part,
                      " (dim ", D, ", longest sentence ", a.max_sentence, " tokens)");
   }
   float alpha = float(a.alpha);

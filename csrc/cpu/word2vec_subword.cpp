@@ -78,7 +78,7 @@ void train_part_subword(const TrainArgs& a, const SubwordTables& sw, int64_t s_b
     h.resize(size_t(D));
     e.resize(size_t(D));
   } catch (const std::bad_alloc&) {
-    TORCH_CHECK_WITH(OutOfMemoryError, false, "word2vec_subword_train: cannot allocate the work buffers of thread ",
+    TORCH_CHECK_WITH(OutOfMemoryError, false, "word2vec_subword_train: cannot allocate the work buffers of part ",
                      part, " (dim ", D, ", longest sentence ", a.max_sentence, " tokens)");
   }
   float alpha = float(a.alpha);
@@ -195,10 +195,11 @@ at::Tensor word2vec_subword_train(at::Tensor& w_in, at::Tensor& w_ngram, at::Ten
   a.shared = false;
   a.exact = exact_sigmoid;
   auto fn = exact_sigmoid ? &train_part_subword<true> : &train_part_subword<false>;
-  return run_train_parts(
-      a, int(num_threads), 4.0 * double(a.max_sentence) + 8.0 * double(a.dim) + 10.0 * double(a.max_ctx) * double(1 + negative),
-      negative, op, std::string(exact_sigmoid ? "exact" : "table") + " sigmoid, sub-word skip-gram",
-      [&](int64_t s0, int64_t s1, int p, PartResult& res) { fn(a, sw, s0, s1, p, res); });
+  const double per_part =
+      4.0 * double(a.max_sentence) + 8.0 * double(a.dim) + 10.0 * double(a.max_ctx) * double(1 + negative);
+  return run_train_parts(a, int(num_threads), per_part, negative, op,
+                         std::string(exact_sigmoid ? "exact" : "table") + " sigmoid, sub-word skip-gram",
+                         [&](int64_t s0, int64_t s1, int p, PartResult& res) { fn(a, sw, s0, s1, p, res); });
 }
 
 }  // namespace
