@@ -89,6 +89,16 @@ int train_parts(const TrainArgs& a, int T) {
   return int(std::clamp<int64_t>(ntok / kPartTokens, T, int64_t(kPartsPerThread) * T));
 }
 
+std::vector<int> part_order(int P, int T) {
+  const int q = (P + T - 1) / std::max(T, 1);
+  std::vector<int> order;
+  order.reserve(size_t(P));
+  for (int r = 0; r < q; ++r)
+    for (int c = 0; c < T; ++c)
+      if (c * q + r < P) order.push_back(c * q + r);
+  return order;
+}
+
 void check_buffers(const std::vector<int64_t>& bounds, int threads, double per_part, const char* op,
                    const TrainArgs& a, int64_t negative) {
   const int P = int(bounds.size()) - 1;

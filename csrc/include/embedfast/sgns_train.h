@@ -334,10 +334,15 @@ void check_buffers(const std::vector<int64_t>& bounds, int threads, double per_p
 at::Tensor sum_stats(const std::vector<PartResult>& results, const char* op, double alpha, double min_alpha,
                      const std::string& mode);
 
+// The order in which T threads take P parts: 0, q, 2q, ..., 1, q + 1, ... (q = ceil(P / T)), so that the parts
+// trained at the same time lie about 1/T of the chunk apart, as T equal parts would; neighbouring parts (text on one
+// topic, the same rows) trained at once lose more updates to the races.
+std::vector<int> part_order(int P, int T);
+
 // The parallel part of a training op, shared by all: the train_parts(a, T) parts (part_bounds), their work
 // buffers checked (per_part bytes each), fn(s_begin, s_end, part, result) for each part that has sentences, on T
-// threads that take the next part as they become free, and the stats (sum_stats; `mode` names the model in the
-// divergence error). Part p draws from stream_key(seed, chunk, p).
+// threads that take the next part in part_order as they become free, and the stats (sum_stats; `mode` names the
+// model in the divergence error). Part p draws from stream_key(seed, chunk, p).
 template <typename Fn>
 at::Tensor run_train_parts(const TrainArgs& a, int T, double per_part, int64_t negative, const char* op,
                            const std::string& mode, Fn&& fn) {
@@ -345,7 +350,9 @@ at::Tensor run_train_parts(const TrainArgs& a, int T, double per_part, int64_t n
   const auto bounds = part_bounds(a, P);
   check_buffers(bounds, T, per_part, op, a, negative);
   std::vector<PartResult> results(static_cast<size_t>(P));
-  run_dynamic(P, T, [&](int64_t p) {
+  const std::vector<int> order = part_order(P, T);
+  run_dynamic(P, T, [&](int64_t i) {
+    const int p = order[i];
     if (bounds[p + 1] <= bounds[p]) {
       results[p].alpha = a.alpha;
       return;
