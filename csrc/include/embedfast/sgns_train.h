@@ -1,8 +1,8 @@
 // The CPU training ops of the word2vec family share these pieces: the arguments of a call (TrainArgs), the
 // per-thread results and the stats layout, the checks of every argument (check_train_args), the split of a
-// chunk into parts and their run on the threads (run_train_parts: part_bounds, check_buffers, sum_stats: the stats
-// and divergence check of a call), the small sigmoid / prefetch helpers of the inner loops, and the update of a fixed input
-// against its targets (fixed_input_targets: CBOW and the sub-word skip-gram). Used by
+// chunk into parts and their run on the threads (run_train_parts: part_bounds, check_buffers, and sum_stats, the
+// stats and divergence check of a call), the small sigmoid / prefetch helpers of the inner loops, and the update of
+// a fixed input against its targets (fixed_input_targets: CBOW and the sub-word skip-gram). Used by
 // csrc/cpu/word2vec_sgns.cpp (sgns_train, word2vec_train) and csrc/cpu/word2vec_subword.cpp
 // (word2vec_subword_train); defined in csrc/sgns_train.cpp.
 //
@@ -335,8 +335,8 @@ at::Tensor sum_stats(const std::vector<PartResult>& results, const char* op, dou
                      const std::string& mode);
 
 // The order in which T threads take P parts: 0, q, 2q, ..., 1, q + 1, ... (q = ceil(P / T)), so that the parts
-// trained at the same time lie about 1/T of the chunk apart, as T equal parts would; neighbouring parts (text on one
-// topic, the same rows) trained at once lose more updates to the races.
+// trained at the same time lie about 1/T of the chunk apart, as with T equal parts (the threads work on distant
+// text, not on neighbouring pieces of one topic and its rows).
 std::vector<int> part_order(int P, int T);
 
 // The parallel part of a training op, shared by all: the train_parts(a, T) parts (part_bounds), their work

@@ -223,10 +223,14 @@ EMBEDFAST_HOT_INLINE void combine_tail_avx2(float* __restrict y, bool accumulate
   }
 }
 
-// Lanes [k, k + 8C) of exchange_rows_f32: y's and x's chunks stay in registers while every row passes once.
-template <int C>
+// Lanes [k, k + 8C) of exchange_rows_f32: y's and x's chunks stay in registers while every row passes once. With
+// kDot (exchange_dot_rows_f32), each updated row's products with xn are also added into its 8-lane partial sum
+// partial[8r, 8r + 8) (set by the first block).
+template <int C, bool kDot = false>
 EMBEDFAST_HOT_INLINE void exchange_block_avx2(float* __restrict y, bool accumulate, const float* coef,
-                                              const float* __restrict x, float* const* rows, int64_t n, int64_t k) {
+                                              const float* __restrict x, float* const* rows, int64_t n, int64_t k,
+                                              const float* __restrict xn = nullptr, float* __restrict partial = nullptr,
+                                              bool first = true) {
   __m256 acc[C], xv[C];
   for (int i = 0; i < C; ++i) {
     acc[i] = accumulate ? _mm256_loadu_ps(y + k + 8 * i) : _mm256_setzero_ps();
@@ -235,38 +239,15 @@ EMBEDFAST_HOT_INLINE void exchange_block_avx2(float* __restrict y, bool accumula
   for (int64_t r = 0; r < n; ++r) {
     const __m256 c = _mm256_set1_ps(coef[r]);
     float* p = rows[r] + k;
-    for (int i = 0; i < C; ++i) {
-      const __m256 v = _mm256_loadu_ps(p + 8 * i);
-      acc[i] = _mm256_fmadd_ps(c, v, acc[i]);
-      _mm256_storeu_ps(p + 8 * i, _mm256_fmadd_ps(c, xv[i], v));
-    }
-  }
-  for (int i = 0; i < C; ++i) _mm256_storeu_ps(y + k + 8 * i, acc[i]);
-}
-
-// Lanes [k, k + 8C) of exchange_dot_rows_f32: exchange_block_avx2's pass, and each updated row's products with xn
-// added into its 8-lane partial sum partial[8r, 8r + 8) (set by the first block).
-template <int C>
-EMBEDFAST_HOT_INLINE void exchange_dot_block_avx2(float* __restrict y, bool accumulate, const float* coef,
-                                                  const float* __restrict x, float* const* rows, int64_t n, int64_t k,
-                                                  const float* __restrict xn, float* __restrict partial, bool first) {
-  __m256 acc[C], xv[C];
-  for (int i = 0; i < C; ++i) {
-    acc[i] = accumulate ? _mm256_loadu_ps(y + k + 8 * i) : _mm256_setzero_ps();
-    xv[i] = _mm256_loadu_ps(x + k + 8 * i);
-  }
-  for (int64_t r = 0; r < n; ++r) {
-    const __m256 c = _mm256_set1_ps(coef[r]);
-    float* p = rows[r] + k;
-    __m256 d = first ? _mm256_setzero_ps() : _mm256_loadu_ps(partial + 8 * r);
+    __m256 d = !kDot || first ? _mm256_setzero_ps() : _mm256_loadu_ps(partial + 8 * r);
     for (int i = 0; i < C; ++i) {
       const __m256 v = _mm256_loadu_ps(p + 8 * i);
       acc[i] = _mm256_fmadd_ps(c, v, acc[i]);
       const __m256 updated = _mm256_fmadd_ps(c, xv[i], v);
       _mm256_storeu_ps(p + 8 * i, updated);
-      d = _mm256_fmadd_ps(_mm256_loadu_ps(xn + k + 8 * i), updated, d);
+      if constexpr (kDot) d = _mm256_fmadd_ps(_mm256_loadu_ps(xn + k + 8 * i), updated, d);
     }
-    _mm256_storeu_ps(partial + 8 * r, d);
+    if constexpr (kDot) _mm256_storeu_ps(partial + 8 * r, d);
   }
   for (int i = 0; i < C; ++i) _mm256_storeu_ps(y + k + 8 * i, acc[i]);
 }
@@ -323,38 +304,14 @@ EMBEDFAST_HOT_INLINE void combine_block_avx512(float* __restrict y, bool accumul
 }
 
 // Lanes [k, k + 16C) of exchange_rows_f32, the chunks past D masked: y's and x's chunks stay in registers while
-// every row passes once (loaded, added to y, updated, stored).
-template <int C>
+// every row passes once (loaded, added to y, updated, stored). With kDot (exchange_dot_rows_f32), each updated row's
+// products with xn are also added into its 16-lane partial sum partial[16r, 16r + 16) (set by the first block; 0
+// past D, where xn's and the row's lanes are loaded as 0).
+template <int C, bool kDot = false>
 EMBEDFAST_HOT_INLINE void exchange_block_avx512(float* __restrict y, bool accumulate, const float* coef,
                                                 const float* __restrict x, float* const* rows, int64_t n, int64_t k,
-                                                int64_t D) {
-  __m512 acc[C], xv[C];
-  __mmask16 mask[C];
-  for (int i = 0; i < C; ++i) {
-    const int64_t left = D - (k + 16 * i);
-    mask[i] = left >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << left) - 1u);
-    acc[i] = accumulate ? _mm512_maskz_loadu_ps(mask[i], y + k + 16 * i) : _mm512_setzero_ps();
-    xv[i] = _mm512_maskz_loadu_ps(mask[i], x + k + 16 * i);
-  }
-  for (int64_t r = 0; r < n; ++r) {
-    const __m512 c = _mm512_set1_ps(coef[r]);
-    float* p = rows[r] + k;
-    for (int i = 0; i < C; ++i) {
-      const __m512 v = _mm512_maskz_loadu_ps(mask[i], p + 16 * i);
-      acc[i] = _mm512_fmadd_ps(c, v, acc[i]);
-      _mm512_mask_storeu_ps(p + 16 * i, mask[i], _mm512_fmadd_ps(c, xv[i], v));
-    }
-  }
-  for (int i = 0; i < C; ++i) _mm512_mask_storeu_ps(y + k + 16 * i, mask[i], acc[i]);
-}
-
-// Lanes [k, k + 16C) of exchange_dot_rows_f32, the chunks past D masked: exchange_block_avx512's pass, and each
-// updated row's products with xn added into its 16-lane partial sum partial[16r, 16r + 16) (set by the first block).
-template <int C>
-EMBEDFAST_HOT_INLINE void exchange_dot_block_avx512(float* __restrict y, bool accumulate, const float* coef,
-                                                    const float* __restrict x, float* const* rows, int64_t n,
-                                                    int64_t k, int64_t D, const float* __restrict xn,
-                                                    float* __restrict partial, bool first) {
+                                                int64_t D, const float* __restrict xn = nullptr,
+                                                float* __restrict partial = nullptr, bool first = true) {
   __m512 acc[C], xv[C], xnv[C];
   __mmask16 mask[C];
   for (int i = 0; i < C; ++i) {
@@ -362,20 +319,20 @@ EMBEDFAST_HOT_INLINE void exchange_dot_block_avx512(float* __restrict y, bool ac
     mask[i] = left >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << left) - 1u);
     acc[i] = accumulate ? _mm512_maskz_loadu_ps(mask[i], y + k + 16 * i) : _mm512_setzero_ps();
     xv[i] = _mm512_maskz_loadu_ps(mask[i], x + k + 16 * i);
-    xnv[i] = _mm512_maskz_loadu_ps(mask[i], xn + k + 16 * i);
+    if constexpr (kDot) xnv[i] = _mm512_maskz_loadu_ps(mask[i], xn + k + 16 * i);
   }
   for (int64_t r = 0; r < n; ++r) {
     const __m512 c = _mm512_set1_ps(coef[r]);
     float* p = rows[r] + k;
-    __m512 d = first ? _mm512_setzero_ps() : _mm512_loadu_ps(partial + 16 * r);
+    __m512 d = !kDot || first ? _mm512_setzero_ps() : _mm512_loadu_ps(partial + 16 * r);
     for (int i = 0; i < C; ++i) {
       const __m512 v = _mm512_maskz_loadu_ps(mask[i], p + 16 * i);
       acc[i] = _mm512_fmadd_ps(c, v, acc[i]);
       const __m512 updated = _mm512_fmadd_ps(c, xv[i], v);
       _mm512_mask_storeu_ps(p + 16 * i, mask[i], updated);
-      d = _mm512_fmadd_ps(xnv[i], updated, d);  // 0 past D: xn's and the row's lanes there are loaded as 0
+      if constexpr (kDot) d = _mm512_fmadd_ps(xnv[i], updated, d);
     }
-    _mm512_storeu_ps(partial + 16 * r, d);
+    if constexpr (kDot) _mm512_storeu_ps(partial + 16 * r, d);
   }
   for (int i = 0; i < C; ++i) _mm512_mask_storeu_ps(y + k + 16 * i, mask[i], acc[i]);
 }
@@ -482,8 +439,8 @@ EMBEDFAST_HOT_INLINE void exchange_dot_rows_f32(float* __restrict y, bool accumu
 #if defined(__AVX512F__)
   bool first = true;
   detail::chunk_blocks<8>((D + 15) / 16, [&](auto C, int64_t c0) EMBEDFAST_LAMBDA_INLINE {
-    detail::exchange_dot_block_avx512<decltype(C)::value>(y, accumulate, coef, x, rows, n, 16 * c0, D, xn, scratch,
-                                                          first);
+    detail::exchange_block_avx512<decltype(C)::value, true>(y, accumulate, coef, x, rows, n, 16 * c0, D, xn, scratch,
+                                                            first);
     first = false;
   });
   detail::chunk_blocks<8>(n, [&](auto M, int64_t r0) EMBEDFAST_LAMBDA_INLINE {
@@ -496,7 +453,7 @@ EMBEDFAST_HOT_INLINE void exchange_dot_rows_f32(float* __restrict y, bool accumu
   // with the tail lanes of the updated row added
   bool first = true;
   detail::chunk_blocks<6>(D / 8, [&](auto C, int64_t c0) EMBEDFAST_LAMBDA_INLINE {
-    detail::exchange_dot_block_avx2<decltype(C)::value>(y, accumulate, coef, x, rows, n, 8 * c0, xn, scratch, first);
+    detail::exchange_block_avx2<decltype(C)::value, true>(y, accumulate, coef, x, rows, n, 8 * c0, xn, scratch, first);
     first = false;
   });
   const int64_t k = D / 8 * 8;
