@@ -347,15 +347,15 @@ void sg_hs_center(const TrainArgs& a, W2vWork& w, int64_t nc, int64_t h0, int64_
   for (int64_t j = 0; j < nc; ++j) {
     target_grads<kExact>(g, L, codes, false, alpha, tab, loss);
     float* xn = j + 1 < nc ? a.w_in + int64_t(w.ctx[j + 1]) * D : nullptr;
-    if (xn != nullptr && xn != x) {
+    const bool fused = xn != nullptr && xn != x;
+    if (fused) {
       exchange_dot_rows_f32(e, false, g, x, rows, L, D, xn, gn, w.partial.data());
       std::swap(g, gn);
-      axpy_f32(1.0f, e, x, D);
     } else {
       exchange_rows_f32(e, false, g, x, rows, L, D);
-      axpy_f32(1.0f, e, x, D);
-      if (xn != nullptr) multi_dot_f32(xn, rows, L, D, g);
     }
+    axpy_f32(1.0f, e, x, D);
+    if (xn != nullptr && !fused) multi_dot_f32(xn, rows, L, D, g);  // the same word: its updated row
     x = xn;
   }
 }
@@ -487,9 +487,12 @@ void check_hs_tables(TrainArgs& a, const char* op, const at::Tensor& hs_offsets,
   const auto* ho = hs_offsets.data_ptr<int64_t>();
   TORCH_CHECK_VALUE(ho[0] == 0 && ho[V] == N, op, ": 'hs_offsets' must start at 0 and end at len(hs_points)=", N,
                     ", got ", ho[0], " ... ", ho[V]);
-  for (int64_t v = 0; v < V; ++v)
+  a.hs_max_path = 0;
+  for (int64_t v = 0; v < V; ++v) {
     TORCH_CHECK_VALUE(ho[v + 1] >= ho[v], op, ": 'hs_offsets' must be non-decreasing, but [", v + 1, "] = ",
                       ho[v + 1], " < [", v, "] = ", ho[v]);
+    a.hs_max_path = std::max(a.hs_max_path, ho[v + 1] - ho[v]);
+  }
   const auto* hp = hs_points.data_ptr<int32_t>();
   const auto* hc = hs_codes.data_ptr<uint8_t>();
   for (int64_t k = 0; k < N; ++k) {
@@ -508,8 +511,6 @@ void check_hs_tables(TrainArgs& a, const char* op, const at::Tensor& hs_offsets,
   a.hs_offsets = ho;
   a.hs_points = hp;
   a.hs_codes = hc;
-  a.hs_max_path = 0;
-  for (int64_t v = 0; v < V; ++v) a.hs_max_path = std::max(a.hs_max_path, ho[v + 1] - ho[v]);
 }
 
 at::Tensor word2vec_train(at::Tensor& w_in, at::Tensor& w_out, const at::Tensor& ids,

@@ -58,6 +58,27 @@ EMBEDFAST_HOT_INLINE void hsum512x8(__m512* v, int64_t m, float* out) {
 }
 #endif
 
+#if !defined(__AVX512F__) && defined(__AVX2__) && defined(__FMA__)
+namespace detail {
+// The end of an AVX2 dot of a and b over [0, n) whose lanes before i are summed in the 8 lanes of acc: the two
+// 128-bit halves added, one 4-lane step when that many lanes are left, two horizontal adds, then the scalar tail as
+// fused multiply-adds. dot_f32, multi_dot_f32 and exchange_dot_rows_f32 all end here, so their sums agree.
+EMBEDFAST_HOT_INLINE float finish_dot_avx2(__m256 acc, const float* __restrict a, const float* __restrict b, int64_t i,
+                                           int64_t n) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
+  if (n - i >= 4) {
+    s = _mm_fmadd_ps(_mm_loadu_ps(a + i), _mm_loadu_ps(b + i), s);
+    i += 4;
+  }
+  s = _mm_hadd_ps(s, s);
+  s = _mm_hadd_ps(s, s);
+  float r = _mm_cvtss_f32(s);
+  for (; i < n; ++i) r = std::fma(a[i], b[i], r);
+  return r;
+}
+}  // namespace detail
+#endif
+
 inline float dot_f32(const float* __restrict a, const float* __restrict b, int64_t n) {
   int64_t i = 0;
 #if defined(__AVX512F__)
@@ -83,17 +104,7 @@ inline float dot_f32(const float* __restrict a, const float* __restrict b, int64
     acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
     i += 8;
   }
-  acc0 = _mm256_add_ps(acc0, acc1);
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(acc0), _mm256_extractf128_ps(acc0, 1));
-  if (n - i >= 4) {
-    s = _mm_fmadd_ps(_mm_loadu_ps(a + i), _mm_loadu_ps(b + i), s);
-    i += 4;
-  }
-  s = _mm_hadd_ps(s, s);
-  s = _mm_hadd_ps(s, s);
-  float r = _mm_cvtss_f32(s);
-  for (; i < n; ++i) r = std::fma(a[i], b[i], r);
-  return r;
+  return detail::finish_dot_avx2(_mm256_add_ps(acc0, acc1), a, b, i, n);
 #else
   float r0 = 0.f, r1 = 0.f, r2 = 0.f, r3 = 0.f;
   for (; i + 4 <= n; i += 4) {
@@ -176,18 +187,7 @@ EMBEDFAST_HOT_INLINE void multi_dot_avx2(const float* __restrict x, const float*
     for (int r = 0; r < M; ++r) acc0[r] = _mm256_fmadd_ps(x0, _mm256_loadu_ps(rows[r] + i), acc0[r]);
     i += 8;
   }
-  const bool four = n - i >= 4;
-  const __m128 x4 = four ? _mm_loadu_ps(x + i) : _mm_setzero_ps();
-  for (int r = 0; r < M; ++r) {
-    const __m256 a = _mm256_add_ps(acc0[r], acc1[r]);
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
-    if (four) s = _mm_fmadd_ps(x4, _mm_loadu_ps(rows[r] + i), s);
-    s = _mm_hadd_ps(s, s);
-    s = _mm_hadd_ps(s, s);
-    float v = _mm_cvtss_f32(s);
-    for (int64_t j = four ? i + 4 : i; j < n; ++j) v = std::fma(x[j], rows[r][j], v);
-    out[r] = v;
-  }
+  for (int r = 0; r < M; ++r) out[r] = finish_dot_avx2(_mm256_add_ps(acc0[r], acc1[r]), x, rows[r], i, n);
 }
 
 // Lanes [k, k + 8C) of combine_rows_f32: C accumulators of 8 lanes (independent chains). Only whole 8-lane chunks:
@@ -449,8 +449,8 @@ EMBEDFAST_HOT_INLINE void exchange_dot_rows_f32(float* __restrict y, bool accumu
     hsum512x8(v, decltype(M)::value, out + r0);
   });
 #elif defined(__AVX2__) && defined(__FMA__)
-  // exchange_rows_f32's blocks, then its tail; each row's 8-lane partial sum, reduced as dot_f32's accumulators
-  // with the tail lanes of the updated row added
+  // exchange_rows_f32's blocks, then its tail; each row's 8-lane partial sum finished as dot_f32's, with the tail
+  // lanes of the updated row
   bool first = true;
   detail::chunk_blocks<6>(D / 8, [&](auto C, int64_t c0) EMBEDFAST_LAMBDA_INLINE {
     detail::exchange_block_avx2<decltype(C)::value, true>(y, accumulate, coef, x, rows, n, 8 * c0, xn, scratch, first);
@@ -458,20 +458,8 @@ EMBEDFAST_HOT_INLINE void exchange_dot_rows_f32(float* __restrict y, bool accumu
   });
   const int64_t k = D / 8 * 8;
   detail::exchange_tail_avx2(y, accumulate, coef, x, rows, n, k, D);
-  for (int64_t r = 0; r < n; ++r) {
-    const __m256 a = first ? _mm256_setzero_ps() : _mm256_loadu_ps(scratch + 8 * r);
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
-    int64_t j = k;
-    if (D - j >= 4) {
-      s = _mm_fmadd_ps(_mm_loadu_ps(xn + j), _mm_loadu_ps(rows[r] + j), s);
-      j += 4;
-    }
-    s = _mm_hadd_ps(s, s);
-    s = _mm_hadd_ps(s, s);
-    float v = _mm_cvtss_f32(s);
-    for (; j < D; ++j) v = std::fma(xn[j], rows[r][j], v);
-    out[r] = v;
-  }
+  for (int64_t r = 0; r < n; ++r)
+    out[r] = detail::finish_dot_avx2(first ? _mm256_setzero_ps() : _mm256_loadu_ps(scratch + 8 * r), xn, rows[r], k, D);
 #else
   (void)scratch;
   exchange_rows_f32(y, accumulate, coef, x, rows, n, D);
