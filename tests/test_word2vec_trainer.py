@@ -68,6 +68,68 @@ def test_learning_rate_decays_to_min_alpha():
     assert dict(zip(ops.TRAIN_STATS, st.tolist()))["last_alpha"] == pytest.approx(last, rel=1e-6)
 
 
+@pytest.mark.parametrize("threads, schedule", [(1, "per-thread"), (2, "per-thread"), (3, "per-thread"),
+                                               (3, "global")])
+def test_learning_rate_schedule_with_threads(monkeypatch, threads, schedule):
+    # what the loop gives the op for each chunk's rate, and the rate the op reports at the end of the run
+    from embedfast.word2vec import loop
+    sents, _ = planted_corpus(sentences=600)
+    seen = []
+    original = loop.train_chunk
+
+    def spy(w2v, ids, offsets, tables, *, words_done, total_words, chunk):
+        st = original(w2v, ids, offsets, tables, words_done=words_done, total_words=total_words, chunk=chunk)
+        seen.append((words_done, total_words, int(offsets[-1] - offsets[0]), st["last_alpha"]))
+        return st
+
+    monkeypatch.setattr(loop, "train_chunk", spy)
+    a, m, E = 0.04, 0.001, 3
+    w = Word2Vec(dim=8, min_count=1, epochs=E, threads=threads, alpha=a, min_alpha=m, chunk_words=900, seed=2,
+                 lr_schedule=schedule)
+    w.train(sents, progress=False)
+    N = w.encoded_corpus()[0].numel()
+    T = threads if schedule == "per-thread" else 1
+    done = 0
+    for words_done, total_words, n, _ in seen:
+        e, d = divmod(done, N)
+        # progress (e + d / (T N)) / E at the chunk's start, and its n tokens count n / (T N) of an epoch
+        assert (words_done, total_words) == (T * e * N + d, T * E * N)
+        done += n
+    assert done == E * N
+    end = a - (a - m) * (E - 1 + 1 / T) / E  # the rate at the end of the last epoch
+    last = seen[-1][3]
+    assert end <= last <= end + (a - m) * 2 * seen[-1][2] / (T * E * N), (last, end)
+    if T > 1:
+        assert last > m + (a - m) / (2 * E)  # the run ends well above min_alpha
+
+
+def test_learning_rate_schedules_agree_with_one_thread():
+    sents, _ = planted_corpus(sentences=300)
+    runs = [Word2Vec(dim=8, min_count=1, epochs=2, threads=1, seed=4, chunk_words=700, lr_schedule=s)
+            .train(sents, progress=False) for s in ("per-thread", "global")]
+    assert torch.equal(runs[0].w_in, runs[1].w_in) and torch.equal(runs[0].w_out, runs[1].w_out)
+
+
+def test_rate_args_bounds():
+    from types import SimpleNamespace
+    from embedfast.word2vec.loop import rate_args
+    w = SimpleNamespace(params=SimpleNamespace(epochs=5, lr_schedule="per-thread"), num_threads=1024,
+                        w_in=torch.empty(0))
+    total = 5 * (1 << 60)  # 2^62 * 1024 words would not fit int64: both are divided by the same factor
+    done, tot = rate_args(w, 2, 2 * (1 << 60) + (1 << 59), total)
+    assert tot < 1 << 63 and done / tot == pytest.approx((2 + 0.5 / 1024) / 5, rel=1e-12)
+    w.w_in = torch.empty(0, device="meta")  # not the CPU op: one stream of chunks, the run's own position
+    assert rate_args(w, 2, 123, 456) == (123, 456)
+    w.w_in, w.params.lr_schedule = torch.empty(0), "global"
+    assert rate_args(w, 2, 123, 456) == (123, 456)
+
+
+@pytest.mark.parametrize("bad", ["linear", "", None, 1, "Per-Thread"])
+def test_lr_schedule_bad(bad):
+    with pytest.raises(ValueError, match="lr_schedule must be one of 'per-thread', 'global'"):
+        Word2Vec(lr_schedule=bad)
+
+
 @pytest.mark.parametrize("scale", [None, 0.5, 2.0])
 def test_initialisation_range(scale):
     # w_in uniform in +-init_scale/dim (default 1.0: gensim 4's prep_vectors; 0.5: word2vec.c), w_out zeros
@@ -303,7 +365,7 @@ def test_vectors_export(tmp_path):
         torch.testing.assert_close(back.matrix, w.w_in, atol=1e-5, rtol=1e-5)
 
 
-def test_cli_train(tmp_path, capsys):
+def test_cli_train(tmp_path, capsys, monkeypatch):
     pytest.importorskip("embedfast.vectors")
     from embedfast.cli import main
 
@@ -317,6 +379,20 @@ def test_cli_train(tmp_path, capsys):
     assert rc == 0
     back = embedfast.load_vectors(str(out))
     assert back.dim == 8 and len(back) == 240
+    # --lr-schedule reaches the trainer: with 2 threads "per-thread" counts each epoch's words 1/2
+    from embedfast.word2vec import loop
+    totals = []
+    original = loop.train_chunk
+
+    def spy(*args, **kw):
+        totals.append(kw["total_words"])
+        return original(*args, **kw)
+
+    monkeypatch.setattr(loop, "train_chunk", spy)
+    for schedule in ("per-thread", "global"):
+        assert main(["train", str(corpus), "-o", str(tmp_path / "g.txt"), "--dim", "8", "--min-count", "1",
+                     "--epochs", "1", "--threads", "2", "--lr-schedule", schedule]) == 0
+    assert totals[0] == 2 * totals[-1] and set(totals) == {totals[0], totals[-1]}
     assert "raw words" in capsys.readouterr().out
 
 
@@ -328,6 +404,8 @@ def test_cli_train_errors(tmp_path, capsys):
     (tmp_path / "c.txt").write_text("a b c\n")
     assert main(["train", str(tmp_path / "c.txt"), "-o", str(tmp_path / "o"), "--window", "0"]) == 2
     assert "window must be an int in [1, 1,000], got 0" in capsys.readouterr().err
+    assert main(["train", str(tmp_path / "c.txt"), "-o", str(tmp_path / "o"), "--lr-schedule", "linear"]) == 2
+    assert "lr_schedule must be one of 'per-thread', 'global', got 'linear'" in capsys.readouterr().err
 
 
 def test_demo_step(capsys, tmp_path):
@@ -500,12 +578,13 @@ def test_checkpoint_keeps_init_scale_and_backend(tmp_path):
     assert state["params"]["init_scale"] == 2.0 and state["params"]["backend"] == "cpu"
     back = Word2Vec.load_checkpoint(ckpt)
     assert back.init_scale == 2.0 and back.backend == "cpu"
+    assert back.params.lr_schedule == "per-thread"
     # a checkpoint written before they were recorded loads with the defaults it was trained with
-    for k in ("init_scale", "backend"):
+    for k in ("init_scale", "backend", "lr_schedule"):
         del state["params"][k]
     torch.save(state, ckpt)
     old = Word2Vec.load_checkpoint(ckpt)
-    assert old.init_scale == 0.5 and old.backend == "auto"
+    assert old.init_scale == 0.5 and old.backend == "auto" and old.params.lr_schedule == "global"
     assert torch.equal(old.w_in, w.w_in)
     old.train(sents, progress=False)
     assert old.done

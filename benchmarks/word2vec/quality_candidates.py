@@ -20,11 +20,17 @@ analogies 3CosAdd restrict_vocab 30000). One JSON line per run is appended to --
                  built over each word's number of slots in that table instead of count^0.75
   sub-paper      sub-sampling keep probability sqrt(t / f) (the paper's formula) instead of word2vec.c's
                  sqrt(t / f) + t / f (gensim and fastText use word2vec.c's)
-  gensim-lr      gensim's corpus_file schedule: each thread's progress is its own words over all words, so with
-                 T threads the rate goes down 1/T of the way per epoch (same as base with 1 thread);
-                 gensim-lr:W the same with W in place of the thread count
-  epoch-parts    chunk_words = the whole corpus: the threads see contiguous 1/T ranges of the epoch (gensim's
-                 corpus_file order) instead of 1/T of every 200k-token chunk
+  global         lr_schedule="global": word2vec.c's rate, falling with all threads' words to min_alpha at the end
+                 (the default before session 15; base is now lr_schedule="per-thread", the same with 1 thread)
+  gensim-lr:W    the global schedule emulated from Python with gensim's corpus_file accounting for W workers
+                 (each worker's progress is its own words over all words: the rate falls 1/W of the way per
+                 epoch); without :W, W = the thread count (then close to base, which does it in the loop)
+  epoch-parts    chunk_words = the whole corpus: the epoch is one chunk, cut into the op's parts (each part then
+                 runs through the epoch's whole rate range)
+  ranges         the threads train T contiguous ranges of the epoch side by side (word2vec.c's and gensim's
+                 order), in steps of about 100k tokens per range, at word2vec.c's global rate
+  gensim-order   ranges at gensim's per-worker rate: gensim's corpus_file mode with T workers, emulated
+  alpha:A        alpha=A;  chunk:C  chunk_words=C
 
 ``--tag`` names the kernel build measured (e.g. a build with a different sigmoid table run through PYTHONPATH);
 the variant is then usually ``base``.
@@ -70,8 +76,12 @@ def patch(variant: str, threads: int) -> dict:
         return {"exact_sigmoid": True}
     if variant == "per-pair":
         return {"shared_negatives": False}
+    if variant.startswith("chunk:"):
+        return {"chunk_words": int(variant.split(":")[1])}
+    if variant.startswith("alpha:"):
+        return {"alpha": float(variant.split(":")[1])}
     if variant == "epoch-parts":
-        return {"chunk_words": 2_000_000_000}
+        return {"chunk_words": 2_000_000_000, "lr_schedule": "global"}
     if variant == "unigram-table":
         original = w2v_ops.sgns_unigram_table
 
@@ -89,6 +99,8 @@ def patch(variant: str, threads: int) -> dict:
 
         w2v_corpus.keep_probabilities = keep
         return {}
+    if variant == "global":
+        return {"lr_schedule": "global"}
     if variant == "gensim-lr" or variant.startswith("gensim-lr:"):
         original_chunk = w2v_loop.train_chunk
         workers = int(variant.split(":")[1]) if ":" in variant else None
@@ -100,7 +112,41 @@ def patch(variant: str, threads: int) -> dict:
             return original_chunk(w2v, ids, offsets, tables, words_done=done, total_words=total_words, chunk=chunk)
 
         w2v_loop.train_chunk = chunk
-        return {}
+        return {"lr_schedule": "global"}
+    if variant in ("gensim-order", "ranges"):
+        original_chunk = w2v_loop.train_chunk
+
+        def epoch(w2v, ids, offsets, tables, *, words_done, total_words, chunk):
+            # one call per epoch (chunk_words below): its T contiguous ranges trained side by side in steps of
+            # about 100k tokens each, every range at its own progress over T times the epoch (gensim's rate)
+            T, per_epoch = w2v.num_threads, total_words // w2v.params.epochs
+            e, tok = words_done // per_epoch, offsets - offsets[0]
+            n = int(tok[-1])
+            cuts = [int(torch.searchsorted(tok, n * r // T)) for r in range(T + 1)]
+            steps = max(1, n // T // 100_000)
+            pieces = [[cuts[r] + (cuts[r + 1] - cuts[r]) * x // steps for x in range(steps + 1)] for r in range(T)]
+            stats: dict = {}
+            for x in range(steps):
+                parts_ids, parts_off, base = [], [torch.zeros(1, dtype=offsets.dtype)], 0
+                for r in range(T):
+                    s0, s1 = pieces[r][x], pieces[r][x + 1]
+                    a0, a1 = int(offsets[s0]), int(offsets[s1])
+                    parts_ids.append(ids[a0:a1])
+                    parts_off.append(offsets[s0 + 1:s1 + 1] - a0 + base)
+                    base += a1 - a0
+                own = int(tok[pieces[0][x]])  # the first range's tokens before this step
+                if variant == "ranges":  # word2vec.c's rate: the epoch's progress is each range's
+                    done, total = e * per_epoch + own * T, total_words
+                else:
+                    done, total = (e * per_epoch + own) * T, total_words * T
+                st = original_chunk(w2v, torch.cat(parts_ids), torch.cat(parts_off), tables, words_done=done,
+                                    total_words=total, chunk=e * 100_000 + x)
+                for k, v in st.items():
+                    stats[k] = v if k == "last_alpha" else stats.get(k, 0) + v
+            return stats
+
+        w2v_loop.train_chunk = epoch
+        return {"chunk_words": 2_000_000_000, "lr_schedule": "global"}
     raise SystemExit(f"unknown variant {variant!r}")
 
 

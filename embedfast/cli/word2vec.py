@@ -41,6 +41,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                    help="initial learning rate (default 0.025; 0.05 with --cbow, as word2vec, and with sub-words, "
                         "as fastText)")
     p.add_argument("--min-alpha", type=float, default=0.0001, help="final learning rate (default 0.0001)")
+    p.add_argument("--lr-schedule", default="per-thread", metavar="per-thread|global",
+                   help="with several threads: per-thread (default; each thread's rate falls with its own share "
+                        "of an epoch, as gensim's corpus_file workers) or global (all threads' words together, "
+                        "down to --min-alpha at the end, as word2vec.c); the same with one thread")
     p.add_argument("--threads", type=positive_int, default=None, metavar="N",
                    help="worker threads (default: all cores)")
     p.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (default 0)")
@@ -128,7 +132,8 @@ def train(args: argparse.Namespace) -> int:
                    min_count=args.min_count, epochs=args.epochs,
                    alpha=DEFAULT_ALPHA if args.alpha is None else args.alpha, min_alpha=args.min_alpha,
                    threads=args.threads, seed=args.seed, device=device, sg=0 if args.cbow else 1,
-                   hs=1 if args.hs else 0, minn=args.minn, maxn=args.maxn, buckets=args.buckets)
+                   hs=1 if args.hs else 0, minn=args.minn, maxn=args.maxn, buckets=args.buckets,
+                   lr_schedule=args.lr_schedule)
     t0 = time.perf_counter()
     resumed = args.checkpoint is not None and os.path.exists(args.checkpoint)
     if resumed:

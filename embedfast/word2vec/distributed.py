@@ -26,7 +26,7 @@ import torch
 import torch.distributed as dist
 
 from .corpus import Corpus
-from .loop import ChunkDiverged, progress_bar, train_chunk
+from .loop import ChunkDiverged, progress_bar, rate_args, train_chunk
 from .trainer import Word2Vec
 
 __all__ = ["init_from_env", "shard_bounds", "train_distributed"]
@@ -181,8 +181,9 @@ def train_distributed(w2v: Word2Vec, corpus: Corpus, *, sync_every: int = 1_000_
                     limit = int(offsets[c]) + p.chunk_words
                     e = max(c + 1, min(b, int(torch.searchsorted(offsets[c:b + 1], limit, right=True)) + c - 1))
                     try:
-                        st = train_chunk(w2v, ids_d, off_d[c:e + 1], tables, words_done=done, total_words=total,
-                                         chunk=rank * _RANK_STREAM + chunk)
+                        rate_done, rate_total = rate_args(w2v, epoch, done, total)
+                        st = train_chunk(w2v, ids_d, off_d[c:e + 1], tables, words_done=rate_done,
+                                         total_words=rate_total, chunk=rank * _RANK_STREAM + chunk)
                     except Exception as exc:  # noqa: BLE001 - re-raised after the round's collective
                         failure = exc
                         acc[3] = 1.0

@@ -12,7 +12,7 @@ import torch
 from . import ops
 from .interrupts import SignalGuard
 
-__all__ = ["ChunkDiverged", "train_chunk", "progress_bar", "run", "check_finite"]
+__all__ = ["ChunkDiverged", "train_chunk", "rate_args", "progress_bar", "run", "check_finite"]
 
 
 class ChunkDiverged(ValueError):
@@ -74,6 +74,22 @@ def train_chunk(w2v, ids: torch.Tensor, offsets: torch.Tensor, tables, *, words_
     if not math.isfinite(stats["loss"]):  # NaN/inf scores (the exact sigmoid lets them through)
         raise ChunkDiverged(f"the chunk's loss is {stats['loss']}")
     return stats
+
+
+def rate_args(w2v, epoch: int, done: int, total: int) -> tuple:
+    """(words_done, total_words) to give the ops for the learning rate of a chunk that starts ``done`` words into
+    a run of ``total`` (``epochs`` x N tokens), in ``epoch`` e: the run's own position, unless
+    ``lr_schedule="per-thread"`` with T > 1 CPU threads, where each thread's share of an epoch is 1/T of its
+    words (gensim's ``corpus_file`` accounting): progress (e + d / (T N)) / E for the epoch's d words before the
+    chunk, given as (T e N + d, T E N), so that the op's own advance through the chunk also counts 1/T."""
+    p = w2v.params
+    T = w2v.num_threads if p.lr_schedule == "per-thread" and w2v.w_in.device.type == "cpu" else 1
+    if T == 1:
+        return done, total
+    per_epoch = total // p.epochs
+    done_t, total_t = T * epoch * per_epoch + (done - epoch * per_epoch), T * total
+    k = -(-total_t // (1 << 62))  # both stay int64 (a run of more than 2^62 / T words rounds them)
+    return done_t // k, total_t // k
 
 
 def progress_bar(total: int, initial: int, desc: str, bad_words: int = 0):
@@ -139,8 +155,9 @@ def run(w2v, stream, *, progress: bool, max_words: Optional[int], checkpoint: Op
                 # interrupt arriving meanwhile is raised after it, at guard.safe_point())
                 guard.critical = True
                 try:  # chunk k of epoch e draws from the RNG stream e * chunks per epoch + k
-                    stats = train_chunk(w2v, ids_d, offsets.to(dev), tables, words_done=done, total_words=total,
-                                        chunk=k if e == 0 else e * stream.n_chunks + k)
+                    rate_done, rate_total = rate_args(w2v, e, done, total)
+                    stats = train_chunk(w2v, ids_d, offsets.to(dev), tables, words_done=rate_done,
+                                        total_words=rate_total, chunk=k if e == 0 else e * stream.n_chunks + k)
                 except ChunkDiverged as exc:
                     w2v.mark_diverged(e, k, total, checkpoint, exc.detail)
                 w2v.train_seconds += time.perf_counter() - t0

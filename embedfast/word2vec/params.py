@@ -4,7 +4,7 @@ Every argument of ``Word2Vec`` is checked before any work (ValueError naming it)
 bools or floats) and numbers finite; dim <= 10,000, window <= 1,000, negative <= 1,000, epochs <= 100,000,
 threads <= 1,024 (the op's limit), 0 < alpha <= 1, 0 <= min_alpha <= alpha, 0 <= sample <= 1,
 |ns_exponent| <= 10, 0 <= seed < 2**63, 0 < init_scale <= 1000, minn = maxn = 0 or 0 < minn <= maxn <= 100,
-0 < buckets < 2**31.
+0 < buckets < 2**31, lr_schedule one of LR_SCHEDULES.
 
 Bounds: the op's own limits (threads), what fits the types the ops take (int32 vocabulary ids and sentence
 lengths, int64 counts and seeds), and sizes far beyond any useful setting whose per-thread buffers
@@ -23,7 +23,7 @@ from .._backend import BACKENDS
 from .ops import SGNS_TRAIN_LIMITS
 
 __all__ = ["Params", "make_params", "check_subwords", "resolve_aliases", "resolve_model", "PARAM_NAMES", "LATER_PARAMS", "MAX_THREADS",
-           "MAX_VOCAB", "DEFAULT_ALPHA", "DEFAULT_NEGATIVE"]
+           "MAX_VOCAB", "DEFAULT_ALPHA", "DEFAULT_NEGATIVE", "LR_SCHEDULES"]
 
 INT32_MAX = (1 << 31) - 1
 INT64_MAX = (1 << 63) - 1
@@ -64,6 +64,13 @@ def check_flag(name: str, v) -> bool:
     return bool(v)
 
 
+def check_choice(name: str, v, choices: tuple) -> str:
+    """``v`` after checking it is one of the strings ``choices``."""
+    if not isinstance(v, str) or v not in choices:
+        raise ValueError(f"Word2Vec: {name} must be one of {', '.join(map(repr, choices))}, got {v!r}")
+    return v
+
+
 @dataclass
 class Params:
     """The hyperparameters of a run (checked by :func:`make_params`; see ``Word2Vec`` for their meaning)."""
@@ -87,12 +94,19 @@ class Params:
     minn: int = 0  # sub-words (fastText): n-grams of minn..maxn characters; 0, 0: plain word2vec
     maxn: int = 0
     buckets: int = 2_000_000  # hash buckets of the n-grams (used when minn > 0)
+    lr_schedule: str = "per-thread"  # how the learning rate falls with several threads (LR_SCHEDULES)
 
 
 #: The fields of :class:`Params`, in order (every checkpoint holds them).
 PARAM_NAMES = tuple(Params.__dataclass_fields__)
-#: The fields a checkpoint written before CBOW and hierarchical softmax lacks, with the values it was trained with.
-LATER_PARAMS = {"sg": 1, "hs": 0, "minn": 0, "maxn": 0, "buckets": 2_000_000}
+#: The fields a checkpoint written before they existed lacks, with the values it was trained with (lr_schedule:
+#: checkpoints before session 15 trained with the global schedule).
+LATER_PARAMS = {"sg": 1, "hs": 0, "minn": 0, "maxn": 0, "buckets": 2_000_000, "lr_schedule": "global"}
+#: The learning-rate schedules (``Word2Vec(lr_schedule=...)``); both are word2vec's linear decay with one thread.
+#: "per-thread": with T threads each thread's rate falls with its own share of the epoch, 1/T of it, as gensim's
+#: ``corpus_file`` workers count their progress; "global": the rate falls with the words of all threads together,
+#: reaching min_alpha at the end of the run (word2vec.c).
+LR_SCHEDULES = ("per-thread", "global")
 #: Most hash buckets (fastText's hash is 32-bit and its buckets are int32).
 MAX_BUCKETS = INT32_MAX
 #: Longest n-gram (characters).
@@ -103,7 +117,7 @@ SUBWORD_ALPHA = 0.05
 
 def make_params(*, dim, window, negative, sample, min_count, max_vocab, epochs, alpha, min_alpha, ns_exponent, seed,
                 max_sentence_length, chunk_words, shared_negatives, exact_sigmoid, sg=1, hs=0, minn=0, maxn=0,
-                buckets=2_000_000) -> Params:
+                buckets=2_000_000, lr_schedule="per-thread") -> Params:
     """Check every hyperparameter (ValueError naming it) and return them as :class:`Params`."""
     alpha_f = check_real("alpha", alpha, 0.0, MAX_ALPHA, low_open=True)
     return Params(
@@ -119,7 +133,8 @@ def make_params(*, dim, window, negative, sample, min_count, max_vocab, epochs, 
         chunk_words=check_int("chunk_words", chunk_words, 1, INT32_MAX),
         shared_negatives=check_flag("shared_negatives", shared_negatives),
         exact_sigmoid=check_flag("exact_sigmoid", exact_sigmoid), sg=int(check_flag("sg", sg)),
-        hs=int(check_flag("hs", hs)), **check_subwords(minn, maxn, buckets, sg, hs))
+        hs=int(check_flag("hs", hs)), **check_subwords(minn, maxn, buckets, sg, hs),
+        lr_schedule=check_choice("lr_schedule", lr_schedule, LR_SCHEDULES))
 
 
 def check_subwords(minn, maxn, buckets, sg=1, hs=0) -> dict:

@@ -145,8 +145,14 @@ class Word2Vec(Results):
         as word2vec). negative: negative samples per pair (per center for CBOW; 0 with ``hs=1``, where the
         default turns into 0). sample: sub-sampling threshold (0 disables).
         min_count / max_vocab: vocabulary filter (max_vocab keeps the most frequent words; None: all).
-        epochs: passes over the corpus. alpha / min_alpha: learning rate, decayed linearly over the whole run
-        (alpha's default: 0.025 for skip-gram, 0.05 for CBOW, word2vec.c's defaults).
+        epochs: passes over the corpus. alpha / min_alpha: learning rate, decayed linearly (alpha's default:
+        0.025 for skip-gram, 0.05 for CBOW, word2vec.c's defaults). lr_schedule: how it decays with T > 1
+        threads. "per-thread" (default): as gensim's ``corpus_file`` workers, each thread's rate falls with its
+        own share of an epoch, so in epoch e (from 0) of E it goes from alpha - (alpha - min_alpha) * e / E down
+        by 1/T of that epoch's share, and the run ends above min_alpha. "global": word2vec.c's, the rate falls
+        with the words of all threads together, to min_alpha at the end of the run. The two are the same with
+        one thread and on a GPU (one stream of chunks); the README's word2vec section says why the default
+        follows gensim.
         ns_exponent: negatives are drawn from count^ns_exponent. threads: Hogwild workers (None: torch's
         thread count); ``threads=1`` is bit-for-bit reproducible for a given seed.
         max_sentence_length: longer lines are cut into pieces (counted in ``corpus_stats``).
@@ -199,14 +205,15 @@ class Word2Vec(Results):
                  max_sentence_length: int = 10000, chunk_words: int = 200_000, shared_negatives: bool = True,
                  exact_sigmoid: bool = False, backend: str = "auto", device: "torch.device | str | None" = None,
                  init_scale: float = 1.0, vector_size: Optional[int] = None, workers: Optional[int] = None,
-                 sg: Optional[int] = None, hs: int = 0, minn: int = 0, maxn: int = 0, buckets: int = 2_000_000) -> None:
+                 sg: Optional[int] = None, hs: int = 0, minn: int = 0, maxn: int = 0, buckets: int = 2_000_000,
+                 lr_schedule: str = "per-thread") -> None:
         dim, threads, sg = resolve_aliases(dim, threads, vector_size, workers, sg)
         hs, negative, alpha = resolve_model(sg, hs, negative, alpha, minn)
         self.params = make_params(
             dim=dim, window=window, negative=negative, sample=sample, min_count=min_count, max_vocab=max_vocab,
             epochs=epochs, alpha=alpha, min_alpha=min_alpha, ns_exponent=ns_exponent, seed=seed,
             max_sentence_length=max_sentence_length, chunk_words=chunk_words, shared_negatives=shared_negatives,
-            exact_sigmoid=exact_sigmoid, sg=sg, hs=hs, minn=minn, maxn=maxn, buckets=buckets)
+            exact_sigmoid=exact_sigmoid, sg=sg, hs=hs, minn=minn, maxn=maxn, buckets=buckets, lr_schedule=lr_schedule)
         self.threads = check_threads(threads)
         self.init_scale = check_init_scale(init_scale)
         self.backend = check_backend(backend, sg, hs, self.params.minn)
