@@ -130,6 +130,95 @@ def test_lr_schedule_bad(bad):
         Word2Vec(lr_schedule=bad)
 
 
+@pytest.mark.parametrize("ranges, chunk_words", [(2, 50), (3, 7), (7, 1000), (5, 1), (64, 30)])
+def test_ranged_cuts_cover_every_sentence_once(ranges, chunk_words):
+    from embedfast.word2vec.corpus import ranged_cuts
+    g = torch.Generator().manual_seed(ranges * 1000 + chunk_words)
+    lengths = torch.randint(1, 40, (300,), generator=g)
+    lengths[::37] = 400  # some sentences longer than a step
+    offsets = torch.cat([torch.zeros(1, dtype=torch.long), lengths.cumsum(0)])
+    cuts = ranged_cuts(offsets, ranges, chunk_words)
+    tokens = int(offsets[-1])
+    rng_of = (offsets[:-1] * ranges // tokens).tolist()  # the range of each sentence
+    seen = []
+    for chunk in cuts:
+        assert chunk, "an empty chunk"
+        rs = [rng_of[a] for a, b in chunk]
+        assert rs == sorted(set(rs))  # one piece per range, in range order
+        for a, b in chunk:
+            assert a < b and all(rng_of[i] == rng_of[a] for i in range(a, b))
+            seen.extend(range(a, b))
+    assert sorted(seen) == list(range(300))
+    # each range's pieces are consecutive and in order: step x of range r follows step x - 1
+    for r in set(rng_of):
+        mine = [a for chunk in cuts for a, b in chunk if rng_of[a] == r]
+        assert mine == sorted(mine)
+
+
+def test_threads_train_ranges_of_the_epoch_side_by_side(tmp_path, monkeypatch):
+    from embedfast.word2vec import loop
+    from embedfast.word2vec.corpus import gather_chunk, ranged_cuts
+    sents, _ = planted_corpus(sentences=900)
+    path = tmp_path / "c.txt"
+    path.write_text("\n".join(" ".join(x) for x in sents) + "\n")
+    calls = []
+    original = loop.train_chunk
+
+    def spy(w2v, ids, offsets, tables, **kw):
+        calls.append((ids[int(offsets[0]):int(offsets[-1])].clone(), (offsets - offsets[0]).clone()))
+        return original(w2v, ids, offsets, tables, **kw)
+
+    monkeypatch.setattr(loop, "train_chunk", spy)
+    for corpus, cache, ranged in ((sents, None, True), (str(path), None, True), (str(path), 0, False)):
+        calls.clear()
+        w = Word2Vec(dim=8, min_count=1, epochs=2, threads=3, chunk_words=1000, seed=1)
+        if cache is not None:
+            w.cache_tokens = cache
+        w.train(corpus, progress=False)
+        ids, off = w.encoded_corpus()[:2]
+        if ranged:  # 3 ranges side by side, every epoch the same cut
+            cuts = ranged_cuts(off, 3, 1000)
+            assert len(calls) == 2 * len(cuts) and w.position["ranges"] == 3
+            for (got_ids, got_off), pieces in zip(calls, cuts + cuts):
+                want_ids, want_off = gather_chunk(ids, off, pieces)
+                assert torch.equal(got_ids, want_ids) and torch.equal(got_off, want_off)
+            assert len(cuts[0]) == 3 and int(off[cuts[0][1][0]]) >= ids.numel() // 3 - 200
+        else:  # a streamed file larger than cache_tokens: text order, chunk by chunk
+            assert torch.equal(torch.cat([c[0] for c in calls[:len(calls) // 2]]), ids)
+            assert w.position["ranges"] == 1
+
+
+def test_resumed_epoch_keeps_its_cut(tmp_path, monkeypatch):
+    # a checkpoint taken inside an epoch cut for 3 threads, resumed with 2: that epoch goes on with its 3 ranges
+    # (every sentence once), the next one is cut for 2
+    from embedfast.word2vec import loop
+    from embedfast.word2vec.corpus import ranged_cuts
+    sents, _ = planted_corpus(sentences=900)
+    ck = str(tmp_path / "w.ckpt")
+    w = Word2Vec(dim=8, min_count=1, epochs=2, threads=3, chunk_words=1000, seed=1)
+    w.train(sents, progress=False, checkpoint=ck, max_words=3000)
+    pos = w.position
+    assert pos["epoch"] == 0 and pos["chunk_in_epoch"] > 0 and pos["ranges"] == 3
+    back = Word2Vec.load_checkpoint(ck)
+    back.threads = 2
+    sizes = []
+    original = loop.train_chunk
+
+    def spy(w2v, ids, offsets, tables, **kw):
+        sizes.append(int(offsets[-1] - offsets[0]))
+        return original(w2v, ids, offsets, tables, **kw)
+
+    monkeypatch.setattr(loop, "train_chunk", spy)
+    back.train(sents, progress=False)
+    assert back.done
+    off = back.encoded_corpus()[1]
+    N = int(off[-1])
+    tok = lambda cuts: [sum(int(off[b] - off[a]) for a, b in c) for c in cuts]  # noqa: E731
+    rest3, all2 = tok(ranged_cuts(off, 3, 1000))[pos["chunk_in_epoch"]:], tok(ranged_cuts(off, 2, 1000))
+    assert sizes == rest3 + all2 and pos["words_done"] + sum(rest3) == N
+    assert back.position == dict(epoch=2, chunk_in_epoch=0, words_done=2 * N, ranges=2)
+
+
 @pytest.mark.parametrize("scale", [None, 0.5, 2.0])
 def test_initialisation_range(scale):
     # w_in uniform in +-init_scale/dim (default 1.0: gensim 4's prep_vectors; 0.5: word2vec.c), w_out zeros

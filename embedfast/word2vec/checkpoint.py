@@ -22,7 +22,7 @@ import torch
 from .._hugepages import advise_huge_pages
 from .._io import atomic_write, check_input_file, check_output_path
 from .._vocab import decode_words
-from .params import LATER_PARAMS, MAX_VOCAB, PARAM_NAMES
+from .params import LATER_PARAMS, MAX_THREADS, MAX_VOCAB, PARAM_NAMES
 from .subword import check_ngram_table
 
 __all__ = ["CHECKPOINT_VERSION", "save", "load", "from_state"]
@@ -188,10 +188,14 @@ def from_state(cls, state: dict, where: str):
     n_chunks = get("chunks_per_epoch", int, allow_none=True)
     if n_chunks is not None and n_chunks < 1:
         bad("chunks_per_epoch", f"must be >= 1, got {n_chunks}")
-    pos = get("position", dict)
+    pos = dict(get("position", dict))
     keys = ("epoch", "chunk_in_epoch", "words_done")
-    if set(pos) != set(keys) or any(isinstance(pos[k], bool) or not isinstance(pos[k], int) for k in keys):
-        bad("position", f"must hold the ints {keys}, got {pos!r}")
+    pos.setdefault("ranges", 1)  # checkpoints before the ranged order (session 15) trained in text order
+    if set(pos) != set(keys) | {"ranges"} or any(isinstance(pos[k], bool) or not isinstance(pos[k], int)
+                                                  for k in (*keys, "ranges")):
+        bad("position", f"must hold the ints {keys} (and 'ranges'), got {pos!r}")
+    if not 1 <= pos["ranges"] <= MAX_THREADS:
+        bad("position", f"ranges {pos['ranges']} is outside [1, {MAX_THREADS}]")
     epochs = self.params.epochs
     if not 0 <= pos["epoch"] <= epochs:
         bad("position", f"epoch {pos['epoch']} is outside [0, {epochs}]")
@@ -232,5 +236,5 @@ def from_state(cls, state: dict, where: str):
     self.train_seconds = float(seconds)
     self.vocab_stats, corpus.stats = stats["vocab_stats"], stats["corpus_stats"]
     corpus.expect_fingerprint = None if fp is None else tuple(fp)
-    corpus.n_chunks = n_chunks
+    corpus.n_chunks, corpus.cut_ranges = n_chunks, pos["ranges"]
     return self

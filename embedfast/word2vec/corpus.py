@@ -176,6 +176,38 @@ def chunk_bounds(offsets: torch.Tensor, chunk_words: int) -> list:
     return [0, *cuts.tolist(), int(starts.numel())]
 
 
+def ranged_cuts(offsets: torch.Tensor, ranges: int, chunk_words: int) -> list:
+    """The chunks of one epoch for ``ranges`` threads side by side (word2vec.c's and gensim's order): the sentences
+    are cut into ``ranges`` contiguous ranges of about equal token count (sentence i is in range
+    start[i] * ranges // tokens), each range is cut as chunk_bounds cuts a corpus with ceil(chunk_words / ranges)
+    tokens per step, and chunk x is step x of every range that has one, in range order. Returns, per chunk, its
+    pieces as (first sentence, end sentence) pairs; no chunk is empty."""
+    starts = offsets[:-1]
+    n_sent, tokens = int(starts.numel()), int(offsets[-1])
+    key = torch.div(starts * ranges, max(tokens, 1), rounding_mode="floor")
+    edges = torch.searchsorted(key, torch.arange(ranges + 1, dtype=key.dtype)).tolist()
+    edges[-1] = n_sent
+    step = -(-chunk_words // ranges)
+    steps = []
+    for r in range(ranges):
+        a, b = edges[r], edges[r + 1]
+        if a < b:
+            cut = chunk_bounds(offsets[a:b + 1] - offsets[a], step)
+            steps.append([(a + c0, a + c1) for c0, c1 in zip(cut[:-1], cut[1:])])
+    return [[st[x] for st in steps if x < len(st)] for x in range(max(len(st) for st in steps))]
+
+
+def gather_chunk(ids: torch.Tensor, offsets: torch.Tensor, pieces: list):
+    """(ids, sentence offsets from 0) of the sentences ``pieces`` ((first, end) pairs) of an encoded corpus."""
+    parts, offs, base = [], [offsets.new_zeros(1)], 0
+    for a, b in pieces:
+        t0, t1 = int(offsets[a]), int(offsets[b])
+        parts.append(ids[t0:t1])
+        offs.append(offsets[a + 1:b + 1] - t0 + base)
+        base += t1 - t0
+    return torch.cat(parts), torch.cat(offs)
+
+
 def keep_probabilities(counts: torch.Tensor, sample: float) -> torch.Tensor:
     """word2vec's sub-sampling keep probability per word (float64, clipped to 1).
 
@@ -228,10 +260,12 @@ class CorpusStream:
         self.source: Optional[Source] = None
         self.expect_fingerprint = None
         self.n_chunks: Optional[int] = None
+        self.cut_ranges = 1  # the ranges of the cut n_chunks counts (1: text order; see ranged())
         self.cache = None  # encoded blocks of a streamed corpus kept for the next epochs
         self.spill: Optional[Spill] = None  # or written to a temporary file
         self.live = None  # [epoch, chunk, generator] to go on without re-reading
         self.full = None  # the whole corpus encoded, built on demand (see whole())
+        self._ranged = None  # (source, (ranges, chunk_words), (ids, offsets, cuts)) of ranged()
 
     def start(self, word_bytes: torch.Tensor, word_offsets: torch.Tensor, text: Text, corpus: Corpus,
               vocab_stats: dict) -> None:
@@ -248,7 +282,7 @@ class CorpusStream:
         """Train on ``src`` from now on (drops what was kept of the previous corpus)."""
         if self.spill is not None:
             self.spill.close()
-        self.source, self.cache, self.spill, self.live, self.full = src, None, None, None, None
+        self.source, self.cache, self.spill, self.live, self.full, self._ranged = src, None, None, None, None, None
 
     # -- encoding ------------------------------------------------------------------------------------------
     def encode_block(self, path: Optional[str], data: Optional[torch.Tensor], start: int = 0, max_bytes: int = -1):
@@ -382,17 +416,52 @@ class CorpusStream:
             raise ValueError(f"Word2Vec.train: corpus {src.name!r} has {done} vocabulary tokens in this pass, "
                              f"{src.tokens} expected: the file changed during training")
         if carry is not None:
-            self.n_chunks = k + 1
+            self.n_chunks, self.cut_ranges = k + 1, 1
             yield carry[0], carry[1], True
 
-    def count_chunks(self) -> None:
-        """Read one epoch to learn ``n_chunks`` (a run resumed after the first epoch without it)."""
+    def count_chunks(self, ranges: int = 1) -> None:
+        """Learn ``n_chunks`` of the epoch's cut for ``ranges`` threads (a run resumed after the first epoch
+        without it, or cut for another number of threads): cut the epoch, or read it in text order."""
+        if self.ranged(ranges, force=True) is not None:
+            return
         for _ in self.epoch_chunks():
             pass
         self.live = None
 
-    def next_chunk(self, epoch: int, k: int, more: bool):
-        """(ids, offsets, last) of chunk ``k`` of ``epoch``; re-reads the epoch up to it when needed."""
+    def can_range(self) -> bool:
+        """Whether the epoch can be trained in ranges (``ranged``): the encoded corpus is in memory, or a file of
+        at most ``cache_tokens`` tokens is (it is then encoded whole once)."""
+        src = self.source
+        return src is not None and (src.ids is not None or src.tokens <= self.owner.cache_tokens)
+
+    def ranged(self, ranges: int, force: bool = False):
+        """(ids, offsets, cuts) of the epoch cut by ``ranged_cuts`` for ``ranges`` > 1 threads, or None when the
+        epoch is read in text order (one range; a streamed file larger than ``cache_tokens``, unless ``force``:
+        the epoch in progress of a checkpoint was cut in ranges)."""
+        if ranges <= 1 or not (force or self.can_range()):
+            return None
+        C = self.owner.params.chunk_words
+        key = (ranges, C)
+        if self._ranged is None or self._ranged[0] is not self.source or self._ranged[1] != key:
+            ids, offsets = self.whole()[:2]
+            if int(offsets[-1]) != self.source.tokens:
+                raise ValueError(f"Word2Vec.train: corpus {self.source.name!r} has {int(offsets[-1])} vocabulary "
+                                 f"tokens in this pass, {self.source.tokens} expected: the file changed during "
+                                 "training")
+            self._ranged = (self.source, key, (ids, offsets, ranged_cuts(offsets, ranges, C)))
+        self.n_chunks, self.cut_ranges = len(self._ranged[2][2]), ranges
+        return self._ranged[2]
+
+    def next_chunk(self, epoch: int, k: int, more: bool, ranges: int = 1):
+        """(ids, offsets, last) of chunk ``k`` of ``epoch``: the epoch cut in ``ranges`` (``ranged``), or read
+        in text order (re-reading the epoch up to chunk k when needed)."""
+        cut = self.ranged(ranges, force=True) if ranges > 1 else None
+        if cut is not None:
+            ids, offsets, cuts = cut
+            if k >= len(cuts):
+                raise ValueError(f"Word2Vec.train: the corpus has {len(cuts)} chunks in an epoch cut for {ranges} "
+                                 f"threads, fewer than {k + 1}; it is not the corpus this run was trained on")
+            return (*gather_chunk(ids, offsets, cuts[k]), k == len(cuts) - 1)
         live = self.live
         if live is None or live[0] != epoch or live[1] != k:
             gen = self.epoch_chunks(more)

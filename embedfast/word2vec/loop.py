@@ -12,7 +12,7 @@ import torch
 from . import ops
 from .interrupts import SignalGuard
 
-__all__ = ["ChunkDiverged", "train_chunk", "rate_args", "progress_bar", "run", "check_finite"]
+__all__ = ["ChunkDiverged", "train_chunk", "rate_args", "order_ranges", "progress_bar", "run", "check_finite"]
 
 
 class ChunkDiverged(ValueError):
@@ -92,6 +92,14 @@ def rate_args(w2v, epoch: int, done: int, total: int) -> tuple:
     return done_t // k, total_t // k
 
 
+def order_ranges(w2v, stream) -> int:
+    """How many ranges of an epoch the CPU op's T threads train side by side (word2vec.c's and gensim's order;
+    ``CorpusStream.ranged``): T, or 1 (text order, chunk by chunk) with one thread, on a GPU, and for a streamed
+    file of more than ``cache_tokens`` tokens."""
+    T = w2v.num_threads if w2v.w_in.device.type == "cpu" else 1
+    return T if T > 1 and stream.can_range() else 1
+
+
 def progress_bar(total: int, initial: int, desc: str, bad_words: int = 0):
     """The tqdm bar of a training run (words/s, loss, learning rate); says once how many words are not UTF-8."""
     from tqdm.auto import tqdm
@@ -145,9 +153,11 @@ def run(w2v, stream, *, progress: bool, max_words: Optional[int], checkpoint: Op
                 if max_words is not None and pos["words_done"] - start_words >= max_words:
                     break
                 e, k, done = pos["epoch"], pos["chunk_in_epoch"], pos["words_done"]
-                if e > 0 and stream.n_chunks is None:  # resumed after the first epoch without its chunk count
-                    stream.count_chunks()
-                ids, offsets, last = stream.next_chunk(e, k, p.epochs - e > 1)
+                # the epoch's order: T ranges side by side (chosen at its start; a resumed epoch keeps its own)
+                ranges = order_ranges(w2v, stream) if k == 0 else pos["ranges"]
+                if e > 0 and (stream.n_chunks is None or stream.cut_ranges != ranges):
+                    stream.count_chunks(ranges)  # resumed after the first epoch without its chunk count
+                ids, offsets, last = stream.next_chunk(e, k, p.epochs - e > 1, ranges)
                 if ids is not ids_host:  # a new block
                     ids_host, ids_d = ids, ids.to(dev)
                 t0 = time.perf_counter()
@@ -164,7 +174,7 @@ def run(w2v, stream, *, progress: bool, max_words: Optional[int], checkpoint: Op
                 chunk_tokens = int(offsets[-1]) - int(offsets[0])
                 mean_loss = stats["loss"] / max(stats["pairs"], 1.0)
                 e, k = (e + 1, 0) if last else (e, k + 1)
-                w2v.set_position(e, k, done + chunk_tokens)
+                w2v.set_position(e, k, done + chunk_tokens, ranges=ranges)
                 pos = w2v.position
                 w2v.loss_history.append((done + chunk_tokens, mean_loss))
                 guard.safe_point()

@@ -230,7 +230,7 @@ class Word2Vec(Results):
         self.vocab_stats: dict = {}
         self.loss_history: list[tuple[int, float]] = []  # (words_done, mean loss per pair of the chunk)
         self.train_seconds = 0.0
-        self._pos = dict(epoch=0, chunk_in_epoch=0, words_done=0)
+        self._pos = dict(epoch=0, chunk_in_epoch=0, words_done=0, ranges=1)
         self._diverged: Optional[str] = None  # the divergence error once the weights stopped being finite
         self._corpus = CorpusStream(self)
         self._tables: Optional[VocabTables] = None
@@ -243,7 +243,8 @@ class Word2Vec(Results):
 
     @property
     def position(self) -> dict:
-        """Where the run is: a copy of {epoch, chunk_in_epoch, words_done}."""
+        """Where the run is: a copy of {epoch, chunk_in_epoch, words_done, ranges} (ranges: how the epoch in
+        progress is cut, ``embedfast.word2vec.loop.order_ranges``)."""
         return dict(self._pos)
 
     @property
@@ -308,9 +309,10 @@ class Word2Vec(Results):
         return self._tables
 
     def set_position(self, epoch: int, chunk_in_epoch: int, words_done: int,
-                     chunks_per_epoch: Optional[int] = None) -> None:
-        """Record where the run is (what ``done``, checkpoints and a resumed ``train`` go by)."""
-        self._pos = dict(epoch=epoch, chunk_in_epoch=chunk_in_epoch, words_done=words_done)
+                     chunks_per_epoch: Optional[int] = None, ranges: int = 1) -> None:
+        """Record where the run is (what ``done``, checkpoints and a resumed ``train`` go by); ``ranges``: how
+        the epoch is cut (``embedfast.word2vec.loop.order_ranges``)."""
+        self._pos = dict(epoch=epoch, chunk_in_epoch=chunk_in_epoch, words_done=words_done, ranges=ranges)
         if chunks_per_epoch is not None:
             self._corpus.n_chunks = chunks_per_epoch
 
