@@ -13,7 +13,8 @@ Every run: compare_models.py's settings (dim 100, window 5, negative 5, sample 1
 analogies 3CosAdd restrict_vocab 30000). One JSON line per run is appended to --out as it finishes. Variants
 (each differs from ``base``, the defaults, in one thing):
 
-  base           the defaults (HogBatch shared negatives, interpolated sigmoid table, alias sampler, ...)
+  base           the defaults (HogBatch shared negatives, interpolated sigmoid table, alias sampler; since
+                 session 15 lr_schedule="per-thread" and, with T > 1 threads, the epoch cut in T ranges)
   exact          exact_sigmoid=True
   per-pair       shared_negatives=False (word2vec's per-pair negatives and sequential updates)
   unigram-table  negatives from word2vec.c's 1e8-entry unigram table (InitUnigramTable): the alias tables are
@@ -21,15 +22,17 @@ analogies 3CosAdd restrict_vocab 30000). One JSON line per run is appended to --
   sub-paper      sub-sampling keep probability sqrt(t / f) (the paper's formula) instead of word2vec.c's
                  sqrt(t / f) + t / f (gensim and fastText use word2vec.c's)
   global         lr_schedule="global": word2vec.c's rate, falling with all threads' words to min_alpha at the end
-                 (the default before session 15; base is now lr_schedule="per-thread", the same with 1 thread)
+                 (the same as base with 1 thread)
   gensim-lr:W    the global schedule emulated from Python with gensim's corpus_file accounting for W workers
                  (each worker's progress is its own words over all words: the rate falls 1/W of the way per
                  epoch); without :W, W = the thread count (then close to base, which does it in the loop)
   epoch-parts    chunk_words = the whole corpus: the epoch is one chunk, cut into the op's parts (each part then
                  runs through the epoch's whole rate range)
   ranges         the threads train T contiguous ranges of the epoch side by side (word2vec.c's and gensim's
-                 order), in steps of about 100k tokens per range, at word2vec.c's global rate
-  gensim-order   ranges at gensim's per-worker rate: gensim's corpus_file mode with T workers, emulated
+                 order), in steps of about 100k tokens per range, at word2vec.c's global rate: emulated from
+                 Python (how it was measured before the trainer did it; now close to global)
+  gensim-order   ranges at gensim's per-worker rate: gensim's corpus_file mode with T workers, emulated (now
+                 close to base)
   alpha:A        alpha=A;  chunk:C  chunk_words=C
 
 ``--tag`` names the kernel build measured (e.g. a build with a different sigmoid table run through PYTHONPATH);

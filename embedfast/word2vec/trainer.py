@@ -154,7 +154,9 @@ class Word2Vec(Results):
         one thread and on a GPU (one stream of chunks); the README's word2vec section says why the default
         follows gensim.
         ns_exponent: negatives are drawn from count^ns_exponent. threads: Hogwild workers (None: torch's
-        thread count); ``threads=1`` is bit-for-bit reproducible for a given seed.
+        thread count); ``threads=1`` is bit-for-bit reproducible for a given seed. With T > 1 threads on the CPU
+        each epoch of a corpus of at most ``cache_tokens`` tokens is cut into T contiguous ranges trained side by
+        side (word2vec.c's and gensim's order; a larger streamed file is trained in text order).
         max_sentence_length: longer lines are cut into pieces (counted in ``corpus_stats``).
         chunk_words: tokens per call of the fused op (granularity of progress, checkpoints and RNG streams).
         init_scale: ``w_in`` starts uniform in +-init_scale/dim (``w_out`` at zeros). The default 1.0 is
@@ -185,9 +187,10 @@ class Word2Vec(Results):
     ``embedfast.word2vec.params``). Words are the corpus' bytes (non-UTF-8 bytes kept as surrogate escapes; see
     ``embedfast.word2vec.corpus``).
 
-    Streaming (attributes, settable per instance; memory and speed, never the result): ``stream_bytes`` of text
-    encoded per block of a plain file; a corpus of at most ``cache_tokens`` tokens keeps its blocks after the
-    first epoch (0: never); a larger one, with ``spill``, writes them to an unlinked temporary file (in
+    Streaming (attributes, settable per instance; memory and speed, and with one thread never the result):
+    ``stream_bytes`` of text encoded per block of a plain file; a corpus of at most ``cache_tokens`` tokens keeps
+    its blocks after the first epoch (0: never; with T > 1 threads it is encoded whole and its epochs are cut in
+    T ranges, see ``threads``); a larger one, with ``spill``, writes them to an unlinked temporary file (in
     ``spill_dir``) and reads them back in the next epochs (False: re-encode each epoch).
 
     For drivers of the training loop (``embedfast.word2vec.loop``, ``distributed``): ``num_threads``,
