@@ -132,7 +132,7 @@ def test_lr_schedule_bad(bad):
 
 @pytest.mark.parametrize("ranges, chunk_words", [(2, 50), (3, 7), (7, 1000), (5, 1), (64, 30)])
 def test_ranged_cuts_cover_every_sentence_once(ranges, chunk_words):
-    from embedfast.word2vec.corpus import ranged_cuts
+    from embedfast.word2vec.chunks import ranged_cuts
     g = torch.Generator().manual_seed(ranges * 1000 + chunk_words)
     lengths = torch.randint(1, 40, (300,), generator=g)
     lengths[::37] = 400  # some sentences longer than a step
@@ -157,7 +157,7 @@ def test_ranged_cuts_cover_every_sentence_once(ranges, chunk_words):
 
 def test_threads_train_ranges_of_the_epoch_side_by_side(tmp_path, monkeypatch):
     from embedfast.word2vec import loop
-    from embedfast.word2vec.corpus import gather_chunk, ranged_cuts
+    from embedfast.word2vec.chunks import gather_chunk, ranged_cuts
     sents, _ = planted_corpus(sentences=900)
     path = tmp_path / "c.txt"
     path.write_text("\n".join(" ".join(x) for x in sents) + "\n")
@@ -192,7 +192,7 @@ def test_resumed_epoch_keeps_its_cut(tmp_path, monkeypatch):
     # a checkpoint taken inside an epoch cut for 3 threads, resumed with 2: that epoch goes on with its 3 ranges
     # (every sentence once), the next one is cut for 2
     from embedfast.word2vec import loop
-    from embedfast.word2vec.corpus import ranged_cuts
+    from embedfast.word2vec.chunks import ranged_cuts
     sents, _ = planted_corpus(sentences=900)
     ck = str(tmp_path / "w.ckpt")
     w = Word2Vec(dim=8, min_count=1, epochs=2, threads=3, chunk_words=1000, seed=1)

@@ -24,6 +24,7 @@ import torch
 
 from .._io import WORD_ERRORS, check_input_file, encode_word
 from . import ops
+from .chunks import RangedEpoch, chunk_bounds, gather_chunk
 
 __all__ = ["Corpus", "CorpusStream", "Source", "Spill", "Text", "open_text", "chunk_bounds", "keep_probabilities"]
 
@@ -165,49 +166,6 @@ def fingerprint(stats: dict) -> tuple:
     return (int(stats["bytes"]), int(stats["lines"]), int(stats["tokens"]), int(stats["encoded_tokens"]))
 
 
-def chunk_bounds(offsets: torch.Tensor, chunk_words: int) -> list:
-    """Sentence indices where chunks start (plus the end): sentence i starts a chunk when its first token is the
-    first at or after a multiple of chunk_words (i.e. start[i] // C > start[i-1] // C), sentence 0 always."""
-    starts = offsets[:-1]
-    if starts.numel() == 0:
-        return [0]
-    key = torch.div(starts, chunk_words, rounding_mode="floor")
-    cuts = (key[1:] != key[:-1]).nonzero().flatten() + 1
-    return [0, *cuts.tolist(), int(starts.numel())]
-
-
-def ranged_cuts(offsets: torch.Tensor, ranges: int, chunk_words: int) -> list:
-    """The chunks of one epoch for ``ranges`` threads side by side (word2vec.c's and gensim's order): the sentences
-    are cut into ``ranges`` contiguous ranges of about equal token count (sentence i is in range
-    start[i] * ranges // tokens), each range is cut as chunk_bounds cuts a corpus with ceil(chunk_words / ranges)
-    tokens per step, and chunk x is step x of every range that has one, in range order. Returns, per chunk, its
-    pieces as (first sentence, end sentence) pairs; no chunk is empty."""
-    starts = offsets[:-1]
-    n_sent, tokens = int(starts.numel()), int(offsets[-1])
-    key = torch.div(starts * ranges, max(tokens, 1), rounding_mode="floor")
-    edges = torch.searchsorted(key, torch.arange(ranges + 1, dtype=key.dtype)).tolist()
-    edges[-1] = n_sent
-    step = -(-chunk_words // ranges)
-    steps = []
-    for r in range(ranges):
-        a, b = edges[r], edges[r + 1]
-        if a < b:
-            cut = chunk_bounds(offsets[a:b + 1] - offsets[a], step)
-            steps.append([(a + c0, a + c1) for c0, c1 in zip(cut[:-1], cut[1:])])
-    return [[st[x] for st in steps if x < len(st)] for x in range(max(len(st) for st in steps))]
-
-
-def gather_chunk(ids: torch.Tensor, offsets: torch.Tensor, pieces: list):
-    """(ids, sentence offsets from 0) of the sentences ``pieces`` ((first, end) pairs) of an encoded corpus."""
-    parts, offs, base = [], [offsets.new_zeros(1)], 0
-    for a, b in pieces:
-        t0, t1 = int(offsets[a]), int(offsets[b])
-        parts.append(ids[t0:t1])
-        offs.append(offsets[a + 1:b + 1] - t0 + base)
-        base += t1 - t0
-    return torch.cat(parts), torch.cat(offs)
-
-
 def keep_probabilities(counts: torch.Tensor, sample: float) -> torch.Tensor:
     """word2vec's sub-sampling keep probability per word (float64, clipped to 1).
 
@@ -265,7 +223,7 @@ class CorpusStream:
         self.spill: Optional[Spill] = None  # or written to a temporary file
         self.live = None  # [epoch, chunk, generator] to go on without re-reading
         self.full = None  # the whole corpus encoded, built on demand (see whole())
-        self._ranged = None  # (source, (ranges, chunk_words), (ids, offsets, cuts)) of ranged()
+        self._ranged = RangedEpoch()  # the cut of ranged()
 
     def start(self, word_bytes: torch.Tensor, word_offsets: torch.Tensor, text: Text, corpus: Corpus,
               vocab_stats: dict) -> None:
@@ -282,7 +240,8 @@ class CorpusStream:
         """Train on ``src`` from now on (drops what was kept of the previous corpus)."""
         if self.spill is not None:
             self.spill.close()
-        self.source, self.cache, self.spill, self.live, self.full, self._ranged = src, None, None, None, None, None
+        self.source, self.cache, self.spill, self.live, self.full = src, None, None, None, None
+        self._ranged = RangedEpoch()
 
     # -- encoding ------------------------------------------------------------------------------------------
     def encode_block(self, path: Optional[str], data: Optional[torch.Tensor], start: int = 0, max_bytes: int = -1):
@@ -440,17 +399,9 @@ class CorpusStream:
         the epoch in progress of a checkpoint was cut in ranges)."""
         if ranges <= 1 or not (force or self.can_range()):
             return None
-        C = self.owner.params.chunk_words
-        key = (ranges, C)
-        if self._ranged is None or self._ranged[0] is not self.source or self._ranged[1] != key:
-            ids, offsets = self.whole()[:2]
-            if int(offsets[-1]) != self.source.tokens:
-                raise ValueError(f"Word2Vec.train: corpus {self.source.name!r} has {int(offsets[-1])} vocabulary "
-                                 f"tokens in this pass, {self.source.tokens} expected: the file changed during "
-                                 "training")
-            self._ranged = (self.source, key, (ids, offsets, ranged_cuts(offsets, ranges, C)))
-        self.n_chunks, self.cut_ranges = len(self._ranged[2][2]), ranges
-        return self._ranged[2]
+        cut = self._ranged.get(self.source, self.whole, ranges, self.owner.params.chunk_words)
+        self.n_chunks, self.cut_ranges = len(cut[2]), ranges
+        return cut
 
     def next_chunk(self, epoch: int, k: int, more: bool, ranges: int = 1):
         """(ids, offsets, last) of chunk ``k`` of ``epoch``: the epoch cut in ``ranges`` (``ranged``), or read
