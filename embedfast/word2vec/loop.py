@@ -76,6 +76,12 @@ def train_chunk(w2v, ids: torch.Tensor, offsets: torch.Tensor, tables, *, words_
     return stats
 
 
+def cpu_threads(w2v) -> int:
+    """The threads the CPU op trains with, or 1 on a GPU (one stream of chunks): the T of ``rate_args`` and
+    ``order_ranges``."""
+    return w2v.num_threads if w2v.w_in.device.type == "cpu" else 1
+
+
 def rate_args(w2v, epoch: int, done: int, total: int) -> tuple:
     """(words_done, total_words) to give the ops for the learning rate of a chunk that starts ``done`` words into
     a run of ``total`` (``epochs`` x N tokens), in ``epoch`` e: the run's own position, unless
@@ -83,7 +89,7 @@ def rate_args(w2v, epoch: int, done: int, total: int) -> tuple:
     words (gensim's ``corpus_file`` accounting): progress (e + d / (T N)) / E for the epoch's d words before the
     chunk, given as (T e N + d, T E N), so that the op's own advance through the chunk also counts 1/T."""
     p = w2v.params
-    T = w2v.num_threads if p.lr_schedule == "per-thread" and w2v.w_in.device.type == "cpu" else 1
+    T = cpu_threads(w2v) if p.lr_schedule == "per-thread" else 1
     if T == 1:
         return done, total
     per_epoch = total // p.epochs
@@ -96,7 +102,7 @@ def order_ranges(w2v, stream) -> int:
     """How many ranges of an epoch the CPU op's T threads train side by side (word2vec.c's and gensim's order;
     ``CorpusStream.ranged``): T, or 1 (text order, chunk by chunk) with one thread, on a GPU, and for a streamed
     file of more than ``cache_tokens`` tokens."""
-    T = w2v.num_threads if w2v.w_in.device.type == "cpu" else 1
+    T = cpu_threads(w2v)
     return T if T > 1 and stream.can_range() else 1
 
 
@@ -156,7 +162,7 @@ def run(w2v, stream, *, progress: bool, max_words: Optional[int], checkpoint: Op
                 # the epoch's order: T ranges side by side (chosen at its start; a resumed epoch keeps its own)
                 ranges = order_ranges(w2v, stream) if k == 0 else pos["ranges"]
                 if e > 0 and (stream.n_chunks is None or stream.cut_ranges != ranges):
-                    stream.count_chunks(ranges)  # resumed after the first epoch without its chunk count
+                    stream.count_chunks(ranges)  # resumed without the chunk count of this epoch's cut
                 ids, offsets, last = stream.next_chunk(e, k, p.epochs - e > 1, ranges)
                 if ids is not ids_host:  # a new block
                     ids_host, ids_d = ids, ids.to(dev)
