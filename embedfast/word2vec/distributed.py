@@ -110,8 +110,15 @@ def train_distributed(w2v: Word2Vec, corpus: Corpus, *, sync_every: int = 1_000_
             averaging: each rank's update counts 1/world, which lowers the quality after the same epochs; see
             benchmarks/RESULTS.md).
         progress: tqdm bar on rank 0 (tokens of all ranks, words/s, loss).
-    Returns ``w2v`` with the averaged tables (the same on every rank); ``w2v.loss_history`` holds the mean loss
-    per pair over all ranks at each average, ``w2v.dist_stats`` the figures of the run.
+    Returns ``w2v`` with the averaged tables (the same on every rank); ``w2v.loss_history`` holds, at each sync,
+    (tokens trained by all ranks so far, mean loss per pair over all ranks in the round), as the single-process
+    loop's (words done, loss); ``w2v.dist_stats`` the figures of the run.
+
+    With "sum", ranks that update the same rows between two syncs each start from the same tables, so their
+    changes add up as if one process had taken both steps from there: this trains like one process only while a
+    word's updates between syncs are few. A small vocabulary with a long ``sync_every`` overshoots (a 72-word
+    corpus synced every 2000 tokens per rank ends with a higher loss than "mean"; every 500 tokens it trains like
+    one process: tests/test_word2vec_distributed.py).
 
     Each chunk is one ``embedfast.word2vec.loop.train_chunk`` step, the step of the single-process loop.
 
@@ -164,6 +171,7 @@ def train_distributed(w2v: Word2Vec, corpus: Corpus, *, sync_every: int = 1_000_
     if progress and rank == 0:
         bar = progress_bar(p.epochs * int(offsets[-1]), 0, f"word2vec x{world} ranks")
     done = 0
+    done_all = 0  # tokens trained by all ranks, the first field of loss_history as in the single-process loop
     chunk = 0
     t_start = time.perf_counter()
     t_sync = 0.0
@@ -214,7 +222,8 @@ def train_distributed(w2v: Word2Vec, corpus: Corpus, *, sync_every: int = 1_000_
                 if failed or not math.isfinite(loss):
                     _raise_failure(w2v, failure, math.isfinite(loss), epoch, r, n_rounds, rank, int(failed), done,
                                    total)
-                w2v.loss_history.append((int(toks), loss / max(pairs, 1.0)))
+                done_all += int(toks)
+                w2v.loss_history.append((done_all, loss / max(pairs, 1.0)))
                 if bar is not None:
                     bar.update(int(toks))
                     bar.set_postfix(loss=f"{loss / max(pairs, 1.0):.4f}", epoch=epoch + 1)
