@@ -337,8 +337,10 @@ def messy_text(rng: random.Random, n_lines: int, vocab: list[str]) -> str:
 
 
 def reference_vocab(text: str, min_count: int, max_vocab: int):
-    cnt = collections.Counter(text.split())
-    kept = sorted([(w, c) for w, c in cnt.items() if c >= min_count], key=lambda wc: (-wc[1], wc[0].encode()))
+    """Count descending; equal counts: the word first seen later comes first (gensim's order)."""
+    cnt = collections.Counter(text.split())  # keys in order of first occurrence
+    first = {w: i for i, w in enumerate(cnt)}
+    kept = sorted([(w, c) for w, c in cnt.items() if c >= min_count], key=lambda wc: (-wc[1], -first[wc[0]]))
     if max_vocab > 0:
         kept = kept[:max_vocab]
     return kept, cnt
@@ -390,6 +392,28 @@ def test_corpus_vocab_and_encode_match_reference(tmp_path, threads, source):
     assert estats["split_lines"] == ref_split
     assert estats["encoded_tokens"] + estats["oov_tokens"] == estats["tokens"] == stats["tokens"]
     assert estats["lines"] == stats["lines"]
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+def test_corpus_vocab_order_is_gensims(tmp_path, threads):
+    """Ties of count are broken as gensim breaks them, so the ids (and the Huffman tree) are gensim's; the order
+    does not depend on how the text is cut between threads (ranges of 64 KiB or more)."""
+    gensim = pytest.importorskip("gensim")
+    rng = random.Random(threads)
+    vocab = [f"t{rng.randrange(10**6)}" for _ in range(400)]
+    lines = [" ".join(rng.choice(vocab[:rng.choice([40, 400])]) for _ in range(rng.randrange(1, 30)))
+             for _ in range(20000)]
+    path = tmp_path / "c.txt"
+    path.write_text("\n".join(lines) + "\n")
+    assert path.stat().st_size > 3 * (1 << 16)
+    wb, wo, counts, _ = ops.corpus_build_vocab(str(path), min_count=2, num_threads=threads)
+    b, o = bytes(wb.numpy()), wo.tolist()
+    words = [b[o[i]:o[i + 1]].decode() for i in range(len(o) - 1)]
+    c = counts.tolist()
+    assert sum(c[i] == c[i + 1] for i in range(len(c) - 1)) > 50  # many ties to break
+    g = gensim.models.Word2Vec(vector_size=4, min_count=2, workers=1)
+    g.build_vocab(corpus_file=str(path))
+    assert words == list(g.wv.index_to_key)
 
 
 def test_corpus_long_line_is_split_not_truncated():

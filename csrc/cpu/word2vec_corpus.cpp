@@ -14,8 +14,10 @@
 //
 // corpus_build_vocab: the text is cut into one byte range per thread at newline boundaries; each thread counts
 // its words in its own open-addressing hash table (keys copied into the table's arena), the tables are
-// merged, words below min_count are dropped, the rest sorted by count (descending) then by their bytes
-// (ascending, so ties are broken the same way on every run), and cut to max_vocab.
+// merged, words below min_count are dropped, the rest sorted by count (descending) then, among equal counts,
+// by their first position in the text, the word first seen later coming first (gensim's order, so the ids are
+// gensim's; the positions are whole-text token indices, so the ids are the same for every thread count), and
+// cut to max_vocab.
 // corpus_encode: the same ranges, each thread maps its tokens to int32 ids through a read-only table of the
 // vocabulary, drops OOV tokens, and cuts lines with more than max_sentence_length kept tokens into pieces;
 // the per-thread results are concatenated in text order. With `start` / `max_bytes` it encodes one block of
@@ -79,23 +81,24 @@ inline uint64_t hash_bytes(const char* p, size_t n) {
   return mix64(h);
 }
 
-// Open-addressing (linear probing) table from byte strings to int64 values. Keys are not copied (they must
-// outlive the table) unless `copy_keys`: then each new key is copied into the table's own arena, so the
-// table does not keep the pages of a mapped text in use (the counting pass drops them block by block; keys
-// pointing into them would fault most of the file back in).
+// Open-addressing (linear probing) table from byte strings to values (value-initialised on insertion). Keys
+// are not copied (they must outlive the table) unless `copy_keys`: then each new key is copied into the
+// table's own arena, so the table does not keep the pages of a mapped text in use (the counting pass drops
+// them block by block; keys pointing into them would fault most of the file back in).
+template <typename Value>
 class WordTable {
  public:
   struct Slot {
     const char* ptr = nullptr;
     uint32_t len = 0;
     uint64_t hash = 0;
-    int64_t value = 0;
+    Value value{};
   };
   explicit WordTable(size_t capacity_hint = 1024, bool copy_keys = false) : copy_keys_(copy_keys) {
     rehash(std::max<size_t>(16, next_pow2(capacity_hint * 2)));
   }
 
-  // Returns the slot of the key, inserting it with value 0 when absent.
+  // Returns the slot of the key, inserting it with a value-initialised value when absent.
   Slot& upsert(const char* p, uint32_t n, uint64_t h) {
     size_t i = h & mask_;
     while (true) {
@@ -166,6 +169,14 @@ class WordTable {
   std::vector<std::unique_ptr<char[]>> arena_;
   size_t arena_used_ = 0;
 };
+
+// A word's count and its first position (token index) in the text, for corpus_build_vocab.
+struct WordCount {
+  int64_t count = 0;
+  int64_t first = 0;
+};
+using CountTable = WordTable<WordCount>;
+using IdTable = WordTable<int64_t>;  // word -> id + 1 (0: a fresh slot)
 
 // The text to read: a file (read with pread) or a caller's buffer.
 struct Source {
@@ -271,16 +282,17 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> corpus_build_vocab(
   const auto cuts = split_at_newlines(*src.in, 0, src.size, parts);
   const int nranges = int(cuts.size()) - 1;
 
-  std::vector<std::unique_ptr<WordTable>> tables(nranges);
+  std::vector<std::unique_ptr<CountTable>> tables(nranges);
   std::vector<std::array<int64_t, 3>> line_stats(nranges);  // lines, blank lines, tokens
   run_parts(nranges, [&](int r) {
-    auto table = std::make_unique<WordTable>(1 << 14, /*copy_keys=*/true);
+    auto table = std::make_unique<CountTable>(1 << 14, /*copy_keys=*/true);
     int64_t lines = 0, blank = 0, tokens = 0;
     scan_range(
         src, cuts[r], cuts[r + 1],
         [&](const char* p, size_t n) {
           TORCH_CHECK_VALUE(n < (size_t(1) << 31), op, ": a token is longer than 2 GiB");
-          table->upsert(p, uint32_t(n), hash_bytes(p, n)).value += 1;
+          WordCount& c = table->upsert(p, uint32_t(n), hash_bytes(p, n)).value;
+          if (c.count++ == 0) c.first = tokens;  // the range's own token index until the merge
           ++tokens;
         },
         [&](bool had) {
@@ -292,35 +304,42 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> corpus_build_vocab(
   });
   src.in->check_unchanged();
 
-  // merge into the first table
-  WordTable& all = *tables[0];
-  for (int r = 1; r < nranges; ++r)
-    for (const auto& s : tables[r]->slots())
-      if (s.ptr) all.upsert(s.ptr, s.len, s.hash).value += s.value;
+  // merge into the first table, in text order: a word already there was seen in an earlier range, so its
+  // first position stands; a new one's is its range's offset (the tokens of the ranges before) plus its own
+  CountTable& all = *tables[0];
+  int64_t range_start = 0;
+  for (int r = 1; r < nranges; ++r) {
+    range_start += line_stats[r - 1][2];
+    for (const auto& s : tables[r]->slots()) {
+      if (!s.ptr) continue;
+      WordCount& c = all.upsert(s.ptr, s.len, s.hash).value;
+      if (c.count == 0) c.first = range_start + s.value.first;
+      c.count += s.value.count;
+    }
+  }
 
-  std::vector<const WordTable::Slot*> kept;
+  std::vector<const CountTable::Slot*> kept;
   int64_t tokens = 0, min_words = 0, min_tokens = 0;
   for (const auto& s : all.slots()) {
     if (!s.ptr) continue;
-    tokens += s.value;
-    if (s.value < min_count) {
+    tokens += s.value.count;
+    if (s.value.count < min_count) {
       ++min_words;
-      min_tokens += s.value;
+      min_tokens += s.value.count;
     } else {
       kept.push_back(&s);
     }
   }
-  std::sort(kept.begin(), kept.end(), [](const WordTable::Slot* a, const WordTable::Slot* b) {
-    if (a->value != b->value) return a->value > b->value;
-    const int c = std::memcmp(a->ptr, b->ptr, std::min(a->len, b->len));
-    if (c != 0) return c < 0;
-    return a->len < b->len;
+  // first positions are distinct, so this order is total
+  std::sort(kept.begin(), kept.end(), [](const CountTable::Slot* a, const CountTable::Slot* b) {
+    if (a->value.count != b->value.count) return a->value.count > b->value.count;
+    return a->value.first > b->value.first;
   });
   int64_t cut_words = 0, cut_tokens = 0;
   if (max_vocab > 0 && int64_t(kept.size()) > max_vocab) {
     for (size_t i = size_t(max_vocab); i < kept.size(); ++i) {
       ++cut_words;
-      cut_tokens += kept[i]->value;
+      cut_tokens += kept[i]->value.count;
     }
     kept.resize(size_t(max_vocab));
   }
@@ -333,8 +352,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> corpus_build_vocab(
   int64_t vocab_tokens = 0;
   for (int64_t i = 0; i < n; ++i) {
     words.add(kept[i]->ptr, kept[i]->len);
-    wc[i] = kept[i]->value;
-    vocab_tokens += kept[i]->value;
+    wc[i] = kept[i]->value.count;
+    vocab_tokens += kept[i]->value.count;
   }
   words.check_full();
 
@@ -363,7 +382,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> corpus_build_vocab(
 struct VocabIndex {
   std::vector<char> bytes;
   std::vector<int64_t> offsets;
-  WordTable table;
+  IdTable table;
 };
 
 // Checks a vocabulary (word_bytes [nbytes], word_offsets [nwords + 1]) completely before any word is read:
@@ -406,7 +425,7 @@ std::shared_ptr<const VocabIndex> vocab_index(const char* wb, const int64_t* wo,
   auto idx = std::make_shared<VocabIndex>();
   idx->bytes.assign(wb, wb + nbytes);
   idx->offsets.assign(wo, wo + nwords + 1);
-  idx->table = WordTable(size_t(nwords) + 16);
+  idx->table = IdTable(size_t(nwords) + 16);
   const char* base = idx->bytes.data();
   for (int64_t i = 0; i < nwords; ++i) {
     const char* p = base + wo[i];
@@ -437,7 +456,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> corpus_encode(const std::string& 
   const auto* wb = reinterpret_cast<const char*>(wb_c.data_ptr<uint8_t>());
   const auto* wo = wo_c.data_ptr<int64_t>();
   const auto index = vocab_index(wb, wo, nwords, wb_c.numel(), op);
-  const WordTable& vocab = index->table;
+  const IdTable& vocab = index->table;
   const int threads = resolve_threads(num_threads, op);
 
   Source src = open_source(path, data, op);

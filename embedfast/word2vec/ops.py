@@ -210,8 +210,9 @@ def corpus_build_vocab(path=None, *, data: torch.Tensor | None = None, min_count
                        num_threads: int = 0):
     """Count the words of a text (file `path`, or uint8 `data`) -> (word_bytes, word_offsets, counts, stats).
 
-    Words with count >= `min_count`, sorted by count (descending) then by their UTF-8 bytes; at most
-    `max_vocab` of them (-1: all). `stats` follows :data:`VOCAB_STATS`.
+    Words with count >= `min_count`, sorted by count (descending); equal counts by first position in the text,
+    the word first seen later coming first (gensim's order: the same ids as gensim's ``index_to_key``, whatever
+    `num_threads`); at most `max_vocab` of them (-1: all). `stats` follows :data:`VOCAB_STATS`.
     """
     p, d = _text_args(path, data)
     return _ops.corpus_build_vocab(p, d, int(min_count), int(max_vocab), int(num_threads))
