@@ -315,6 +315,65 @@ def test_huffman_is_an_optimal_prefix_tree(V):
             assert lengths[x] <= lengths[y]
 
 
+class _ByCount:
+    """A heap item compared by count alone, as gensim's Heapitem is."""
+
+    def __init__(self, count, node, left=None, right=None):
+        self.count, self.node, self.left, self.right = count, node, left, right
+
+    def __lt__(self, other):
+        return self.count < other.count
+
+
+def heap_tree(counts):
+    """The reference: gensim's construction (heapq over items compared by count only; merge the two smallest,
+    the second one's branch has code 1; inner node k is row k) -> per word [(node, code), ...] from the root."""
+    V = len(counts)
+    heap = [_ByCount(c, w) for w, c in enumerate(counts)]
+    heapq.heapify(heap)
+    for k in range(V - 1):
+        a, b = heapq.heappop(heap), heapq.heappop(heap)
+        heapq.heappush(heap, _ByCount(a.count + b.count, V + k, a, b))
+    paths, stack = [None] * V, [(heap[0], [])]
+    while stack:
+        n, path = stack.pop()
+        if n.node < V:
+            paths[n.node] = path
+        else:
+            stack += [(n.left, path + [(n.node - V, 0)]), (n.right, path + [(n.node - V, 1)])]
+    return paths
+
+
+@pytest.mark.parametrize("V", [1, 2, 5, 64, 3000])
+def test_huffman_ties_are_broken_as_gensims_heap(V):
+    """Equal counts (many here) are merged in the order gensim's heap takes them, so the tree is gensim's."""
+    rng = random.Random(V + 11)
+    counts = sorted((rng.choice([1, 1, 2, 3, 8, rng.randint(1, 500)]) for _ in range(V)), reverse=True)
+    if rng.random() < 0.5:
+        rng.shuffle(counts)  # any order of the counts, not only a sorted vocabulary
+    off, points, codes = ops.word2vec_huffman(torch.tensor(counts, dtype=torch.int64))
+    assert huffman_paths(off.tolist(), points.tolist(), codes.tolist()) == heap_tree(counts)
+
+
+def test_huffman_tree_is_gensims(tmp_path):
+    gensim = pytest.importorskip("gensim")
+    rng = random.Random(5)
+    vocab = [f"w{i}" for i in range(300)]
+    path = tmp_path / "c.txt"
+    path.write_text("\n".join(" ".join(rng.choice(vocab[:rng.choice([30, 300])]) for _ in range(12))
+                               for _ in range(3000)) + "\n")
+    w2v = Word2Vec(min_count=2, hs=1, threads=1)
+    w2v.build_vocab(str(path))
+    g = gensim.models.Word2Vec(vector_size=4, min_count=2, hs=1, negative=0, workers=1)
+    g.build_vocab(corpus_file=str(path))
+    assert list(w2v.words) == list(g.wv.index_to_key)
+    off, points, codes = (t.tolist() for t in w2v.huffman_tables())
+    for w, word in enumerate(w2v.words):
+        k = g.wv.key_to_index[word]
+        assert points[off[w]:off[w + 1]] == [int(x) for x in g.wv.get_vecattr(k, "point")], word
+        assert codes[off[w]:off[w + 1]] == [int(x) for x in g.wv.get_vecattr(k, "code")], word
+
+
 def test_huffman_bad_inputs_and_opcheck():
     with pytest.raises(ValueError, match="counts must be >= 1, got counts\\[1\\] = 0"):
         ops.word2vec_huffman(torch.tensor([3, 0], dtype=torch.int64))

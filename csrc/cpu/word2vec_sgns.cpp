@@ -559,11 +559,63 @@ at::Tensor word2vec_train(at::Tensor& w_in, at::Tensor& w_out, const at::Tensor&
                          });
 }
 
-// word2vec's Huffman tree (CreateBinaryTree of word2vec.c) over counts: the words in order of count (descending,
-// ties by index), merged two at a time with the two-queue method (a leaf is taken before an inner node only when
-// its count is strictly smaller). Inner node k (0-based, in order of creation) is row k of w_out; the root is
-// V - 2. Returns (offsets [V + 1], points, codes): word w's path is points / codes[offsets[w] .. offsets[w + 1]),
-// root first, code 1 for the branch of the second-smallest of a merge (word2vec's binary[] = 1).
+// A binary min-heap of node ids ordered by count alone, with the sift steps of Python's heapq (heapify,
+// heappop, heappush), so that nodes of equal count come out in the same order as from gensim's heap of
+// Heapitems, which compare by count only.
+class CountHeap {
+ public:
+  CountHeap(const std::vector<double>& count, int64_t n) : cnt_(count), heap_(size_t(n)) {
+    for (int64_t i = 0; i < n; ++i) heap_[size_t(i)] = i;
+    for (size_t i = heap_.size() / 2; i-- > 0;) sift_up(i);
+  }
+  int64_t pop() {
+    const int64_t last = heap_.back();
+    heap_.pop_back();
+    if (heap_.empty()) return last;
+    const int64_t top = heap_[0];
+    heap_[0] = last;
+    sift_up(0);
+    return top;
+  }
+  void push(int64_t node) {
+    heap_.push_back(node);
+    sift_down(0, heap_.size() - 1);
+  }
+
+ private:
+  bool less(int64_t a, int64_t b) const { return cnt_[size_t(a)] < cnt_[size_t(b)]; }
+  // heapq._siftdown: the item at pos moves up while it is smaller than its parent
+  void sift_down(size_t start, size_t pos) {
+    const int64_t item = heap_[pos];
+    while (pos > start) {
+      const size_t parent = (pos - 1) >> 1;
+      if (!less(item, heap_[parent])) break;
+      heap_[pos] = heap_[parent];
+      pos = parent;
+    }
+    heap_[pos] = item;
+  }
+  // heapq._siftup: the smaller child (the right one on a tie) moves up to a leaf, then the item sifts down
+  void sift_up(size_t pos) {
+    const size_t end = heap_.size(), start = pos;
+    const int64_t item = heap_[pos];
+    for (size_t child = 2 * pos + 1; child < end; child = 2 * pos + 1) {
+      if (child + 1 < end && !less(heap_[child], heap_[child + 1])) ++child;
+      heap_[pos] = heap_[child];
+      pos = child;
+    }
+    heap_[pos] = item;
+    sift_down(start, pos);
+  }
+  const std::vector<double>& cnt_;
+  std::vector<int64_t> heap_;
+};
+
+// word2vec's Huffman tree over counts (word2vec.c's CreateBinaryTree: repeatedly merge the two nodes of smallest
+// count), built as gensim builds it (a heap; nodes of equal count taken in the order its heap gives them), so that
+// for the same vocabulary the tree is gensim's. Inner node k (0-based, in order of creation) is row k of w_out;
+// the root is V - 2. Returns (offsets [V + 1], points, codes): word w's path is points / codes[offsets[w] ..
+// offsets[w + 1]), root first, code 1 for the branch of the second-smallest of a merge (word2vec's binary[] = 1).
 std::tuple<at::Tensor, at::Tensor, at::Tensor> word2vec_huffman(const at::Tensor& counts) {
   const char* op = "word2vec_huffman";
   check_cpu_arg(counts, at::kLong, 1, op, "counts");
@@ -573,50 +625,37 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> word2vec_huffman(const at::Tensor
   const auto* cp = c.data_ptr<int64_t>();
   for (int64_t v = 0; v < V; ++v)
     TORCH_CHECK_VALUE(cp[v] >= 1, op, ": counts must be >= 1, got counts[", v, "] = ", cp[v]);
-  std::vector<int64_t> order(V);  // leaf position -> word
-  for (int64_t v = 0; v < V; ++v) order[v] = v;
-  std::stable_sort(order.begin(), order.end(), [&](int64_t x, int64_t y) { return cp[x] > cp[y]; });
-  // nodes 0..V-1: leaves in `order`; V..2V-2: inner nodes (inner node k is V + k)
+  // nodes 0..V-1: the words; V..2V-2: inner nodes (inner node k is V + k)
   std::vector<double> cnt(size_t(2 * V), 0.0);  // sums of int64 counts can exceed int64: compare as doubles
   std::vector<int64_t> parent(size_t(2 * V), -1);
   std::vector<uint8_t> binary(size_t(2 * V), 0);
-  for (int64_t k = 0; k < V; ++k) cnt[k] = double(cp[order[k]]);
-  int64_t pos1 = V - 1, pos2 = V;
-  int64_t created = 0;
-  auto pick = [&]() {
-    int64_t m;
-    if (pos1 >= 0 && (pos2 >= V + created || cnt[pos1] < cnt[pos2])) m = pos1--;
-    else m = pos2++;
-    return m;
-  };
+  for (int64_t v = 0; v < V; ++v) cnt[v] = double(cp[v]);
+  CountHeap heap(cnt, V);
   for (int64_t k = 0; k + 1 < V; ++k) {
-    const int64_t m1 = pick();
-    const int64_t m2 = pick();
+    const int64_t m1 = heap.pop();
+    const int64_t m2 = heap.pop();
     cnt[V + k] = cnt[m1] + cnt[m2];
     parent[m1] = V + k;
     parent[m2] = V + k;
     binary[m2] = 1;
-    ++created;
+    heap.push(V + k);
   }
   auto offsets = at::empty({V + 1}, at::kLong);
   auto* op_ = offsets.data_ptr<int64_t>();
   op_[0] = 0;
-  std::vector<int64_t> len_of_word(V, 0);
-  for (int64_t k = 0; k < V; ++k) {
+  for (int64_t v = 0; v < V; ++v) {
     int64_t d = 0;
-    for (int64_t b = k; parent[b] >= 0; b = parent[b]) ++d;
-    len_of_word[order[k]] = d;
+    for (int64_t b = v; parent[b] >= 0; b = parent[b]) ++d;
+    op_[v + 1] = op_[v] + d;
   }
-  for (int64_t v = 0; v < V; ++v) op_[v + 1] = op_[v] + len_of_word[v];
   auto points = at::empty({op_[V]}, at::kInt);
   auto codes = at::empty({op_[V]}, at::kByte);
   auto* pp = points.data_ptr<int32_t>();
   auto* cc = codes.data_ptr<uint8_t>();
-  for (int64_t k = 0; k < V; ++k) {
-    const int64_t w = order[k];
+  for (int64_t w = 0; w < V; ++w) {
     // walk leaf -> root, writing from the end of w's slot so that the root comes first
     int64_t at_ = op_[w + 1];
-    for (int64_t b = k; parent[b] >= 0; b = parent[b]) {
+    for (int64_t b = w; parent[b] >= 0; b = parent[b]) {
       --at_;
       cc[at_] = binary[b];
       pp[at_] = int32_t(parent[b] - V);

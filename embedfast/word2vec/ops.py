@@ -264,7 +264,8 @@ def word2vec_huffman(counts: torch.Tensor):
     codes uint8): word ``w``'s path from the root is ``points[offsets[w]:offsets[w + 1]]`` (inner nodes, 0..V-2,
     the root V - 2 first; row ``n`` of ``w_out`` is inner node ``n``) with the branch taken at each,
     ``codes[...]`` (0/1). Frequent words get short paths; built once per vocabulary (word2vec.c's
-    CreateBinaryTree; ties between equal counts go by index)."""
+    CreateBinaryTree: the two rarest nodes merged first; nodes of equal count taken in the order of gensim's
+    heap, so that for gensim's vocabulary order the tree is gensim's)."""
     return _ops.word2vec_huffman(counts)
 
 
