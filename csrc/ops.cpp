@@ -80,7 +80,7 @@ TORCH_LIBRARY(embedfast, m) {
       "Tensor ngram_buckets, int window, int negative, float alpha, float min_alpha, int words_done, "
       "int total_words, int seed, int chunk, int num_threads, bool exact_sigmoid) -> Tensor stats");
   // word2vec's Huffman tree of counts: (offsets [V+1] int64, points int32 (inner nodes, root V-2 first), codes uint8).
-  m.def("word2vec_huffman(Tensor counts) -> (Tensor offsets, Tensor points, Tensor codes)");
+  m.def("word2vec_huffman(Tensor counts, str ties=\"gensim\") -> (Tensor offsets, Tensor points, Tensor codes)");
   // Differentiable SGNS loss per example: -log s(w_in[c].w_out[x]) - sum_k log s(-w_in[c].w_out[n_k]).
   m.def("sgns_loss(Tensor w_in, Tensor w_out, Tensor centers, Tensor contexts, Tensor negatives) -> Tensor");
   m.def(

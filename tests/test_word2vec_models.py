@@ -355,6 +355,44 @@ def test_huffman_ties_are_broken_as_gensims_heap(V):
     assert huffman_paths(off.tolist(), points.tolist(), codes.tolist()) == heap_tree(counts)
 
 
+def two_queue_tree(counts):
+    """The reference for ties="word2vec": word2vec.c's CreateBinaryTree (words sorted by count, descending and
+    stable; the rarer of the next word from the end and the next inner node, the inner node on a tie)."""
+    V = len(counts)
+    order = sorted(range(V), key=lambda w: -counts[w])
+    cnt, up = {w: counts[w] for w in range(V)}, {}
+    leaf, inner = V - 1, V
+    for k in range(V - 1):
+        pair = []
+        for _ in range(2):
+            if leaf >= 0 and (inner >= V + k or cnt[order[leaf]] < cnt[inner]):
+                pair.append(order[leaf])
+                leaf -= 1
+            else:
+                pair.append(inner)
+                inner += 1
+        cnt[V + k] = cnt[pair[0]] + cnt[pair[1]]
+        up[pair[0]], up[pair[1]] = (k, 0), (k, 1)
+    paths = []
+    for w in range(V):
+        p, n = [], w
+        while n in up:
+            p.append(up[n])
+            n = V + up[n][0]
+        paths.append(p[::-1])
+    return paths
+
+
+@pytest.mark.parametrize("V", [1, 2, 5, 64, 3000])
+def test_huffman_word2vec_ties(V):
+    rng = random.Random(V + 23)
+    counts = [rng.choice([1, 1, 2, 3, 8, rng.randint(1, 500)]) for _ in range(V)]
+    off, points, codes = ops.word2vec_huffman(torch.tensor(counts, dtype=torch.int64), "word2vec")
+    assert huffman_paths(off.tolist(), points.tolist(), codes.tolist()) == two_queue_tree(counts)
+    if V >= 64:  # the two rules give two trees of the same (optimal) cost
+        assert huffman_paths(*(t.tolist() for t in ops.word2vec_huffman(torch.tensor(counts)))) != two_queue_tree(counts)
+
+
 def test_huffman_tree_is_gensims(tmp_path):
     gensim = pytest.importorskip("gensim")
     rng = random.Random(5)
@@ -381,8 +419,11 @@ def test_huffman_bad_inputs_and_opcheck():
         ops.word2vec_huffman(torch.zeros(0, dtype=torch.int64))
     with pytest.raises(ValueError, match="'counts' must have dtype Long"):
         ops.word2vec_huffman(torch.ones(3, dtype=torch.int32))
-    torch.library.opcheck(torch.ops.embedfast.word2vec_huffman.default,
-                          (torch.tensor([5, 3, 3, 1], dtype=torch.int64),))
+    with pytest.raises(ValueError, match="argument 'ties' must be 'gensim' or 'word2vec', got 'heap'"):
+        ops.word2vec_huffman(torch.tensor([3, 1], dtype=torch.int64), "heap")
+    for ties in ("gensim", "word2vec"):
+        torch.library.opcheck(torch.ops.embedfast.word2vec_huffman.default,
+                              (torch.tensor([5, 3, 3, 1], dtype=torch.int64), ties))
 
 
 def test_word2vec_train_opcheck_and_compile():

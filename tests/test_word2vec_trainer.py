@@ -128,6 +128,19 @@ def test_rate_args_bounds():
 def test_lr_schedule_bad(bad):
     with pytest.raises(ValueError, match="lr_schedule must be one of 'per-thread', 'global'"):
         Word2Vec(lr_schedule=bad)
+    with pytest.raises(ValueError, match="huffman must be one of 'gensim', 'word2vec'"):
+        Word2Vec(huffman=bad)
+
+
+def test_huffman_argument_reaches_the_tree():
+    """Word2Vec(huffman=...) builds its tree with that rule; the default is gensim's heap order."""
+    sents = [["a", "b", "c", "d", "e", "f"]] * 3 + [["g", "h"]]  # many equal counts
+    for ties in ("gensim", "word2vec"):
+        w = Word2Vec(dim=4, min_count=1, hs=1, threads=1, **({} if ties == "gensim" else {"huffman": ties}))
+        w.build_vocab(sents)
+        got = [t.tolist() for t in w.huffman_tables()]
+        assert got == [t.tolist() for t in ops.word2vec_huffman(w.counts, ties)]
+    assert got != [t.tolist() for t in ops.word2vec_huffman(w.counts)]
 
 
 @pytest.mark.parametrize("ranges, chunk_words", [(2, 50), (3, 7), (7, 1000), (5, 1), (64, 30)])
@@ -667,13 +680,14 @@ def test_checkpoint_keeps_init_scale_and_backend(tmp_path):
     assert state["params"]["init_scale"] == 2.0 and state["params"]["backend"] == "cpu"
     back = Word2Vec.load_checkpoint(ckpt)
     assert back.init_scale == 2.0 and back.backend == "cpu"
-    assert back.params.lr_schedule == "per-thread"
+    assert back.params.lr_schedule == "per-thread" and back.params.huffman == "gensim"
     # a checkpoint written before they were recorded loads with the defaults it was trained with
-    for k in ("init_scale", "backend", "lr_schedule"):
+    for k in ("init_scale", "backend", "lr_schedule", "huffman"):
         del state["params"][k]
     torch.save(state, ckpt)
     old = Word2Vec.load_checkpoint(ckpt)
     assert old.init_scale == 0.5 and old.backend == "auto" and old.params.lr_schedule == "global"
+    assert old.params.huffman == "word2vec"
     assert torch.equal(old.w_in, w.w_in)
     old.train(sents, progress=False)
     assert old.done

@@ -612,13 +612,17 @@ class CountHeap {
 };
 
 // word2vec's Huffman tree over counts (word2vec.c's CreateBinaryTree: repeatedly merge the two nodes of smallest
-// count), built as gensim builds it (a heap; nodes of equal count taken in the order its heap gives them), so that
-// for the same vocabulary the tree is gensim's. Inner node k (0-based, in order of creation) is row k of w_out;
-// the root is V - 2. Returns (offsets [V + 1], points, codes): word w's path is points / codes[offsets[w] ..
-// offsets[w + 1]), root first, code 1 for the branch of the second-smallest of a merge (word2vec's binary[] = 1).
-std::tuple<at::Tensor, at::Tensor, at::Tensor> word2vec_huffman(const at::Tensor& counts) {
+// count). `ties` says which of two nodes of equal count is taken first: "gensim" as gensim's heap takes them
+// (CountHeap), so that for the same vocabulary the tree is gensim's; "word2vec" as word2vec.c's two queues do
+// (leaves in order of count, the largest index first among equal counts; an inner node before a leaf of equal
+// count). Inner node k (0-based, in order of creation) is row k of w_out; the root is V - 2. Returns (offsets
+// [V + 1], points, codes): word w's path is points / codes[offsets[w] .. offsets[w + 1]), root first, code 1 for
+// the branch of the second-smallest of a merge (word2vec's binary[] = 1).
+std::tuple<at::Tensor, at::Tensor, at::Tensor> word2vec_huffman(const at::Tensor& counts, c10::string_view ties) {
   const char* op = "word2vec_huffman";
   check_cpu_arg(counts, at::kLong, 1, op, "counts");
+  TORCH_CHECK_VALUE(ties == "gensim" || ties == "word2vec", op, ": argument 'ties' must be 'gensim' or 'word2vec', got '",
+                    std::string(ties), "'");
   const int64_t V = counts.numel();
   TORCH_CHECK_VALUE(V >= 1 && V < (int64_t(1) << 31), op, ": need 1 <= len(counts) < 2^31, got ", V);
   const auto c = counts.contiguous();
@@ -630,15 +634,30 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> word2vec_huffman(const at::Tensor
   std::vector<int64_t> parent(size_t(2 * V), -1);
   std::vector<uint8_t> binary(size_t(2 * V), 0);
   for (int64_t v = 0; v < V; ++v) cnt[v] = double(cp[v]);
-  CountHeap heap(cnt, V);
-  for (int64_t k = 0; k + 1 < V; ++k) {
-    const int64_t m1 = heap.pop();
-    const int64_t m2 = heap.pop();
+  auto merge = [&](int64_t k, int64_t m1, int64_t m2) {
     cnt[V + k] = cnt[m1] + cnt[m2];
     parent[m1] = V + k;
     parent[m2] = V + k;
     binary[m2] = 1;
-    heap.push(V + k);
+  };
+  if (ties == "gensim") {
+    CountHeap heap(cnt, V);
+    for (int64_t k = 0; k + 1 < V; ++k) {
+      const int64_t m1 = heap.pop();
+      merge(k, m1, heap.pop());
+      heap.push(V + k);
+    }
+  } else {
+    std::vector<int64_t> leaves(V);  // in order of count (descending, ties by index), taken from the end
+    for (int64_t v = 0; v < V; ++v) leaves[v] = v;
+    std::stable_sort(leaves.begin(), leaves.end(), [&](int64_t x, int64_t y) { return cp[x] > cp[y]; });
+    int64_t leaf = V - 1, inner = V;  // the next of each queue; inner nodes V .. V + k - 1 exist at merge k
+    for (int64_t k = 0; k + 1 < V; ++k) {
+      int64_t m[2];
+      for (int64_t& x : m)
+        x = leaf >= 0 && (inner >= V + k || cnt[leaves[leaf]] < cnt[inner]) ? leaves[leaf--] : inner++;
+      merge(k, m[0], m[1]);
+    }
   }
   auto offsets = at::empty({V + 1}, at::kLong);
   auto* op_ = offsets.data_ptr<int64_t>();

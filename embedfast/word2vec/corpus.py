@@ -182,8 +182,8 @@ class VocabTables:
     """The sampling tables of a vocabulary, each built on first use: ``sampling(device)`` = (keep probabilities,
     alias thresholds, alias table) and ``huffman()`` = word2vec's Huffman tree (offsets, points, codes)."""
 
-    def __init__(self, counts: torch.Tensor, sample: float, ns_exponent: float) -> None:
-        self.counts, self.sample, self.ns_exponent = counts, sample, ns_exponent
+    def __init__(self, counts: torch.Tensor, sample: float, ns_exponent: float, huffman: str = "gensim") -> None:
+        self.counts, self.sample, self.ns_exponent, self.huffman_ties = counts, sample, ns_exponent, huffman
         self._sampling = self._huffman = None
 
     def sampling(self, device: "torch.device | None" = None) -> tuple:
@@ -196,7 +196,7 @@ class VocabTables:
 
     def huffman(self) -> tuple:
         if self._huffman is None:
-            self._huffman = ops.word2vec_huffman(self.counts)
+            self._huffman = ops.word2vec_huffman(self.counts, self.huffman_ties)
         return self._huffman
 
 

@@ -154,7 +154,7 @@ def _word2vec_subword_train_fake(w_in, w_ngram, w_out, ids, sentence_offsets, ke
 
 
 @torch.library.register_fake("embedfast::word2vec_huffman")
-def _word2vec_huffman_fake(counts):
+def _word2vec_huffman_fake(counts, ties="gensim"):
     dev = check_tensor_args("word2vec_huffman", [("counts", counts, torch.int64, 1)])
     n = torch.library.get_ctx().new_dynamic_size()
     return (torch.empty(counts.shape[0] + 1, dtype=torch.int64, device=dev),
@@ -259,14 +259,15 @@ def sgns_train(w_in: torch.Tensor, w_out: torch.Tensor, ids: torch.Tensor, sente
               int(num_threads), bool(shared_negatives), bool(exact_sigmoid))
 
 
-def word2vec_huffman(counts: torch.Tensor):
+def word2vec_huffman(counts: torch.Tensor, ties: str = "gensim"):
     """word2vec's Huffman tree of the word counts (int64 [V], each >= 1) -> (offsets int64 [V + 1], points int32,
     codes uint8): word ``w``'s path from the root is ``points[offsets[w]:offsets[w + 1]]`` (inner nodes, 0..V-2,
     the root V - 2 first; row ``n`` of ``w_out`` is inner node ``n``) with the branch taken at each,
     ``codes[...]`` (0/1). Frequent words get short paths; built once per vocabulary (word2vec.c's
-    CreateBinaryTree: the two rarest nodes merged first; nodes of equal count taken in the order of gensim's
-    heap, so that for gensim's vocabulary order the tree is gensim's)."""
-    return _ops.word2vec_huffman(counts)
+    CreateBinaryTree: the two rarest nodes merged first). ``ties``: which of two nodes of equal count is merged
+    first: ``"gensim"`` in the order of gensim's heap (for gensim's vocabulary order the tree is then gensim's),
+    ``"word2vec"`` as word2vec.c's two queues (an inner node before a word, the word of larger index first)."""
+    return _ops.word2vec_huffman(counts, ties)
 
 
 def _empty_hs(device) -> tuple:

@@ -95,18 +95,24 @@ class Params:
     maxn: int = 0
     buckets: int = 2_000_000  # hash buckets of the n-grams (used when minn > 0)
     lr_schedule: str = "per-thread"  # how the learning rate falls with several threads (LR_SCHEDULES)
+    huffman: str = "gensim"  # how the Huffman tree (hs=1) merges nodes of equal count (HUFFMAN_TIES)
 
 
 #: The fields of :class:`Params`, in order (every checkpoint holds them).
 PARAM_NAMES = tuple(Params.__dataclass_fields__)
 #: The fields a checkpoint written before they existed lacks, with the values it was trained with (lr_schedule:
-#: checkpoints before session 15 trained with the global schedule).
-LATER_PARAMS = {"sg": 1, "hs": 0, "minn": 0, "maxn": 0, "buckets": 2_000_000, "lr_schedule": "global"}
+#: checkpoints before session 15 trained with the global schedule; huffman: before session 16 the tree was
+#: word2vec.c's).
+LATER_PARAMS = {"sg": 1, "hs": 0, "minn": 0, "maxn": 0, "buckets": 2_000_000, "lr_schedule": "global",
+                "huffman": "word2vec"}
 #: The learning-rate schedules (``Word2Vec(lr_schedule=...)``); both are word2vec's linear decay with one thread.
 #: "per-thread": with T threads each thread's rate falls with its own share of the epoch, 1/T of it, as gensim's
 #: ``corpus_file`` workers count their progress; "global": the rate falls with the words of all threads together,
 #: reaching min_alpha at the end of the run (word2vec.c).
 LR_SCHEDULES = ("per-thread", "global")
+#: ``Word2Vec(huffman=...)``, the ``ties`` of ``ops.word2vec_huffman``: "gensim", nodes of equal count merged in
+#: the order of gensim's heap, so the tree is gensim's for the same vocabulary; "word2vec": word2vec.c's order.
+HUFFMAN_TIES = ("gensim", "word2vec")
 #: Most hash buckets (fastText's hash is 32-bit and its buckets are int32).
 MAX_BUCKETS = INT32_MAX
 #: Longest n-gram (characters).
@@ -117,7 +123,7 @@ SUBWORD_ALPHA = 0.05
 
 def make_params(*, dim, window, negative, sample, min_count, max_vocab, epochs, alpha, min_alpha, ns_exponent, seed,
                 max_sentence_length, chunk_words, shared_negatives, exact_sigmoid, sg=1, hs=0, minn=0, maxn=0,
-                buckets=2_000_000, lr_schedule="per-thread") -> Params:
+                buckets=2_000_000, lr_schedule="per-thread", huffman="gensim") -> Params:
     """Check every hyperparameter (ValueError naming it) and return them as :class:`Params`."""
     alpha_f = check_real("alpha", alpha, 0.0, MAX_ALPHA, low_open=True)
     return Params(
@@ -134,7 +140,8 @@ def make_params(*, dim, window, negative, sample, min_count, max_vocab, epochs, 
         shared_negatives=check_flag("shared_negatives", shared_negatives),
         exact_sigmoid=check_flag("exact_sigmoid", exact_sigmoid), sg=int(check_flag("sg", sg)),
         hs=int(check_flag("hs", hs)), **check_subwords(minn, maxn, buckets, sg, hs),
-        lr_schedule=check_choice("lr_schedule", lr_schedule, LR_SCHEDULES))
+        lr_schedule=check_choice("lr_schedule", lr_schedule, LR_SCHEDULES),
+        huffman=check_choice("huffman", huffman, HUFFMAN_TIES))
 
 
 def check_subwords(minn, maxn, buckets, sg=1, hs=0) -> dict:

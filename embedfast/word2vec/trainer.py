@@ -170,7 +170,10 @@ class Word2Vec(Results):
         sg / hs: the model, with gensim's names: ``sg=1`` (default) skip-gram, ``sg=0`` CBOW (the mean of the
         context vectors predicts the center: word2vec's ``-cbow 1``, gensim's ``cbow_mean=1``); ``hs=0`` (default)
         negative sampling, ``hs=1`` hierarchical softmax over word2vec's Huffman tree (``w_out`` then holds the
-        tree's inner nodes; negative sampling at the same time is not offered). CBOW and hs run on the CPU op
+        tree's inner nodes; negative sampling at the same time is not offered). huffman: how the tree merges nodes
+        of equal count: "gensim" (default) in the order of gensim's heap, so that the tree, like the vocabulary's
+        order, is gensim's; "word2vec": word2vec.c's two queues (checkpoints written before this argument existed
+        load with it: their tree). CBOW and hs run on the CPU op
         and the Triton kernels (no CUDA C++ kernel: ``backend="cuda"`` is refused).
         shared_negatives applies to skip-gram with negative sampling only.
         minn / maxn / buckets: sub-words (fastText's skip-gram, Bojanowski et al. 2017): with ``0 < minn <= maxn``
@@ -209,14 +212,15 @@ class Word2Vec(Results):
                  exact_sigmoid: bool = False, backend: str = "auto", device: "torch.device | str | None" = None,
                  init_scale: float = 1.0, vector_size: Optional[int] = None, workers: Optional[int] = None,
                  sg: Optional[int] = None, hs: int = 0, minn: int = 0, maxn: int = 0, buckets: int = 2_000_000,
-                 lr_schedule: str = "per-thread") -> None:
+                 lr_schedule: str = "per-thread", huffman: str = "gensim") -> None:
         dim, threads, sg = resolve_aliases(dim, threads, vector_size, workers, sg)
         hs, negative, alpha = resolve_model(sg, hs, negative, alpha, minn)
         self.params = make_params(
             dim=dim, window=window, negative=negative, sample=sample, min_count=min_count, max_vocab=max_vocab,
             epochs=epochs, alpha=alpha, min_alpha=min_alpha, ns_exponent=ns_exponent, seed=seed,
             max_sentence_length=max_sentence_length, chunk_words=chunk_words, shared_negatives=shared_negatives,
-            exact_sigmoid=exact_sigmoid, sg=sg, hs=hs, minn=minn, maxn=maxn, buckets=buckets, lr_schedule=lr_schedule)
+            exact_sigmoid=exact_sigmoid, sg=sg, hs=hs, minn=minn, maxn=maxn, buckets=buckets, lr_schedule=lr_schedule,
+            huffman=huffman)
         self.threads = check_threads(threads)
         self.init_scale = check_init_scale(init_scale)
         self.backend = check_backend(backend, sg, hs, self.params.minn)
@@ -308,7 +312,7 @@ class Word2Vec(Results):
 
     def _vocab_tables(self) -> VocabTables:
         if self._tables is None:
-            self._tables = VocabTables(self.counts, self.params.sample, self.params.ns_exponent)
+            self._tables = VocabTables(self.counts, self.params.sample, self.params.ns_exponent, self.params.huffman)
         return self._tables
 
     def set_position(self, epoch: int, chunk_in_epoch: int, words_done: int,
