@@ -487,7 +487,9 @@ def run_corpus(data: bytes) -> None:
     check(s["bytes"] == len(text), f"bytes {s['bytes']} != {len(text)}")
     check(len(set(vocab)) == len(vocab), "a word appears twice in the vocabulary")
     check(all(ref.get(w) == n for w, n in zip(vocab, c)), "a vocabulary word's count differs from the text's")
-    want = sorted((w for w, n in ref.items() if n >= min_count), key=lambda w: (-ref[w], w))
+    first = {w: i for i, w in enumerate(ref)}  # ref's keys are in order of first occurrence
+    # count descending; equal counts: the word first seen later first (gensim's order)
+    want = sorted((w for w, n in ref.items() if n >= min_count), key=lambda w: (-ref[w], -first[w]))
     if max_vocab != -1:
         want = want[:max_vocab]
     check(vocab == want, f"vocabulary {vocab[:5]}... != reference {want[:5]}...")
