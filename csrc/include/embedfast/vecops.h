@@ -337,19 +337,34 @@ EMBEDFAST_HOT_INLINE void exchange_block_avx512(float* __restrict y, bool accumu
   for (int i = 0; i < C; ++i) _mm512_mask_storeu_ps(y + k + 16 * i, mask[i], acc[i]);
 }
 
-// out[r] = dot(x, rows[r]) for M <= 8 rows: x loaded once per 16 lanes (the last chunk masked), one accumulator per
-// row. M is a constant so that the accumulators stay in registers (with a run-time count they lived on the stack,
-// every fused multiply-add a load and a store).
+// out[r] = dot(x, rows[r]) for M <= 8 rows: x loaded once per 16 lanes, two accumulators per row as dot_f32 (full
+// chunk c into acc0 or acc1 by its parity, the masked last chunk into acc1, then acc0 + acc1), so the sums equal
+// dot_f32's bit for bit. M is a constant so that the accumulators stay in registers (with a run-time count they
+// lived on the stack, every fused multiply-add a load and a store).
 template <int M>
 EMBEDFAST_HOT_INLINE void multi_dot_avx512(const float* __restrict x, const float* const* rows, int64_t D,
                                            float* __restrict out) {
-  __m512 acc[8];
-  for (int r = 0; r < M; ++r) acc[r] = _mm512_setzero_ps();
-  for (int64_t k = 0; k < D; k += 16) {
-    const __mmask16 mask = (D - k >= 16) ? __mmask16(0xFFFF) : __mmask16((1u << (D - k)) - 1u);
-    const __m512 xv = _mm512_maskz_loadu_ps(mask, x + k);
-    for (int r = 0; r < M; ++r) acc[r] = _mm512_fmadd_ps(xv, _mm512_maskz_loadu_ps(mask, rows[r] + k), acc[r]);
+  __m512 acc[8], acc1[M];
+  for (int r = 0; r < M; ++r) acc[r] = acc1[r] = _mm512_setzero_ps();
+  int64_t k = 0;
+  for (; k + 32 <= D; k += 32) {
+    const __m512 x0 = _mm512_loadu_ps(x + k), x1 = _mm512_loadu_ps(x + k + 16);
+    for (int r = 0; r < M; ++r) {
+      acc[r] = _mm512_fmadd_ps(x0, _mm512_loadu_ps(rows[r] + k), acc[r]);
+      acc1[r] = _mm512_fmadd_ps(x1, _mm512_loadu_ps(rows[r] + k + 16), acc1[r]);
+    }
   }
+  if (k + 16 <= D) {
+    const __m512 x0 = _mm512_loadu_ps(x + k);
+    for (int r = 0; r < M; ++r) acc[r] = _mm512_fmadd_ps(x0, _mm512_loadu_ps(rows[r] + k), acc[r]);
+    k += 16;
+  }
+  if (k < D) {
+    const __mmask16 mask = __mmask16((1u << (D - k)) - 1u);
+    const __m512 xv = _mm512_maskz_loadu_ps(mask, x + k);
+    for (int r = 0; r < M; ++r) acc1[r] = _mm512_fmadd_ps(xv, _mm512_maskz_loadu_ps(mask, rows[r] + k), acc1[r]);
+  }
+  for (int r = 0; r < M; ++r) acc[r] = _mm512_add_ps(acc[r], acc1[r]);
   hsum512x8(acc, M, out);
 }
 }  // namespace detail
